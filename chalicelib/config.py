@@ -1,0 +1,116 @@
+"""Configuration: every setting the API and the worker read, read once from the environment.
+
+Development defaults are safe to run on a laptop (SQLite under ``.data/``,
+the published development token). The ``prod`` stage refuses to start with
+either of them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEVELOPMENT_TOKEN = "secret-token-123"  # noqa: S105 - the seed's documented token, dev stage only
+DEVELOPMENT_PRINCIPAL = "development"
+
+
+class ConfigurationError(RuntimeError):
+    """The environment describes a deployment that must not start."""
+
+
+@dataclass(frozen=True)
+class TokenDigest:
+    principal: str
+    sha256: bytes
+
+
+@dataclass(frozen=True)
+class Settings:
+    stage: str
+    database_url: str
+    token_digests: tuple[TokenDigest, ...]
+    redis_url: str | None = None
+    sqlite_busy_timeout_ms: int = 5000
+    max_per_page: int = 100
+    default_per_page: int = 20
+    phone_default_region: str = "US"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+
+def token_sha256(token: str) -> bytes:
+    return hashlib.sha256(token.encode("utf-8")).digest()
+
+
+def _parse_tokens(raw: str, *, hashed: bool) -> list[TokenDigest]:
+    """Parse ``principal:secret`` entries separated by commas.
+
+    A bare secret gets a principal derived from its digest, so logs and audit
+    records can tell tokens apart without ever showing one.
+    """
+    digests = []
+    for entry in (part.strip() for part in raw.split(",")):
+        if not entry:
+            continue
+        principal, sep, secret = entry.rpartition(":")
+        if not sep:
+            secret = entry
+        digest = bytes.fromhex(secret) if hashed else token_sha256(secret)
+        if len(digest) != 32:
+            raise ConfigurationError("API_TOKEN_SHA256 entries must be 64 hex characters")
+        digests.append(TokenDigest(principal or f"token-{digest.hex()[:8]}", digest))
+    return digests
+
+
+def _default_database_url(env: Mapping[str, str]) -> str:
+    data_dir = Path(env.get("TELEHEALTH_DATA_DIR", PROJECT_ROOT / ".data"))
+    return f"sqlite:///{data_dir / 'telehealth.db'}"
+
+
+def normalize_database_url(url: str) -> str:
+    """Let users write ``postgresql://`` and still get the psycopg 3 driver."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def load_settings(env: Mapping[str, str]) -> Settings:
+    stage = env.get("APP_STAGE", "dev")
+    tokens = _parse_tokens(env.get("API_TOKENS", ""), hashed=False)
+    tokens += _parse_tokens(env.get("API_TOKEN_SHA256", ""), hashed=True)
+    if not tokens and stage == "dev":
+        tokens = [TokenDigest(DEVELOPMENT_PRINCIPAL, token_sha256(DEVELOPMENT_TOKEN))]
+    settings = Settings(
+        stage=stage,
+        database_url=normalize_database_url(env.get("DATABASE_URL") or _default_database_url(env)),
+        token_digests=tuple(tokens),
+        redis_url=env.get("REDIS_URL") or None,
+        phone_default_region=env.get("PHONE_DEFAULT_REGION", "US"),
+    )
+    _refuse_unsafe_production(settings)
+    return settings
+
+
+def _refuse_unsafe_production(settings: Settings) -> None:
+    if settings.stage != "prod":
+        return
+    if settings.is_sqlite:
+        raise ConfigurationError("prod stage needs DATABASE_URL for PostgreSQL, not SQLite")
+    if not settings.token_digests:
+        raise ConfigurationError("prod stage needs API_TOKENS or API_TOKEN_SHA256")
+    development_digest = token_sha256(DEVELOPMENT_TOKEN)
+    if any(t.sha256 == development_digest for t in settings.token_digests):
+        raise ConfigurationError("prod stage refuses the development token")
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return load_settings(os.environ)

@@ -1,0 +1,52 @@
+"""The transaction boundary: one session, committed once or rolled back."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from types import TracebackType
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from chalicelib.database import SQLITE_BEGIN_IMMEDIATE, get_session_factory
+from chalicelib.repository import PatientRepository
+
+
+class UnitOfWork:
+    """``with UnitOfWork(write=True) as uow: ...; uow.commit()``.
+
+    Leaving the block without ``commit()`` rolls back. Callbacks registered
+    with ``after_commit`` run only once the commit succeeded, which is where
+    side effects that leave the process belong.
+    """
+
+    def __init__(self, *, write: bool = False, session_factory: sessionmaker[Session] | None = None) -> None:
+        self._write = write
+        self._session_factory = session_factory
+        self._after_commit: list[Callable[[], None]] = []
+
+    def __enter__(self) -> UnitOfWork:
+        factory = self._session_factory or get_session_factory()
+        self.session = factory()
+        if self._write:
+            # Only SQLite reads this option (see chalicelib.database).
+            self.session.connection(execution_options={SQLITE_BEGIN_IMMEDIATE: True})
+        self.patients = PatientRepository(self.session)
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        # Closing ends (rolls back) any transaction still open; objects keep their loaded state.
+        self.session.close()
+
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        self._after_commit.append(callback)
+
+    def commit(self) -> None:
+        self.session.commit()
+        callbacks, self._after_commit = self._after_commit, []
+        for callback in callbacks:
+            callback()
