@@ -7,7 +7,7 @@ from chalice import Chalice
 from chalicelib.auth import authorize_bearer_token
 from chalicelib.config import get_settings
 from chalicelib.gateway_responses import emulate_in_local_gateway
-from chalicelib.http import register_route
+from chalicelib.http import bind_current_request, register_route
 from functions.create_patient import create_patient
 from functions.delete_patient import delete_patient
 from functions.get_patient import get_patient
@@ -22,6 +22,7 @@ app.debug = False
 if "chalice.local" in sys.modules:  # chalice local or chalice.test.Client, never Lambda
     emulate_in_local_gateway()
 
+app.register_middleware(bind_current_request, "http")
 bearer_token = app.authorizer(name="bearer_token")(authorize_bearer_token)
 
 for path, method, handler in (

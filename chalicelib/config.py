@@ -62,7 +62,10 @@ def _parse_tokens(raw: str, *, hashed: bool) -> list[TokenDigest]:
         principal, sep, secret = entry.rpartition(":")
         if not sep:
             secret = entry
-        digest = bytes.fromhex(secret) if hashed else token_sha256(secret)
+        try:
+            digest = bytes.fromhex(secret) if hashed else token_sha256(secret)
+        except ValueError:
+            digest = b""
         if len(digest) != 32:
             raise ConfigurationError("API_TOKEN_SHA256 entries must be 64 hex characters")
         digests.append(TokenDigest(principal or f"token-{digest.hex()[:8]}", digest))

@@ -12,6 +12,7 @@ import functools
 import json
 import logging
 from collections.abc import Callable
+from contextvars import ContextVar
 from datetime import datetime
 from typing import Any
 
@@ -52,14 +53,27 @@ STATUS_FOR_ERROR: dict[type[DomainError], int] = {
 Handler = Callable[..., Response]
 
 
+# ``app.current_request`` is one attribute shared by every thread of a threaded
+# server such as ``chalice local``: concurrent requests would read each other's.
+# The middleware below hands each view the request it was called for.
+_current_request: ContextVar[Request] = ContextVar("current_request")
+
+
+def bind_current_request(request: Request, get_response: Callable[[Request], Response]) -> Response:
+    """HTTP middleware: make ``request`` the one the view of this call sees."""
+    token = _current_request.set(request)
+    try:
+        return get_response(request)
+    finally:
+        _current_request.reset(token)
+
+
 def register_route(
     app: Chalice, path: str, method: str, handler: Handler, *, authorizer: ChaliceAuthorizer | None
 ) -> None:
     @functools.wraps(handler)
     def view(**path_params: str) -> Response:
-        request = app.current_request
-        assert request is not None  # Chalice sets it before calling a view
-        return call_handler(handler, request, path_params)
+        return call_handler(handler, _current_request.get(), path_params)
 
     app.route(path, methods=[method], authorizer=authorizer, content_types=ANY_CONTENT_TYPE)(view)
 

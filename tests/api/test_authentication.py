@@ -1,0 +1,61 @@
+"""The bearer-token authorizer: every refusal is a 401 with the JSON error body."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from chalicelib.gateway_responses import UNAUTHORIZED_BODY
+from tests.conftest import AUTH, TEST_TOKEN
+
+ROUTES = [
+    ("get", "/patients"),
+    ("post", "/patients"),
+    ("get", "/patients/1"),
+    ("put", "/patients/1"),
+    ("delete", "/patients/1"),
+]
+REFUSED_HEADERS = [
+    {},
+    {"Authorization": ""},
+    {"Authorization": "Bearer"},
+    {"Authorization": "Bearer "},
+    {"Authorization": f"Basic {TEST_TOKEN}"},
+    {"Authorization": TEST_TOKEN},
+    {"Authorization": "Bearer wrong-token"},
+    {"Authorization": f"Bearer {TEST_TOKEN}x"},
+    {"Authorization": "Bearer secret-token-123"},  # dev default is replaced by configured tokens
+]
+
+
+@pytest.mark.parametrize("headers", REFUSED_HEADERS)
+@pytest.mark.parametrize("method, path", ROUTES)
+def test_refused_requests_get_401_json(client: Any, method: str, path: str, headers: dict[str, str]) -> None:
+    response = getattr(client.http, method)(path, headers={**headers, "Content-Type": "application/json"})
+
+    assert response.status_code == 401
+    assert response.json_body == UNAUTHORIZED_BODY
+
+
+def test_scheme_is_case_insensitive(client: Any) -> None:
+    response = client.http.get("/patients", headers={"Authorization": f"bearer {TEST_TOKEN}"})
+
+    assert response.status_code == 200
+
+
+def test_every_configured_token_works_for_rotation(client: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from chalicelib.config import get_settings
+
+    monkeypatch.setenv("API_TOKENS", f"old:{TEST_TOKEN},new:next-token")
+    get_settings.cache_clear()
+
+    assert client.http.get("/patients", headers=AUTH).status_code == 200
+    assert client.http.get("/patients", headers={"Authorization": "Bearer next-token"}).status_code == 200
+
+
+def test_principal_reaches_the_handler_context(client: Any) -> None:
+    from chalicelib.auth import principal_for
+
+    assert principal_for(f"Bearer {TEST_TOKEN}") == "suite"
+    assert principal_for("Bearer nope") is None

@@ -1,0 +1,81 @@
+"""Concurrent requests: the database's constraints decide, nothing is lost, nothing is a 500."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from tests.conftest import AUTH, JSON_AUTH
+
+WORKERS = 16
+
+
+def run_together(count: int, request: Any) -> list[Any]:
+    """Start ``count`` calls of ``request(i)`` at the same moment and collect their results."""
+    barrier = threading.Barrier(count)
+
+    def call(i: int) -> Any:
+        barrier.wait()
+        return request(i)
+
+    with ThreadPoolExecutor(max_workers=count) as pool:
+        return list(pool.map(call, range(count)))
+
+
+def test_sixteen_creates_of_one_email_give_one_201(client: Any) -> None:
+    body = json.dumps({"name": "Race", "email": "race@example.com"})
+
+    responses = run_together(WORKERS, lambda i: client.http.post("/patients", headers=JSON_AUTH, body=body))
+
+    assert Counter(r.status_code for r in responses) == {201: 1, 409: WORKERS - 1}
+    assert all(r.json_body["code"] == "duplicate_email" for r in responses if r.status_code == 409)
+    assert client.http.get("/patients", headers=AUTH).json_body["total"] == 1
+
+
+def test_concurrent_creates_of_distinct_emails_all_succeed(client: Any) -> None:
+    def create(i: int) -> Any:
+        body = json.dumps({"name": f"P{i}", "email": f"p{i}@example.com"})
+        return client.http.post("/patients", headers=JSON_AUTH, body=body)
+
+    responses = run_together(WORKERS, create)
+
+    assert [r.status_code for r in responses] == [201] * WORKERS
+    created = {r.json_body["patient"]["email"] for r in responses}
+    assert created == {f"p{i}@example.com" for i in range(WORKERS)}
+
+
+def test_concurrent_partial_updates_lose_nothing(client: Any) -> None:
+    patient = client.http.post(
+        "/patients", headers=JSON_AUTH, body=json.dumps({"name": "A", "email": "a@example.com"})
+    ).json_body["patient"]
+    path = f"/patients/{patient['id']}"
+
+    def update(i: int) -> Any:
+        field = {"name": "Renamed"} if i % 2 else {"phone": "+1 415 555 0100"}
+        return client.http.put(path, headers=JSON_AUTH, body=json.dumps(field))
+
+    responses = run_together(8, update)
+
+    assert [r.status_code for r in responses] == [200] * 8
+    final = client.http.get(path, headers=AUTH).json_body
+    assert (final["name"], final["phone"]) == ("Renamed", "+1 415 555 0100")
+
+
+def test_concurrent_updates_and_deletes_never_500(client: Any) -> None:
+    patient = client.http.post(
+        "/patients", headers=JSON_AUTH, body=json.dumps({"name": "A", "email": "gone@example.com"})
+    ).json_body["patient"]
+    path = f"/patients/{patient['id']}"
+
+    def act(i: int) -> Any:
+        if i % 2:
+            return client.http.delete(path, headers=AUTH)
+        return client.http.put(path, headers=JSON_AUTH, body=json.dumps({"name": f"N{i}"}))
+
+    responses = run_together(8, act)
+
+    assert {r.status_code for r in responses} <= {200, 404}
+    assert sum(1 for i, r in enumerate(responses) if i % 2 and r.status_code == 200) == 1
