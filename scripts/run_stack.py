@@ -14,7 +14,8 @@ PORT = os.environ.get("API_PORT", "8000")
 def main() -> None:
     upgrade_database()
     chalice = os.path.join(os.path.dirname(sys.executable), "chalice")
-    os.execv(chalice, [chalice, "local", "--host", HOST, "--port", PORT, "--stage", "dev"])
+    # No autoreload: its watcher walks the whole project, .data/ included, and restarts on every write.
+    os.execv(chalice, [chalice, "local", "--no-autoreload", "--host", HOST, "--port", PORT, "--stage", "dev"])
 
 
 if __name__ == "__main__":
