@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: install run test lint migrate
+.PHONY: install run test lint migrate bench-baseline
 
 $(INSTALLED): requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -28,3 +28,7 @@ lint: $(INSTALLED)
 
 migrate: $(INSTALLED)
 	$(BIN)/python -m chalicelib.schema
+
+## bench-baseline: per-request cost against the seed-style Flask app
+bench-baseline: $(INSTALLED)
+	$(BIN)/python -m bench.seed_baseline
