@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: install run test lint migrate bench-baseline
+.PHONY: install run test lint migrate bench-baseline bench-local
 
 $(INSTALLED): requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -32,3 +32,7 @@ migrate: $(INSTALLED)
 ## bench-baseline: per-request cost against the seed-style Flask app
 bench-baseline: $(INSTALLED)
 	$(BIN)/python -m bench.seed_baseline
+
+## bench-local: requests/s and p50/p99 of GET /patients/{id}, stock chalice local beside scripts.local_api
+bench-local: $(INSTALLED)
+	$(BIN)/python -m bench.local_server
