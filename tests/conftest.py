@@ -97,6 +97,7 @@ def configured_app(monkeypatch: pytest.MonkeyPatch, database_url: str) -> Iterat
     if database_url.startswith("postgresql"):
         with get_engine().begin() as connection:
             connection.execute(text(f"TRUNCATE {', '.join(TRUNCATE_TABLES)} RESTART IDENTITY CASCADE"))
+            connection.execute(text("UPDATE row_counts SET row_count = 0"))
     yield database_url
     get_settings.cache_clear()
     reset_engine()
