@@ -3,9 +3,20 @@ from urllib.parse import urlencode
 from chalice.app import Request, Response
 
 from chalicelib import patients
+from chalicelib.errors import ValidationFailed
 from chalicelib.http import json_response, patient_json
+from chalicelib.openapi import PATIENTS_TAG, Reply, operation
 
 
+@operation(
+    summary="List patients in id order",
+    description="Page by number (`page`) or, for long lists, by cursor: follow `next`, which carries"
+    " `after`. The cursor costs the same at any depth; a page number costs more the deeper it is.",
+    tag=PATIENTS_TAG,
+    query=patients.list_parameters,
+    replies={200: Reply("One page of patients", "PatientList")},
+    errors=(ValidationFailed,),
+)
 def list_patients(request: Request) -> Response:
     query = request.query_params or {}
     page = patients.list_patients(query.get("page"), query.get("per_page"), query.get("after"))
