@@ -8,6 +8,7 @@ from chalicelib.auth import authorize_bearer_token
 from chalicelib.config import get_settings
 from chalicelib.gateway_responses import emulate_in_local_gateway
 from chalicelib.http import bind_current_request, register_route
+from chalicelib.scopes import PATIENTS_READ, PATIENTS_WRITE
 from functions.create_patient import create_patient
 from functions.delete_patient import delete_patient
 from functions.get_docs_asset import get_docs_asset
@@ -28,14 +29,15 @@ if "chalice.local" in sys.modules:  # chalice local or chalice.test.Client, neve
 app.register_middleware(bind_current_request, "http")
 bearer_token = app.authorizer(name="bearer_token")(authorize_bearer_token)
 
-for path, method, handler in (
-    ("/patients", "POST", create_patient),
-    ("/patients", "GET", list_patients),
-    ("/patients/{patient_id}", "GET", get_patient),
-    ("/patients/{patient_id}", "PUT", update_patient),
-    ("/patients/{patient_id}", "DELETE", delete_patient),
+# Each protected route names the one scope a token needs for it.
+for path, method, handler, scope in (
+    ("/patients", "POST", create_patient, PATIENTS_WRITE),
+    ("/patients", "GET", list_patients, PATIENTS_READ),
+    ("/patients/{patient_id}", "GET", get_patient, PATIENTS_READ),
+    ("/patients/{patient_id}", "PUT", update_patient, PATIENTS_WRITE),
+    ("/patients/{patient_id}", "DELETE", delete_patient, PATIENTS_WRITE),
 ):
-    register_route(app, path, method, handler, authorizer=bearer_token)
+    register_route(app, path, method, handler, authorizer=bearer_token, scope=scope)
 
 # Public: the API's description and its browser view (no patient data).
 for path, method, handler in (

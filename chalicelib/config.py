@@ -10,13 +10,18 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
+
+from chalicelib.scopes import ALL_SCOPES, DEFAULT_SCOPES
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEVELOPMENT_TOKEN = "secret-token-123"  # noqa: S105 - the seed's documented token, dev stage only
 DEVELOPMENT_PRINCIPAL = "development"
+DEFAULT_MAX_BODY_BYTES = 64 * 1024
+# RFC 7518 (3.2): an HS256 key of at least the hash's size.
+MIN_HS256_SECRET_BYTES = 32
 
 
 class ConfigurationError(RuntimeError):
@@ -27,6 +32,30 @@ class ConfigurationError(RuntimeError):
 class TokenDigest:
     principal: str
     sha256: bytes
+    scopes: frozenset[str] = DEFAULT_SCOPES
+
+
+@dataclass(frozen=True)
+class RateLimitSettings:
+    """A token bucket per principal in Redis: refilled at ``per_minute``, holding at most ``burst``."""
+
+    per_minute: int = 0  # 0: no limit
+    burst: int = 0
+    key_prefix: str = "telehealth:rate-limit:"
+
+    @property
+    def enabled(self) -> bool:
+        return self.per_minute > 0
+
+
+@dataclass(frozen=True)
+class JwtSettings:
+    """Signed bearer JWTs, accepted beside the static tokens: HS256 with a shared secret, RS256 with a key."""
+
+    issuer: str
+    audience: str
+    hs256_secret: str | None = None
+    rs256_public_key: str | None = None
 
 
 @dataclass(frozen=True)
@@ -39,6 +68,9 @@ class Settings:
     max_per_page: int = 100
     default_per_page: int = 20
     phone_default_region: str = "US"
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    rate_limit: RateLimitSettings = field(default_factory=RateLimitSettings)
+    jwt: JwtSettings | None = None
 
     @property
     def is_sqlite(self) -> bool:
@@ -50,10 +82,11 @@ def token_sha256(token: str) -> bytes:
 
 
 def _parse_tokens(raw: str, *, hashed: bool) -> list[TokenDigest]:
-    """Parse ``principal:secret`` entries separated by commas.
+    """Parse ``principal:secret`` or ``principal[scope scope]:secret`` entries separated by commas.
 
     A bare secret gets a principal derived from its digest, so logs and audit
-    records can tell tokens apart without ever showing one.
+    records can tell tokens apart without ever showing one. An entry without
+    scopes may read and write patients.
     """
     digests = []
     for entry in (part.strip() for part in raw.split(",")):
@@ -62,14 +95,28 @@ def _parse_tokens(raw: str, *, hashed: bool) -> list[TokenDigest]:
         principal, sep, secret = entry.rpartition(":")
         if not sep:
             secret = entry
+        principal, scopes = _principal_and_scopes(principal)
         try:
             digest = bytes.fromhex(secret) if hashed else token_sha256(secret)
         except ValueError:
             digest = b""
         if len(digest) != 32:
             raise ConfigurationError("API_TOKEN_SHA256 entries must be 64 hex characters")
-        digests.append(TokenDigest(principal or f"token-{digest.hex()[:8]}", digest))
+        digests.append(TokenDigest(principal or f"token-{digest.hex()[:8]}", digest, scopes))
     return digests
+
+
+def _principal_and_scopes(prefix: str) -> tuple[str, frozenset[str]]:
+    if "[" not in prefix and "]" not in prefix:
+        return prefix, DEFAULT_SCOPES
+    principal, _, listed = prefix.removesuffix("]").partition("[")
+    scopes = frozenset(listed.split())
+    well_formed = prefix.endswith("]") and not any(c in principal + listed for c in "[]")
+    if not well_formed or not scopes or not scopes <= ALL_SCOPES:
+        raise ConfigurationError(
+            f"token scopes are written principal[scope scope]:token, with scopes among {sorted(ALL_SCOPES)}"
+        )
+    return principal, scopes
 
 
 def _default_database_url(env: Mapping[str, str]) -> str:
@@ -90,16 +137,53 @@ def load_settings(env: Mapping[str, str]) -> Settings:
     tokens = _parse_tokens(env.get("API_TOKENS", ""), hashed=False)
     tokens += _parse_tokens(env.get("API_TOKEN_SHA256", ""), hashed=True)
     if not tokens and stage == "dev":
-        tokens = [TokenDigest(DEVELOPMENT_PRINCIPAL, token_sha256(DEVELOPMENT_TOKEN))]
+        tokens = [TokenDigest(DEVELOPMENT_PRINCIPAL, token_sha256(DEVELOPMENT_TOKEN), ALL_SCOPES)]
     settings = Settings(
         stage=stage,
         database_url=normalize_database_url(env.get("DATABASE_URL") or _default_database_url(env)),
         token_digests=tuple(tokens),
         redis_url=env.get("REDIS_URL") or None,
         phone_default_region=env.get("PHONE_DEFAULT_REGION", "US"),
+        max_body_bytes=_whole_number(env, "MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES, minimum=1),
+        rate_limit=_rate_limit_settings(env),
+        jwt=_jwt_settings(env),
     )
     _refuse_unsafe_production(settings)
     return settings
+
+
+def _rate_limit_settings(env: Mapping[str, str]) -> RateLimitSettings:
+    per_minute = _whole_number(env, "RATE_LIMIT_PER_MINUTE", 0)
+    return RateLimitSettings(
+        per_minute=per_minute,
+        # Without a burst, a fresh client may spend a whole minute's allowance at once.
+        burst=_whole_number(env, "RATE_LIMIT_BURST", per_minute, minimum=1 if per_minute else 0),
+        key_prefix=env.get("RATE_LIMIT_KEY_PREFIX") or RateLimitSettings.key_prefix,
+    )
+
+
+def _jwt_settings(env: Mapping[str, str]) -> JwtSettings | None:
+    hs256_secret = env.get("JWT_HS256_SECRET") or None
+    rs256_public_key = env.get("JWT_RS256_PUBLIC_KEY") or None
+    issuer, audience = env.get("JWT_ISSUER", ""), env.get("JWT_AUDIENCE", "")
+    if not (hs256_secret or rs256_public_key):
+        if issuer or audience:
+            raise ConfigurationError("JWT_ISSUER needs JWT_HS256_SECRET or JWT_RS256_PUBLIC_KEY")
+        return None
+    if not (issuer and audience):
+        raise ConfigurationError("JWTs need JWT_ISSUER and JWT_AUDIENCE, both checked on every token")
+    if hs256_secret and len(hs256_secret.encode()) < MIN_HS256_SECRET_BYTES:
+        raise ConfigurationError(f"JWT_HS256_SECRET must be at least {MIN_HS256_SECRET_BYTES} bytes")
+    return JwtSettings(issuer, audience, hs256_secret, rs256_public_key)
+
+
+def _whole_number(env: Mapping[str, str], name: str, default: int, *, minimum: int = 0) -> int:
+    raw = (env.get(name) or "").strip()
+    if not raw:
+        return default
+    if not raw.isascii() or not raw.isdigit() or len(raw) > 18 or int(raw) < minimum:
+        raise ConfigurationError(f"{name} must be a whole number of at least {minimum}")
+    return int(raw)
 
 
 def _refuse_unsafe_production(settings: Settings) -> None:
@@ -107,8 +191,8 @@ def _refuse_unsafe_production(settings: Settings) -> None:
         return
     if settings.is_sqlite:
         raise ConfigurationError("prod stage needs DATABASE_URL for PostgreSQL, not SQLite")
-    if not settings.token_digests:
-        raise ConfigurationError("prod stage needs API_TOKENS or API_TOKEN_SHA256")
+    if not settings.token_digests and settings.jwt is None:
+        raise ConfigurationError("prod stage needs API_TOKENS, API_TOKEN_SHA256 or JWT settings")
     development_digest = token_sha256(DEVELOPMENT_TOKEN)
     if any(t.sha256 == development_digest for t in settings.token_digests):
         raise ConfigurationError("prod stage refuses the development token")

@@ -57,3 +57,19 @@ class ServiceUnavailable(DomainError):
 
 class PayloadTooLarge(DomainError):
     code = "payload_too_large"
+
+
+class InsufficientScope(DomainError):
+    code = "insufficient_scope"
+
+    def __init__(self, scope: str) -> None:
+        super().__init__(f"This token lacks the {scope} scope")
+        self.scope = scope
+
+
+class RateLimited(DomainError):
+    code = "rate_limited"
+
+    def __init__(self, retry_after_seconds: int) -> None:
+        super().__init__(f"Too many requests: retry after {retry_after_seconds} s")
+        self.retry_after_seconds = retry_after_seconds

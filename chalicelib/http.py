@@ -4,6 +4,8 @@ Routes are registered through ``register_route``, which wraps each handler so
 that domain errors become one JSON error shape with the right status, and
 nothing else ever leaks a traceback. (Chalice's middleware never sees
 exceptions raised in REST views, so the mapping has to live in this wrapper.)
+On a protected route the wrapper also spends one request of the principal's
+rate limit and checks the route's scope, before the handler runs.
 """
 
 from __future__ import annotations
@@ -18,23 +20,27 @@ from typing import Any
 
 from chalice.app import Chalice, ChaliceAuthorizer, Request, Response
 
+from chalicelib.config import get_settings
 from chalicelib.errors import (
     DocumentationAssetNotFound,
     DomainError,
     DuplicateEmail,
+    InsufficientScope,
     MalformedRequest,
     PatientNotFound,
     PayloadTooLarge,
+    RateLimited,
     ServiceUnavailable,
     Unauthenticated,
     UnsupportedMediaType,
     ValidationFailed,
 )
 from chalicelib.models import Patient
+from chalicelib.rate_limit import enforce_rate_limit
+from chalicelib.scopes import parse_scope_string
 
 logger = logging.getLogger("telehealth.http")
 
-MAX_BODY_BYTES = 64 * 1024
 # Every response can carry patient data or an error about it: never cache,
 # unless a handler says otherwise (the public documentation assets do).
 BASE_HEADERS = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
@@ -46,11 +52,13 @@ STATUS_FOR_ERROR: dict[type[DomainError], int] = {
     ValidationFailed: 400,
     MalformedRequest: 400,
     Unauthenticated: 401,
+    InsufficientScope: 403,
     PatientNotFound: 404,
     DocumentationAssetNotFound: 404,
     DuplicateEmail: 409,
     PayloadTooLarge: 413,
     UnsupportedMediaType: 415,
+    RateLimited: 429,
     ServiceUnavailable: 503,
 }
 
@@ -73,17 +81,32 @@ def bind_current_request(request: Request, get_response: Callable[[Request], Res
 
 
 def register_route(
-    app: Chalice, path: str, method: str, handler: Handler, *, authorizer: ChaliceAuthorizer | None
+    app: Chalice,
+    path: str,
+    method: str,
+    handler: Handler,
+    *,
+    authorizer: ChaliceAuthorizer | None,
+    scope: str | None = None,
 ) -> None:
+    """Route ``method path`` to ``handler``; a protected route names the scope a token needs for it."""
+    if (authorizer is None) != (scope is None):
+        raise ValueError(f"{method} {path}: a route has both an authorizer and a scope, or neither")
+
     @functools.wraps(handler)
     def view(**path_params: str) -> Response:
-        return call_handler(handler, _current_request.get(), path_params)
+        return call_handler(handler, _current_request.get(), path_params, scope)
 
+    view.required_scope = scope  # type: ignore[attr-defined]  # read by chalicelib.openapi
     app.route(path, methods=[method], authorizer=authorizer, content_types=ANY_CONTENT_TYPE)(view)
 
 
-def call_handler(handler: Handler, request: Request, path_params: dict[str, str]) -> Response:
+def call_handler(
+    handler: Handler, request: Request, path_params: dict[str, str], scope: str | None = None
+) -> Response:
     try:
+        if scope is not None:
+            admit(request, scope)
         response = handler(request, **path_params)
     except DomainError as error:
         response = error_response(error, request)
@@ -96,6 +119,15 @@ def call_handler(handler: Handler, request: Request, path_params: dict[str, str]
     return response
 
 
+def admit(request: Request, scope: str) -> None:
+    """Let an authenticated request reach its handler. Raises RateLimited, InsufficientScope."""
+    principal = principal_of(request)
+    # Every authenticated request counts, allowed or not, so a refused token cannot hammer either.
+    enforce_rate_limit(principal)
+    if scope not in scopes_of(request):
+        raise InsufficientScope(scope)
+
+
 def status_for(error_class: type[DomainError]) -> int:
     return next(STATUS_FOR_ERROR[cls] for cls in error_class.__mro__ if cls in STATUS_FOR_ERROR)
 
@@ -105,7 +137,10 @@ def error_response(error: DomainError, request: Request | None) -> Response:
     body = _error_body(error.code, error.message, request)
     if error.field is not None:
         body["field"] = error.field
-    return _response(status, body)
+    headers = {}
+    if isinstance(error, RateLimited):
+        headers["Retry-After"] = str(error.retry_after_seconds)
+    return _response(status, body, headers)
 
 
 def _error_body(code: str, message: str, request: Request | None) -> dict[str, Any]:
@@ -147,13 +182,20 @@ def principal_of(request: Request) -> str:
     return str(principal)
 
 
+def scopes_of(request: Request) -> frozenset[str]:
+    """The scopes the authorizer granted; none when it named none."""
+    authorizer = (request.context or {}).get("authorizer") or {}
+    return parse_scope_string(authorizer.get("scopes"))
+
+
 def read_json_object(request: Request) -> Any:
     """Decode the request body as JSON. Raises MalformedRequest, PayloadTooLarge, UnsupportedMediaType."""
     raw = request.raw_body or b""
     if isinstance(raw, str):
         raw = raw.encode("utf-8")
-    if len(raw) > MAX_BODY_BYTES:
-        raise PayloadTooLarge(f"Request body must be at most {MAX_BODY_BYTES} bytes")
+    max_body_bytes = get_settings().max_body_bytes
+    if len(raw) > max_body_bytes:
+        raise PayloadTooLarge(f"Request body must be at most {max_body_bytes} bytes")
     content_type = (request.headers.get("content-type") or "application/json").lower()
     media_type = content_type.split(";", 1)[0].strip()
     if media_type != "application/json" and not media_type.endswith("+json"):

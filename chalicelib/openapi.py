@@ -23,9 +23,18 @@ from typing import Any, TypeVar
 
 from chalice.app import Chalice
 
-from chalicelib.errors import DomainError, MalformedRequest, PayloadTooLarge, UnsupportedMediaType
+from chalicelib.config import get_settings
+from chalicelib.errors import (
+    DomainError,
+    InsufficientScope,
+    MalformedRequest,
+    PayloadTooLarge,
+    RateLimited,
+    UnsupportedMediaType,
+)
 from chalicelib.gateway_responses import UNAUTHORIZED_BODY, UNAUTHORIZED_STATUS
-from chalicelib.http import INTERNAL_ERROR_CODE, MAX_BODY_BYTES, status_for
+from chalicelib.http import INTERNAL_ERROR_CODE, status_for
+from chalicelib.scopes import ALL_SCOPES
 from chalicelib.validation import (
     EMAIL,
     NAME,
@@ -44,6 +53,8 @@ DOCUMENTATION_TAG = "documentation"
 JSON = "application/json"
 # Raised by chalicelib.http.read_json_object for every route that takes a JSON body.
 BODY_ERRORS: tuple[type[DomainError], ...] = (MalformedRequest, PayloadTooLarge, UnsupportedMediaType)
+# Raised by chalicelib.http.admit on every protected route, before its handler.
+ADMISSION_ERRORS: tuple[type[DomainError], ...] = (RateLimited, InsufficientScope)
 PATH_PARAMETER = re.compile(r"{([^}]+)}")
 
 Handler = TypeVar("Handler", bound=Callable[..., Any])
@@ -98,9 +109,9 @@ def build_document(app: Chalice) -> dict[str, Any]:
             described: Operation | None = getattr(entry.view_function, "operation", None)
             if described is None:
                 raise UndocumentedRoute(f"{method} {path} has no @operation")
-            protected = entry.authorizer is not None
+            scope = getattr(entry.view_function, "required_scope", None) if entry.authorizer else None
             paths.setdefault(path, {})[method.lower()] = _operation_object(
-                path, entry.view_function.__name__, described, protected
+                path, entry.view_function.__name__, described, scope
             )
     return {
         "openapi": "3.1.0",
@@ -108,7 +119,9 @@ def build_document(app: Chalice) -> dict[str, Any]:
             "title": TITLE,
             "version": VERSION,
             "description": "Patient records for telehealth clinics. Every patient route needs"
-            " `Authorization: Bearer <token>`; errors share one body shape (`Error`).",
+            " `Authorization: Bearer <token>` for a token holding the route's scope (listed in its"
+            " `security`); errors share one body shape (`Error`). Each token's requests are"
+            " rate-limited: over the limit, a 429 says when to retry (`Retry-After`).",
         },
         # Relative to this document, so the stage prefix of API Gateway (/api) is kept.
         "servers": [{"url": "."}],
@@ -123,7 +136,10 @@ def build_document(app: Chalice) -> dict[str, Any]:
                 BEARER_SCHEME: {
                     "type": "http",
                     "scheme": "bearer",
-                    "description": "An API token issued to the clinic (API_TOKENS / API_TOKEN_SHA256).",
+                    "description": "An API token issued to the clinic (API_TOKENS / API_TOKEN_SHA256), or a"
+                    " signed JWT whose `scope` claim lists its scopes. Scopes: "
+                    + ", ".join(f"`{scope}`" for scope in sorted(ALL_SCOPES))
+                    + ".",
                 }
             },
             "schemas": component_schemas(),
@@ -131,7 +147,10 @@ def build_document(app: Chalice) -> dict[str, Any]:
     }
 
 
-def _operation_object(path: str, operation_id: str, described: Operation, protected: bool) -> dict[str, Any]:
+def _operation_object(
+    path: str, operation_id: str, described: Operation, scope: str | None
+) -> dict[str, Any]:
+    """``scope``: what a token needs for this route; None for a public one."""
     query = described.query() if callable(described.query) else described.query
     parameters = [_path_parameter(path, name, described) for name in PATH_PARAMETER.findall(path)]
     parameters += [_query_parameter(parameter) for parameter in query]
@@ -147,13 +166,13 @@ def _operation_object(path: str, operation_id: str, described: Operation, protec
     if described.request_body:
         result["requestBody"] = {
             "required": True,
-            "description": f"A JSON object of at most {MAX_BODY_BYTES} bytes.",
+            "description": f"A JSON object of at most {get_settings().max_body_bytes} bytes.",
             "content": {JSON: {"schema": _ref(described.request_body)}},
         }
-    if not protected:
-        result["security"] = []
+    # OpenAPI 3.1 lets a bearer requirement list the roles (here, scopes) it needs.
+    result["security"] = [{BEARER_SCHEME: [scope]}] if scope else []
     responses = {str(status): _reply_object(reply) for status, reply in described.replies.items()}
-    responses.update(_error_responses(described, protected))
+    responses.update(_error_responses(described, protected=scope is not None))
     result["responses"] = dict(sorted(responses.items()))
     return result
 
@@ -198,27 +217,45 @@ def _error_responses(described: Operation, protected: bool) -> dict[str, Any]:
         codes[status_for(error)].append(error.code)
     if protected:
         codes[UNAUTHORIZED_STATUS].append(UNAUTHORIZED_BODY["code"])
+        for error in ADMISSION_ERRORS:
+            codes[status_for(error)].append(error.code)
     codes[500].append(INTERNAL_ERROR_CODE)
     return {str(status): _error_object(status, sorted(set(found))) for status, found in codes.items()}
 
 
 def _error_object(status: int, codes: list[str]) -> dict[str, Any]:
     schema = {"allOf": [_ref("Error"), {"properties": {"code": {"enum": codes}}}]}
-    return {
+    result: dict[str, Any] = {
         "description": f"{ERROR_DESCRIPTIONS.get(status, 'Error')}: " + ", ".join(f"`{c}`" for c in codes),
         "content": {JSON: {"schema": schema}},
     }
+    if status in ERROR_HEADERS:
+        result["headers"] = ERROR_HEADERS[status]
+    return result
 
 
 ERROR_DESCRIPTIONS = {
     400: "Invalid request",
     401: "Missing or invalid bearer token",
+    403: "The token lacks this route's scope",
     404: "Not found",
     409: "Conflict",
     413: "Request body too large",
     415: "Unsupported media type",
+    429: "Too many requests from this token",
     500: "Internal error",
     503: "Service unavailable",
+}
+
+
+ERROR_HEADERS = {
+    429: {
+        "Retry-After": {
+            "description": "Seconds until this token may send another request.",
+            "required": True,
+            "schema": {"type": "integer", "minimum": 1},
+        }
+    }
 }
 
 

@@ -81,9 +81,13 @@ def test_protected_routes_declare_bearer_and_public_ones_do_not(client: Any) -> 
             described = document["paths"][path][method.lower()]
             if entry.authorizer is None:
                 assert described["security"] == [] and "401" not in described["responses"]
+                assert "403" not in described["responses"] and "429" not in described["responses"]
             else:
-                assert "security" not in described  # the document-wide bearer requirement applies
-                assert "401" in described["responses"]
+                # The bearer requirement names the route's scope (OpenAPI 3.1 allows roles there).
+                expected = "patients:read" if method == "GET" else "patients:write"
+                assert described["security"] == [{"bearerToken": [expected]}]
+                assert {"401", "403", "429"} <= set(described["responses"])
+                assert "Retry-After" in described["responses"]["429"]["headers"]
             assert "500" in described["responses"]
 
 

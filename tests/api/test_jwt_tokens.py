@@ -1,0 +1,206 @@
+"""Signed JWTs beside static tokens: signature, issuer, audience and expiry checked; scopes from `scope`."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import chalice.test
+import jwt
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from tests.conftest import configure_environment
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+ISSUER, AUDIENCE = "https://idp.clinic.example", "telehealth-api"
+HS256_SECRET = "a-shared-secret-of-at-least-32-bytes!"
+STATIC_TOKEN = "static-token"
+
+
+def rsa_key() -> rsa.RSAPrivateKey:
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+def public_pem(key: rsa.RSAPrivateKey) -> str:
+    return (
+        key.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
+
+
+@pytest.fixture(scope="module")
+def signing_key() -> rsa.RSAPrivateKey:
+    return rsa_key()
+
+
+@pytest.fixture
+def client(
+    monkeypatch: pytest.MonkeyPatch, sqlite_url: str, signing_key: rsa.RSAPrivateKey
+) -> Iterator[chalice.test.Client]:
+    configure_environment(
+        monkeypatch,
+        DATABASE_URL=sqlite_url,
+        API_TOKENS=f"static:{STATIC_TOKEN}",
+        JWT_ISSUER=ISSUER,
+        JWT_AUDIENCE=AUDIENCE,
+        JWT_HS256_SECRET=HS256_SECRET,
+        JWT_RS256_PUBLIC_KEY=public_pem(signing_key),
+    )
+    from app import app
+
+    with chalice.test.Client(app, stage_name="dev") as test_client:
+        yield test_client
+
+
+def claims(**overrides: Any) -> dict[str, Any]:
+    now = int(time.time())
+    base = {
+        "iss": ISSUER,
+        "aud": AUDIENCE,
+        "sub": "clinic-42",
+        "iat": now,
+        "exp": now + 300,
+        "scope": "patients:read patients:write",
+    }
+    return {key: value for key, value in {**base, **overrides}.items() if value is not None}
+
+
+def hs256(**overrides: Any) -> str:
+    return jwt.encode(claims(**overrides), HS256_SECRET, algorithm="HS256")
+
+
+def rs256(key: rsa.RSAPrivateKey, **overrides: Any) -> str:
+    return jwt.encode(claims(**overrides), key, algorithm="RS256")
+
+
+def hmac_signed(payload: dict[str, Any], key: bytes) -> str:
+    """An HS256 JWT built by hand: PyJWT itself refuses a PEM key as an HMAC secret."""
+
+    def segment(data: bytes) -> str:
+        return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+    signing_input = segment(b'{"alg":"HS256","typ":"JWT"}') + "." + segment(json.dumps(payload).encode())
+    signature = hmac.new(key, signing_input.encode(), hashlib.sha256).digest()
+    return f"{signing_input}.{segment(signature)}"
+
+
+def get_patients(client: Any, token: str) -> Any:
+    return client.http.get("/patients", headers={"Authorization": f"Bearer {token}"})
+
+
+def test_hs256_and_rs256_tokens_are_accepted(client: Any, signing_key: rsa.RSAPrivateKey) -> None:
+    assert get_patients(client, hs256()).status_code == 200
+    assert get_patients(client, rs256(signing_key)).status_code == 200
+    assert get_patients(client, STATIC_TOKEN).status_code == 200  # static tokens keep working
+
+
+def test_the_subject_is_the_principal_and_the_scope_claim_its_scopes(client: Any) -> None:
+    from chalicelib.auth import identify
+
+    identity = identify(f"Bearer {hs256()}")
+
+    assert identity is not None
+    assert identity.principal == "clinic-42"
+    assert identity.scopes == {"patients:read", "patients:write"}
+
+
+def test_the_scope_claim_decides_what_the_token_may_do(client: Any, signing_key: rsa.RSAPrivateKey) -> None:
+    reader = rs256(signing_key, scope="patients:read")
+    no_scope = hs256(scope=None)
+    body = '{"name": "John Doe", "email": "john@example.com"}'
+    json_header = {"Content-Type": "application/json"}
+
+    assert get_patients(client, reader).status_code == 200
+    refused = client.http.post(
+        "/patients", headers={"Authorization": f"Bearer {reader}", **json_header}, body=body
+    )
+    assert refused.status_code == 403 and refused.json_body["code"] == "insufficient_scope"
+    assert get_patients(client, no_scope).status_code == 403
+    assert get_patients(client, hs256(scope="patients:read admin root")).status_code == 200
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"exp": int(time.time()) - 3600},
+        {"iss": "https://evil.example"},
+        {"aud": "another-api"},
+        {"exp": None},
+        {"sub": None},
+        {"aud": None},
+        {"nbf": int(time.time()) + 3600},
+    ],
+    ids=["expired", "issuer", "audience", "no-exp", "no-sub", "no-aud", "not-yet-valid"],
+)
+def test_claims_that_fail_the_checks_are_a_401(
+    client: Any, signing_key: rsa.RSAPrivateKey, overrides: dict[str, Any]
+) -> None:
+    for token in (hs256(**overrides), rs256(signing_key, **overrides)):
+        response = get_patients(client, token)
+
+        assert response.status_code == 401
+        assert response.json_body["code"] == "unauthorized"
+
+
+def test_forged_signatures_are_a_401(client: Any, signing_key: rsa.RSAPrivateKey) -> None:
+    header, payload, signature = hs256().split(".")
+    other_payload = hs256(sub="someone-else").split(".")[1]
+    forged = [
+        jwt.encode(claims(), "another-secret-of-at-least-32-bytes!!", algorithm="HS256"),
+        rs256(rsa_key()),
+        f"{header}.{other_payload}.{signature}",  # payload swapped under a valid signature
+        jwt.encode(claims(), None, algorithm="none"),
+        # Algorithm confusion: HS256 keyed with the RSA public key, which anyone may know.
+        hmac_signed(claims(), public_pem(signing_key).encode()),
+        jwt.encode(claims(), HS256_SECRET * 2, algorithm="HS512"),  # an algorithm not configured
+        "not.a.jwt",
+    ]
+    for token in forged:
+        assert get_patients(client, token).status_code == 401, token
+    # The hand-built token is refused for its key alone: signed with the secret, it passes.
+    assert get_patients(client, hmac_signed(claims(), HS256_SECRET.encode())).status_code == 200
+
+
+def test_without_jwt_settings_a_jwt_is_a_401(monkeypatch: pytest.MonkeyPatch, client: Any) -> None:
+    from chalicelib.config import get_settings
+
+    monkeypatch.delenv("JWT_HS256_SECRET")
+    monkeypatch.delenv("JWT_RS256_PUBLIC_KEY")
+    monkeypatch.delenv("JWT_ISSUER")
+    monkeypatch.delenv("JWT_AUDIENCE")
+    get_settings.cache_clear()
+
+    assert get_patients(client, hs256()).status_code == 401
+
+
+def test_pyjwt_is_imported_only_when_a_jwt_is_checked(sqlite_url: str) -> None:
+    probe = (
+        "import sys, app\n"
+        "from chalicelib.auth import identify\n"
+        "assert identify('Bearer static-token') is not None\n"
+        "print(sorted(m for m in ('jwt', 'cryptography') if m in sys.modules))\n"
+    )
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "DATABASE_URL": sqlite_url,
+        "API_TOKENS": f"static:{STATIC_TOKEN}",
+        "JWT_ISSUER": ISSUER,
+        "JWT_AUDIENCE": AUDIENCE,
+        "JWT_HS256_SECRET": HS256_SECRET,
+    }
+    loaded = subprocess.run(
+        [sys.executable, "-c", probe], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, check=True
+    ).stdout.strip()
+
+    assert loaded == "[]"
