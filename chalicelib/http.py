@@ -45,6 +45,7 @@ logger = logging.getLogger("telehealth.http")
 # unless a handler says otherwise (the public documentation assets do).
 BASE_HEADERS = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
 INTERNAL_ERROR_CODE = "internal_error"
+JSON_MEDIA_TYPE = "application/json"
 # Content types are checked by ``read_json_object`` so that a wrong one gets our error body.
 ANY_CONTENT_TYPE = ["*/*"]
 
@@ -158,7 +159,11 @@ def request_id_of(request: Request | None) -> str | None:
 
 
 def _response(status: int, body: Any, headers: dict[str, str] | None = None) -> Response:
-    return Response(body=body, status_code=status, headers=dict(headers or {}))
+    # Said explicitly: API Gateway and chalice local assume JSON when it is missing, Lambda's
+    # other callers (and chalice.test.Client) do not.
+    return Response(
+        body=body, status_code=status, headers={"Content-Type": JSON_MEDIA_TYPE, **(headers or {})}
+    )
 
 
 def json_response(body: Any, status: int = 200) -> Response:

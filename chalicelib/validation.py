@@ -10,19 +10,25 @@ which never validate, do not pay for them at cold start.
 
 from __future__ import annotations
 
-import unicodedata
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from chalicelib.errors import MalformedRequest, ValidationFailed
 
-# No C0/C1 control character, and at least one character that is not whitespace.
-# (The parser also trims surrounding whitespace before checking length, so it
-# accepts a little more than this pattern; never less.)
-PRINTABLE_NOT_BLANK = (
-    r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$"
-)
+# C0 and C1 controls, and the bidirectional embeddings, overrides and isolates that reorder how
+# the text around them is shown (CVE-2021-42574, "Trojan Source"): a stored name must display as
+# what it is.
+REFUSED_CHARACTERS = r"\u0000-\u001F\u007F-\u009F\u202A-\u202E\u2066-\u2069"
+# None of those, and at least one character that is not whitespace. (The parser also trims
+# surrounding whitespace before checking length, so it accepts a little more than this pattern;
+# never less.)
+PRINTABLE_NOT_BLANK = rf"^[^{REFUSED_CHARACTERS}]*[^\s{REFUSED_CHARACTERS}][^{REFUSED_CHARACTERS}]*$"
+# Also lone surrogates (a JSON "\ud800" decodes to one): no database can store them as UTF-8.
+_UNPRINTABLE = re.compile(rf"[{REFUSED_CHARACTERS}\ud800-\udfff]")
+# Unknown field names are repeated in the error only when they look like field names.
+SHOWN_FIELD_NAME = re.compile(r"[A-Za-z0-9_.-]{1,40}")
 
 
 @dataclass(frozen=True)
@@ -184,8 +190,10 @@ def _check_object(payload: Any) -> Mapping[str, Any]:
         raise MalformedRequest("Request body must be a JSON object")
     for key in payload:
         if key not in PATIENT_FIELDS:
-            shown = key if len(key) <= 40 else key[:40] + "..."
-            raise ValidationFailed(f"Unknown field: {shown}", field=shown)
+            if SHOWN_FIELD_NAME.fullmatch(key):
+                raise ValidationFailed(f"Unknown field: {key}", field=key)
+            # Not repeated: it could hold control characters, lone surrogates or anything at all.
+            raise ValidationFailed("Unknown field (its name is not a plain field name)")
     return payload
 
 
@@ -211,7 +219,7 @@ def _text(value: Any, field: TextField) -> str:
         raise ValidationFailed(
             f"{field.name} must be at most {field.max_length} characters", field=field.name
         )
-    if any(unicodedata.category(ch) in ("Cc", "Cs") for ch in text):
+    if _UNPRINTABLE.search(text):
         raise ValidationFailed(f"{field.name} must not contain control characters", field=field.name)
     return text
 

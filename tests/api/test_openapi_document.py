@@ -164,6 +164,7 @@ def test_answers_match_the_documented_schemas(client: Any) -> None:
         {"name": "A", "email": "a@example.com", "phone": None},
         {"name": "   ", "email": "a@example.com"},
         {"name": "A\u0007B", "email": "a@example.com"},
+        {"name": "A\u202eB", "email": "a@example.com"},
         {"name": "", "email": "a@example.com"},
         {"name": 7, "email": "a@example.com"},
         {"email": "a@example.com"},
