@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: install run test lint migrate browser bench-baseline bench-local bench-lists
+.PHONY: install run test lint migrate browser bench-baseline bench-local bench-lists bench-rate-limit
 
 $(INSTALLED): requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -45,3 +45,7 @@ bench-baseline: $(INSTALLED)
 ## bench-local: requests/s and p50/p99 of GET /patients/{id}, stock chalice local beside scripts.local_api
 bench-local: $(INSTALLED)
 	$(BIN)/python -m bench.local_server
+
+## bench-rate-limit: p50/p99 of a request with the rate limit off, on, and with Redis refusing or hung
+bench-rate-limit: $(INSTALLED)
+	$(BIN)/python -m bench.rate_limit $(BENCH_ARGS)
