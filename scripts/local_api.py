@@ -82,6 +82,11 @@ class KeepAliveRequestHandler(local.ChaliceRequestHandler):
         self._send_headers(headers)
 
 
+class BurstTolerantServer(local.ThreadedHTTPServer):
+    # socketserver listens with a backlog of 5: a burst of concurrent clients gets connections reset.
+    request_queue_size = 128
+
+
 class KeepAliveCLIFactory(CLIFactory):
     """Chalice's CLI factory, building the local server with ``KeepAliveRequestHandler``."""
 
@@ -91,7 +96,9 @@ class KeepAliveCLIFactory(CLIFactory):
         # As chalice.local.create_local_server: the swapped class keeps current_request per thread.
         local.CustomLocalChalice.__bases__ = (local.LocalChalice, app_obj.__class__)
         app_obj.__class__ = local.CustomLocalChalice
-        return local.LocalDevServer(app_obj, config, host, port, handler_cls=KeepAliveRequestHandler)
+        return local.LocalDevServer(
+            app_obj, config, host, port, handler_cls=KeepAliveRequestHandler, server_cls=BurstTolerantServer
+        )
 
 
 def main() -> None:
