@@ -2,7 +2,7 @@
 
 Development defaults are safe to run on a laptop (SQLite under ``.data/``,
 the published development token). The ``prod`` stage refuses to start with
-either of them.
+either of them, also when they come from AWS secrets (``chalicelib.secrets``).
 """
 
 from __future__ import annotations
@@ -14,9 +14,14 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+from chalicelib.secrets import SecretUnavailable, resolve_secret_references
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEVELOPMENT_TOKEN = "secret-token-123"  # noqa: S105 - the seed's documented token, dev stage only
 DEVELOPMENT_PRINCIPAL = "development"
+# "queue": a small pool per process; "null": a connection per unit of work, for
+# a pooler in front of the database (RDS Proxy, PgBouncer) or none at all.
+DB_POOL_KINDS = ("queue", "null")
 
 
 class ConfigurationError(RuntimeError):
@@ -36,6 +41,9 @@ class Settings:
     token_digests: tuple[TokenDigest, ...]
     redis_url: str | None = None
     sqlite_busy_timeout_ms: int = 5000
+    db_pool: str = "queue"
+    db_pool_size: int = 2
+    db_max_overflow: int = 8
     max_per_page: int = 100
     default_per_page: int = 20
     phone_default_region: str = "US"
@@ -85,7 +93,28 @@ def normalize_database_url(url: str) -> str:
     return url
 
 
+def _int_setting(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    if not raw.isdigit():
+        raise ConfigurationError(f"{name} must be a whole number, not {raw!r}")
+    return int(raw)
+
+
+def _pool_kind(env: Mapping[str, str]) -> str:
+    kind = env.get("DB_POOL", "queue").strip().lower() or "queue"
+    if kind not in DB_POOL_KINDS:
+        raise ConfigurationError(f"DB_POOL must be one of {', '.join(DB_POOL_KINDS)}, not {kind!r}")
+    return kind
+
+
 def load_settings(env: Mapping[str, str]) -> Settings:
+    """Settings from ``env``, after reading the AWS secrets it names. Raises ConfigurationError."""
+    try:
+        env = resolve_secret_references(env)
+    except (ValueError, SecretUnavailable) as error:
+        raise ConfigurationError(str(error)) from None
     stage = env.get("APP_STAGE", "dev")
     tokens = _parse_tokens(env.get("API_TOKENS", ""), hashed=False)
     tokens += _parse_tokens(env.get("API_TOKEN_SHA256", ""), hashed=True)
@@ -97,6 +126,9 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         token_digests=tuple(tokens),
         redis_url=env.get("REDIS_URL") or None,
         phone_default_region=env.get("PHONE_DEFAULT_REGION", "US"),
+        db_pool=_pool_kind(env),
+        db_pool_size=_int_setting(env, "DB_POOL_SIZE", 2),
+        db_max_overflow=_int_setting(env, "DB_MAX_OVERFLOW", 8),
     )
     _refuse_unsafe_production(settings)
     return settings
@@ -116,4 +148,16 @@ def _refuse_unsafe_production(settings: Settings) -> None:
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
+    """The process's settings, read once (in Lambda: once per cold start, secrets included)."""
     return load_settings(os.environ)
+
+
+def check_settings_at_startup() -> None:
+    """Fail a cold start with unsafe settings before any request is served.
+
+    Chalice's own CLI (``chalice package``, ``deploy``, ``local``) imports app.py
+    only to read its routes: it must neither fetch production secrets from AWS
+    nor need them, so there the check waits for the first request.
+    """
+    if os.environ.get("AWS_CHALICE_CLI_MODE") != "true":
+        get_settings()
