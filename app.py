@@ -4,8 +4,8 @@ import sys
 
 from chalice import Chalice
 
-from chalicelib.auth import authorize_bearer_token
-from chalicelib.config import get_settings
+from chalicelib import auth
+from chalicelib.config import check_settings_at_startup
 from chalicelib.gateway_responses import emulate_in_local_gateway
 from chalicelib.http import bind_current_request, register_route
 from functions.create_patient import create_patient
@@ -14,7 +14,7 @@ from functions.get_patient import get_patient
 from functions.list_patients import list_patients
 from functions.update_patient import update_patient
 
-get_settings()  # an unsafe production configuration fails here, before any request
+check_settings_at_startup()  # an unsafe production configuration fails here, before any request
 
 app = Chalice(app_name="telehealth-api")
 app.debug = False
@@ -23,7 +23,8 @@ if "chalice.local" in sys.modules:  # chalice local or chalice.test.Client, neve
     emulate_in_local_gateway()
 
 app.register_middleware(bind_current_request, "http")
-bearer_token = app.authorizer(name="bearer_token")(authorize_bearer_token)
+# Lambda runs the authorizer as ``app.<its function's name>``: that attribute must be the wrapper.
+authorize_bearer_token = app.authorizer(name="bearer_token")(auth.authorize_bearer_token)
 
 for path, method, handler in (
     ("/patients", "POST", create_patient),
@@ -32,4 +33,4 @@ for path, method, handler in (
     ("/patients/{patient_id}", "PUT", update_patient),
     ("/patients/{patient_id}", "DELETE", delete_patient),
 ):
-    register_route(app, path, method, handler, authorizer=bearer_token)
+    register_route(app, path, method, handler, authorizer=authorize_bearer_token)
