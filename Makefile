@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: install run test lint migrate
+.PHONY: install run test lint migrate package bench-cold-start
 
 $(INSTALLED): requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -28,3 +28,11 @@ lint: $(INSTALLED)
 
 migrate: $(INSTALLED)
 	$(BIN)/python -m chalicelib.schema
+
+## package: the prod stage for Lambda as SAM (build/package/sam) and Terraform (build/package/terraform)
+package: $(INSTALLED)
+	$(BIN)/python -m deploy.package
+
+## bench-cold-start: cold start of GET /patients/{id} as Lambda runs it, against a minimal Chalice app
+bench-cold-start: $(INSTALLED)
+	$(BIN)/python -m bench.cold_start
