@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import os
-import zipfile
 from pathlib import Path
 
 import pytest
 
+from deploy.lambda_runtime import unpack_task_root
 from deploy.package import PackageOutput, build_package
 
 
@@ -18,13 +17,5 @@ def lambda_package(tmp_path_factory: pytest.TempPathFactory) -> PackageOutput:
 
 @pytest.fixture(scope="session")
 def unzipped_artifact(lambda_package: PackageOutput, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """deployment.zip unzipped into an empty directory and made read-only, as Lambda's /var/task."""
-    task_root = tmp_path_factory.mktemp("var-task")
-    with zipfile.ZipFile(lambda_package.deployment_zip) as archive:
-        archive.extractall(task_root)
-    for directory, _dirs, files in os.walk(task_root):
-        for name in files:
-            os.chmod(os.path.join(directory, name), 0o444)
-    for directory, _dirs, _files in os.walk(task_root, topdown=False):
-        os.chmod(directory, 0o555)  # noqa: S103 - read and search, no write
-    return task_root
+    """deployment.zip unzipped into an empty, read-only directory, as Lambda's /var/task."""
+    return unpack_task_root(lambda_package.deployment_zip, tmp_path_factory.mktemp("var-task"))

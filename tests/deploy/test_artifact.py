@@ -9,9 +9,7 @@ artifact lacks (aws/chalice#1554) fails here, as it would in Lambda.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,9 +18,10 @@ import pytest
 
 from chalicelib.config import token_sha256
 from chalicelib.schema import upgrade_database
-from tests.deploy.events import authorizer_context, rest_event, token_event
+from deploy.lambda_events import authorizer_context, rest_event, token_event
+from deploy.lambda_runtime import InvocationError, LambdaContainer, lambda_environment
+from deploy.package import PackageOutput
 
-RUNTIME = Path(__file__).with_name("lambda_runtime.py")
 TOKEN = "artifact-test-token"
 BEARER = f"Bearer {TOKEN}"
 PATIENT = {"name": "Ada Lovelace", "email": "ada@example.com", "phone": "+44 20 7946 0958"}
@@ -31,60 +30,23 @@ API = "app.app"
 AUTHORIZER = "app.authorize_bearer_token"
 
 
-class LambdaProcess:
-    """One cold Lambda container: a process that imports the handler on its first event."""
-
-    def __init__(self, artifact: Path, env: dict[str, str]) -> None:
-        self.process = subprocess.Popen(
-            [sys.executable, "-I", "-S", "-B", str(RUNTIME), str(artifact)],
-            env=env,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-
-    def request(self, request: dict[str, Any]) -> dict[str, Any]:
-        assert self.process.stdin and self.process.stdout
-        self.process.stdin.write(json.dumps(request) + "\n")
-        self.process.stdin.flush()
-        answer: dict[str, Any] = json.loads(self.process.stdout.readline())
-        assert "error" not in answer, answer["error"]
-        return answer
-
-    def invoke(self, handler: str, event: dict[str, Any]) -> Any:
-        return self.request({"handler": handler, "event": event})["result"]
-
-    def close(self) -> None:
-        assert self.process.stdin
-        self.process.stdin.close()
-        self.process.wait(timeout=10)
-
-
-def lambda_env(**env: str) -> dict[str, str]:
-    """The variables a Lambda function sees: its configuration, and no PYTHON* or project settings."""
-    return {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8", "TZ": ":UTC", **env}
-
-
 @pytest.fixture(scope="module")
-def container(unzipped_artifact: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LambdaProcess]:
+def container(unzipped_artifact: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LambdaContainer]:
     database = tmp_path_factory.mktemp("artifact-db") / "telehealth.db"
     upgrade_database(f"sqlite:///{database}")
     # The prod artifact under the dev stage's settings, which allow SQLite: the
     # code is the same for every stage, only these variables differ.
-    process = LambdaProcess(
-        unzipped_artifact,
-        lambda_env(
-            APP_STAGE="dev",
-            DATABASE_URL=f"sqlite:///{database}",
-            API_TOKEN_SHA256=f"clinic-a:{token_sha256(TOKEN).hex()}",
-        ),
+    env = lambda_environment(
+        APP_STAGE="dev",
+        DATABASE_URL=f"sqlite:///{database}",
+        API_TOKEN_SHA256=f"clinic-a:{token_sha256(TOKEN).hex()}",
     )
-    yield process
-    process.close()
+    with LambdaContainer(unzipped_artifact, env) as process:
+        yield process
 
 
 @pytest.fixture(scope="module")
-def transcript(container: LambdaProcess) -> dict[str, Any]:
+def transcript(container: LambdaContainer) -> dict[str, Any]:
     """Every endpoint, called in order as API Gateway calls the functions: authorizer first."""
     answers: dict[str, Any] = {}
 
@@ -104,7 +66,7 @@ def transcript(container: LambdaProcess) -> dict[str, Any]:
     answers["update"] = allowed("PUT", ITEM, "/patients/1", body={"phone": None}, **one)
     answers["delete"] = allowed("DELETE", ITEM, "/patients/1", **one)
     answers["gone"] = allowed("GET", ITEM, "/patients/1", **one)
-    answers["report"] = container.request({"report": True})
+    answers["report"] = container.report()
     return answers
 
 
@@ -129,7 +91,7 @@ def test_every_endpoint_answers_from_the_artifact(transcript: dict[str, Any]) ->
     assert all(r["headers"]["Cache-Control"] == "no-store" for k, r in transcript.items() if k != "report")
 
 
-def test_authorizer_allows_a_valid_token_with_its_principal(container: LambdaProcess) -> None:
+def test_authorizer_allows_a_valid_token_with_its_principal(container: LambdaContainer) -> None:
     policy = container.invoke(AUTHORIZER, token_event(BEARER, "GET", "/patients/7"))
 
     assert policy["principalId"] == "clinic-a"
@@ -140,7 +102,7 @@ def test_authorizer_allows_a_valid_token_with_its_principal(container: LambdaPro
 
 
 @pytest.mark.parametrize("authorization", ["Bearer wrong-token", "Bearer secret-token-123", TOKEN, "Bearer "])
-def test_authorizer_denies_anything_else(container: LambdaProcess, authorization: str) -> None:
+def test_authorizer_denies_anything_else(container: LambdaContainer, authorization: str) -> None:
     policy = container.invoke(AUTHORIZER, token_event(authorization, "GET", "/patients"))
 
     # Chalice's deny is an allow of nothing; API Gateway answers it with ACCESS_DENIED,
@@ -159,22 +121,24 @@ def test_handlers_import_nothing_from_outside_the_artifact(transcript: dict[str,
 
 
 def test_the_artifact_imports_from_bytecode_and_compiles_nothing(
-    transcript: dict[str, Any], unzipped_artifact: Path
+    transcript: dict[str, Any], unzipped_artifact: Path, lambda_package: PackageOutput
 ) -> None:
     report = transcript["report"]
 
     assert report["compiled_from_source"] == []
     assert report["missing_bytecode"] == []
-    assert not any(unzipped_artifact.rglob("*.pyc.*")), "nothing may be written into the task root"
+    with zipfile.ZipFile(lambda_package.deployment_zip) as archive:
+        shipped = set(archive.namelist())
+    found = {p.relative_to(unzipped_artifact).as_posix() for p in unzipped_artifact.rglob("*") if p.is_file()}
+    assert found == shipped, "nothing may be written into the task root"
 
 
 def test_prod_refuses_sqlite_at_cold_start_in_the_artifact(unzipped_artifact: Path, tmp_path: Path) -> None:
-    process = LambdaProcess(
-        unzipped_artifact,
-        lambda_env(APP_STAGE="prod", DATABASE_URL=f"sqlite:///{tmp_path / 'x.db'}", API_TOKENS="a:strong"),
+    env = lambda_environment(
+        APP_STAGE="prod", DATABASE_URL=f"sqlite:///{tmp_path / 'x.db'}", API_TOKENS="a:strong"
     )
-    try:
-        with pytest.raises(AssertionError, match="ConfigurationError: prod stage needs DATABASE_URL"):
-            process.invoke(AUTHORIZER, token_event(BEARER, "GET", "/patients"))
-    finally:
-        process.close()
+    with (
+        LambdaContainer(unzipped_artifact, env) as process,
+        pytest.raises(InvocationError, match="ConfigurationError: prod stage needs DATABASE_URL"),
+    ):
+        process.invoke(AUTHORIZER, token_event(BEARER, "GET", "/patients"))
