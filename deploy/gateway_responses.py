@@ -43,6 +43,11 @@ def _static_template(body: dict[str, str]) -> str:
     return text
 
 
+def with_gateway_responses(definition: dict[str, Any]) -> dict[str, Any]:
+    """A copy of an API definition (chalice's Swagger document) carrying our gateway responses."""
+    return {**definition, SWAGGER_EXTENSION: swagger_gateway_responses()}
+
+
 def sam_merge_template() -> dict[str, Any]:
     """The template ``chalice package --merge-template`` deep-merges into chalice's SAM output."""
     definition = {SWAGGER_EXTENSION: swagger_gateway_responses()}

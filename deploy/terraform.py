@@ -23,7 +23,7 @@ import copy
 import json
 from typing import Any
 
-from deploy.gateway_responses import SWAGGER_EXTENSION, swagger_gateway_responses
+from deploy.gateway_responses import with_gateway_responses
 
 TERRAFORM_VERSION = ">= 1.5.0"
 AWS_PROVIDER = {"source": "hashicorp/aws", "version": ">= 5.0, < 7"}
@@ -56,9 +56,9 @@ def modernize(config: dict[str, Any]) -> dict[str, Any]:
 
 def _add_gateway_responses(config: dict[str, Any]) -> None:
     locals_ = config["locals"]
-    definition = json.loads(locals_["chalice_api_swagger"])
-    definition[SWAGGER_EXTENSION] = swagger_gateway_responses()
-    locals_["chalice_api_swagger"] = json.dumps(definition)
+    locals_["chalice_api_swagger"] = json.dumps(
+        with_gateway_responses(json.loads(locals_["chalice_api_swagger"]))
+    )
 
 
 def _split_stage_from_deployment(config: dict[str, Any]) -> None:
