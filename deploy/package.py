@@ -22,6 +22,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,9 @@ from deploy.terraform import modernize
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUT = PROJECT_ROOT / "build" / "package"
 DEFAULT_STAGE = "prod"
+SAM_TEMPLATE = "sam.json"
+TERRAFORM_CONFIG = "chalice.tf.json"
+DEPLOYMENT_ZIP = "deployment.zip"
 
 
 @dataclass(frozen=True)
@@ -43,40 +47,49 @@ class PackageOutput:
 
     @property
     def sam_template(self) -> Path:
-        return self.sam_dir / "sam.json"
+        return self.sam_dir / SAM_TEMPLATE
 
     @property
     def terraform_config(self) -> Path:
-        return self.terraform_dir / "chalice.tf.json"
+        return self.terraform_dir / TERRAFORM_CONFIG
 
     @property
     def deployment_zip(self) -> Path:
-        return self.sam_dir / "deployment.zip"
+        return self.sam_dir / DEPLOYMENT_ZIP
 
 
 def build_package(out: Path = DEFAULT_OUT, stage: str = DEFAULT_STAGE) -> PackageOutput:
-    """Build both outputs into ``out`` (emptied first). Raises ArtifactError, CalledProcessError."""
-    if out.exists():
-        shutil.rmtree(out)
-    out.mkdir(parents=True)
-    merge_template = out / "gateway-responses.json"
-    merge_template.write_text(json.dumps(sam_merge_template(), indent=2))
-    sam_dir, terraform_dir = out / "sam", out / "terraform"
-    _chalice_package(stage, sam_dir, "--merge-template", str(merge_template))
-    _chalice_package(stage, terraform_dir, "--pkg-format", "terraform")
+    """Build both outputs into ``out``. Raises ArtifactError, CalledProcessError.
 
-    for function in _lambda_functions(sam_dir / "sam.json"):
-        check_runtime_matches_interpreter(function["Properties"]["Runtime"])
-    terraform_config = terraform_dir / "chalice.tf.json"
-    terraform_config.write_text(json.dumps(modernize(json.loads(terraform_config.read_text())), indent=2))
+    Only the generated files are replaced: a Terraform working directory kept in
+    ``out/terraform`` (state, ``.terraform/``, a backend file) survives a rebuild.
+    """
+    out.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=out, prefix=".build-") as staging_name:
+        staging = Path(staging_name)
+        merge_template = staging / "gateway-responses.json"
+        merge_template.write_text(json.dumps(sam_merge_template(), indent=2))
+        sam_dir, terraform_dir = staging / "sam", staging / "terraform"
+        _chalice_package(stage, sam_dir, "--merge-template", str(merge_template))
+        _chalice_package(stage, terraform_dir, "--pkg-format", "terraform")
 
-    same_zip = _sha256(sam_dir / "deployment.zip") == _sha256(terraform_dir / "deployment.zip")
-    size = add_bytecode(sam_dir / "deployment.zip")
-    if same_zip:  # chalice reused its cached build: compile once
-        shutil.copyfile(sam_dir / "deployment.zip", terraform_dir / "deployment.zip")
-    else:
-        add_bytecode(terraform_dir / "deployment.zip")
-    return PackageOutput(sam_dir, terraform_dir, size)
+        for function in _lambda_functions(sam_dir / SAM_TEMPLATE):
+            check_runtime_matches_interpreter(function["Properties"]["Runtime"])
+        config = terraform_dir / TERRAFORM_CONFIG
+        config.write_text(json.dumps(modernize(json.loads(config.read_text())), indent=2))
+
+        same_zip = _sha256(sam_dir / DEPLOYMENT_ZIP) == _sha256(terraform_dir / DEPLOYMENT_ZIP)
+        size = add_bytecode(sam_dir / DEPLOYMENT_ZIP)
+        if same_zip:  # chalice reused its cached build: compile once
+            shutil.copyfile(sam_dir / DEPLOYMENT_ZIP, terraform_dir / DEPLOYMENT_ZIP)
+        else:
+            add_bytecode(terraform_dir / DEPLOYMENT_ZIP)
+
+        for kind, generated in (("sam", SAM_TEMPLATE), ("terraform", TERRAFORM_CONFIG)):
+            (out / kind).mkdir(exist_ok=True)
+            for name in (generated, DEPLOYMENT_ZIP):
+                os.replace(staging / kind / name, out / kind / name)
+    return PackageOutput(out / "sam", out / "terraform", size)
 
 
 def _chalice_package(stage: str, out: Path, *options: str) -> None:
