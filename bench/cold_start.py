@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from chalicelib.schema import upgrade_database
+from deploy.bytecode import ArtifactSize
 from deploy.lambda_events import authorizer_context, rest_event
 from deploy.lambda_runtime import LambdaContainer, lambda_environment, unpack_task_root
 from deploy.package import build_package
@@ -115,7 +116,7 @@ def prepare_database(directory: Path) -> str:
     return url
 
 
-def prepare_variants(workdir: Path, with_artifact: bool) -> tuple[list[Variant], int | None]:
+def prepare_variants(workdir: Path, with_artifact: bool) -> tuple[list[Variant], ArtifactSize | None]:
     minimal = workdir / "minimal"
     minimal.mkdir()
     (minimal / "app.py").write_text(textwrap.dedent(MINIMAL_APP))
@@ -123,10 +124,10 @@ def prepare_variants(workdir: Path, with_artifact: bool) -> tuple[list[Variant],
         Variant("minimal Chalice + SQLAlchemy ORM (dev env)", minimal, isolated=False),
         Variant("ours (dev env)", PROJECT_ROOT, isolated=False),
     ]
-    zip_size = None
+    size = None
     if with_artifact:
         package = build_package(workdir / "package")
-        zip_size = package.deployment_zip.stat().st_size
+        size = package.size
         artifact = unpack_task_root(package.deployment_zip, workdir / "var-task")
         without_bytecode = workdir / "var-task-sources-only"
         shutil.copytree(artifact, without_bytecode, ignore=shutil.ignore_patterns("__pycache__"))
@@ -134,10 +135,10 @@ def prepare_variants(workdir: Path, with_artifact: bool) -> tuple[list[Variant],
             Variant("ours (artifact, read-only, -I -S -B)", artifact, isolated=True),
             Variant("ours (artifact without bytecode, -B)", without_bytecode, isolated=True),
         ]
-    return variants, zip_size
+    return variants, size
 
 
-def report(variants: list[Variant], zip_size: int | None, runs: int) -> None:
+def report(variants: list[Variant], size: ArtifactSize | None, runs: int) -> None:
     print(f"\ncold start to first GET /patients/{{id}} response, {runs} fresh processes each")
     print(f"{'variant':44} {'median':>9} {'min':>9} {'max':>9} {'peak RSS':>10}")
     for v in variants:
@@ -157,8 +158,11 @@ def report(variants: list[Variant], zip_size: int | None, runs: int) -> None:
             f" without bytecode: {sources_only.median_ms() / ours.median_ms():.2f}x"
         )
         print(f"artifact peak memory: {artifact.peak_mb():.1f} MB")
-    if zip_size is not None:
-        print(f"deployment.zip with bytecode: {zip_size / 1e6:.1f} MB (Lambda limit 50 MB zipped)")
+    if size is not None:
+        print(
+            f"deployment.zip: {size.zipped / 1e6:.1f} MB with bytecode, {size.zipped_before / 1e6:.1f} MB"
+            f" without; {size.unzipped / 1e6:.1f} MB unzipped (Lambda: 50 MB zipped, 250 MB unzipped)"
+        )
 
 
 def main() -> None:
@@ -171,7 +175,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-cold-start-") as name:
         workdir = Path(name)
         env = lambda_environment(APP_STAGE="dev", DATABASE_URL=prepare_database(workdir))
-        variants, zip_size = prepare_variants(workdir, with_artifact=not args.no_artifact)
+        variants, size = prepare_variants(workdir, with_artifact=not args.no_artifact)
         for variant in variants:  # not timed: writes the dev bytecode, warms the page cache
             cold_start(variant, env)
         for _ in range(args.runs):
@@ -180,7 +184,7 @@ def main() -> None:
                 variant.seconds.append(seconds)
                 variant.peak_kb.append(peak_kb)
             print(".", end="", flush=True, file=sys.stderr)
-        report(variants, zip_size, args.runs)
+        report(variants, size, args.runs)
         for directory in workdir.glob("var-task*"):  # read-only trees: let the cleanup remove them
             for path in [directory, *directory.rglob("*")]:
                 if path.is_dir():
