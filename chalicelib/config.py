@@ -19,8 +19,8 @@ from chalicelib.secrets import SecretUnavailable, resolve_secret_references
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEVELOPMENT_TOKEN = "secret-token-123"  # noqa: S105 - the seed's documented token, dev stage only
 DEVELOPMENT_PRINCIPAL = "development"
-# "queue": a small pool per process; "null": a connection per unit of work, for
-# a pooler in front of the database (RDS Proxy, PgBouncer) or none at all.
+# "queue": a small pool per process (behind RDS Proxy: one connection, reused);
+# "null": a connection per unit of work, so a frozen Lambda container holds none.
 DB_POOL_KINDS = ("queue", "null")
 
 
@@ -93,12 +93,12 @@ def normalize_database_url(url: str) -> str:
     return url
 
 
-def _int_setting(env: Mapping[str, str], name: str, default: int) -> int:
+def _int_setting(env: Mapping[str, str], name: str, default: int, *, minimum: int = 0) -> int:
     raw = env.get(name, "").strip()
     if not raw:
         return default
-    if not raw.isdigit():
-        raise ConfigurationError(f"{name} must be a whole number, not {raw!r}")
+    if not raw.isdigit() or int(raw) < minimum:
+        raise ConfigurationError(f"{name} must be a whole number of at least {minimum}, not {raw!r}")
     return int(raw)
 
 
@@ -127,7 +127,7 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         redis_url=env.get("REDIS_URL") or None,
         phone_default_region=env.get("PHONE_DEFAULT_REGION", "US"),
         db_pool=_pool_kind(env),
-        db_pool_size=_int_setting(env, "DB_POOL_SIZE", 2),
+        db_pool_size=_int_setting(env, "DB_POOL_SIZE", 2, minimum=1),  # SQLAlchemy reads 0 as "no limit"
         db_max_overflow=_int_setting(env, "DB_MAX_OVERFLOW", 8),
     )
     _refuse_unsafe_production(settings)

@@ -58,7 +58,12 @@ def test_no_server_side_prepared_statements_that_would_pin_rds_proxy(
 
 @pytest.mark.parametrize(
     "env, reason",
-    [({"DB_POOL": "static"}, "DB_POOL must be one of"), ({"DB_POOL_SIZE": "one"}, "DB_POOL_SIZE")],
+    [
+        ({"DB_POOL": "static"}, "DB_POOL must be one of"),
+        ({"DB_POOL_SIZE": "one"}, "DB_POOL_SIZE"),
+        ({"DB_POOL_SIZE": "0"}, "DB_POOL_SIZE must be a whole number of at least 1"),
+        ({"DB_MAX_OVERFLOW": "-1"}, "DB_MAX_OVERFLOW"),
+    ],
 )
 def test_pool_settings_are_checked(env: dict[str, str], reason: str) -> None:
     with pytest.raises(ConfigurationError, match=reason):
