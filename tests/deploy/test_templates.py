@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 import subprocess
@@ -62,6 +63,43 @@ def test_refused_requests_are_401_with_our_body_in_the_cloud(
     missing_route = responses["MISSING_AUTHENTICATION_TOKEN"]
     assert missing_route["statusCode"] == "404"
     assert json.loads(missing_route["responseTemplates"]["application/json"]) == ROUTE_NOT_FOUND_BODY
+
+
+def translate_sam(template: dict[str, Any]) -> dict[str, Any]:
+    """What CloudFormation deploys: the SAM transform, run offline (code location made an S3 URI)."""
+    from samtranslator.translator.transform import transform
+
+    template = copy.deepcopy(template)
+    for resource in template["Resources"].values():
+        if resource["Type"] == "AWS::Serverless::Function":
+            resource["Properties"]["CodeUri"] = "s3://artifacts/deployment.zip"
+
+    class NoManagedPolicies:
+        def load(self) -> dict[str, str]:
+            return {}
+
+    return dict(transform(template, {}, NoManagedPolicies()))
+
+
+def resources_of_type(template: dict[str, Any], kind: str) -> dict[str, Any]:
+    return {name: r for name, r in template["Resources"].items() if r["Type"] == kind}
+
+
+def test_cloudformation_gets_the_responses_in_the_api_and_redeploys_when_they_change(
+    sam: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    without_responses = copy.deepcopy(sam)
+    del without_responses["Resources"]["RestAPI"]["Properties"]["DefinitionBody"][GATEWAY_RESPONSES_KEY]
+
+    translated, translated_without = translate_sam(sam), translate_sam(without_responses)
+
+    (rest_api,) = resources_of_type(translated, "AWS::ApiGateway::RestApi").values()
+    assert set(rest_api["Properties"]["Body"][GATEWAY_RESPONSES_KEY]) == set(GATEWAY_RESPONSES)
+    # SAM names the deployment after a hash of the API body: changing a response deploys the API.
+    deployment = set(resources_of_type(translated, "AWS::ApiGateway::Deployment"))
+    assert len(deployment) == 1
+    assert deployment != set(resources_of_type(translated_without, "AWS::ApiGateway::Deployment"))
 
 
 def test_every_route_is_behind_the_bearer_authorizer(sam: dict[str, Any]) -> None:
