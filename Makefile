@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: install run test lint migrate package bench-cold-start
+.PHONY: install run test lint migrate browser bench-baseline bench-local bench-lists package bench-cold-start
 
 $(INSTALLED): requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -17,9 +17,18 @@ install: $(INSTALLED)
 run: $(INSTALLED)
 	$(BIN)/python -m scripts.run_stack
 
-## test: the whole suite (SQLite, PostgreSQL, Redis, Celery, chalice local)
+## test: the whole suite (SQLite, PostgreSQL, Redis, Celery, chalice local, headless Chromium)
 test: $(INSTALLED)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+## browser: Debian's chromium + chromedriver for the docs-page test (apt-get, only when missing;
+## the test installs them itself when it runs as root or in CI)
+browser:
+	bash scripts/install_browser.sh
+
+## bench-lists: load 1,000,000 patients into throwaway PostgreSQL and SQLite databases, time the lists
+bench-lists: $(INSTALLED)
+	$(BIN)/python -m bench.patient_lists $(BENCH_ARGS)
 
 lint: $(INSTALLED)
 	$(BIN)/ruff check .
@@ -28,6 +37,14 @@ lint: $(INSTALLED)
 
 migrate: $(INSTALLED)
 	$(BIN)/python -m chalicelib.schema
+
+## bench-baseline: per-request cost against the seed-style Flask app
+bench-baseline: $(INSTALLED)
+	$(BIN)/python -m bench.seed_baseline
+
+## bench-local: requests/s and p50/p99 of GET /patients/{id}, stock chalice local beside scripts.local_api
+bench-local: $(INSTALLED)
+	$(BIN)/python -m bench.local_server
 
 ## package: the prod stage for Lambda as SAM (build/package/sam) and Terraform (build/package/terraform)
 package: $(INSTALLED)

@@ -10,6 +10,9 @@ from chalicelib.gateway_responses import emulate_in_local_gateway
 from chalicelib.http import bind_current_request, register_route
 from functions.create_patient import create_patient
 from functions.delete_patient import delete_patient
+from functions.get_docs_asset import get_docs_asset
+from functions.get_docs_page import get_docs_page
+from functions.get_openapi_document import get_openapi_document
 from functions.get_patient import get_patient
 from functions.list_patients import list_patients
 from functions.update_patient import update_patient
@@ -34,3 +37,11 @@ for path, method, handler in (
     ("/patients/{patient_id}", "DELETE", delete_patient),
 ):
     register_route(app, path, method, handler, authorizer=authorize_bearer_token)
+
+# Public: the API's description and its browser view (no patient data).
+for path, method, handler in (
+    ("/openapi.json", "GET", get_openapi_document),
+    ("/docs", "GET", get_docs_page),
+    ("/docs/assets/{asset}", "GET", get_docs_asset),
+):
+    register_route(app, path, method, handler, authorizer=None)

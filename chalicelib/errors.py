@@ -44,6 +44,13 @@ class DuplicateEmail(DomainError):
         super().__init__("A patient with this email already exists", field="email")
 
 
+class DocumentationAssetNotFound(DomainError):
+    code = "not_found"
+
+    def __init__(self) -> None:
+        super().__init__("No such documentation asset")
+
+
 class ServiceUnavailable(DomainError):
     code = "service_unavailable"
 

@@ -19,6 +19,7 @@ from typing import Any
 from chalice.app import Chalice, ChaliceAuthorizer, Request, Response
 
 from chalicelib.errors import (
+    DocumentationAssetNotFound,
     DomainError,
     DuplicateEmail,
     MalformedRequest,
@@ -34,8 +35,10 @@ from chalicelib.models import Patient
 logger = logging.getLogger("telehealth.http")
 
 MAX_BODY_BYTES = 64 * 1024
-# Every response can carry patient data or an error about it: never cache.
-BASE_HEADERS = {"Cache-Control": "no-store"}
+# Every response can carry patient data or an error about it: never cache,
+# unless a handler says otherwise (the public documentation assets do).
+BASE_HEADERS = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
+INTERNAL_ERROR_CODE = "internal_error"
 # Content types are checked by ``read_json_object`` so that a wrong one gets our error body.
 ANY_CONTENT_TYPE = ["*/*"]
 
@@ -44,6 +47,7 @@ STATUS_FOR_ERROR: dict[type[DomainError], int] = {
     MalformedRequest: 400,
     Unauthenticated: 401,
     PatientNotFound: 404,
+    DocumentationAssetNotFound: 404,
     DuplicateEmail: 409,
     PayloadTooLarge: 413,
     UnsupportedMediaType: 415,
@@ -86,13 +90,18 @@ def call_handler(handler: Handler, request: Request, path_params: dict[str, str]
     except Exception:
         # Never the exception text: database errors can quote the statement.
         logger.exception("unhandled error in %s", handler.__name__)
-        response = _response(500, _error_body("internal_error", "An internal error occurred", request))
-    response.headers.update(BASE_HEADERS)
+        response = _response(500, _error_body(INTERNAL_ERROR_CODE, "An internal error occurred", request))
+    for name, value in BASE_HEADERS.items():
+        response.headers.setdefault(name, value)
     return response
 
 
+def status_for(error_class: type[DomainError]) -> int:
+    return next(STATUS_FOR_ERROR[cls] for cls in error_class.__mro__ if cls in STATUS_FOR_ERROR)
+
+
 def error_response(error: DomainError, request: Request | None) -> Response:
-    status = next(STATUS_FOR_ERROR[cls] for cls in type(error).__mro__ if cls in STATUS_FOR_ERROR)
+    status = status_for(type(error))
     body = _error_body(error.code, error.message, request)
     if error.field is not None:
         body["field"] = error.field
@@ -119,6 +128,14 @@ def _response(status: int, body: Any, headers: dict[str, str] | None = None) -> 
 
 def json_response(body: Any, status: int = 200) -> Response:
     return _response(status, body)
+
+
+def text_response(body: str, content_type: str, *, cache_control: str | None = None) -> Response:
+    """A 200 with a text body (HTML, JavaScript, CSS, pre-serialized JSON): never base64 in Lambda."""
+    headers = {"Content-Type": content_type}
+    if cache_control:
+        headers["Cache-Control"] = cache_control
+    return _response(200, body, headers)
 
 
 def principal_of(request: Request) -> str:

@@ -13,26 +13,28 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from chalicelib.config import get_settings
-from chalicelib.errors import PatientNotFound
+from chalicelib.errors import PatientNotFound, ValidationFailed
 from chalicelib.models import Patient
 from chalicelib.unit_of_work import UnitOfWork
 from chalicelib.validation import (
+    AFTER,
+    PAGE,
+    IntegerParameter,
     parse_patient_create,
     parse_patient_id,
     parse_patient_update,
-    parse_positive_int,
+    per_page_parameter,
 )
-
-MAX_PAGE_NUMBER = 2**31 - 1
 
 
 @dataclass(frozen=True)
 class PatientPage:
     total: int
     pages: int
-    page: int
+    page: int | None  # None when the page was addressed by cursor
     per_page: int
     patients: Sequence[Patient]
+    next_after: int | None  # the cursor of the following page; None on the last page
 
 
 def utc_now() -> datetime:
@@ -78,17 +80,36 @@ def delete_patient(raw_id: str) -> None:
         uow.commit()
 
 
-def list_patients(raw_page: str | None, raw_per_page: str | None) -> PatientPage:
-    """One page in id order. Raises ValidationFailed for bad paging values."""
+def list_parameters() -> tuple[IntegerParameter, IntegerParameter, IntegerParameter]:
+    """The query parameters of a patient list: page, per_page, after."""
     settings = get_settings()
-    page = parse_positive_int(raw_page, field="page", default=1, maximum=MAX_PAGE_NUMBER)
-    per_page = parse_positive_int(
-        raw_per_page, field="per_page", default=settings.default_per_page, maximum=settings.max_per_page
-    )
+    return PAGE, per_page_parameter(default=settings.default_per_page, maximum=settings.max_per_page), AFTER
+
+
+def list_patients(
+    raw_page: str | None, raw_per_page: str | None, raw_after: str | None = None
+) -> PatientPage:
+    """One page in id order, addressed by page number or by cursor (``after``, an id).
+
+    The total comes from the maintained counter, so it costs the same at any
+    size. Raises ValidationFailed for bad paging values or for both forms at once.
+    """
+    page_rule, per_page_rule, after_rule = list_parameters()
+    per_page = per_page_rule.parse_or_default(raw_per_page)
+    after = after_rule.parse(raw_after)
+    if after is not None and raw_page is not None:
+        raise ValidationFailed("Use either page or after, not both", field=after_rule.name)
+    page = page_rule.parse_or_default(raw_page) if after is None else None
     with UnitOfWork() as uow:
         total = uow.patients.count()
-        rows = uow.patients.page(offset=(page - 1) * per_page, limit=per_page) if total else []
-    return PatientPage(total, math.ceil(total / per_page), page, per_page, rows)
+        # One row more than the page holds tells whether a next page exists.
+        if page is None:
+            rows = uow.patients.after(after or 0, limit=per_page + 1)
+        else:
+            rows = uow.patients.page(offset=(page - 1) * per_page, limit=per_page + 1) if total else []
+    shown = rows[:per_page]
+    next_after = shown[-1].id if len(rows) > per_page else None
+    return PatientPage(total, math.ceil(total / per_page), page, per_page, shown, next_after)
 
 
 def _id_or_not_found(raw_id: str | int) -> int:

@@ -1,4 +1,8 @@
-"""Patient input: the one definition of each field, used to validate requests.
+"""Client input: the one declaration of each field and parameter.
+
+Each declaration holds the field's limits and rules once; the parsers below
+enforce them and ``json_schema()`` publishes them in the OpenAPI document
+(``chalicelib.openapi``), so the document cannot drift from what is enforced.
 
 Validators for email and phone are imported on first use so that reads,
 which never validate, do not pay for them at cold start.
@@ -8,19 +12,156 @@ from __future__ import annotations
 
 import unicodedata
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from chalicelib.errors import MalformedRequest, ValidationFailed
 
-NAME_MAX_LENGTH = 200
-EMAIL_MAX_LENGTH = 254
-PHONE_MAX_LENGTH = 32
+# No C0/C1 control character, and at least one character that is not whitespace.
+# (The parser also trims surrounding whitespace before checking length, so it
+# accepts a little more than this pattern; never less.)
+PRINTABLE_NOT_BLANK = (
+    r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$"
+)
 
 
-PATIENT_FIELDS = ("name", "email", "phone")
-REQUIRED_ON_CREATE = ("name", "email")
+@dataclass(frozen=True)
+class TextField:
+    """A string field of the patient body."""
+
+    name: str
+    max_length: int
+    description: str
+    example: str
+    format: str | None = None
+    nullable: bool = False
+
+    def json_schema(self) -> dict[str, Any]:
+        schema: dict[str, Any] = {
+            "type": ["string", "null"] if self.nullable else "string",
+            "minLength": 1,
+            "maxLength": self.max_length,
+            "pattern": PRINTABLE_NOT_BLANK,
+            "description": self.description,
+            "examples": [self.example],
+        }
+        if self.format:
+            schema["format"] = self.format
+        return schema
+
+
+@dataclass(frozen=True)
+class IntegerParameter:
+    """A decimal integer in a query string or path, e.g. ``page`` or ``after``."""
+
+    name: str
+    minimum: int
+    maximum: int
+    description: str
+    default: int | None = None
+
+    def value_of(self, raw: str) -> int | None:
+        """The value, or None when ``raw`` is not a plain decimal integer within the limits."""
+        if not raw.isascii() or not raw.isdigit() or self._too_large(raw):
+            return None
+        value = int(raw)
+        return value if value >= self.minimum else None
+
+    def parse(self, raw: str | None) -> int | None:
+        """Return the value (the default when absent). Raises ValidationFailed naming the parameter."""
+        if raw is None:
+            return self.default
+        value = self.value_of(raw)
+        if value is not None:
+            return value
+        if raw.isascii() and raw.isdigit() and self._too_large(raw):
+            raise ValidationFailed(f"{self.name} must be at most {self.maximum}", field=self.name)
+        kind = {0: "a non-negative integer", 1: "a positive integer"}.get(
+            self.minimum, f"an integer of at least {self.minimum}"
+        )
+        raise ValidationFailed(f"{self.name} must be {kind}", field=self.name)
+
+    def parse_or_default(self, raw: str | None) -> int:
+        """``parse`` for parameters that have a default."""
+        value = self.parse(raw)
+        if value is None:
+            raise TypeError(f"{self.name} has no default")
+        return value
+
+    def _too_large(self, digits: str) -> bool:
+        # Compare lengths first: int() of a very long string is slow, and refused past 4,300 digits.
+        significant = digits.lstrip("0")
+        limit = str(self.maximum)
+        return len(significant) > len(limit) or (len(significant) == len(limit) and significant > limit)
+
+    def json_schema(self) -> dict[str, Any]:
+        schema: dict[str, Any] = {"type": "integer", "minimum": self.minimum, "maximum": self.maximum}
+        if self.default is not None:
+            schema["default"] = self.default
+        return schema
+
+
+NAME = TextField("name", 200, "Full name; surrounding whitespace is trimmed.", "John Doe")
+EMAIL = TextField(
+    "email",
+    254,
+    "Email address, unique among patients regardless of case; the domain is stored lower-cased.",
+    "john.doe@example.com",
+    format="email",
+)
+PHONE = TextField(
+    "phone",
+    32,
+    "Phone number as written, possible for its country; without a leading + it is read in the"
+    " deployment's default region. null clears it.",
+    "123-456-7890",
+    nullable=True,
+)
+PATIENT_FIELDS: Mapping[str, TextField] = {field.name: field for field in (NAME, EMAIL, PHONE)}
+REQUIRED_ON_CREATE = (NAME.name, EMAIL.name)
+
+PATIENT_ID = IntegerParameter("patient_id", 1, 2**63 - 1, "The patient's id.")
+PAGE = IntegerParameter(
+    "page",
+    1,
+    2**31 - 1,
+    "Page number, from 1. Deep pages cost more (the database skips the rows before them): use `after`"
+    " to walk a long list.",
+    default=1,
+)
+AFTER = IntegerParameter(
+    "after",
+    0,
+    2**63 - 1,
+    "Cursor: list the patients whose id is greater than this, in id order. The `next` link of each"
+    " answer carries it; not combined with `page`.",
+)
+
+
+def per_page_parameter(*, default: int, maximum: int) -> IntegerParameter:
+    return IntegerParameter("per_page", 1, maximum, "Patients per page.", default=default)
+
+
 # Validated column values keyed by column name; absent keys are not being changed.
 PatientChanges = dict[str, Any]
+
+
+def patient_create_schema() -> dict[str, Any]:
+    return {
+        "type": "object",
+        "properties": {name: field.json_schema() for name, field in PATIENT_FIELDS.items()},
+        "required": list(REQUIRED_ON_CREATE),
+        "additionalProperties": False,
+    }
+
+
+def patient_update_schema() -> dict[str, Any]:
+    return {
+        "type": "object",
+        "properties": {name: field.json_schema() for name, field in PATIENT_FIELDS.items()},
+        "minProperties": 1,
+        "additionalProperties": False,
+    }
 
 
 def parse_patient_create(payload: Any, *, phone_region: str) -> PatientChanges:
@@ -34,7 +175,7 @@ def parse_patient_create(payload: Any, *, phone_region: str) -> PatientChanges:
 def parse_patient_update(payload: Any, *, phone_region: str) -> PatientChanges:
     fields = _check_object(payload)
     if not fields:
-        raise ValidationFailed("Provide at least one of: name, email, phone")
+        raise ValidationFailed(f"Provide at least one of: {', '.join(PATIENT_FIELDS)}")
     return _parse_fields(fields, phone_region)
 
 
@@ -50,42 +191,44 @@ def _check_object(payload: Any) -> Mapping[str, Any]:
 
 def _parse_fields(fields: Mapping[str, Any], phone_region: str) -> PatientChanges:
     changes: PatientChanges = {}
-    if "name" in fields:
-        changes["name"] = parse_name(fields["name"])
-    if "email" in fields:
-        changes["email"] = parse_email(fields["email"])
+    if NAME.name in fields:
+        changes["name"] = parse_name(fields[NAME.name])
+    if EMAIL.name in fields:
+        changes["email"] = parse_email(fields[EMAIL.name])
         changes["email_key"] = changes["email"].lower()
-    if "phone" in fields:
-        changes["phone"], changes["phone_e164"] = parse_phone(fields["phone"], phone_region)
+    if PHONE.name in fields:
+        changes["phone"], changes["phone_e164"] = parse_phone(fields[PHONE.name], phone_region)
     return changes
 
 
-def _text(value: Any, field: str, max_length: int) -> str:
+def _text(value: Any, field: TextField) -> str:
     if not isinstance(value, str):
-        raise ValidationFailed(f"{field} must be a string", field=field)
+        raise ValidationFailed(f"{field.name} must be a string", field=field.name)
     text = value.strip()
     if not text:
-        raise ValidationFailed(f"{field} must not be empty", field=field)
-    if len(text) > max_length:
-        raise ValidationFailed(f"{field} must be at most {max_length} characters", field=field)
+        raise ValidationFailed(f"{field.name} must not be empty", field=field.name)
+    if len(text) > field.max_length:
+        raise ValidationFailed(
+            f"{field.name} must be at most {field.max_length} characters", field=field.name
+        )
     if any(unicodedata.category(ch) in ("Cc", "Cs") for ch in text):
-        raise ValidationFailed(f"{field} must not contain control characters", field=field)
+        raise ValidationFailed(f"{field.name} must not contain control characters", field=field.name)
     return text
 
 
 def parse_name(value: Any) -> str:
-    return _text(value, "name", NAME_MAX_LENGTH)
+    return _text(value, NAME)
 
 
 def parse_email(value: Any) -> str:
     """Return the normalized address (domain lower-cased, Unicode NFC); syntax only, no DNS."""
     from email_validator import EmailNotValidError, validate_email
 
-    text = _text(value, "email", EMAIL_MAX_LENGTH)
+    text = _text(value, EMAIL)
     try:
         return validate_email(text, check_deliverability=False).normalized
     except EmailNotValidError:
-        raise ValidationFailed("email is not a valid email address", field="email") from None
+        raise ValidationFailed("email is not a valid email address", field=EMAIL.name) from None
 
 
 def parse_phone(value: Any, default_region: str) -> tuple[str | None, str | None]:
@@ -94,36 +237,20 @@ def parse_phone(value: Any, default_region: str) -> tuple[str | None, str | None
     ``null`` clears the phone. Numbers must be possible (right length for the
     country); numbers without a ``+`` country code are read in ``default_region``.
     """
-    if value is None:
+    if value is None and PHONE.nullable:
         return None, None
     import phonenumbers
 
-    text = _text(value, "phone", PHONE_MAX_LENGTH)
+    text = _text(value, PHONE)
     try:
         number = phonenumbers.parse(text, default_region)
     except phonenumbers.NumberParseException:
-        raise ValidationFailed("phone is not a valid phone number", field="phone") from None
+        raise ValidationFailed("phone is not a valid phone number", field=PHONE.name) from None
     if not phonenumbers.is_possible_number(number):
-        raise ValidationFailed("phone is not a valid phone number", field="phone")
+        raise ValidationFailed("phone is not a valid phone number", field=PHONE.name)
     return text, phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
-
-
-def parse_positive_int(raw: str | None, *, field: str, default: int, maximum: int) -> int:
-    if raw is None:
-        return default
-    if not raw.isascii() or not raw.isdigit():
-        raise ValidationFailed(f"{field} must be a positive integer", field=field)
-    value = int(raw)
-    if value < 1:
-        raise ValidationFailed(f"{field} must be a positive integer", field=field)
-    if value > maximum:
-        raise ValidationFailed(f"{field} must be at most {maximum}", field=field)
-    return value
 
 
 def parse_patient_id(raw: str) -> int | None:
     """Path ids that are not positive 63-bit integers name no patient."""
-    if not raw.isascii() or not raw.isdigit() or len(raw) > 19:
-        return None
-    value = int(raw)
-    return value if 1 <= value < 2**63 else None
+    return PATIENT_ID.value_of(raw)

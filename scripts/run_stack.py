@@ -13,9 +13,10 @@ PORT = os.environ.get("API_PORT", "8000")
 
 def main() -> None:
     upgrade_database()
-    chalice = os.path.join(os.path.dirname(sys.executable), "chalice")
     # No autoreload: its watcher walks the whole project, .data/ included, and restarts on every write.
-    os.execv(chalice, [chalice, "local", "--no-autoreload", "--host", HOST, "--port", PORT, "--stage", "dev"])
+    # scripts.local_api is chalice local without its ~44 ms stall per request on a kept-alive connection.
+    options = ["--no-autoreload", "--host", HOST, "--port", PORT, "--stage", "dev"]
+    os.execv(sys.executable, [sys.executable, "-m", "scripts.local_api", *options])
 
 
 if __name__ == "__main__":

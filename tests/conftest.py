@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -31,12 +32,17 @@ TRUNCATE_TABLES = ("patients",)
 
 
 @pytest.fixture(scope="session")
-def postgres_server_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+def postgres_server_url() -> Iterator[str]:
     configured = os.environ.get("TEST_POSTGRES_URL")
     if configured:
-        return normalize_database_url(configured)
-    server = start_embedded_postgres(tmp_path_factory.mktemp("embedded-postgres"))
-    return normalize_database_url(server.get_uri("postgres"))
+        yield normalize_database_url(configured)
+        return
+    # Not under pytest's basetemp: another pytest run on the machine prunes old basetemps.
+    data_dir = Path(tempfile.mkdtemp(prefix="telehealth-pg-"))
+    server = start_embedded_postgres(data_dir)
+    yield normalize_database_url(server.get_uri("postgres"))
+    server.cleanup()
+    shutil.rmtree(data_dir, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
@@ -97,6 +103,7 @@ def configured_app(monkeypatch: pytest.MonkeyPatch, database_url: str) -> Iterat
     if database_url.startswith("postgresql"):
         with get_engine().begin() as connection:
             connection.execute(text(f"TRUNCATE {', '.join(TRUNCATE_TABLES)} RESTART IDENTITY CASCADE"))
+            connection.execute(text("UPDATE row_counts SET row_count = 0"))
     yield database_url
     get_settings.cache_clear()
     reset_engine()

@@ -109,7 +109,14 @@ def test_list_pages_in_id_order(client: Any) -> None:
 def test_list_defaults_and_empty(client: Any) -> None:
     body = client.http.get("/patients", headers=AUTH).json_body
 
-    assert body == {"total": 0, "pages": 0, "current_page": 1, "per_page": 20, "patients": []}
+    assert body == {
+        "total": 0,
+        "pages": 0,
+        "current_page": 1,
+        "per_page": 20,
+        "patients": [],
+        "next": None,
+    }
 
 
 @pytest.mark.parametrize(

@@ -21,6 +21,7 @@ from chalicelib.schema import upgrade_database
 from deploy.lambda_events import authorizer_context, rest_event, token_event
 from deploy.lambda_runtime import InvocationError, LambdaContainer, lambda_environment
 from deploy.package import PackageOutput
+from tests.deploy.conftest import app_routes
 
 TOKEN = "artifact-test-token"
 BEARER = f"Bearer {TOKEN}"
@@ -48,14 +49,19 @@ def container(unzipped_artifact: Path, tmp_path_factory: pytest.TempPathFactory)
 @pytest.fixture(scope="module")
 def transcript(container: LambdaContainer) -> dict[str, Any]:
     """Every endpoint, called in order as API Gateway calls the functions: authorizer first."""
-    answers: dict[str, Any] = {}
+    answers: dict[str, Any] = {"routes": set()}
 
     def allowed(method: str, resource: str, path: str, **kwargs: Any) -> Any:
         policy = container.invoke(AUTHORIZER, token_event(BEARER, method, path))
         event = rest_event(
             method, resource, path, authorizer=authorizer_context(policy), authorization=BEARER, **kwargs
         )
+        answers["routes"].add((resource, method))
         return container.invoke(API, event)
+
+    def public(resource: str, path: str, **kwargs: Any) -> Any:
+        answers["routes"].add((resource, "GET"))
+        return container.invoke(API, rest_event("GET", resource, path, authorizer=None, **kwargs))
 
     one = {"path_parameters": {"patient_id": "1"}}
     answers["create"] = allowed("POST", "/patients", "/patients", body=PATIENT)
@@ -66,6 +72,10 @@ def transcript(container: LambdaContainer) -> dict[str, Any]:
     answers["update"] = allowed("PUT", ITEM, "/patients/1", body={"phone": None}, **one)
     answers["delete"] = allowed("DELETE", ITEM, "/patients/1", **one)
     answers["gone"] = allowed("GET", ITEM, "/patients/1", **one)
+    answers["openapi"] = public("/openapi.json", "/openapi.json")
+    answers["docs"] = public("/docs", "/docs")
+    asset = {"path_parameters": {"asset": "swagger-ui.css"}}
+    answers["asset"] = public("/docs/assets/{asset}", "/docs/assets/swagger-ui.css", **asset)
     answers["report"] = container.report()
     return answers
 
@@ -88,7 +98,13 @@ def test_every_endpoint_answers_from_the_artifact(transcript: dict[str, Any]) ->
     assert transcript["delete"]["statusCode"] == 200
     assert transcript["gone"]["statusCode"] == 404
     assert body(transcript["gone"])["code"] == "patient_not_found"
-    assert all(r["headers"]["Cache-Control"] == "no-store" for k, r in transcript.items() if k != "report")
+    assert body(transcript["openapi"])["openapi"].startswith("3.1")
+    assert transcript["docs"]["statusCode"] == 200 and "swagger-ui" in transcript["docs"]["body"]
+    assert transcript["asset"]["statusCode"] == 200
+    assert transcript["asset"]["headers"]["Content-Type"].startswith("text/css")
+    patient_answers = ("create", "duplicate", "invalid", "read", "list", "update", "delete", "gone")
+    assert all(transcript[name]["headers"]["Cache-Control"] == "no-store" for name in patient_answers)
+    assert transcript["routes"] == set(app_routes()), "every route of app.py is exercised"
 
 
 def test_authorizer_allows_a_valid_token_with_its_principal(container: LambdaContainer) -> None:

@@ -22,15 +22,13 @@ import pytest
 import requests
 
 from chalicelib.gateway_responses import GATEWAY_RESPONSES
+from tests.deploy.conftest import app_routes
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 PROJECT_FILES = ("app.py", "requirements.txt", "chalicelib", "functions", "vendor")
 FUNCTIONS = {
     "telehealth-api-prod": "app.app",
     "telehealth-api-prod-bearer_token": "app.authorize_bearer_token",
-}
-ROUTES = {("/patients", "GET"), ("/patients", "POST")} | {
-    ("/patients/{patient_id}", method) for method in ("GET", "PUT", "DELETE")
 }
 CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "testing",
@@ -152,19 +150,26 @@ def test_both_functions_exist_with_their_handlers_and_prod_settings(deployed: di
         assert functions[name]["Runtime"] == f"python{sys.version_info.major}.{sys.version_info.minor}"
 
 
-def test_the_rest_api_has_every_route_behind_the_token_authorizer(deployed: dict[str, Any]) -> None:
+def test_the_rest_api_has_every_route_and_the_token_authorizer_on_the_protected_ones(
+    deployed: dict[str, Any],
+) -> None:
     assert len(deployed["apis"]) == 1
     (authorizer,) = deployed["authorizers"]
     assert authorizer["name"] == "bearer_token" and authorizer["type"] == "TOKEN"
     assert authorizer["identitySource"] == "method.request.header.Authorization"
     assert "function:telehealth-api-prod-bearer_token/invocations" in authorizer["authorizerUri"]
 
-    assert set(deployed["methods"]) == ROUTES
-    for method in deployed["methods"].values():
-        assert method["authorizationType"] == "CUSTOM"
-        assert method["authorizerId"] == authorizer["id"]
+    routes = app_routes()
+    assert set(deployed["methods"]) == set(routes)
+    for route, method in deployed["methods"].items():
+        if routes[route]:
+            assert method["authorizationType"] == "CUSTOM", route
+            assert method["authorizerId"] == authorizer["id"], route
+        else:
+            assert method["authorizationType"] == "NONE", route
         assert method["methodIntegration"]["type"] == "AWS_PROXY"
         assert "function:telehealth-api-prod/invocations" in method["methodIntegration"]["uri"]
+    assert any(routes.values()) and not all(routes.values())  # both kinds were checked
     assert deployed["stages"] == ["api"]
 
 

@@ -19,12 +19,9 @@ from chalicelib.gateway_responses import (
 )
 from deploy.package import PackageOutput
 from deploy.terraform import modernize
+from tests.deploy.conftest import app_routes
 
 GATEWAY_RESPONSES_KEY = "x-amazon-apigateway-gateway-responses"
-ROUTES = {
-    "/patients": {"get", "post"},
-    "/patients/{patient_id}": {"get", "put", "delete"},
-}
 
 
 @pytest.fixture(scope="module")
@@ -102,12 +99,20 @@ def test_cloudformation_gets_the_responses_in_the_api_and_redeploys_when_they_ch
     assert deployment != set(resources_of_type(translated_without, "AWS::ApiGateway::Deployment"))
 
 
-def test_every_route_is_behind_the_bearer_authorizer(sam: dict[str, Any]) -> None:
+def test_every_route_is_there_and_the_protected_ones_behind_the_bearer_authorizer(
+    sam: dict[str, Any],
+) -> None:
     definition = sam_definition(sam)
+    operations = {
+        (path, method.upper()): operation
+        for path, methods in definition["paths"].items()
+        for method, operation in methods.items()
+    }
 
-    assert {path: set(methods) for path, methods in definition["paths"].items()} == ROUTES
-    for methods in definition["paths"].values():
-        assert all(operation["security"] == [{"bearer_token": []}] for operation in methods.values())
+    routes = app_routes()
+    assert set(operations) == set(routes)
+    for route, protected in routes.items():
+        assert operations[route].get("security") == ([{"bearer_token": []}] if protected else None), route
     authorizer = definition["securityDefinitions"]["bearer_token"]["x-amazon-apigateway-authorizer"]
     assert authorizer["type"] == "token"
     assert "${BearerToken.Arn}" in authorizer["authorizerUri"]["Fn::Sub"]

@@ -4,65 +4,33 @@ from __future__ import annotations
 
 import json
 import os
-import socket
-import subprocess
-import sys
-import time
 from collections import Counter
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
 
 from chalicelib.schema import upgrade_database
+from scripts.api_process import free_port, running_server, stock_chalice_command
 from tests.integration.test_concurrency import run_together
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DEV_TOKEN = {"Authorization": "Bearer secret-token-123"}
 UNAUTHORIZED = {"code": "unauthorized", "message": "Missing or invalid bearer token"}
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_until_serving(base_url: str, process: subprocess.Popen[bytes], timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"chalice local exited with {process.returncode}")
-        try:
-            requests.get(f"{base_url}/patients", timeout=1)
-            return
-        except requests.ConnectionError:
-            time.sleep(0.1)
-    raise TimeoutError("chalice local did not start")
-
-
 @pytest.fixture(scope="module")
 def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    database = tmp_path_factory.mktemp("e2e") / "telehealth.db"
+    """Stock ``chalice local``, exactly as a user starts it, on a migrated SQLite file."""
+    directory = tmp_path_factory.mktemp("e2e")
+    database = directory / "telehealth.db"
     upgrade_database(f"sqlite:///{database}")
-    port = free_port()
     env = {k: v for k, v in os.environ.items() if k not in ("API_TOKENS", "API_TOKEN_SHA256", "APP_STAGE")}
     env["DATABASE_URL"] = f"sqlite:///{database}"
-    chalice = str(Path(sys.executable).parent / "chalice")
-    command = [chalice, "local", "--no-autoreload", "--host", "127.0.0.1", "--port", str(port)]
-    process = subprocess.Popen(
-        command, cwd=PROJECT_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_serving(url, process)
-        yield url
-    finally:
-        process.terminate()
-        _, stderr = process.communicate(timeout=10)
-        assert b"Traceback" not in stderr, stderr.decode()
+    port = free_port()
+    with running_server(stock_chalice_command(port), port, env, directory / "chalice-local.log"):
+        yield f"http://127.0.0.1:{port}"
+    assert b"Traceback" not in (directory / "chalice-local.log").read_bytes()
 
 
 def call(method: str, url: str, body: Any = None, headers: dict[str, str] = DEV_TOKEN) -> requests.Response:

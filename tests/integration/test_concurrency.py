@@ -25,6 +25,12 @@ def run_together(count: int, request: Any) -> list[Any]:
         return list(pool.map(call, range(count)))
 
 
+def patient_path(client: Any, email: str) -> str:
+    body = json.dumps({"name": "A", "email": email})
+    patient = client.http.post("/patients", headers=JSON_AUTH, body=body).json_body["patient"]
+    return f"/patients/{patient['id']}"
+
+
 def test_sixteen_creates_of_one_email_give_one_201(client: Any) -> None:
     body = json.dumps({"name": "Race", "email": "race@example.com"})
 
@@ -48,10 +54,7 @@ def test_concurrent_creates_of_distinct_emails_all_succeed(client: Any) -> None:
 
 
 def test_concurrent_partial_updates_lose_nothing(client: Any) -> None:
-    patient = client.http.post(
-        "/patients", headers=JSON_AUTH, body=json.dumps({"name": "A", "email": "a@example.com"})
-    ).json_body["patient"]
-    path = f"/patients/{patient['id']}"
+    path = patient_path(client, "a@example.com")
 
     def update(i: int) -> Any:
         field = {"name": "Renamed"} if i % 2 else {"phone": "+1 415 555 0100"}
@@ -65,10 +68,7 @@ def test_concurrent_partial_updates_lose_nothing(client: Any) -> None:
 
 
 def test_concurrent_updates_and_deletes_never_500(client: Any) -> None:
-    patient = client.http.post(
-        "/patients", headers=JSON_AUTH, body=json.dumps({"name": "A", "email": "gone@example.com"})
-    ).json_body["patient"]
-    path = f"/patients/{patient['id']}"
+    path = patient_path(client, "gone@example.com")
 
     def act(i: int) -> Any:
         if i % 2:

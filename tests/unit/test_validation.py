@@ -10,7 +10,7 @@ from chalicelib.validation import (
     parse_patient_id,
     parse_patient_update,
     parse_phone,
-    parse_positive_int,
+    per_page_parameter,
 )
 
 
@@ -65,8 +65,12 @@ def test_patient_ids(raw: str, expected: int | None) -> None:
     assert parse_patient_id(raw) == expected
 
 
-def test_positive_int_bounds() -> None:
-    assert parse_positive_int(None, field="page", default=1, maximum=5) == 1
-    assert parse_positive_int("5", field="page", default=1, maximum=5) == 5
+def test_integer_parameter_bounds() -> None:
+    per_page = per_page_parameter(default=1, maximum=5)
+
+    assert per_page.parse_or_default(None) == 1
+    assert per_page.parse_or_default("5") == 5
     with pytest.raises(ValidationFailed, match="at most 5"):
-        parse_positive_int("6", field="page", default=1, maximum=5)
+        per_page.parse_or_default("6")
+    with pytest.raises(ValidationFailed, match="at most 5"):
+        per_page.parse_or_default("9" * 5000)

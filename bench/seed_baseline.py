@@ -1,0 +1,197 @@
+"""Per-request cost against the baseline: the seed-style Flask app a user would otherwise write.
+
+    make bench-baseline            (or: .venv/bin/python -m bench.seed_baseline --requests 2000)
+
+Both apps run in this process on their own SQLite file, driven by their
+framework's in-process client (Flask's WSGI test client; chalice.test.Client,
+which also runs our authorizer and gateway emulation on every request). Ours
+validates input, checks the token against digests in constant time and maps
+errors; the seed does none of that. Prints requests/s and p50/p99 per case.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import datetime
+from functools import wraps
+from pathlib import Path
+from typing import Any
+
+TOKEN = "secret-token-123"
+
+
+def build_seed_app(database: Path) -> Any:
+    """The seed README's Flask app, as its users write it (app.py + models.py + auth.py)."""
+    from flask import Flask, jsonify, request
+    from flask_sqlalchemy import SQLAlchemy
+
+    db = SQLAlchemy()
+
+    class Patient(db.Model):  # type: ignore[name-defined]
+        id = db.Column(db.Integer, primary_key=True)
+        name = db.Column(db.String(100), nullable=False)
+        email = db.Column(db.String(120), unique=True, nullable=False)
+        phone = db.Column(db.String(20))
+        created_at = db.Column(db.DateTime, default=datetime.utcnow)
+        updated_at = db.Column(db.DateTime, default=datetime.utcnow, onupdate=datetime.utcnow)
+
+        def to_dict(self) -> dict[str, Any]:
+            return {
+                "id": self.id,
+                "name": self.name,
+                "email": self.email,
+                "phone": self.phone,
+                "created_at": self.created_at.isoformat(),
+                "updated_at": self.updated_at.isoformat(),
+            }
+
+    def token_required(view: Callable[..., Any]) -> Callable[..., Any]:
+        @wraps(view)
+        def decorated(*args: Any, **kwargs: Any) -> Any:
+            header = request.headers.get("Authorization", "")
+            if not header.startswith("Bearer ") or header.split(" ", 1)[1] != TOKEN:
+                return jsonify({"error": "Unauthorized"}), 401
+            return view(*args, **kwargs)
+
+        return decorated
+
+    app = Flask("seed")
+    app.config["SQLALCHEMY_DATABASE_URI"] = f"sqlite:///{database}"
+    db.init_app(app)
+
+    @app.route("/patients", methods=["POST"])
+    @token_required
+    def create_patient() -> Any:
+        data = request.get_json()
+        if not data or not data.get("name") or not data.get("email"):
+            return jsonify({"error": "Missing required fields"}), 400
+        if Patient.query.filter_by(email=data["email"]).first():
+            return jsonify({"error": "Email already exists"}), 409
+        patient = Patient(name=data["name"], email=data["email"], phone=data.get("phone"))
+        db.session.add(patient)
+        db.session.commit()
+        return jsonify({"message": "Patient created successfully", "patient": patient.to_dict()}), 201
+
+    @app.route("/patients/<int:patient_id>", methods=["GET"])
+    @token_required
+    def get_patient(patient_id: int) -> Any:
+        patient = db.session.get(Patient, patient_id)
+        if patient is None:
+            return jsonify({"error": "Patient not found"}), 404
+        return jsonify(patient.to_dict())
+
+    @app.route("/patients", methods=["GET"])
+    @token_required
+    def list_patients() -> Any:
+        page = request.args.get("page", 1, type=int)
+        per_page = request.args.get("per_page", 10, type=int)
+        pagination = Patient.query.paginate(page=page, per_page=per_page)
+        return jsonify(
+            {
+                "total": pagination.total,
+                "pages": pagination.pages,
+                "current_page": page,
+                "patients": [p.to_dict() for p in pagination.items],
+            }
+        )
+
+    with app.app_context():
+        db.create_all()
+    return app
+
+
+class SeedClient:
+    def __init__(self, app: Any) -> None:
+        self._client = app.test_client()
+
+    def get(self, path: str) -> int:
+        return int(self._client.get(path, headers={"Authorization": f"Bearer {TOKEN}"}).status_code)
+
+    def post(self, path: str, body: dict[str, Any]) -> int:
+        response = self._client.post(path, json=body, headers={"Authorization": f"Bearer {TOKEN}"})
+        return int(response.status_code)
+
+
+class ChaliceClient:
+    def __init__(self, database: Path) -> None:
+        import os
+
+        os.environ.update(DATABASE_URL=f"sqlite:///{database}", APP_STAGE="dev")
+        os.environ.pop("API_TOKENS", None)
+        from chalice.test import Client
+
+        from app import app
+        from chalicelib.schema import upgrade_database
+
+        upgrade_database(f"sqlite:///{database}")
+        self._client = Client(app, stage_name="dev")
+        self._headers = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}
+
+    def get(self, path: str) -> int:
+        return int(self._client.http.get(path, headers=self._headers).status_code)
+
+    def post(self, path: str, body: dict[str, Any]) -> int:
+        response = self._client.http.post(path, headers=self._headers, body=json.dumps(body))
+        return int(response.status_code)
+
+
+def measure(label: str, requests: int, call: Callable[[int], int], expected: int) -> dict[str, Any]:
+    latencies = []
+    started = time.perf_counter()
+    for i in range(requests):
+        t0 = time.perf_counter()
+        status = call(i)
+        latencies.append(time.perf_counter() - t0)
+        if status != expected:
+            raise SystemExit(f"{label}: request {i} answered {status}, expected {expected}")
+    elapsed = time.perf_counter() - started
+    latencies.sort()
+    return {
+        "case": label,
+        "rps": requests / elapsed,
+        "p50_ms": statistics.median(latencies) * 1000,
+        "p99_ms": latencies[int(len(latencies) * 0.99) - 1] * 1000,
+    }
+
+
+def run_cases(name: str, client: Any, requests: int) -> list[dict[str, Any]]:
+    def create(i: int) -> int:
+        return int(client.post("/patients", {"name": f"P {i}", "email": f"{name}-{i}@example.com"}))
+
+    rows = [measure(f"{name} POST /patients", requests, create, 201)]
+    rows.append(
+        measure(
+            f"{name} GET /patients/{{id}}", requests, lambda i: client.get(f"/patients/{i % 100 + 1}"), 200
+        )
+    )
+    rows.append(
+        measure(
+            f"{name} GET /patients?per_page=20",
+            requests // 4,
+            lambda i: client.get("/patients?per_page=20"),
+            200,
+        )
+    )
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=2000)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        seed = SeedClient(build_seed_app(Path(tmp) / "seed.db"))
+        ours = ChaliceClient(Path(tmp) / "ours.db")
+        rows = run_cases("seed", seed, args.requests) + run_cases("ours", ours, args.requests)
+    print(f"{'case':40} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8}")
+    for row in rows:
+        print(f"{row['case']:40} {row['rps']:9.0f} {row['p50_ms']:8.2f} {row['p99_ms']:8.2f}")
+
+
+if __name__ == "__main__":
+    main()

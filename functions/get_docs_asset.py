@@ -1,0 +1,18 @@
+from chalice.app import Request, Response
+
+from chalicelib.api_docs import ASSET_CACHE_CONTROL, ASSETS, read_asset
+from chalicelib.errors import DocumentationAssetNotFound
+from chalicelib.http import text_response
+from chalicelib.openapi import DOCUMENTATION_TAG, Reply, operation
+
+
+@operation(
+    summary="A script or stylesheet of the docs page",
+    tag=DOCUMENTATION_TAG,
+    path={"asset": {"schema": {"type": "string", "enum": sorted(ASSETS)}}},
+    replies={200: Reply("The file", {"type": "string"}, media_types=("text/css", "text/javascript"))},
+    errors=(DocumentationAssetNotFound,),
+)
+def get_docs_asset(request: Request, asset: str) -> Response:
+    text, content_type = read_asset(asset)
+    return text_response(text, content_type, cache_control=ASSET_CACHE_CONTROL)

@@ -1,0 +1,177 @@
+"""The OpenAPI document: valid 3.1, complete, and true to what the API enforces and answers."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from chalice import Chalice
+from jsonschema import Draft202012Validator
+from openapi_spec_validator import validate
+from referencing import Registry
+from referencing.jsonschema import DRAFT202012
+
+from chalicelib.openapi import UndocumentedRoute, build_document, document_json
+from chalicelib.validation import EMAIL, NAME, PHONE
+from tests.conftest import AUTH, JSON_AUTH
+
+DOCUMENT_URI = "urn:telehealth:openapi"
+TEXT_AUTH = {**AUTH, "Content-Type": "text/plain"}
+# 64-character local part, domain labels of at most 63: exactly EMAIL.max_length characters.
+LONGEST_EMAIL = "l" * 64 + "@" + "d" * 63 + "." + "e" * 63 + "." + "f" * (EMAIL.max_length - 197) + ".com"
+
+
+def get_document(client: Any) -> dict[str, Any]:
+    response = client.http.get("/openapi.json")
+    assert response.status_code == 200, response.body
+    return json.loads(response.body)
+
+
+def schema_validator(document: dict[str, Any], pointer: str) -> Draft202012Validator:
+    registry = Registry().with_resource(DOCUMENT_URI, DRAFT202012.create_resource(document))
+    return Draft202012Validator({"$ref": f"{DOCUMENT_URI}#{pointer}"}, registry=registry)
+
+
+def answer_schema(document: dict[str, Any], path: str, method: str, status: int) -> Draft202012Validator:
+    escaped = path.replace("~", "~0").replace("/", "~1")
+    assert str(status) in document["paths"][path][method]["responses"], (path, method, status)
+    return schema_validator(
+        document, f"/paths/{escaped}/{method}/responses/{status}/content/application~1json/schema"
+    )
+
+
+def assert_documented(document: dict[str, Any], path: str, method: str, response: Any) -> None:
+    errors = list(answer_schema(document, path, method, response.status_code).iter_errors(response.json_body))
+    assert not errors, (path, method, response.status_code, [e.message for e in errors])
+
+
+def test_document_is_served_without_a_token_and_is_valid_openapi_3_1(client: Any) -> None:
+    response = client.http.get("/openapi.json")
+
+    assert response.status_code == 200
+    assert response.headers["Content-Type"] == "application/json"
+    document = json.loads(response.body)
+    assert document["openapi"] == "3.1.0"
+    validate(document)
+
+
+def test_every_chalice_route_is_documented_and_nothing_else(client: Any) -> None:
+    from app import app
+
+    document = get_document(client)
+
+    routes = {(path, method.lower()) for path, methods in app.routes.items() for method in methods}
+    documented = {(path, method) for path, item in document["paths"].items() for method in item}
+    assert routes == documented
+
+
+def test_protected_routes_declare_bearer_and_public_ones_do_not(client: Any) -> None:
+    from app import app
+
+    document = get_document(client)
+
+    assert document["components"]["securitySchemes"]["bearerToken"] == {
+        "type": "http",
+        "scheme": "bearer",
+        "description": document["components"]["securitySchemes"]["bearerToken"]["description"],
+    }
+    for path, methods in app.routes.items():
+        for method, entry in methods.items():
+            described = document["paths"][path][method.lower()]
+            if entry.authorizer is None:
+                assert described["security"] == [] and "401" not in described["responses"]
+            else:
+                assert "security" not in described  # the document-wide bearer requirement applies
+                assert "401" in described["responses"]
+            assert "500" in described["responses"]
+
+
+def test_a_route_without_a_description_fails_the_build() -> None:
+    undocumented = Chalice(app_name="undocumented")
+
+    @undocumented.route("/anything")
+    def anything() -> dict[str, str]:
+        return {}
+
+    with pytest.raises(UndocumentedRoute):
+        build_document(undocumented)
+
+
+def test_document_is_built_once_per_process(client: Any) -> None:
+    document_json.cache_clear()
+
+    first = client.http.get("/openapi.json").body
+    second = client.http.get("/openapi.json").body
+
+    assert first == second
+    assert document_json.cache_info().misses == 1 and document_json.cache_info().hits == 1
+
+
+def test_answers_match_the_documented_schemas(client: Any) -> None:
+    # GIVEN the document, WHEN every route answers, THEN each body fits the schema of its status.
+    document = get_document(client)
+    john = {"name": "John Doe", "email": "john@example.com", "phone": "123-456-7890"}
+
+    created = client.http.post("/patients", headers=JSON_AUTH, body=json.dumps(john))
+    patient_id = created.json_body["patient"]["id"]
+    client.http.post("/patients", headers=JSON_AUTH, body=json.dumps({**john, "email": "b@example.com"}))
+    answers = [
+        ("/patients", "post", created),
+        ("/patients", "post", client.http.post("/patients", headers=JSON_AUTH, body=json.dumps(john))),
+        ("/patients", "post", client.http.post("/patients", headers=JSON_AUTH, body="{")),
+        ("/patients", "post", client.http.post("/patients", headers=TEXT_AUTH, body="x")),
+        ("/patients", "post", client.http.post("/patients", headers=JSON_AUTH, body=json.dumps({"a": 1}))),
+        ("/patients", "get", client.http.get("/patients?per_page=1", headers=AUTH)),
+        ("/patients", "get", client.http.get(f"/patients?after={patient_id}", headers=AUTH)),
+        ("/patients", "get", client.http.get("/patients?after=-1", headers=AUTH)),
+        ("/patients", "get", client.http.get("/patients")),
+        ("/patients/{patient_id}", "get", client.http.get(f"/patients/{patient_id}", headers=AUTH)),
+        ("/patients/{patient_id}", "get", client.http.get("/patients/0", headers=AUTH)),
+        (
+            "/patients/{patient_id}",
+            "put",
+            client.http.put(f"/patients/{patient_id}", headers=JSON_AUTH, body='{"phone": null}'),
+        ),
+        (
+            "/patients/{patient_id}",
+            "put",
+            client.http.put(f"/patients/{patient_id}", headers=JSON_AUTH, body='{"email": "b@example.com"}'),
+        ),
+        ("/patients/{patient_id}", "delete", client.http.delete(f"/patients/{patient_id}", headers=AUTH)),
+        ("/patients/{patient_id}", "delete", client.http.delete(f"/patients/{patient_id}", headers=AUTH)),
+        ("/docs/assets/{asset}", "get", client.http.get("/docs/assets/nope.js")),
+    ]
+
+    statuses = sorted({response.status_code for _, _, response in answers})
+    assert statuses == [200, 201, 400, 401, 404, 409, 415]
+    for path, method, response in answers:
+        assert_documented(document, path, method, response)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"name": "A" * NAME.max_length, "email": "a@example.com"},
+        {"name": "A" * (NAME.max_length + 1), "email": "a@example.com"},
+        {"name": "A", "email": LONGEST_EMAIL},
+        {"name": "A", "email": "a@example.com", "phone": "+1 212 555 0100" + " " * (PHONE.max_length - 15)},
+        {"name": "A", "email": "a@example.com", "phone": "1" * (PHONE.max_length + 1)},
+        {"name": "A", "email": "a@example.com", "phone": None},
+        {"name": "   ", "email": "a@example.com"},
+        {"name": "A\u0007B", "email": "a@example.com"},
+        {"name": "", "email": "a@example.com"},
+        {"name": 7, "email": "a@example.com"},
+        {"email": "a@example.com"},
+        {"name": "A", "email": "a@example.com", "role": "admin"},
+    ],
+)
+def test_request_schema_and_validation_agree(client: Any, body: dict[str, Any]) -> None:
+    # One declaration drives both: what the schema refuses the API refuses, and vice versa.
+    document = get_document(client)
+    schema = schema_validator(document, "/components/schemas/PatientCreate")
+
+    response = client.http.post("/patients", headers=JSON_AUTH, body=json.dumps(body))
+
+    assert response.status_code in (201, 400), response.body
+    assert schema.is_valid(body) == (response.status_code == 201), response.body

@@ -1,0 +1,217 @@
+"""``scripts.local_api`` over real sockets: keep-alive connections, and the answers of ``chalice local``."""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import json
+import os
+import shutil
+import subprocess
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from chalicelib.config import DEVELOPMENT_TOKEN
+from chalicelib.gateway_responses import UNAUTHORIZED_BODY
+from scripts.api_process import (
+    HOST,
+    PROJECT_DIR,
+    free_port,
+    keep_alive_command,
+    running_server,
+    stock_chalice_command,
+)
+
+AUTH = {"Authorization": f"Bearer {DEVELOPMENT_TOKEN}"}
+JSON_AUTH = {**AUTH, "Content-Type": "application/json"}
+JOHN = {"name": "John Doe", "email": "john.doe@example.com", "phone": "123-456-7890"}
+# Headers that differ from one answer to the next, whichever server gives them.
+PER_RESPONSE_HEADERS = {"date", "x-amzn-requestid"}
+
+
+def server_environment(database_url: str) -> dict[str, str]:
+    """The test's environment for a server, with a shell APP_STAGE that config.json must override.
+
+    Without API_TOKENS only the dev stage accepts the development token, so a
+    request that passes with it shows the stage's APP_STAGE=dev was applied.
+    """
+    env = {k: v for k, v in os.environ.items() if k not in ("API_TOKENS", "API_TOKEN_SHA256", "REDIS_URL")}
+    return {**env, "DATABASE_URL": database_url, "APP_STAGE": "set-by-the-shell"}
+
+
+@pytest.fixture(scope="module")
+def server_env(sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    database = tmp_path_factory.mktemp("local-api") / "telehealth.db"
+    shutil.copy(sqlite_template, database)
+    return server_environment(f"sqlite:///{database}")
+
+
+def serve(command: Callable[[int], list[str]], env: dict[str, str], log: Path) -> Iterator[int]:
+    port = free_port()
+    with running_server(command(port), port, env, log):
+        yield port
+
+
+@pytest.fixture(scope="module")
+def keep_alive_port(server_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
+    yield from serve(keep_alive_command, server_env, tmp_path_factory.mktemp("logs") / "local_api.log")
+
+
+@pytest.fixture(scope="module")
+def stock_port(server_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
+    yield from serve(stock_chalice_command, server_env, tmp_path_factory.mktemp("logs") / "chalice_local.log")
+
+
+class KeepAliveClient:
+    """One HTTP/1.1 connection; fails if the server answers in a way that ends it."""
+
+    def __init__(self, port: int) -> None:
+        self.connection = http.client.HTTPConnection(HOST, port, timeout=10)
+        self.local_address: tuple[str, int] | None = None
+
+    def send(self, method: str, path: str, headers: dict[str, str], body: Any = None) -> tuple[int, Any]:
+        raw = json.dumps(body) if isinstance(body, dict) else body
+        self.connection.request(method, path, body=raw, headers=headers)
+        response = self.connection.getresponse()
+        payload = response.read()
+        assert not response.will_close
+        if method != "HEAD":
+            assert response.getheader("Content-Length") == str(len(payload))
+        address = self.connection.sock.getsockname()
+        assert self.local_address in (None, address), "the client had to open a new connection"
+        self.local_address = address
+        return response.status, json.loads(payload) if payload else None
+
+
+def test_a_keep_alive_connection_carries_every_kind_of_answer(keep_alive_port: int) -> None:
+    client = KeepAliveClient(keep_alive_port)
+
+    status, created = client.send("POST", "/patients", JSON_AUTH, {**JOHN, "email": "keep@example.com"})
+    assert status == 201
+    patient_path = f"/patients/{created['patient']['id']}"
+    assert client.send("GET", patient_path, AUTH) == (200, created["patient"])
+    assert client.send("GET", patient_path, {}) == (401, UNAUTHORIZED_BODY)
+    assert client.send("GET", patient_path, {"Authorization": "Bearer wrong"}) == (401, UNAUTHORIZED_BODY)
+    status, body = client.send("GET", "/patients/999999", AUTH)
+    assert (status, body["code"]) == (404, "patient_not_found")
+    status, body = client.send("POST", "/patients", JSON_AUTH, {**JOHN, "email": "not-an-email"})
+    assert (status, body["code"], body["field"]) == (400, "validation_failed", "email")
+    assert client.send("OPTIONS", "/patients", {}) == (200, None)
+    assert client.send("GET", patient_path, AUTH) == (200, created["patient"])
+
+
+def test_head_and_chunked_requests_leave_the_connection_usable(keep_alive_port: int) -> None:
+    client = KeepAliveClient(keep_alive_port)
+    status, created = client.send("POST", "/patients", JSON_AUTH, {**JOHN, "email": "chunk@example.com"})
+    patient_path = f"/patients/{created['patient']['id']}"
+
+    # Chalice answers HEAD with 405 and a JSON body; stock chalice local sends that body, and the
+    # client reads it as the start of the next answer.
+    assert client.send("HEAD", patient_path, AUTH) == (405, None)
+    assert client.send("GET", patient_path, AUTH) == (200, created["patient"])
+
+    chunks = iter([b'{"name": "Chunked Body", ', b'"email": "chunked@example.com"}'])
+    client.connection.request("POST", "/patients", body=chunks, headers=JSON_AUTH, encode_chunked=True)
+    response = client.connection.getresponse()
+    assert response.status == 201, response.read()
+    assert json.loads(response.read())["patient"]["name"] == "Chunked Body"
+    assert client.send("GET", patient_path, AUTH) == (200, created["patient"])
+
+
+def answer(port: int, method: str, path: str, headers: dict[str, str], body: Any) -> dict[str, Any]:
+    connection = http.client.HTTPConnection(HOST, port, timeout=10)
+    with contextlib.closing(connection):
+        connection.request(method, path, body=body, headers=headers)
+        response = connection.getresponse()
+        payload = response.read()
+    parsed = json.loads(payload) if payload else None
+    if isinstance(parsed, dict):
+        parsed.pop("request_id", None)
+    kept = {name.lower(): value for name, value in response.getheaders()}
+    return {
+        "status": response.status,
+        "headers": {k: v for k, v in kept.items() if k not in PER_RESPONSE_HEADERS},
+        "body": parsed,
+    }
+
+
+REQUESTS_ANSWERED_ALIKE = [
+    pytest.param("GET", "/patients/{id}", AUTH, None, id="get"),
+    pytest.param("GET", "/patients?per_page=1", AUTH, None, id="list"),
+    pytest.param("GET", "/patients/{id}", {}, None, id="missing-token"),
+    pytest.param("GET", "/patients/{id}", {"Authorization": "Bearer wrong"}, None, id="wrong-token"),
+    pytest.param("GET", "/patients/999999", AUTH, None, id="unknown-patient"),
+    pytest.param("POST", "/patients", JSON_AUTH, "{not json", id="malformed-json"),
+    pytest.param("POST", "/patients", {**AUTH, "Content-Type": "text/plain"}, "x", id="wrong-media-type"),
+    pytest.param("OPTIONS", "/patients", {}, None, id="preflight"),
+    pytest.param(
+        "OPTIONS", "/patients/{id}", {"Origin": "https://clinic.example"}, None, id="preflight-origin"
+    ),
+    pytest.param("PATCH", "/patients/{id}", AUTH, None, id="unsupported-method"),
+    pytest.param("GET", "/no-such-route", {}, None, id="unknown-route"),
+]
+
+
+@pytest.fixture(scope="module")
+def patient_path(keep_alive_port: int) -> str:
+    status, created = KeepAliveClient(keep_alive_port).send("POST", "/patients", JSON_AUTH, JOHN)
+    assert status == 201
+    return f"/patients/{created['patient']['id']}"
+
+
+@pytest.mark.parametrize(("method", "path", "headers", "body"), REQUESTS_ANSWERED_ALIKE)
+def test_answers_match_stock_chalice_local(
+    keep_alive_port: int,
+    stock_port: int,
+    patient_path: str,
+    method: str,
+    path: str,
+    headers: dict[str, str],
+    body: Any,
+) -> None:
+    path = path.replace("/patients/{id}", patient_path)
+
+    ours = answer(keep_alive_port, method, path, headers, body)
+    stock = answer(stock_port, method, path, headers, body)
+
+    assert ours == stock
+
+
+def test_the_stage_environment_overrides_the_shell(keep_alive_port: int) -> None:
+    # GIVEN APP_STAGE=set-by-the-shell and no API_TOKENS (see server_environment)
+    # WHEN the server runs --stage dev, whose config.json environment sets APP_STAGE=dev
+    status, body = KeepAliveClient(keep_alive_port).send("GET", "/patients", AUTH)
+
+    # THEN the development token, accepted by the dev stage only, is accepted
+    assert status == 200, body
+
+
+@pytest.mark.parametrize("command", [keep_alive_command, stock_chalice_command], ids=["ours", "stock"])
+def test_the_prod_stage_refuses_sqlite(command: Callable[..., list[str]], server_env: dict[str, str]) -> None:
+    # GIVEN the prod stage, whose config.json environment sets APP_STAGE=prod
+    # WHEN the server starts it on SQLite
+    result = subprocess.run(
+        command(free_port(), stage="prod"),
+        cwd=PROJECT_DIR,
+        env=server_env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    # THEN the prod settings refuse to start
+    assert result.returncode != 0
+    assert "prod stage needs DATABASE_URL for PostgreSQL" in result.stdout + result.stderr
+
+
+def test_autoreload_worker_serves_keep_alive_connections(tmp_path: Path, server_env: dict[str, str]) -> None:
+    # chalice local's default, kept: a parent process restarts a worker that runs this module again.
+    port = free_port()
+    with running_server(keep_alive_command(port, autoreload=True), port, server_env, tmp_path / "log"):
+        client = KeepAliveClient(port)
+        for _ in range(3):
+            status, body = client.send("GET", "/patients/999999", AUTH)
+            assert (status, body["code"]) == (404, "patient_not_found")
