@@ -155,9 +155,22 @@ def get_settings() -> Settings:
 def check_settings_at_startup() -> None:
     """Fail a cold start with unsafe settings before any request is served.
 
-    Chalice's own CLI (``chalice package``, ``deploy``, ``local``) imports app.py
-    only to read its routes: it must neither fetch production secrets from AWS
-    nor need them, so there the check waits for the first request.
+    ``chalice package`` and ``chalice deploy`` import app.py only to read its
+    routes: they must neither fetch production secrets from AWS nor need them,
+    so under them the check is left to the deployed functions' cold start.
     """
-    if os.environ.get("AWS_CHALICE_CLI_MODE") != "true":
+    if _chalice_cli_command() not in ROUTE_READING_COMMANDS:
         get_settings()
+
+
+# Chalice CLI commands that import app.py to read its routes, never to serve it.
+ROUTE_READING_COMMANDS = frozenset({"package", "deploy"})
+
+
+def _chalice_cli_command() -> str | None:
+    if os.environ.get("AWS_CHALICE_CLI_MODE") != "true":  # set by chalice's CLI, never in Lambda
+        return None
+    import click  # loaded already: chalice's CLI is built on it
+
+    context = click.get_current_context(silent=True)
+    return context.info_name if context is not None else None

@@ -34,14 +34,13 @@ def resolve_secret_references(env: Mapping[str, str]) -> dict[str, str]:
     Raises SecretUnavailable, and ValueError when a stage sets both a reference
     and the plain variable it would supply (which one wins would be a guess).
     """
+    references = {ref: env[ref] for ref in SECRET_REFERENCES if env.get(ref)}
+    for reference in references:  # every conflict before any call to AWS
+        if env.get(SECRET_REFERENCES[reference]):
+            raise ValueError(f"set either {reference} or {SECRET_REFERENCES[reference]}, not both")
     resolved = dict(env)
-    for reference, variable in SECRET_REFERENCES.items():
-        name = env.get(reference)
-        if not name:
-            continue
-        if env.get(variable):
-            raise ValueError(f"set either {reference} or {variable}, not both")
-        resolved[variable] = _read(reference, name)
+    for reference, name in references.items():
+        resolved[SECRET_REFERENCES[reference]] = _read(reference, name)
     return resolved
 
 

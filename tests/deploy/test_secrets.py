@@ -95,8 +95,12 @@ def test_a_missing_secret_is_a_configuration_error_naming_it(aws: Any) -> None:
         load_settings(REFERENCES)
 
 
-def test_a_reference_and_a_plain_value_together_are_refused(aws: Any) -> None:
-    aws(digest_entry("clinic", "first"), PG)
+def test_a_reference_and_a_plain_value_together_are_refused_before_any_call_to_aws(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # No moto and no region: a call to AWS would fail with another message.
+    for key in ("AWS_DEFAULT_REGION", "AWS_REGION", "AWS_ENDPOINT_URL"):
+        monkeypatch.delenv(key, raising=False)
 
-    with pytest.raises(ConfigurationError, match="DATABASE_URL_PARAMETER or DATABASE_URL"):
+    with pytest.raises(ConfigurationError, match="DATABASE_URL_PARAMETER or DATABASE_URL, not both"):
         load_settings({**REFERENCES, "DATABASE_URL": PG})
