@@ -155,16 +155,18 @@ def get_settings() -> Settings:
 def check_settings_at_startup() -> None:
     """Fail a cold start with unsafe settings before any request is served.
 
-    ``chalice package`` and ``chalice deploy`` import app.py only to read its
-    routes: they must neither fetch production secrets from AWS nor need them,
-    so under them the check is left to the deployed functions' cold start.
+    Chalice's CLI also imports app.py for commands that only read its routes
+    (``package``, ``deploy``, ``delete``): those must neither fetch production
+    secrets from AWS nor need them, so under them the check is left to the
+    deployed functions' cold start. ``chalice local`` serves, and checks.
     """
-    if _chalice_cli_command() not in ROUTE_READING_COMMANDS:
+    command = _chalice_cli_command()
+    if command is None or command in SERVING_COMMANDS:
         get_settings()
 
 
-# Chalice CLI commands that import app.py to read its routes, never to serve it.
-ROUTE_READING_COMMANDS = frozenset({"package", "deploy"})
+# Chalice CLI commands that import app.py to serve it (others read its routes).
+SERVING_COMMANDS = frozenset({"local"})
 
 
 def _chalice_cli_command() -> str | None:
@@ -173,4 +175,4 @@ def _chalice_cli_command() -> str | None:
     import click  # loaded already: chalice's CLI is built on it
 
     context = click.get_current_context(silent=True)
-    return context.info_name if context is not None else None
+    return context.command.name if context is not None else None
