@@ -44,7 +44,7 @@ def check_runtime_matches_interpreter(runtime: str) -> None:
     if runtime != ours:
         raise ArtifactError(
             f"the template declares runtime {runtime} but this is {ours}: its bytecode would be"
-            f" ignored by Lambda. Package with {runtime} (make package PYTHON=...)"
+            f" ignored by Lambda. Package from a {runtime} virtualenv"
         )
 
 
