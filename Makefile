@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: install run test lint migrate browser bench-baseline bench-local bench-lists bench-rate-limit
+.PHONY: install run test lint migrate browser bench-baseline bench-local bench-lists bench-rate-limit package bench-cold-start
 
 $(INSTALLED): requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -49,3 +49,11 @@ bench-local: $(INSTALLED)
 ## bench-rate-limit: p50/p99 of a request with the rate limit off, on, and with Redis refusing or hung
 bench-rate-limit: $(INSTALLED)
 	$(BIN)/python -m bench.rate_limit $(BENCH_ARGS)
+
+## package: the prod stage for Lambda as SAM (build/package/sam) and Terraform (build/package/terraform)
+package: $(INSTALLED)
+	$(BIN)/python -m deploy.package
+
+## bench-cold-start: cold start of GET /patients/{id} as Lambda runs it, against a minimal Chalice app
+bench-cold-start: $(INSTALLED)
+	$(BIN)/python -m bench.cold_start

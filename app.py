@@ -4,8 +4,8 @@ import sys
 
 from chalice import Chalice
 
-from chalicelib.auth import authorize_bearer_token
-from chalicelib.config import get_settings
+from chalicelib import auth
+from chalicelib.config import check_settings_at_startup
 from chalicelib.gateway_responses import emulate_in_local_gateway
 from chalicelib.http import bind_current_request, register_route
 from chalicelib.scopes import PATIENTS_READ, PATIENTS_WRITE
@@ -18,7 +18,7 @@ from functions.get_patient import get_patient
 from functions.list_patients import list_patients
 from functions.update_patient import update_patient
 
-get_settings()  # an unsafe production configuration fails here, before any request
+check_settings_at_startup()  # an unsafe production configuration fails here, before any request
 
 app = Chalice(app_name="telehealth-api")
 app.debug = False
@@ -27,7 +27,8 @@ if "chalice.local" in sys.modules:  # chalice local or chalice.test.Client, neve
     emulate_in_local_gateway()
 
 app.register_middleware(bind_current_request, "http")
-bearer_token = app.authorizer(name="bearer_token")(authorize_bearer_token)
+# Lambda runs the authorizer as ``app.<its function's name>``: that attribute must be the wrapper.
+authorize_bearer_token = app.authorizer(name="bearer_token")(auth.authorize_bearer_token)
 
 # Each protected route names the one scope a token needs for it.
 for path, method, handler, scope in (
@@ -37,7 +38,7 @@ for path, method, handler, scope in (
     ("/patients/{patient_id}", "PUT", update_patient, PATIENTS_WRITE),
     ("/patients/{patient_id}", "DELETE", delete_patient, PATIENTS_WRITE),
 ):
-    register_route(app, path, method, handler, authorizer=bearer_token, scope=scope)
+    register_route(app, path, method, handler, authorizer=authorize_bearer_token, scope=scope)
 
 # Public: the API's description and its browser view (no patient data).
 for path, method, handler in (

@@ -2,7 +2,7 @@
 
 Development defaults are safe to run on a laptop (SQLite under ``.data/``,
 the published development token). The ``prod`` stage refuses to start with
-either of them.
+either of them, also when they come from AWS secrets (``chalicelib.secrets``).
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from chalicelib.scopes import ALL_SCOPES, DEFAULT_SCOPES
+from chalicelib.secrets import SecretUnavailable, resolve_secret_references
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEVELOPMENT_TOKEN = "secret-token-123"  # noqa: S105 - the seed's documented token, dev stage only
@@ -22,6 +23,9 @@ DEVELOPMENT_PRINCIPAL = "development"
 DEFAULT_MAX_BODY_BYTES = 64 * 1024
 # RFC 7518 (3.2): an HS256 key of at least the hash's size.
 MIN_HS256_SECRET_BYTES = 32
+# "queue": a small pool per process (behind RDS Proxy: one connection, reused);
+# "null": a connection per unit of work, so a frozen Lambda container holds none.
+DB_POOL_KINDS = ("queue", "null")
 
 
 class ConfigurationError(RuntimeError):
@@ -65,6 +69,9 @@ class Settings:
     token_digests: tuple[TokenDigest, ...]
     redis_url: str | None = None
     sqlite_busy_timeout_ms: int = 5000
+    db_pool: str = "queue"
+    db_pool_size: int = 2
+    db_max_overflow: int = 8
     max_per_page: int = 100
     default_per_page: int = 20
     phone_default_region: str = "US"
@@ -132,7 +139,19 @@ def normalize_database_url(url: str) -> str:
     return url
 
 
+def _pool_kind(env: Mapping[str, str]) -> str:
+    kind = env.get("DB_POOL", "queue").strip().lower() or "queue"
+    if kind not in DB_POOL_KINDS:
+        raise ConfigurationError(f"DB_POOL must be one of {', '.join(DB_POOL_KINDS)}, not {kind!r}")
+    return kind
+
+
 def load_settings(env: Mapping[str, str]) -> Settings:
+    """Settings from ``env``, after reading the AWS secrets it names. Raises ConfigurationError."""
+    try:
+        env = resolve_secret_references(env)
+    except (ValueError, SecretUnavailable) as error:
+        raise ConfigurationError(str(error)) from None
     stage = env.get("APP_STAGE", "dev")
     tokens = _parse_tokens(env.get("API_TOKENS", ""), hashed=False)
     tokens += _parse_tokens(env.get("API_TOKEN_SHA256", ""), hashed=True)
@@ -147,6 +166,9 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         max_body_bytes=_whole_number(env, "MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES, minimum=1),
         rate_limit=_rate_limit_settings(env),
         jwt=_jwt_settings(env),
+        db_pool=_pool_kind(env),
+        db_pool_size=_whole_number(env, "DB_POOL_SIZE", 2, minimum=1),  # SQLAlchemy reads 0 as "no limit"
+        db_max_overflow=_whole_number(env, "DB_MAX_OVERFLOW", 8),
     )
     _refuse_unsafe_production(settings)
     return settings
@@ -200,4 +222,31 @@ def _refuse_unsafe_production(settings: Settings) -> None:
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
+    """The process's settings, read once (in Lambda: once per cold start, secrets included)."""
     return load_settings(os.environ)
+
+
+def check_settings_at_startup() -> None:
+    """Fail a cold start with unsafe settings before any request is served.
+
+    Chalice's CLI also imports app.py for commands that only read its routes
+    (``package``, ``deploy``, ``delete``): those must neither fetch production
+    secrets from AWS nor need them, so under them the check is left to the
+    deployed functions' cold start. ``chalice local`` serves, and checks.
+    """
+    command = _chalice_cli_command()
+    if command is None or command in SERVING_COMMANDS:
+        get_settings()
+
+
+# Chalice CLI commands that import app.py to serve it (others read its routes).
+SERVING_COMMANDS = frozenset({"local"})
+
+
+def _chalice_cli_command() -> str | None:
+    if os.environ.get("AWS_CHALICE_CLI_MODE") != "true":  # set by chalice's CLI, never in Lambda
+        return None
+    import click  # loaded already: chalice's CLI is built on it
+
+    context = click.get_current_context(silent=True)
+    return context.command.name if context is not None else None

@@ -1,4 +1,12 @@
-"""One engine per process, created on first use and reused across warm invocations."""
+"""One engine per process, created on first use and reused across warm invocations.
+
+In Lambda a process is a container that serves one request at a time and is
+frozen between invocations, so the PostgreSQL engine is built for that: pre-ping
+(a frozen container's connection may have been closed by RDS Proxy or the
+server), recycling well under RDS Proxy's idle client timeout, no server-side
+prepared statements (they pin a client to one database connection behind RDS
+Proxy), and either a small pool or, with ``DB_POOL=null``, none at all.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +17,7 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import NullPool
 
 from chalicelib.config import get_settings
 
@@ -18,18 +27,29 @@ from chalicelib.config import get_settings
 SQLITE_BEGIN_IMMEDIATE = "sqlite_begin_immediate"
 
 
-def build_engine(url: str, *, sqlite_busy_timeout_ms: int = 5000) -> Engine:
+def build_engine(
+    url: str,
+    *,
+    sqlite_busy_timeout_ms: int = 5000,
+    pool: str = "queue",
+    pool_size: int = 2,
+    max_overflow: int = 8,
+) -> Engine:
     # hide_parameters keeps patient values out of every SQLAlchemy error message.
     if url.startswith("sqlite"):
         return _build_sqlite_engine(url, sqlite_busy_timeout_ms)
+    # psycopg prepares a statement on the server after 5 runs; None never does.
+    connect_args = {"connect_timeout": 5, "prepare_threshold": None}
+    if pool == "null":
+        return create_engine(url, hide_parameters=True, poolclass=NullPool, connect_args=connect_args)
     return create_engine(
         url,
         hide_parameters=True,
         pool_pre_ping=True,
-        pool_size=2,
-        max_overflow=8,
+        pool_size=pool_size,
+        max_overflow=max_overflow,
         pool_recycle=300,
-        connect_args={"connect_timeout": 5},
+        connect_args=connect_args,
     )
 
 
@@ -65,7 +85,13 @@ def _build_sqlite_engine(url: str, busy_timeout_ms: int) -> Engine:
 @lru_cache(maxsize=1)
 def get_engine() -> Engine:
     settings = get_settings()
-    return build_engine(settings.database_url, sqlite_busy_timeout_ms=settings.sqlite_busy_timeout_ms)
+    return build_engine(
+        settings.database_url,
+        sqlite_busy_timeout_ms=settings.sqlite_busy_timeout_ms,
+        pool=settings.db_pool,
+        pool_size=settings.db_pool_size,
+        max_overflow=settings.db_max_overflow,
+    )
 
 
 @lru_cache(maxsize=1)

@@ -202,9 +202,13 @@ def test_the_prod_stage_refuses_sqlite(command: Callable[..., list[str]], server
         timeout=60,
     )
 
-    # THEN the prod settings refuse to start
+    # THEN the prod settings refuse to start: prod reads its URL from the SSM parameter its
+    # config.json names, and a plain (SQLite) DATABASE_URL beside that reference is refused
     assert result.returncode != 0
-    assert "prod stage needs DATABASE_URL for PostgreSQL" in result.stdout + result.stderr
+    assert (
+        "ConfigurationError: set either DATABASE_URL_PARAMETER or DATABASE_URL"
+        in result.stdout + result.stderr
+    )
 
 
 def test_autoreload_worker_serves_keep_alive_connections(tmp_path: Path, server_env: dict[str, str]) -> None:

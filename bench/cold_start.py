@@ -1,0 +1,195 @@
+"""``make bench-cold-start``: cold start of GET /patients/{id} as Lambda runs it.
+
+For each variant, over ``--runs`` fresh processes (default 10, interleaved):
+the time from starting the process to the first response of
+``app.app(event, context)`` for a REST proxy event of ``GET /patients/{id}``,
+and the process's peak resident memory (VmHWM: ``ru_maxrss`` would count the
+parent it was forked from). Variants:
+
+* minimal: a Chalice app generated here whose one route reads one row through
+  the SQLAlchemy ORM, in the development environment (with bytecode);
+* ours, development: this project's app.py from the checkout (with bytecode);
+* ours, artifact: ``make package``'s deployment.zip unzipped read-only and run
+  with ``python -I -S -B``, as Lambda runs it;
+* ours, artifact without bytecode: the same tree with every ``__pycache__``
+  removed, as ``chalice package`` alone ships it (for comparison).
+
+Targets: ours within 1.3x of minimal and under 128 MB; the artifact within
+1.2x of the development environment. Nothing here is asserted: it prints figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sqlite3
+import statistics
+import sys
+import tempfile
+import textwrap
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from chalicelib.schema import upgrade_database
+from deploy.bytecode import ArtifactSize
+from deploy.lambda_events import authorizer_context, rest_event
+from deploy.lambda_runtime import LambdaContainer, lambda_environment, unpack_task_root
+from deploy.package import build_package
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+MINIMAL_APP = """
+import os
+
+from chalice import Chalice
+from sqlalchemy import String, create_engine
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Patient(Base):
+    __tablename__ = "patients"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+
+
+engine = create_engine(os.environ["DATABASE_URL"])
+app = Chalice(app_name="minimal")
+
+
+@app.route("/patients/{patient_id}")
+def get_patient(patient_id):
+    with Session(engine) as session:
+        patient = session.get(Patient, int(patient_id))
+        return {"id": patient.id, "name": patient.name}
+"""
+TARGET_VS_MINIMAL = 1.3
+TARGET_ARTIFACT_VS_DEV = 1.2
+TARGET_PEAK_MB = 128
+
+
+@dataclass
+class Variant:
+    name: str
+    task_root: Path
+    isolated: bool
+    seconds: list[float] = field(default_factory=list)
+    peak_kb: list[int] = field(default_factory=list)
+
+    def median_ms(self) -> float:
+        return statistics.median(self.seconds) * 1000
+
+    def peak_mb(self) -> float:
+        return max(self.peak_kb) / 1024
+
+
+def cold_start(variant: Variant, env: dict[str, str]) -> tuple[float, int]:
+    event = rest_event(
+        "GET",
+        "/patients/{patient_id}",
+        "/patients/1",
+        path_parameters={"patient_id": "1"},
+        authorizer=authorizer_context({"principalId": "bench", "context": {"principal": "bench"}}),
+    )
+    started = time.perf_counter()
+    with LambdaContainer(variant.task_root, env, isolated=variant.isolated) as container:
+        response = container.invoke("app.app", event)
+        elapsed = time.perf_counter() - started
+        peak_kb = int(container.report()["peak_rss_kb"])
+    if response["statusCode"] != 200:
+        raise RuntimeError(f"{variant.name}: GET /patients/1 answered {response}")
+    return elapsed, peak_kb
+
+
+def prepare_database(directory: Path) -> str:
+    url = f"sqlite:///{directory / 'bench.db'}"
+    upgrade_database(url)
+    with sqlite3.connect(directory / "bench.db") as connection:
+        connection.execute(
+            "INSERT INTO patients (id, name, email, email_key, phone, phone_e164, version, created_at,"
+            " updated_at) VALUES (1, 'Bench Patient', 'bench@example.com', 'bench@example.com', NULL,"
+            " NULL, 1, '2026-11-25 12:00:00', '2026-11-25 12:00:00')"
+        )
+    return url
+
+
+def prepare_variants(workdir: Path, with_artifact: bool) -> tuple[list[Variant], ArtifactSize | None]:
+    minimal = workdir / "minimal"
+    minimal.mkdir()
+    (minimal / "app.py").write_text(textwrap.dedent(MINIMAL_APP))
+    variants = [
+        Variant("minimal Chalice + SQLAlchemy ORM (dev env)", minimal, isolated=False),
+        Variant("ours (dev env)", PROJECT_ROOT, isolated=False),
+    ]
+    size = None
+    if with_artifact:
+        package = build_package(workdir / "package")
+        size = package.size
+        artifact = unpack_task_root(package.deployment_zip, workdir / "var-task")
+        without_bytecode = workdir / "var-task-sources-only"
+        shutil.copytree(artifact, without_bytecode, ignore=shutil.ignore_patterns("__pycache__"))
+        variants += [
+            Variant("ours (artifact, read-only, -I -S -B)", artifact, isolated=True),
+            Variant("ours (artifact without bytecode, -B)", without_bytecode, isolated=True),
+        ]
+    return variants, size
+
+
+def report(variants: list[Variant], size: ArtifactSize | None, runs: int) -> None:
+    print(f"\ncold start to first GET /patients/{{id}} response, {runs} fresh processes each")
+    print(f"{'variant':44} {'median':>9} {'min':>9} {'max':>9} {'peak RSS':>10}")
+    for v in variants:
+        print(
+            f"{v.name:44} {v.median_ms():7.0f}ms {min(v.seconds) * 1000:7.0f}ms"
+            f" {max(v.seconds) * 1000:7.0f}ms {v.peak_mb():8.1f}MB"
+        )
+    minimal, ours = variants[0], variants[1]
+    ratio = ours.median_ms() / minimal.median_ms()
+    print(f"\nours (dev) / minimal: {ratio:.2f}x (target <= {TARGET_VS_MINIMAL}x)")
+    print(f"ours peak memory: {ours.peak_mb():.1f} MB (target < {TARGET_PEAK_MB} MB)")
+    if len(variants) > 2:
+        artifact, sources_only = variants[2], variants[3]
+        print(
+            f"artifact / dev env: {artifact.median_ms() / ours.median_ms():.2f}x"
+            f" (target <= {TARGET_ARTIFACT_VS_DEV}x);"
+            f" without bytecode: {sources_only.median_ms() / ours.median_ms():.2f}x"
+        )
+        print(f"artifact peak memory: {artifact.peak_mb():.1f} MB")
+    if size is not None:
+        print(
+            f"deployment.zip: {size.zipped / 1e6:.1f} MB with bytecode, {size.zipped_before / 1e6:.1f} MB"
+            f" without; {size.unzipped / 1e6:.1f} MB unzipped (Lambda: 50 MB zipped, 250 MB unzipped)"
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--runs", type=int, default=10)
+    parser.add_argument("--no-artifact", action="store_true", help="skip building and timing the artifact")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="bench-cold-start-") as name:
+        workdir = Path(name)
+        env = lambda_environment(APP_STAGE="dev", DATABASE_URL=prepare_database(workdir))
+        variants, size = prepare_variants(workdir, with_artifact=not args.no_artifact)
+        for variant in variants:  # not timed: writes the dev bytecode, warms the page cache
+            cold_start(variant, env)
+        for _ in range(args.runs):
+            for variant in variants:
+                seconds, peak_kb = cold_start(variant, env)
+                variant.seconds.append(seconds)
+                variant.peak_kb.append(peak_kb)
+            print(".", end="", flush=True, file=sys.stderr)
+        report(variants, size, args.runs)
+        for directory in workdir.glob("var-task*"):  # read-only trees: let the cleanup remove them
+            for path in [directory, *directory.rglob("*")]:
+                if path.is_dir():
+                    path.chmod(0o755)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,73 @@
+"""``python -m deploy.chalice_cli [--emulator] ARGS``: chalice's own CLI, sending our gateway responses.
+
+``chalice deploy`` imports its Swagger document into API Gateway with
+``PutRestApi(mode=overwrite)``, which drops any gateway response configured
+beside it, and it has no option to add one. This runs chalice's CLI unchanged
+except that the document it sends carries ``x-amazon-apigateway-gateway-responses``
+(``deploy.gateway_responses``), as ``make package``'s templates do. Use it
+wherever you would run ``chalice``: ``python -m deploy.chalice_cli deploy --stage prod``.
+
+``--emulator`` is for moto (``AWS_ENDPOINT_URL`` pointing at ``moto_server``),
+whose API Gateway reads only OpenAPI 3 documents and ignores authorizers: the
+document is replayed there call by call instead (``deploy.api_gateway_replay``).
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from chalice.awsclient import TypedAWSClient
+from chalice.cli import main as chalice_main
+
+from deploy.api_gateway_replay import replay_definition
+from deploy.gateway_responses import with_gateway_responses
+
+EMULATOR_FLAG = "--emulator"
+
+
+def send_gateway_responses_with_the_api() -> None:
+    import_rest_api = TypedAWSClient.import_rest_api
+    update_api_from_swagger = TypedAWSClient.update_api_from_swagger
+
+    def import_with_responses(
+        self: TypedAWSClient, swagger_document: dict[str, Any], endpoint_type: str
+    ) -> str:
+        return import_rest_api(self, with_gateway_responses(swagger_document), endpoint_type)
+
+    def update_with_responses(
+        self: TypedAWSClient, rest_api_id: str, swagger_document: dict[str, Any]
+    ) -> None:
+        update_api_from_swagger(self, rest_api_id, with_gateway_responses(swagger_document))
+
+    TypedAWSClient.import_rest_api = import_with_responses  # type: ignore[method-assign]
+    TypedAWSClient.update_api_from_swagger = update_with_responses  # type: ignore[method-assign]
+
+
+def replay_the_api_on_the_emulator() -> None:
+    def import_by_replay(self: TypedAWSClient, swagger_document: dict[str, Any], endpoint_type: str) -> str:
+        client = self._client("apigateway")
+        created = client.create_rest_api(
+            name=swagger_document["info"]["title"], endpointConfiguration={"types": [endpoint_type]}
+        )
+        replay_definition(client, created["id"], swagger_document)
+        return str(created["id"])
+
+    def update_by_replay(self: TypedAWSClient, rest_api_id: str, swagger_document: dict[str, Any]) -> None:
+        replay_definition(self._client("apigateway"), rest_api_id, swagger_document)
+
+    TypedAWSClient.import_rest_api = import_by_replay  # type: ignore[method-assign]
+    TypedAWSClient.update_api_from_swagger = update_by_replay  # type: ignore[method-assign]
+
+
+def main(argv: list[str]) -> int:
+    if EMULATOR_FLAG in argv:
+        argv.remove(EMULATOR_FLAG)
+        replay_the_api_on_the_emulator()
+    send_gateway_responses_with_the_api()  # wraps whichever of the two is in place
+    sys.argv = ["chalice", *argv]
+    return int(chalice_main() or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,131 @@
+"""``make package``: the ``prod`` stage as SAM/CloudFormation and as Terraform, ready to deploy.
+
+    python -m deploy.package [--stage prod] [--out build/package]
+
+writes ``OUT/sam/{sam.json,deployment.zip}`` and ``OUT/terraform/{chalice.tf.json,deployment.zip}``:
+
+* ``chalice package`` builds both (with ``--merge-template`` for SAM, adding our
+  gateway responses from ``chalicelib.gateway_responses`` to the API definition);
+* ``deploy.terraform`` makes the Terraform configuration fit for current versions;
+* ``deploy.bytecode`` adds unchecked-hash bytecode to the zip, after checking
+  that this interpreter is the Python of the declared Lambda runtime.
+
+Packaging needs no AWS account; chalice still wants a region, so one is set when missing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from deploy.bytecode import ArtifactSize, add_bytecode, check_runtime_matches_interpreter
+from deploy.gateway_responses import sam_merge_template
+from deploy.terraform import modernize
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_OUT = PROJECT_ROOT / "build" / "package"
+DEFAULT_STAGE = "prod"
+SAM_TEMPLATE = "sam.json"
+TERRAFORM_CONFIG = "chalice.tf.json"
+DEPLOYMENT_ZIP = "deployment.zip"
+
+
+@dataclass(frozen=True)
+class PackageOutput:
+    sam_dir: Path
+    terraform_dir: Path
+    size: ArtifactSize
+
+    @property
+    def sam_template(self) -> Path:
+        return self.sam_dir / SAM_TEMPLATE
+
+    @property
+    def terraform_config(self) -> Path:
+        return self.terraform_dir / TERRAFORM_CONFIG
+
+    @property
+    def deployment_zip(self) -> Path:
+        return self.sam_dir / DEPLOYMENT_ZIP
+
+
+def build_package(out: Path = DEFAULT_OUT, stage: str = DEFAULT_STAGE) -> PackageOutput:
+    """Build both outputs into ``out``. Raises ArtifactError, CalledProcessError.
+
+    Only the generated files are replaced: a Terraform working directory kept in
+    ``out/terraform`` (state, ``.terraform/``, a backend file) survives a rebuild.
+    """
+    out.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=out, prefix=".build-") as staging_name:
+        staging = Path(staging_name)
+        merge_template = staging / "gateway-responses.json"
+        merge_template.write_text(json.dumps(sam_merge_template(), indent=2))
+        sam_dir, terraform_dir = staging / "sam", staging / "terraform"
+        _chalice_package(stage, sam_dir, "--merge-template", str(merge_template))
+        _chalice_package(stage, terraform_dir, "--pkg-format", "terraform")
+
+        for function in _lambda_functions(sam_dir / SAM_TEMPLATE):
+            check_runtime_matches_interpreter(function["Properties"]["Runtime"])
+        config = terraform_dir / TERRAFORM_CONFIG
+        config.write_text(json.dumps(modernize(json.loads(config.read_text())), indent=2))
+
+        same_zip = _sha256(sam_dir / DEPLOYMENT_ZIP) == _sha256(terraform_dir / DEPLOYMENT_ZIP)
+        size = add_bytecode(sam_dir / DEPLOYMENT_ZIP)
+        if same_zip:  # chalice reused its cached build: compile once
+            shutil.copyfile(sam_dir / DEPLOYMENT_ZIP, terraform_dir / DEPLOYMENT_ZIP)
+        else:
+            add_bytecode(terraform_dir / DEPLOYMENT_ZIP)
+
+        for kind, generated in (("sam", SAM_TEMPLATE), ("terraform", TERRAFORM_CONFIG)):
+            (out / kind).mkdir(exist_ok=True)
+            for name in (generated, DEPLOYMENT_ZIP):
+                os.replace(staging / kind / name, out / kind / name)
+    return PackageOutput(out / "sam", out / "terraform", size)
+
+
+def _chalice_package(stage: str, out: Path, *options: str) -> None:
+    env = dict(os.environ)
+    env.setdefault("AWS_DEFAULT_REGION", "us-east-1")  # chalice asks for one even offline
+    chalice = Path(sys.executable).parent / "chalice"
+    command = [str(chalice), "package", "--stage", stage, *options, str(out)]
+    subprocess.run(command, cwd=PROJECT_ROOT, env=env, check=True, stdout=subprocess.DEVNULL)
+
+
+def _lambda_functions(sam_template: Path) -> list[dict[str, Any]]:
+    resources = json.loads(sam_template.read_text())["Resources"]
+    return [r for r in resources.values() if r["Type"] == "AWS::Serverless::Function"]
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--stage", default=DEFAULT_STAGE)
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    args = parser.parse_args()
+    output = build_package(args.out, args.stage)
+    size = output.size
+    print(f"SAM:       {output.sam_template}")
+    print(f"Terraform: {output.terraform_config}")
+    print(
+        f"deployment.zip: {size.zipped / 1e6:.1f} MB zipped"
+        f" ({size.zipped_before / 1e6:.1f} MB without bytecode), {size.unzipped / 1e6:.1f} MB unzipped,"
+        f" {size.compiled_modules} modules compiled"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,32 @@
+"""The packaged Lambda artifact, built once per test session by ``make package``'s code."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from deploy.lambda_runtime import unpack_task_root
+from deploy.package import PackageOutput, build_package
+
+
+@pytest.fixture(scope="session")
+def lambda_package(tmp_path_factory: pytest.TempPathFactory) -> PackageOutput:
+    return build_package(tmp_path_factory.mktemp("package") / "out")
+
+
+@pytest.fixture(scope="session")
+def unzipped_artifact(lambda_package: PackageOutput, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """deployment.zip unzipped into an empty, read-only directory, as Lambda's /var/task."""
+    return unpack_task_root(lambda_package.deployment_zip, tmp_path_factory.mktemp("var-task"))
+
+
+def app_routes() -> dict[tuple[str, str], bool]:
+    """Every route of app.py as (path, METHOD), mapped to whether the bearer authorizer guards it."""
+    from app import app
+
+    return {
+        (path, method): entry.authorizer is not None
+        for path, methods in app.routes.items()
+        for method, entry in methods.items()
+    }

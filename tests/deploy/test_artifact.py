@@ -1,0 +1,160 @@
+"""The packaged artifact serves every endpoint with nothing on its import path but itself.
+
+deployment.zip is unzipped into an empty, read-only directory and run by a
+stand-in for the Lambda runtime (``lambda_runtime.py``) under ``python -I -S``:
+no site-packages, no project checkout. A module a handler imports that the
+artifact lacks (aws/chalice#1554) fails here, as it would in Lambda.
+"""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from chalicelib.config import token_sha256
+from chalicelib.schema import upgrade_database
+from deploy.lambda_events import authorizer_context, rest_event, token_event
+from deploy.lambda_runtime import InvocationError, LambdaContainer, lambda_environment
+from deploy.package import PackageOutput
+from tests.deploy.conftest import app_routes
+
+TOKEN = "artifact-test-token"
+BEARER = f"Bearer {TOKEN}"
+PATIENT = {"name": "Ada Lovelace", "email": "ada@example.com", "phone": "+44 20 7946 0958"}
+ITEM = "/patients/{patient_id}"
+API = "app.app"
+AUTHORIZER = "app.authorize_bearer_token"
+
+
+@pytest.fixture(scope="module")
+def container(unzipped_artifact: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LambdaContainer]:
+    database = tmp_path_factory.mktemp("artifact-db") / "telehealth.db"
+    upgrade_database(f"sqlite:///{database}")
+    # The prod artifact under the dev stage's settings, which allow SQLite: the
+    # code is the same for every stage, only these variables differ.
+    env = lambda_environment(
+        APP_STAGE="dev",
+        DATABASE_URL=f"sqlite:///{database}",
+        API_TOKEN_SHA256=f"clinic-a:{token_sha256(TOKEN).hex()}",
+    )
+    with LambdaContainer(unzipped_artifact, env) as process:
+        yield process
+
+
+@pytest.fixture(scope="module")
+def transcript(container: LambdaContainer) -> dict[str, Any]:
+    """Every endpoint, called in order as API Gateway calls the functions: authorizer first."""
+    answers: dict[str, Any] = {"routes": set()}
+
+    def allowed(method: str, resource: str, path: str, **kwargs: Any) -> Any:
+        policy = container.invoke(AUTHORIZER, token_event(BEARER, method, path))
+        event = rest_event(
+            method, resource, path, authorizer=authorizer_context(policy), authorization=BEARER, **kwargs
+        )
+        answers["routes"].add((resource, method))
+        return container.invoke(API, event)
+
+    def public(resource: str, path: str, **kwargs: Any) -> Any:
+        answers["routes"].add((resource, "GET"))
+        return container.invoke(API, rest_event("GET", resource, path, authorizer=None, **kwargs))
+
+    one = {"path_parameters": {"patient_id": "1"}}
+    answers["create"] = allowed("POST", "/patients", "/patients", body=PATIENT)
+    answers["duplicate"] = allowed("POST", "/patients", "/patients", body={**PATIENT, "name": "Copy"})
+    answers["invalid"] = allowed("POST", "/patients", "/patients", body={"name": "", "email": "nope"})
+    answers["read"] = allowed("GET", ITEM, "/patients/1", **one)
+    answers["list"] = allowed("GET", "/patients", "/patients", query={"page": "1", "per_page": "10"})
+    answers["update"] = allowed("PUT", ITEM, "/patients/1", body={"phone": None}, **one)
+    answers["delete"] = allowed("DELETE", ITEM, "/patients/1", **one)
+    answers["gone"] = allowed("GET", ITEM, "/patients/1", **one)
+    answers["openapi"] = public("/openapi.json", "/openapi.json")
+    answers["docs"] = public("/docs", "/docs")
+    asset = {"path_parameters": {"asset": "swagger-ui.css"}}
+    answers["asset"] = public("/docs/assets/{asset}", "/docs/assets/swagger-ui.css", **asset)
+    answers["report"] = container.report()
+    return answers
+
+
+def body(response: dict[str, Any]) -> Any:
+    return json.loads(response["body"])
+
+
+def test_every_endpoint_answers_from_the_artifact(transcript: dict[str, Any]) -> None:
+    created = transcript["create"]
+    assert created["statusCode"] == 201, created
+    assert body(created)["patient"]["email"] == PATIENT["email"]
+    assert transcript["duplicate"]["statusCode"] == 409
+    assert transcript["invalid"]["statusCode"] == 400
+    assert body(transcript["invalid"])["code"] == "validation_failed"
+    assert body(transcript["read"])["name"] == PATIENT["name"]
+    assert body(transcript["list"])["total"] == 1
+    assert transcript["update"]["statusCode"] == 200
+    assert body(transcript["update"])["patient"]["phone"] is None
+    assert transcript["delete"]["statusCode"] == 200
+    assert transcript["gone"]["statusCode"] == 404
+    assert body(transcript["gone"])["code"] == "patient_not_found"
+    assert body(transcript["openapi"])["openapi"].startswith("3.1")
+    assert transcript["docs"]["statusCode"] == 200 and "swagger-ui" in transcript["docs"]["body"]
+    assert transcript["asset"]["statusCode"] == 200
+    assert transcript["asset"]["headers"]["Content-Type"].startswith("text/css")
+    patient_answers = ("create", "duplicate", "invalid", "read", "list", "update", "delete", "gone")
+    assert all(transcript[name]["headers"]["Cache-Control"] == "no-store" for name in patient_answers)
+    assert transcript["routes"] == set(app_routes()), "every route of app.py is exercised"
+
+
+def test_authorizer_allows_a_valid_token_with_its_principal(container: LambdaContainer) -> None:
+    policy = container.invoke(AUTHORIZER, token_event(BEARER, "GET", "/patients/7"))
+
+    assert policy["principalId"] == "clinic-a"
+    assert policy["context"] == {"principal": "clinic-a", "scopes": "patients:read patients:write"}
+    (statement,) = policy["policyDocument"]["Statement"]
+    assert statement["Effect"] == "Allow"
+    assert statement["Resource"] == ["arn:aws:execute-api:us-east-1:123456789012:a1b2c3d4e5/api/*/*"]
+
+
+@pytest.mark.parametrize("authorization", ["Bearer wrong-token", "Bearer secret-token-123", TOKEN, "Bearer "])
+def test_authorizer_denies_anything_else(container: LambdaContainer, authorization: str) -> None:
+    policy = container.invoke(AUTHORIZER, token_event(authorization, "GET", "/patients"))
+
+    # Chalice's deny is an allow of nothing; API Gateway answers it with ACCESS_DENIED,
+    # which the packaged template turns into our 401.
+    assert policy["principalId"] == "anonymous"
+    assert policy["policyDocument"]["Statement"][0]["Resource"] == []
+    assert "context" not in policy or not policy["context"]
+
+
+def test_handlers_import_nothing_from_outside_the_artifact(transcript: dict[str, Any]) -> None:
+    report = transcript["report"]
+
+    assert report["imported_from_outside"] == []
+    for lazy_module in ("email_validator", "phonenumbers", "sqlalchemy.orm", "functions.create_patient"):
+        assert lazy_module in report["modules"]  # the calls above reached every handler and validator
+
+
+def test_the_artifact_imports_from_bytecode_and_compiles_nothing(
+    transcript: dict[str, Any], unzipped_artifact: Path, lambda_package: PackageOutput
+) -> None:
+    report = transcript["report"]
+
+    assert report["compiled_from_source"] == []
+    assert report["missing_bytecode"] == []
+    with zipfile.ZipFile(lambda_package.deployment_zip) as archive:
+        shipped = set(archive.namelist())
+    found = {p.relative_to(unzipped_artifact).as_posix() for p in unzipped_artifact.rglob("*") if p.is_file()}
+    assert found == shipped, "nothing may be written into the task root"
+
+
+def test_prod_refuses_sqlite_at_cold_start_in_the_artifact(unzipped_artifact: Path, tmp_path: Path) -> None:
+    env = lambda_environment(
+        APP_STAGE="prod", DATABASE_URL=f"sqlite:///{tmp_path / 'x.db'}", API_TOKENS="a:strong"
+    )
+    with (
+        LambdaContainer(unzipped_artifact, env) as process,
+        pytest.raises(InvocationError, match="ConfigurationError: prod stage needs DATABASE_URL"),
+    ):
+        process.invoke(AUTHORIZER, token_event(BEARER, "GET", "/patients"))

@@ -1,0 +1,70 @@
+"""The Lambda engine on real PostgreSQL: one per container, reused, proxy-friendly."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.pool import NullPool, QueuePool
+
+from chalicelib.config import ConfigurationError, load_settings
+from chalicelib.database import get_engine
+from chalicelib.unit_of_work import UnitOfWork
+from tests.conftest import configure_environment
+
+PG = "postgresql://clinic@db.internal/telehealth"
+
+
+def backend_pid() -> int:
+    with UnitOfWork() as uow:
+        return int(uow.session.execute(text("SELECT pg_backend_pid()")).scalar_one())
+
+
+def test_units_of_work_in_one_container_reuse_one_connection(
+    monkeypatch: pytest.MonkeyPatch, postgres_url: str
+) -> None:
+    # GIVEN the prod pool: one connection kept between invocations
+    configure_environment(monkeypatch, DATABASE_URL=postgres_url, DB_POOL_SIZE="1", DB_MAX_OVERFLOW="2")
+
+    # WHEN two invocations each run a unit of work
+    pids = {backend_pid(), backend_pid()}
+
+    # THEN they share the engine and its one server connection
+    assert get_engine() is get_engine()
+    assert isinstance(get_engine().pool, QueuePool) and get_engine().pool.size() == 1
+    assert len(pids) == 1
+
+
+def test_null_pool_opens_a_connection_per_unit_of_work(
+    monkeypatch: pytest.MonkeyPatch, postgres_url: str
+) -> None:
+    configure_environment(monkeypatch, DATABASE_URL=postgres_url, DB_POOL="null")
+
+    assert isinstance(get_engine().pool, NullPool)
+    assert backend_pid() != backend_pid()
+
+
+def test_no_server_side_prepared_statements_that_would_pin_rds_proxy(
+    monkeypatch: pytest.MonkeyPatch, postgres_url: str
+) -> None:
+    configure_environment(monkeypatch, DATABASE_URL=postgres_url, DB_POOL_SIZE="1")
+
+    with get_engine().connect() as connection:
+        for _ in range(10):  # psycopg would prepare from the 6th run by default
+            connection.execute(text("SELECT count(*) FROM patients WHERE id = :id"), {"id": 1})
+        prepared = connection.execute(text("SELECT count(*) FROM pg_prepared_statements")).scalar_one()
+
+    assert prepared == 0
+
+
+@pytest.mark.parametrize(
+    "env, reason",
+    [
+        ({"DB_POOL": "static"}, "DB_POOL must be one of"),
+        ({"DB_POOL_SIZE": "one"}, "DB_POOL_SIZE"),
+        ({"DB_POOL_SIZE": "0"}, "DB_POOL_SIZE must be a whole number of at least 1"),
+        ({"DB_MAX_OVERFLOW": "-1"}, "DB_MAX_OVERFLOW"),
+    ],
+)
+def test_pool_settings_are_checked(env: dict[str, str], reason: str) -> None:
+    with pytest.raises(ConfigurationError, match=reason):
+        load_settings({"DATABASE_URL": PG, **env})
