@@ -4,6 +4,7 @@ import sys
 
 from chalice import Chalice
 
+from chalicelib import audit
 from chalicelib.auth import authorize_bearer_token
 from chalicelib.config import get_settings
 from chalicelib.gateway_responses import emulate_in_local_gateway
@@ -14,6 +15,7 @@ from functions.get_docs_asset import get_docs_asset
 from functions.get_docs_page import get_docs_page
 from functions.get_openapi_document import get_openapi_document
 from functions.get_patient import get_patient
+from functions.list_audit_events import list_audit_events
 from functions.list_patients import list_patients
 from functions.update_patient import update_patient
 
@@ -28,14 +30,18 @@ if "chalice.local" in sys.modules:  # chalice local or chalice.test.Client, neve
 app.register_middleware(bind_current_request, "http")
 bearer_token = app.authorizer(name="bearer_token")(authorize_bearer_token)
 
-for path, method, handler in (
-    ("/patients", "POST", create_patient),
-    ("/patients", "GET", list_patients),
-    ("/patients/{patient_id}", "GET", get_patient),
-    ("/patients/{patient_id}", "PUT", update_patient),
-    ("/patients/{patient_id}", "DELETE", delete_patient),
+# Each patient route names the action its calls are recorded as in the audit trail.
+for path, method, handler, action in (
+    ("/patients", "POST", create_patient, audit.CREATE_PATIENT),
+    ("/patients", "GET", list_patients, audit.LIST_PATIENTS),
+    ("/patients/{patient_id}", "GET", get_patient, audit.READ_PATIENT),
+    ("/patients/{patient_id}", "PUT", update_patient, audit.UPDATE_PATIENT),
+    ("/patients/{patient_id}", "DELETE", delete_patient, audit.DELETE_PATIENT),
 ):
-    register_route(app, path, method, handler, authorizer=bearer_token)
+    register_route(app, path, method, handler, authorizer=bearer_token, audit=action)
+
+# The trail itself holds no patient data; its handler checks for the audit:read scope.
+register_route(app, "/audit", "GET", list_audit_events, authorizer=bearer_token)
 
 # Public: the API's description and its browser view (no patient data).
 for path, method, handler in (

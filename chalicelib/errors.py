@@ -57,3 +57,34 @@ class ServiceUnavailable(DomainError):
 
 class PayloadTooLarge(DomainError):
     code = "payload_too_large"
+
+
+class PreconditionFailed(DomainError):
+    code = "precondition_failed"
+
+    def __init__(self) -> None:
+        super().__init__("The patient has changed since the version named in If-Match")
+
+
+class IdempotencyKeyReused(DomainError):
+    code = "idempotency_key_reused"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "This Idempotency-Key was used with a different request body", field="Idempotency-Key"
+        )
+
+
+class InsufficientScope(DomainError):
+    code = "insufficient_scope"
+
+    def __init__(self, scope: str) -> None:
+        super().__init__(f"This token lacks the {scope} scope")
+        self.scope = scope
+
+
+class AuditUnavailable(ServiceUnavailable):
+    code = "audit_unavailable"
+
+    def __init__(self) -> None:
+        super().__init__("The audit trail cannot be written; try again shortly")

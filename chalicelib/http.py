@@ -4,6 +4,8 @@ Routes are registered through ``register_route``, which wraps each handler so
 that domain errors become one JSON error shape with the right status, and
 nothing else ever leaks a traceback. (Chalice's middleware never sees
 exceptions raised in REST views, so the mapping has to live in this wrapper.)
+On an audited route the wrapper also makes sure every answer is in the audit
+trail (``call_audited``).
 """
 
 from __future__ import annotations
@@ -18,19 +20,26 @@ from typing import Any
 
 from chalice.app import Chalice, ChaliceAuthorizer, Request, Response
 
+from chalicelib import audit_trail
+from chalicelib.audit import AuditContext, AuditedAction, auditing
 from chalicelib.errors import (
+    AuditUnavailable,
     DocumentationAssetNotFound,
     DomainError,
     DuplicateEmail,
+    IdempotencyKeyReused,
+    InsufficientScope,
     MalformedRequest,
     PatientNotFound,
     PayloadTooLarge,
+    PreconditionFailed,
     ServiceUnavailable,
     Unauthenticated,
     UnsupportedMediaType,
     ValidationFailed,
 )
 from chalicelib.models import Patient
+from chalicelib.validation import parse_patient_id
 
 logger = logging.getLogger("telehealth.http")
 
@@ -46,11 +55,14 @@ STATUS_FOR_ERROR: dict[type[DomainError], int] = {
     ValidationFailed: 400,
     MalformedRequest: 400,
     Unauthenticated: 401,
+    InsufficientScope: 403,
     PatientNotFound: 404,
     DocumentationAssetNotFound: 404,
     DuplicateEmail: 409,
+    PreconditionFailed: 412,
     PayloadTooLarge: 413,
     UnsupportedMediaType: 415,
+    IdempotencyKeyReused: 422,
     ServiceUnavailable: 503,
 }
 
@@ -73,12 +85,23 @@ def bind_current_request(request: Request, get_response: Callable[[Request], Res
 
 
 def register_route(
-    app: Chalice, path: str, method: str, handler: Handler, *, authorizer: ChaliceAuthorizer | None
+    app: Chalice,
+    path: str,
+    method: str,
+    handler: Handler,
+    *,
+    authorizer: ChaliceAuthorizer | None,
+    audit: AuditedAction | None = None,
 ) -> None:
+    """Route ``method path`` to ``handler``; with ``audit``, each call is recorded as that action."""
+
     @functools.wraps(handler)
     def view(**path_params: str) -> Response:
+        if audit is not None:
+            return call_audited(audit, handler, _current_request.get(), path_params)
         return call_handler(handler, _current_request.get(), path_params)
 
+    view.audit_action = audit  # type: ignore[attr-defined]  # read by chalicelib.openapi
     app.route(path, methods=[method], authorizer=authorizer, content_types=ANY_CONTENT_TYPE)(view)
 
 
@@ -91,9 +114,49 @@ def call_handler(handler: Handler, request: Request, path_params: dict[str, str]
         # Never the exception text: database errors can quote the statement.
         logger.exception("unhandled error in %s", handler.__name__)
         response = _response(500, _error_body(INTERNAL_ERROR_CODE, "An internal error occurred", request))
+    return with_base_headers(response)
+
+
+def with_base_headers(response: Response) -> Response:
     for name, value in BASE_HEADERS.items():
         response.headers.setdefault(name, value)
     return response
+
+
+def call_audited(
+    action: AuditedAction, handler: Handler, request: Request, path_params: dict[str, str]
+) -> Response:
+    """``call_handler`` under an audit context, and no answer without its audit row.
+
+    A committed change has written its row in its own transaction; anything
+    else (a read, a refusal, a failure) is recorded here with the status. If
+    that row cannot be written the client gets a 503 instead: patient data is
+    never disclosed, nor a refusal given, without a record of it.
+    """
+    raw_id = path_params.get("patient_id")
+    context = AuditContext(
+        principal=_principal_or_anonymous(request),
+        action=action,
+        request_id=request_id_of(request),
+        patient_id=parse_patient_id(raw_id) if raw_id is not None else None,
+    )
+    with auditing(context):
+        response = call_handler(handler, request, path_params)
+    if context.recorded:
+        return response
+    try:
+        audit_trail.record_outcome(context, response.status_code)
+    except Exception:
+        logger.exception("audit trail write failed for %s", action.name)
+        return with_base_headers(error_response(AuditUnavailable(), request))
+    return response
+
+
+def _principal_or_anonymous(request: Request) -> str:
+    try:
+        return principal_of(request)
+    except Unauthenticated:
+        return "anonymous"
 
 
 def status_for(error_class: type[DomainError]) -> int:
@@ -126,8 +189,13 @@ def _response(status: int, body: Any, headers: dict[str, str] | None = None) -> 
     return Response(body=body, status_code=status, headers=dict(headers or {}))
 
 
-def json_response(body: Any, status: int = 200) -> Response:
-    return _response(status, body)
+def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return _response(status, body, headers)
+
+
+def empty_response(status: int, headers: dict[str, str] | None = None) -> Response:
+    """An answer without a body, such as 304 Not Modified."""
+    return _response(status, "", headers)
 
 
 def text_response(body: str, content_type: str, *, cache_control: str | None = None) -> Response:
@@ -145,6 +213,19 @@ def principal_of(request: Request) -> str:
     if not principal:
         raise Unauthenticated("Missing or invalid bearer token")
     return str(principal)
+
+
+def require_scope(request: Request, scope: str) -> None:
+    """Raise InsufficientScope unless the authorizer granted ``scope``.
+
+    An authorizer that grants scopes puts them in its context as a space-separated
+    ``scopes`` string. One that names none (bearer tokens before scopes existed)
+    leaves every authenticated token all the access it had, ``scope`` included.
+    """
+    authorizer = (request.context or {}).get("authorizer") or {}
+    granted = authorizer.get("scopes")
+    if granted is not None and scope not in str(granted).split():
+        raise InsufficientScope(scope)
 
 
 def read_json_object(request: Request) -> Any:
