@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: install run test lint migrate browser bench-baseline bench-local bench-lists
+.PHONY: install run test lint migrate browser bench-baseline bench-local bench-lists bench-audit
 
 $(INSTALLED): requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -45,3 +45,7 @@ bench-baseline: $(INSTALLED)
 ## bench-local: requests/s and p50/p99 of GET /patients/{id}, stock chalice local beside scripts.local_api
 bench-local: $(INSTALLED)
 	$(BIN)/python -m bench.local_server
+
+## bench-audit: what the audit trail adds per request, with and without it interleaved, SQLite and PostgreSQL
+bench-audit: $(INSTALLED)
+	$(BIN)/python -m bench.audit_overhead $(BENCH_ARGS)
