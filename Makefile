@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: install run test lint migrate browser bench-baseline bench-local bench-lists bench-rate-limit package bench-cold-start
+.PHONY: install run test lint migrate browser bench-baseline bench-local bench-lists bench-rate-limit package bench-cold-start bench-audit
 
 $(INSTALLED): requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -57,3 +57,7 @@ package: $(INSTALLED)
 ## bench-cold-start: cold start of GET /patients/{id} as Lambda runs it, against a minimal Chalice app
 bench-cold-start: $(INSTALLED)
 	$(BIN)/python -m bench.cold_start
+
+## bench-audit: what the audit trail adds per request, with and without it interleaved, SQLite and PostgreSQL
+bench-audit: $(INSTALLED)
+	$(BIN)/python -m bench.audit_overhead $(BENCH_ARGS)

@@ -4,17 +4,18 @@ import sys
 
 from chalice import Chalice
 
-from chalicelib import auth
+from chalicelib import audit, auth
 from chalicelib.config import check_settings_at_startup
 from chalicelib.gateway_responses import emulate_in_local_gateway
 from chalicelib.http import bind_current_request, register_route
-from chalicelib.scopes import PATIENTS_READ, PATIENTS_WRITE
+from chalicelib.scopes import AUDIT_READ, PATIENTS_READ, PATIENTS_WRITE
 from functions.create_patient import create_patient
 from functions.delete_patient import delete_patient
 from functions.get_docs_asset import get_docs_asset
 from functions.get_docs_page import get_docs_page
 from functions.get_openapi_document import get_openapi_document
 from functions.get_patient import get_patient
+from functions.list_audit_events import list_audit_events
 from functions.list_patients import list_patients
 from functions.update_patient import update_patient
 
@@ -30,15 +31,19 @@ app.register_middleware(bind_current_request, "http")
 # Lambda runs the authorizer as ``app.<its function's name>``: that attribute must be the wrapper.
 authorize_bearer_token = app.authorizer(name="bearer_token")(auth.authorize_bearer_token)
 
-# Each protected route names the one scope a token needs for it.
-for path, method, handler, scope in (
-    ("/patients", "POST", create_patient, PATIENTS_WRITE),
-    ("/patients", "GET", list_patients, PATIENTS_READ),
-    ("/patients/{patient_id}", "GET", get_patient, PATIENTS_READ),
-    ("/patients/{patient_id}", "PUT", update_patient, PATIENTS_WRITE),
-    ("/patients/{patient_id}", "DELETE", delete_patient, PATIENTS_WRITE),
+# Each patient route names the one scope a token needs for it, and the action
+# its calls are recorded as in the audit trail.
+for path, method, handler, scope, action in (
+    ("/patients", "POST", create_patient, PATIENTS_WRITE, audit.CREATE_PATIENT),
+    ("/patients", "GET", list_patients, PATIENTS_READ, audit.LIST_PATIENTS),
+    ("/patients/{patient_id}", "GET", get_patient, PATIENTS_READ, audit.READ_PATIENT),
+    ("/patients/{patient_id}", "PUT", update_patient, PATIENTS_WRITE, audit.UPDATE_PATIENT),
+    ("/patients/{patient_id}", "DELETE", delete_patient, PATIENTS_WRITE, audit.DELETE_PATIENT),
 ):
-    register_route(app, path, method, handler, authorizer=authorize_bearer_token, scope=scope)
+    register_route(app, path, method, handler, authorizer=authorize_bearer_token, scope=scope, audit=action)
+
+# The trail itself holds no patient data.
+register_route(app, "/audit", "GET", list_audit_events, authorizer=authorize_bearer_token, scope=AUDIT_READ)
 
 # Public: the API's description and its browser view (no patient data).
 for path, method, handler in (

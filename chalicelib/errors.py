@@ -59,6 +59,22 @@ class PayloadTooLarge(DomainError):
     code = "payload_too_large"
 
 
+class PreconditionFailed(DomainError):
+    code = "precondition_failed"
+
+    def __init__(self) -> None:
+        super().__init__("The patient has changed since the version named in If-Match")
+
+
+class IdempotencyKeyReused(DomainError):
+    code = "idempotency_key_reused"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "This Idempotency-Key was used with a different request body", field="Idempotency-Key"
+        )
+
+
 class InsufficientScope(DomainError):
     code = "insufficient_scope"
 
@@ -73,3 +89,10 @@ class RateLimited(DomainError):
     def __init__(self, retry_after_seconds: int) -> None:
         super().__init__(f"Too many requests: retry after {retry_after_seconds} s")
         self.retry_after_seconds = retry_after_seconds
+
+
+class AuditUnavailable(ServiceUnavailable):
+    code = "audit_unavailable"
+
+    def __init__(self) -> None:
+        super().__init__("The audit trail cannot be written; try again shortly")

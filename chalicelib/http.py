@@ -6,6 +6,8 @@ nothing else ever leaks a traceback. (Chalice's middleware never sees
 exceptions raised in REST views, so the mapping has to live in this wrapper.)
 On a protected route the wrapper also spends one request of the principal's
 rate limit and checks the route's scope, before the handler runs.
+On an audited route the wrapper also makes sure every answer is in the audit
+trail (``call_audited``).
 """
 
 from __future__ import annotations
@@ -20,15 +22,20 @@ from typing import Any
 
 from chalice.app import Chalice, ChaliceAuthorizer, Request, Response
 
+from chalicelib import audit_trail
+from chalicelib.audit import AuditContext, AuditedAction, auditing
 from chalicelib.config import get_settings
 from chalicelib.errors import (
+    AuditUnavailable,
     DocumentationAssetNotFound,
     DomainError,
     DuplicateEmail,
+    IdempotencyKeyReused,
     InsufficientScope,
     MalformedRequest,
     PatientNotFound,
     PayloadTooLarge,
+    PreconditionFailed,
     RateLimited,
     ServiceUnavailable,
     Unauthenticated,
@@ -38,6 +45,7 @@ from chalicelib.errors import (
 from chalicelib.models import Patient
 from chalicelib.rate_limit import enforce_rate_limit
 from chalicelib.scopes import parse_scope_string
+from chalicelib.validation import parse_patient_id
 
 logger = logging.getLogger("telehealth.http")
 
@@ -57,8 +65,10 @@ STATUS_FOR_ERROR: dict[type[DomainError], int] = {
     PatientNotFound: 404,
     DocumentationAssetNotFound: 404,
     DuplicateEmail: 409,
+    PreconditionFailed: 412,
     PayloadTooLarge: 413,
     UnsupportedMediaType: 415,
+    IdempotencyKeyReused: 422,
     RateLimited: 429,
     ServiceUnavailable: 503,
 }
@@ -89,16 +99,25 @@ def register_route(
     *,
     authorizer: ChaliceAuthorizer | None,
     scope: str | None = None,
+    audit: AuditedAction | None = None,
 ) -> None:
-    """Route ``method path`` to ``handler``; a protected route names the scope a token needs for it."""
+    """Route ``method path`` to ``handler``.
+
+    A protected route names the scope a token needs for it; with ``audit``, each
+    call is recorded in the audit trail as that action.
+    """
     if (authorizer is None) != (scope is None):
         raise ValueError(f"{method} {path}: a route has both an authorizer and a scope, or neither")
 
     @functools.wraps(handler)
     def view(**path_params: str) -> Response:
-        return call_handler(handler, _current_request.get(), path_params, scope)
+        request = _current_request.get()
+        if audit is not None:
+            return call_audited(audit, handler, request, path_params, scope)
+        return call_handler(handler, request, path_params, scope)
 
     view.required_scope = scope  # type: ignore[attr-defined]  # read by chalicelib.openapi
+    view.audit_action = audit  # type: ignore[attr-defined]  # read by chalicelib.openapi
     app.route(path, methods=[method], authorizer=authorizer, content_types=ANY_CONTENT_TYPE)(view)
 
 
@@ -115,6 +134,10 @@ def call_handler(
         # Never the exception text: database errors can quote the statement.
         logger.exception("unhandled error in %s", handler.__name__)
         response = _response(500, _error_body(INTERNAL_ERROR_CODE, "An internal error occurred", request))
+    return with_base_headers(response)
+
+
+def with_base_headers(response: Response) -> Response:
     for name, value in BASE_HEADERS.items():
         response.headers.setdefault(name, value)
     return response
@@ -127,6 +150,46 @@ def admit(request: Request, scope: str) -> None:
     enforce_rate_limit(principal)
     if scope not in scopes_of(request):
         raise InsufficientScope(scope)
+
+
+def call_audited(
+    action: AuditedAction,
+    handler: Handler,
+    request: Request,
+    path_params: dict[str, str],
+    scope: str | None = None,
+) -> Response:
+    """``call_handler`` under an audit context, and no answer without its audit row.
+
+    A committed change has written its row in its own transaction; anything
+    else (a read, a refusal, a failure) is recorded here with the status. If
+    that row cannot be written the client gets a 503 instead: patient data is
+    never disclosed, nor a refusal given, without a record of it.
+    """
+    raw_id = path_params.get("patient_id")
+    context = AuditContext(
+        principal=_principal_or_anonymous(request),
+        action=action,
+        request_id=request_id_of(request),
+        patient_id=parse_patient_id(raw_id) if raw_id is not None else None,
+    )
+    with auditing(context):
+        response = call_handler(handler, request, path_params, scope)
+    if context.recorded:
+        return response
+    try:
+        audit_trail.record_outcome(context, response.status_code)
+    except Exception:
+        logger.exception("audit trail write failed for %s", action.name)
+        return with_base_headers(error_response(AuditUnavailable(), request))
+    return response
+
+
+def _principal_or_anonymous(request: Request) -> str:
+    try:
+        return principal_of(request)
+    except Unauthenticated:
+        return "anonymous"
 
 
 def status_for(error_class: type[DomainError]) -> int:
@@ -166,8 +229,13 @@ def _response(status: int, body: Any, headers: dict[str, str] | None = None) -> 
     )
 
 
-def json_response(body: Any, status: int = 200) -> Response:
-    return _response(status, body)
+def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return _response(status, body, headers)
+
+
+def empty_response(status: int, headers: dict[str, str] | None = None) -> Response:
+    """An answer without a body, such as 304 Not Modified."""
+    return _response(status, "", headers)
 
 
 def text_response(body: str, content_type: str, *, cache_control: str | None = None) -> Response:

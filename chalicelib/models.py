@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, DateTime, Integer, MetaData, String
+from sqlalchemy import BigInteger, DateTime, Index, Integer, MetaData, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 # SQLite only auto-increments an INTEGER PRIMARY KEY; PostgreSQL gets a bigint.
@@ -51,3 +51,43 @@ class RowCount(Base):
 
     table_name: Mapped[str] = mapped_column(String(64), primary_key=True)
     row_count: Mapped[int] = mapped_column(BigInteger)
+
+
+class IdempotencyRecord(Base):
+    """A create made under an ``Idempotency-Key``: the key, a hash of the body and what was created.
+
+    The primary key (principal, key) decides between concurrent requests with one key.
+    ``result`` holds what a replay answers (patient data: it lives here, never in logs)
+    and is written in the create's transaction, so it is never seen empty.
+    """
+
+    __tablename__ = "idempotency_keys"
+
+    principal: Mapped[str] = mapped_column(String(255), primary_key=True)
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    request_sha256: Mapped[str] = mapped_column(String(64))
+    patient_id: Mapped[int | None] = mapped_column(BigInteger, index=True)
+    result: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime())
+    expires_at: Mapped[datetime] = mapped_column(DateTime(), index=True)
+
+
+class AuditEvent(Base):
+    """Who did what to which patient, when, and how it ended. Never a name, email or phone.
+
+    No foreign key to ``patients``: the trail outlives the records it describes.
+    """
+
+    __tablename__ = "audit_events"
+    __table_args__ = (
+        Index("ix_audit_events_patient_id_id", "patient_id", "id"),
+        Index("ix_audit_events_principal_id", "principal", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntPrimaryKey, primary_key=True, autoincrement=True)
+    occurred_at: Mapped[datetime] = mapped_column(DateTime(), index=True)
+    principal: Mapped[str] = mapped_column(String(255))
+    action: Mapped[str] = mapped_column(String(64))
+    patient_id: Mapped[int | None] = mapped_column(BigInteger)
+    status: Mapped[int | None] = mapped_column(Integer)
+    request_id: Mapped[str | None] = mapped_column(String(128))

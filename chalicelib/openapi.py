@@ -23,8 +23,10 @@ from typing import Any, TypeVar
 
 from chalice.app import Chalice
 
+from chalicelib.audit import ACTIONS
 from chalicelib.config import get_settings
 from chalicelib.errors import (
+    AuditUnavailable,
     DomainError,
     InsufficientScope,
     MalformedRequest,
@@ -34,6 +36,8 @@ from chalicelib.errors import (
 )
 from chalicelib.gateway_responses import UNAUTHORIZED_BODY, UNAUTHORIZED_STATUS
 from chalicelib.http import INTERNAL_ERROR_CODE, status_for
+from chalicelib.idempotency import IDEMPOTENCY_KEY
+from chalicelib.preconditions import IF_MATCH, IF_NONE_MATCH
 from chalicelib.scopes import ALL_SCOPES
 from chalicelib.validation import (
     EMAIL,
@@ -41,6 +45,7 @@ from chalicelib.validation import (
     PATIENT_ID,
     PHONE,
     IntegerParameter,
+    QueryParameter,
     patient_create_schema,
     patient_update_schema,
 )
@@ -49,6 +54,7 @@ TITLE = "Telehealth patient API"
 VERSION = "1.0.0"
 BEARER_SCHEME = "bearerToken"
 PATIENTS_TAG = "patients"
+AUDIT_TAG = "audit"
 DOCUMENTATION_TAG = "documentation"
 JSON = "application/json"
 # Raised by chalicelib.http.read_json_object for every route that takes a JSON body.
@@ -66,11 +72,13 @@ class UndocumentedRoute(LookupError):
 
 @dataclass(frozen=True)
 class Reply:
-    """One successful answer: a component schema (or inline schema) under one or more media types."""
+    """One successful answer: a component schema (or inline schema; None: no body) under one or more
+    media types, and the response headers it carries."""
 
     description: str
-    schema: str | Mapping[str, Any]
+    schema: str | Mapping[str, Any] | None
     media_types: tuple[str, ...] = (JSON,)
+    headers: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -81,7 +89,8 @@ class Operation:
     # Domain errors the service can raise; body, auth and 500 errors are added from the route.
     errors: tuple[type[DomainError], ...] = ()
     request_body: str | None = None  # component schema name of a JSON body
-    query: Sequence[IntegerParameter] | Callable[[], Sequence[IntegerParameter]] = ()
+    query: Sequence[QueryParameter] | Callable[[], Sequence[QueryParameter]] = ()
+    headers: Sequence[Mapping[str, Any]] = ()  # request header parameter objects
     path: Mapping[str, IntegerParameter | Mapping[str, Any]] = field(default_factory=dict)
     description: str = ""
 
@@ -111,7 +120,11 @@ def build_document(app: Chalice) -> dict[str, Any]:
                 raise UndocumentedRoute(f"{method} {path} has no @operation")
             scope = getattr(entry.view_function, "required_scope", None) if entry.authorizer else None
             paths.setdefault(path, {})[method.lower()] = _operation_object(
-                path, entry.view_function.__name__, described, scope
+                path,
+                entry.view_function.__name__,
+                described,
+                scope,
+                audited=getattr(entry.view_function, "audit_action", None) is not None,
             )
     return {
         "openapi": "3.1.0",
@@ -128,6 +141,7 @@ def build_document(app: Chalice) -> dict[str, Any]:
         "security": [{BEARER_SCHEME: []}],
         "tags": [
             {"name": PATIENTS_TAG, "description": "Patient records (PHI)"},
+            {"name": AUDIT_TAG, "description": "Who read or changed patient data (no PHI)"},
             {"name": DOCUMENTATION_TAG, "description": "This document and its browser view, no token"},
         ],
         "paths": paths,
@@ -148,12 +162,13 @@ def build_document(app: Chalice) -> dict[str, Any]:
 
 
 def _operation_object(
-    path: str, operation_id: str, described: Operation, scope: str | None
+    path: str, operation_id: str, described: Operation, scope: str | None, *, audited: bool = False
 ) -> dict[str, Any]:
     """``scope``: what a token needs for this route; None for a public one."""
     query = described.query() if callable(described.query) else described.query
     parameters = [_path_parameter(path, name, described) for name in PATH_PARAMETER.findall(path)]
     parameters += [_query_parameter(parameter) for parameter in query]
+    parameters += [dict(header) for header in described.headers]
     result: dict[str, Any] = {
         "operationId": operation_id,
         "summary": described.summary,
@@ -172,7 +187,7 @@ def _operation_object(
     # OpenAPI 3.1 lets a bearer requirement list the roles (here, scopes) it needs.
     result["security"] = [{BEARER_SCHEME: [scope]}] if scope else []
     responses = {str(status): _reply_object(reply) for status, reply in described.replies.items()}
-    responses.update(_error_responses(described, protected=scope is not None))
+    responses.update(_error_responses(described, protected=scope is not None, audited=audited))
     result["responses"] = dict(sorted(responses.items()))
     return result
 
@@ -192,7 +207,7 @@ def _path_parameter(path: str, name: str, described: Operation) -> dict[str, Any
     return {"name": name, "in": "path", "required": True, **declared}
 
 
-def _query_parameter(parameter: IntegerParameter) -> dict[str, Any]:
+def _query_parameter(parameter: QueryParameter) -> dict[str, Any]:
     return {
         "name": parameter.name,
         "in": "query",
@@ -203,16 +218,20 @@ def _query_parameter(parameter: IntegerParameter) -> dict[str, Any]:
 
 
 def _reply_object(reply: Reply) -> dict[str, Any]:
-    schema = _ref(reply.schema) if isinstance(reply.schema, str) else dict(reply.schema)
-    return {
-        "description": reply.description,
-        "content": {media_type: {"schema": schema} for media_type in reply.media_types},
-    }
+    result: dict[str, Any] = {"description": reply.description}
+    if reply.headers:
+        result["headers"] = {name: dict(header) for name, header in reply.headers.items()}
+    if reply.schema is not None:
+        schema = _ref(reply.schema) if isinstance(reply.schema, str) else dict(reply.schema)
+        result["content"] = {media_type: {"schema": schema} for media_type in reply.media_types}
+    return result
 
 
-def _error_responses(described: Operation, protected: bool) -> dict[str, Any]:
+def _error_responses(described: Operation, protected: bool, audited: bool = False) -> dict[str, Any]:
     codes: dict[int, list[str]] = defaultdict(list)
     errors = list(described.errors) + (list(BODY_ERRORS) if described.request_body else [])
+    # chalicelib.http answers 503 when the audit row of an audited route cannot be written.
+    errors += [AuditUnavailable] if audited else []
     for error in errors:
         codes[status_for(error)].append(error.code)
     if protected:
@@ -240,8 +259,10 @@ ERROR_DESCRIPTIONS = {
     403: "The token lacks this route's scope",
     404: "Not found",
     409: "Conflict",
+    412: "Precondition failed: the patient changed since the version named in If-Match",
     413: "Request body too large",
     415: "Unsupported media type",
+    422: "The Idempotency-Key was used with a different body",
     429: "Too many requests from this token",
     500: "Internal error",
     503: "Service unavailable",
@@ -256,6 +277,42 @@ ERROR_HEADERS = {
             "schema": {"type": "integer", "minimum": 1},
         }
     }
+}
+
+
+ETAG_HEADER: Mapping[str, Mapping[str, Any]] = {
+    "ETag": {
+        "description": 'The patient\'s version as a strong entity tag, e.g. `"3"`.',
+        "schema": {"type": "string", "pattern": '^"[0-9]+"$'},
+    }
+}
+
+
+def _tag_condition(name: str, description: str) -> Mapping[str, Any]:
+    return {
+        "name": name,
+        "in": "header",
+        "required": False,
+        "description": description + " A value that is neither `*` nor a list of entity tags is a 400.",
+        "schema": {"type": "string", "examples": ['"3"', "*"]},
+    }
+
+
+IF_MATCH_PARAMETER = _tag_condition(
+    IF_MATCH,
+    "Act only if the patient's current ETag is one of these (strong comparison) or, for `*`, if the"
+    " patient exists; otherwise 412 and nothing changes.",
+)
+IF_NONE_MATCH_PARAMETER = _tag_condition(
+    IF_NONE_MATCH, "Answer 304 without a body if the patient's current ETag is one of these."
+)
+IDEMPOTENCY_KEY_PARAMETER: Mapping[str, Any] = {
+    "name": IDEMPOTENCY_KEY,
+    "in": "header",
+    "required": False,
+    "description": "1 to 255 printable ASCII characters, unique per intended create (a UUID does)."
+    " Keys belong to the token's principal and expire after 24 hours.",
+    "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[\\x20-\\x7e]+$"},
 }
 
 
@@ -321,6 +378,38 @@ def component_schemas() -> dict[str, Any]:
                     "type": ["string", "null"],
                     "description": "Path and query of the following page (by cursor); null on the last page.",
                     "examples": ["/patients?after=20&per_page=20"],
+                },
+            },
+            "additionalProperties": False,
+        },
+        "AuditEvent": {
+            "type": "object",
+            "description": "One read or change of patient data. Never holds a name, email or phone.",
+            "required": ["id", "occurred_at", "principal", "action", "patient_id", "status", "request_id"],
+            "properties": {
+                "id": {"type": "integer", "minimum": 1},
+                "occurred_at": timestamp,
+                "principal": {"type": "string", "description": "Who: the token's principal."},
+                "action": {"type": "string", "enum": list(ACTIONS)},
+                "patient_id": {**patient_id, "type": ["integer", "null"], "description": "null for lists."},
+                "status": {
+                    "type": ["integer", "null"],
+                    "description": "The HTTP status answered; null for a change made outside the API.",
+                },
+                "request_id": {"type": ["string", "null"], "description": "API Gateway's request id."},
+            },
+            "additionalProperties": False,
+        },
+        "AuditEventList": {
+            "type": "object",
+            "required": ["events", "per_page", "next"],
+            "properties": {
+                "events": {"type": "array", "items": _ref("AuditEvent")},
+                "per_page": {"type": "integer", "minimum": 1},
+                "next": {
+                    "type": ["string", "null"],
+                    "description": "Path and query of the next (older) page; null on the last page.",
+                    "examples": ["/audit?patient_id=7&before=120&per_page=20"],
                 },
             },
             "additionalProperties": False,

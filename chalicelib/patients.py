@@ -12,9 +12,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from chalicelib import idempotency
 from chalicelib.config import get_settings
-from chalicelib.errors import PatientNotFound, ValidationFailed
+from chalicelib.errors import PatientNotFound, PreconditionFailed, ValidationFailed
+from chalicelib.idempotency import IdempotencyKey
 from chalicelib.models import Patient
+from chalicelib.preconditions import TagCondition
 from chalicelib.unit_of_work import UnitOfWork
 from chalicelib.validation import (
     AFTER,
@@ -37,18 +40,33 @@ class PatientPage:
     next_after: int | None  # the cursor of the following page; None on the last page
 
 
+@dataclass(frozen=True)
+class CreatedPatient:
+    patient: Patient
+    replayed: bool  # True: an earlier create with the same Idempotency-Key, as it was then
+
+
 def utc_now() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
 
-def create_patient(payload: Any) -> Patient:
-    """Validate and store a new patient. Raises ValidationFailed, MalformedRequest, DuplicateEmail."""
+def create_patient(payload: Any, key: IdempotencyKey | None = None) -> CreatedPatient:
+    """Validate and store a new patient. Raises ValidationFailed, MalformedRequest, DuplicateEmail.
+
+    With an idempotency ``key`` already used for this body, nothing is created and the
+    earlier create's patient comes back; used for another body, IdempotencyKeyReused.
+    """
     values = parse_patient_create(payload, phone_region=get_settings().phone_default_region)
     now = utc_now()
     with UnitOfWork(write=True) as uow:
+        earlier = idempotency.claim(uow, key, now) if key else None
+        if earlier is not None:
+            return CreatedPatient(earlier, replayed=True)
         patient = uow.patients.add(Patient(**values, version=1, created_at=now, updated_at=now))
+        if key:
+            idempotency.complete(uow, key, patient)
         uow.commit()
-    return patient
+    return CreatedPatient(patient, replayed=False)
 
 
 def get_patient(raw_id: str) -> Patient:
@@ -57,12 +75,16 @@ def get_patient(raw_id: str) -> Patient:
         return _existing(uow, raw_id)
 
 
-def update_patient(raw_id: str, payload: Any) -> Patient:
-    """Apply a partial update. Raises PatientNotFound, ValidationFailed, MalformedRequest, DuplicateEmail."""
+def update_patient(raw_id: str, payload: Any, if_match: TagCondition | None = None) -> Patient:
+    """Apply a partial update, if the patient's version satisfies ``if_match``.
+
+    Raises PatientNotFound, ValidationFailed, MalformedRequest, DuplicateEmail, PreconditionFailed.
+    """
     patient_id = _id_or_not_found(raw_id)
     values = parse_patient_update(payload, phone_region=get_settings().phone_default_region)
     with UnitOfWork(write=True) as uow:
         patient = _existing(uow, patient_id, for_update=True)
+        _require_match(patient, if_match)
         for column, value in values.items():
             setattr(patient, column, value)
         # Strictly later than before, even within one clock tick.
@@ -73,10 +95,16 @@ def update_patient(raw_id: str, payload: Any) -> Patient:
     return patient
 
 
-def delete_patient(raw_id: str) -> None:
-    """Raises PatientNotFound."""
+def delete_patient(raw_id: str, if_match: TagCondition | None = None) -> None:
+    """Delete the patient if its version satisfies ``if_match``.
+
+    Raises PatientNotFound, PreconditionFailed.
+    """
     with UnitOfWork(write=True) as uow:
-        uow.patients.delete(_existing(uow, raw_id, for_update=True))
+        patient = _existing(uow, raw_id, for_update=True)
+        _require_match(patient, if_match)
+        uow.patients.delete(patient)
+        uow.idempotency_keys.forget_patient(patient.id)
         uow.commit()
 
 
@@ -117,6 +145,12 @@ def _id_or_not_found(raw_id: str | int) -> int:
     if patient_id is None:
         raise PatientNotFound()
     return patient_id
+
+
+def _require_match(patient: Patient, if_match: TagCondition | None) -> None:
+    # Checked on the row locked for update: no other change can come between the check and ours.
+    if if_match is not None and not if_match.matches_strongly(patient.version):
+        raise PreconditionFailed()
 
 
 def _existing(uow: UnitOfWork, raw_id: str | int, *, for_update: bool = False) -> Patient:

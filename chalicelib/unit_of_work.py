@@ -7,8 +7,9 @@ from types import TracebackType
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from chalicelib.audit import record_changes, watch_patient_changes
 from chalicelib.database import SQLITE_BEGIN_IMMEDIATE, get_session_factory
-from chalicelib.repository import PatientRepository
+from chalicelib.repository import AuditEventRepository, IdempotencyKeyRepository, PatientRepository
 
 
 class UnitOfWork:
@@ -16,7 +17,9 @@ class UnitOfWork:
 
     Leaving the block without ``commit()`` rolls back. Callbacks registered
     with ``after_commit`` run only once the commit succeeded, which is where
-    side effects that leave the process belong.
+    side effects that leave the process belong. ``commit()`` also writes the
+    audit row of every patient the unit of work changed (``chalicelib.audit``),
+    in the same transaction.
     """
 
     def __init__(self, *, write: bool = False, session_factory: sessionmaker[Session] | None = None) -> None:
@@ -30,7 +33,10 @@ class UnitOfWork:
         if self._write:
             # Only SQLite reads this option (see chalicelib.database).
             self.session.connection(execution_options={SQLITE_BEGIN_IMMEDIATE: True})
+        watch_patient_changes(self.session)
         self.patients = PatientRepository(self.session)
+        self.idempotency_keys = IdempotencyKeyRepository(self.session)
+        self.audit_events = AuditEventRepository(self.session)
         return self
 
     def __exit__(
@@ -46,7 +52,10 @@ class UnitOfWork:
         self._after_commit.append(callback)
 
     def commit(self) -> None:
+        audited = record_changes(self.session)
         self.session.commit()
+        if audited is not None:
+            audited.recorded = True
         callbacks, self._after_commit = self._after_commit, []
         for callback in callbacks:
             callback()

@@ -13,7 +13,8 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from datetime import UTC, datetime
+from typing import Any, Protocol
 
 from chalicelib.errors import MalformedRequest, ValidationFailed
 
@@ -105,6 +106,67 @@ class IntegerParameter:
         if self.default is not None:
             schema["default"] = self.default
         return schema
+
+
+class QueryParameter(Protocol):
+    """What the OpenAPI document needs of a query parameter."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def description(self) -> str: ...
+
+    def json_schema(self) -> dict[str, Any]: ...
+
+
+@dataclass(frozen=True)
+class TextParameter:
+    """A short printable string in a query string, e.g. ``principal``."""
+
+    name: str
+    max_length: int
+    description: str
+
+    def parse(self, raw: str | None) -> str | None:
+        """Return the value (None when absent). Raises ValidationFailed naming the parameter."""
+        if raw is None:
+            return None
+        if not raw or len(raw) > self.max_length or not raw.isprintable():
+            raise ValidationFailed(
+                f"{self.name} must be 1 to {self.max_length} printable characters", field=self.name
+            )
+        return raw
+
+    def json_schema(self) -> dict[str, Any]:
+        return {"type": "string", "minLength": 1, "maxLength": self.max_length}
+
+
+@dataclass(frozen=True)
+class TimestampParameter:
+    """An ISO-8601 date or date-time in a query string; without an offset it is read as UTC."""
+
+    name: str
+    description: str
+    max_length = 40
+
+    def parse(self, raw: str | None) -> datetime | None:
+        """Return naive UTC (None when absent). Raises ValidationFailed naming the parameter."""
+        if raw is None:
+            return None
+        try:
+            if len(raw) > self.max_length:
+                raise ValueError(raw)
+            value = datetime.fromisoformat(raw)
+            # An offset can carry a date past year 1 or 9999 once moved to UTC (OverflowError).
+            return value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo else value
+        except (ValueError, OverflowError):
+            raise ValidationFailed(
+                f"{self.name} must be an ISO-8601 date-time, e.g. 2026-01-31T09:30:00Z", field=self.name
+            ) from None
+
+    def json_schema(self) -> dict[str, Any]:
+        return {"type": "string", "maxLength": self.max_length, "examples": ["2026-01-31T09:30:00Z"]}
 
 
 NAME = TextField("name", 200, "Full name; surrounding whitespace is trimmed.", "John Doe")

@@ -1,20 +1,42 @@
 from chalice.app import Request, Response
 
 from chalicelib import patients
-from chalicelib.errors import DuplicateEmail, ValidationFailed
-from chalicelib.http import json_response, patient_json, read_json_object
-from chalicelib.openapi import PATIENTS_TAG, Reply, operation
+from chalicelib.errors import DuplicateEmail, IdempotencyKeyReused, ValidationFailed
+from chalicelib.http import json_response, patient_json, principal_of, read_json_object
+from chalicelib.idempotency import IDEMPOTENCY_KEY, REPLAYED, idempotency_key
+from chalicelib.openapi import ETAG_HEADER, IDEMPOTENCY_KEY_PARAMETER, PATIENTS_TAG, Reply, operation
+from chalicelib.preconditions import etag_for
 
 
 @operation(
     summary="Create a patient",
+    description="With an `Idempotency-Key`, a retry of the same body by the same token within 24 hours"
+    " answers the first create again (same status, same body, same id, `Idempotent-Replayed: true`)"
+    " instead of creating a second patient; the same key with another body is a 422.",
     tag=PATIENTS_TAG,
     request_body="PatientCreate",
-    replies={201: Reply("The patient as stored", "PatientCreated")},
-    errors=(ValidationFailed, DuplicateEmail),
+    headers=(IDEMPOTENCY_KEY_PARAMETER,),
+    replies={
+        201: Reply(
+            "The patient as stored",
+            "PatientCreated",
+            headers={
+                **ETAG_HEADER,
+                REPLAYED: {
+                    "description": "`true` when this answers an earlier request with the same key.",
+                    "schema": {"type": "string", "enum": ["true"]},
+                },
+            },
+        )
+    },
+    errors=(ValidationFailed, DuplicateEmail, IdempotencyKeyReused),
 )
 def create_patient(request: Request) -> Response:
-    patient = patients.create_patient(read_json_object(request))
-    return json_response(
-        {"message": "Patient created successfully", "patient": patient_json(patient)}, status=201
-    )
+    payload = read_json_object(request)
+    key = idempotency_key(principal_of(request), request.headers.get(IDEMPOTENCY_KEY), payload)
+    created = patients.create_patient(payload, key)
+    headers = {"ETag": etag_for(created.patient.version)}
+    if created.replayed:
+        headers[REPLAYED] = "true"
+    body = {"message": "Patient created successfully", "patient": patient_json(created.patient)}
+    return json_response(body, status=201, headers=headers)

@@ -1,18 +1,30 @@
 from chalice.app import Request, Response
 
 from chalicelib import patients
-from chalicelib.errors import PatientNotFound
-from chalicelib.http import json_response, patient_json
-from chalicelib.openapi import PATIENTS_TAG, Reply, operation
+from chalicelib.errors import PatientNotFound, ValidationFailed
+from chalicelib.http import empty_response, json_response, patient_json
+from chalicelib.openapi import ETAG_HEADER, IF_NONE_MATCH_PARAMETER, PATIENTS_TAG, Reply, operation
+from chalicelib.preconditions import IF_NONE_MATCH, etag_for, parse_tag_condition
 from chalicelib.validation import PATIENT_ID
 
 
 @operation(
     summary="Get a patient",
+    description="The `ETag` header carries the patient's version: send it back in `If-Match` to change"
+    " or delete only that version, or in `If-None-Match` to get a bodiless 304 while it is current.",
     tag=PATIENTS_TAG,
     path={"patient_id": PATIENT_ID},
-    replies={200: Reply("The patient", "Patient")},
-    errors=(PatientNotFound,),
+    headers=(IF_NONE_MATCH_PARAMETER,),
+    replies={
+        200: Reply("The patient", "Patient", headers=ETAG_HEADER),
+        304: Reply("The patient is still the version named in If-None-Match", None, headers=ETAG_HEADER),
+    },
+    errors=(PatientNotFound, ValidationFailed),
 )
 def get_patient(request: Request, patient_id: str) -> Response:
-    return json_response(patient_json(patients.get_patient(patient_id)))
+    if_none_match = parse_tag_condition(IF_NONE_MATCH, request.headers.get(IF_NONE_MATCH))
+    patient = patients.get_patient(patient_id)
+    headers = {"ETag": etag_for(patient.version)}
+    if if_none_match is not None and if_none_match.matches_weakly(patient.version):
+        return empty_response(304, headers)
+    return json_response(patient_json(patient), headers=headers)

@@ -1,20 +1,28 @@
 from chalice.app import Request, Response
 
 from chalicelib import patients
-from chalicelib.errors import DuplicateEmail, PatientNotFound, ValidationFailed
+from chalicelib.errors import DuplicateEmail, PatientNotFound, PreconditionFailed, ValidationFailed
 from chalicelib.http import json_response, patient_json, read_json_object
-from chalicelib.openapi import PATIENTS_TAG, Reply, operation
+from chalicelib.openapi import ETAG_HEADER, IF_MATCH_PARAMETER, PATIENTS_TAG, Reply, operation
+from chalicelib.preconditions import IF_MATCH, etag_for, parse_tag_condition
 from chalicelib.validation import PATIENT_ID
 
 
 @operation(
     summary="Change some of a patient's fields",
+    description="With `If-Match`, only while the patient is still the version named there (its `ETag`);"
+    " otherwise 412 and nothing changes.",
     tag=PATIENTS_TAG,
     path={"patient_id": PATIENT_ID},
     request_body="PatientUpdate",
-    replies={200: Reply("The patient as now stored", "PatientUpdated")},
-    errors=(PatientNotFound, ValidationFailed, DuplicateEmail),
+    headers=(IF_MATCH_PARAMETER,),
+    replies={200: Reply("The patient as now stored", "PatientUpdated", headers=ETAG_HEADER)},
+    errors=(PatientNotFound, ValidationFailed, DuplicateEmail, PreconditionFailed),
 )
 def update_patient(request: Request, patient_id: str) -> Response:
-    patient = patients.update_patient(patient_id, read_json_object(request))
-    return json_response({"message": "Patient updated successfully", "patient": patient_json(patient)})
+    if_match = parse_tag_condition(IF_MATCH, request.headers.get(IF_MATCH))
+    patient = patients.update_patient(patient_id, read_json_object(request), if_match)
+    return json_response(
+        {"message": "Patient updated successfully", "patient": patient_json(patient)},
+        headers={"ETag": etag_for(patient.version)},
+    )

@@ -13,6 +13,7 @@ import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import chalice.test  # noqa: F401  (loaded before app: see chalicelib.gateway_responses)
 import psycopg
@@ -26,9 +27,12 @@ from chalicelib.schema import upgrade_database
 from scripts.embedded_services import start_embedded_postgres
 
 TEST_TOKEN = "test-token-for-suite"
+# The suite's token holds every scope; tests of scopes configure narrower ones.
+SUITE_TOKENS = f"suite[patients:read patients:write audit:read]:{TEST_TOKEN}"
+OTHER_TOKEN = "another-token-for-suite"  # principal "other", with the two_principals fixture
 AUTH = {"Authorization": f"Bearer {TEST_TOKEN}"}
 JSON_AUTH = {**AUTH, "Content-Type": "application/json"}
-TRUNCATE_TABLES = ("patients",)
+TRUNCATE_TABLES = ("patients", "idempotency_keys", "audit_events")
 
 
 @pytest.fixture(scope="session")
@@ -97,9 +101,7 @@ def configure_environment(monkeypatch: pytest.MonkeyPatch, **env: str) -> None:
 @pytest.fixture
 def configured_app(monkeypatch: pytest.MonkeyPatch, database_url: str) -> Iterator[str]:
     """Settings for the API on ``database_url`` with the suite's token; tables start empty."""
-    configure_environment(
-        monkeypatch, DATABASE_URL=database_url, APP_STAGE="dev", API_TOKENS=f"suite:{TEST_TOKEN}"
-    )
+    configure_environment(monkeypatch, DATABASE_URL=database_url, APP_STAGE="dev", API_TOKENS=SUITE_TOKENS)
     if database_url.startswith("postgresql"):
         with get_engine().begin() as connection:
             connection.execute(text(f"TRUNCATE {', '.join(TRUNCATE_TABLES)} RESTART IDENTITY CASCADE"))
@@ -115,3 +117,15 @@ def client(configured_app: str) -> Iterator[chalice.test.Client]:
 
     with chalice.test.Client(app, stage_name="dev") as test_client:
         yield test_client
+
+
+@pytest.fixture
+def two_principals(client: chalice.test.Client, configured_app: str, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """``client``, with a second token (OTHER_TOKEN, principal "other") beside the suite's."""
+    configure_environment(
+        monkeypatch,
+        DATABASE_URL=configured_app,
+        APP_STAGE="dev",
+        API_TOKENS=f"{SUITE_TOKENS},other:{OTHER_TOKEN}",
+    )
+    return client

@@ -84,7 +84,10 @@ def test_protected_routes_declare_bearer_and_public_ones_do_not(client: Any) -> 
                 assert "403" not in described["responses"] and "429" not in described["responses"]
             else:
                 # The bearer requirement names the route's scope (OpenAPI 3.1 allows roles there).
-                expected = "patients:read" if method == "GET" else "patients:write"
+                if path == "/audit":
+                    expected = "audit:read"
+                else:
+                    expected = "patients:read" if method == "GET" else "patients:write"
                 assert described["security"] == [{"bearerToken": [expected]}]
                 assert {"401", "403", "429"} <= set(described["responses"])
                 assert "Retry-After" in described["responses"]["429"]["headers"]

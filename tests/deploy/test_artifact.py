@@ -40,7 +40,7 @@ def container(unzipped_artifact: Path, tmp_path_factory: pytest.TempPathFactory)
     env = lambda_environment(
         APP_STAGE="dev",
         DATABASE_URL=f"sqlite:///{database}",
-        API_TOKEN_SHA256=f"clinic-a:{token_sha256(TOKEN).hex()}",
+        API_TOKEN_SHA256=f"clinic-a[patients:read patients:write audit:read]:{token_sha256(TOKEN).hex()}",
     )
     with LambdaContainer(unzipped_artifact, env) as process:
         yield process
@@ -72,6 +72,7 @@ def transcript(container: LambdaContainer) -> dict[str, Any]:
     answers["update"] = allowed("PUT", ITEM, "/patients/1", body={"phone": None}, **one)
     answers["delete"] = allowed("DELETE", ITEM, "/patients/1", **one)
     answers["gone"] = allowed("GET", ITEM, "/patients/1", **one)
+    answers["audit"] = allowed("GET", "/audit", "/audit", query={"patient_id": "1"})
     answers["openapi"] = public("/openapi.json", "/openapi.json")
     answers["docs"] = public("/docs", "/docs")
     asset = {"path_parameters": {"asset": "swagger-ui.css"}}
@@ -98,6 +99,8 @@ def test_every_endpoint_answers_from_the_artifact(transcript: dict[str, Any]) ->
     assert transcript["delete"]["statusCode"] == 200
     assert transcript["gone"]["statusCode"] == 404
     assert body(transcript["gone"])["code"] == "patient_not_found"
+    audited = [event["action"] for event in body(transcript["audit"])["events"]]
+    assert audited[0] == "patient.read" and audited[-1] == "patient.create"
     assert body(transcript["openapi"])["openapi"].startswith("3.1")
     assert transcript["docs"]["statusCode"] == 200 and "swagger-ui" in transcript["docs"]["body"]
     assert transcript["asset"]["statusCode"] == 200
@@ -111,7 +114,7 @@ def test_authorizer_allows_a_valid_token_with_its_principal(container: LambdaCon
     policy = container.invoke(AUTHORIZER, token_event(BEARER, "GET", "/patients/7"))
 
     assert policy["principalId"] == "clinic-a"
-    assert policy["context"] == {"principal": "clinic-a", "scopes": "patients:read patients:write"}
+    assert policy["context"] == {"principal": "clinic-a", "scopes": "audit:read patients:read patients:write"}
     (statement,) = policy["policyDocument"]["Statement"]
     assert statement["Effect"] == "Allow"
     assert statement["Resource"] == ["arn:aws:execute-api:us-east-1:123456789012:a1b2c3d4e5/api/*/*"]

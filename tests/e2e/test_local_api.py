@@ -138,6 +138,15 @@ def answer(port: int, method: str, path: str, headers: dict[str, str], body: Any
     }
 
 
+def test_a_304_leaves_the_connection_usable(keep_alive_port: int) -> None:
+    client = KeepAliveClient(keep_alive_port)
+    status, created = client.send("POST", "/patients", JSON_AUTH, {**JOHN, "email": "etag@example.com"})
+    patient_path = f"/patients/{created['patient']['id']}"
+
+    assert client.send("GET", patient_path, {**AUTH, "If-None-Match": '"1"'}) == (304, None)
+    assert client.send("GET", patient_path, AUTH) == (200, created["patient"])
+
+
 REQUESTS_ANSWERED_ALIKE = [
     pytest.param("GET", "/patients/{id}", AUTH, None, id="get"),
     pytest.param("GET", "/patients?per_page=1", AUTH, None, id="list"),

@@ -79,3 +79,33 @@ def test_concurrent_updates_and_deletes_never_500(client: Any) -> None:
 
     assert {r.status_code for r in responses} <= {200, 404}
     assert sum(1 for i, r in enumerate(responses) if i % 2 and r.status_code == 200) == 1
+
+
+def test_two_updates_with_one_if_match_give_one_200_and_one_412(client: Any) -> None:
+    # GIVEN two clients that both read version 1 of a patient
+    path = patient_path(client, "locked@example.com")
+    headers = {**JSON_AUTH, "If-Match": '"1"'}
+
+    # WHEN both send their change conditioned on that version at the same moment
+    responses = run_together(
+        2, lambda i: client.http.put(path, headers=headers, body=json.dumps({"name": f"W{i}"}))
+    )
+
+    # THEN the row lock lets exactly one apply; the other learns it was too late and changed nothing
+    assert sorted(r.status_code for r in responses) == [200, 412]
+    winner = next(r for r in responses if r.status_code == 200).json_body["patient"]
+    final = client.http.get(path, headers=AUTH)
+    assert final.json_body == winner
+    assert final.headers["ETag"] == '"2"'
+
+
+def test_sixteen_creates_with_one_idempotency_key_make_one_patient(client: Any) -> None:
+    body = json.dumps({"name": "Once", "email": "once@example.com"})
+    headers = {**JSON_AUTH, "Idempotency-Key": "retry-storm-1"}
+
+    responses = run_together(WORKERS, lambda i: client.http.post("/patients", headers=headers, body=body))
+
+    assert [r.status_code for r in responses] == [201] * WORKERS
+    assert len({r.body for r in responses}) == 1  # the same body, byte for byte, same id
+    assert sum(r.headers.get("Idempotent-Replayed") == "true" for r in responses) == WORKERS - 1
+    assert client.http.get("/patients", headers=AUTH).json_body["total"] == 1

@@ -29,7 +29,7 @@ def test_concurrent_creates_and_deletes_lose_no_count(configured_app: str) -> No
     def writer(number: int) -> None:
         start.wait()
         created = [
-            patients.create_patient({"name": f"W{number}", "email": f"w{number}.{i}@example.com"}).id
+            patients.create_patient({"name": f"W{number}", "email": f"w{number}.{i}@example.com"}).patient.id
             for i in range(CREATES_PER_WRITER)
         ]
         for patient_id in created[:DELETES_PER_WRITER]:

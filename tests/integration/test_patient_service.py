@@ -20,7 +20,7 @@ def test_updated_at_advances_even_within_one_clock_tick(
 ) -> None:
     frozen = datetime(2026, 1, 1, 12, 0, 0)
     monkeypatch.setattr(patients, "utc_now", lambda: frozen)
-    created = patients.create_patient({"name": "A", "email": "a@example.com"})
+    created = patients.create_patient({"name": "A", "email": "a@example.com"}).patient
 
     first = patients.update_patient(str(created.id), {"name": "B"})
     second = patients.update_patient(str(created.id), {"name": "C"})
@@ -31,7 +31,7 @@ def test_updated_at_advances_even_within_one_clock_tick(
 
 def test_failed_update_changes_nothing(service: str) -> None:
     patients.create_patient({"name": "A", "email": "a@example.com"})
-    other = patients.create_patient({"name": "B", "email": "b@example.com"})
+    other = patients.create_patient({"name": "B", "email": "b@example.com"}).patient
 
     with pytest.raises(DuplicateEmail):
         patients.update_patient(str(other.id), {"name": "Changed", "email": "A@example.com"})
@@ -45,7 +45,7 @@ def test_delete_unknown_raises(service: str) -> None:
 
 
 def test_version_counts_changes(service: str) -> None:
-    created = patients.create_patient({"name": "A", "email": "a@example.com"})
+    created = patients.create_patient({"name": "A", "email": "a@example.com"}).patient
 
     updated = patients.update_patient(str(created.id), {"name": "B"})
 

@@ -1,0 +1,392 @@
+"""The audit trail: one row per read or change of patient data, and GET /audit, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlencode
+
+import pytest
+from sqlalchemy import select, text, update
+
+from chalicelib.database import get_engine
+from chalicelib.models import AuditEvent
+from tests.api.test_openapi_document import assert_documented, get_document
+from tests.api.test_patients_api import assert_error
+from tests.conftest import AUTH, JSON_AUTH, OTHER_TOKEN
+
+ANN = {"name": "Annabel Quixote", "email": "annabel.quixote@example.org", "phone": "+1 415 555 0199"}
+COLUMNS = ("principal", "action", "patient_id", "status")
+
+
+def audit_rows() -> list[dict[str, Any]]:
+    with get_engine().connect() as connection:
+        table = AuditEvent.__table__
+        result = connection.execute(select(table).order_by(table.c.id))
+        return [dict(row._mapping) for row in result]
+
+
+def summary() -> list[tuple[Any, ...]]:
+    return [tuple(row[column] for column in COLUMNS) for row in audit_rows()]
+
+
+def create(client: Any, body: dict[str, Any] = ANN) -> int:
+    response = client.http.post("/patients", headers=JSON_AUTH, body=json.dumps(body))
+    assert response.status_code == 201, response.body
+    return int(response.json_body["patient"]["id"])
+
+
+def put(client: Any, patient_id: Any, body: dict[str, Any], headers: dict[str, str] = JSON_AUTH) -> Any:
+    return client.http.put(f"/patients/{patient_id}", headers=headers, body=json.dumps(body))
+
+
+def lambda_event(
+    method: str,
+    resource: str,
+    path: str,
+    *,
+    authorizer: dict[str, str],
+    path_params: dict[str, str] | None = None,
+    query: dict[str, str] | None = None,
+    body: str | None = None,
+) -> dict[str, Any]:
+    """A REST API proxy event as API Gateway hands it to Lambda, after the authorizer allowed it."""
+    return {
+        "resource": resource,
+        "path": path,
+        "httpMethod": method,
+        "headers": {"Content-Type": "application/json"},
+        "multiValueQueryStringParameters": {k: [v] for k, v in query.items()} if query else None,
+        "pathParameters": path_params,
+        "stageVariables": None,
+        "requestContext": {
+            "resourcePath": resource,
+            "httpMethod": method,
+            "path": f"/api{path}",
+            "requestId": "c6af9ac6-7b61-11e6-9a41-93e8deadbeef",
+            "authorizer": authorizer,
+        },
+        "body": body,
+        "isBase64Encoded": False,
+    }
+
+
+def invoke(event: dict[str, Any]) -> dict[str, Any]:
+    from app import app
+
+    return dict(app(event, None))
+
+
+@contextlib.contextmanager
+def audit_trail_offline() -> Iterator[None]:
+    """Make every write to the audit table fail until the block ends."""
+    with get_engine().begin() as connection:
+        connection.execute(text("ALTER TABLE audit_events RENAME TO audit_events_offline"))
+    try:
+        yield
+    finally:
+        with get_engine().begin() as connection:
+            connection.execute(text("ALTER TABLE audit_events_offline RENAME TO audit_events"))
+
+
+def test_each_action_writes_exactly_one_row(client: Any) -> None:
+    patient_id = create(client)
+    client.http.get(f"/patients/{patient_id}", headers=AUTH)
+    client.http.get(f"/patients/{patient_id}", headers={**AUTH, "If-None-Match": '"1"'})
+    put(client, patient_id, {"name": "Changed"})
+    client.http.get("/patients", headers=AUTH)
+    client.http.delete(f"/patients/{patient_id}", headers=AUTH)
+
+    assert summary() == [
+        ("suite", "patient.create", patient_id, 201),
+        ("suite", "patient.read", patient_id, 200),
+        ("suite", "patient.read", patient_id, 304),
+        ("suite", "patient.update", patient_id, 200),
+        ("suite", "patient.list", None, 200),
+        ("suite", "patient.delete", patient_id, 200),
+    ]
+    rows = audit_rows()
+    assert all(isinstance(row["occurred_at"], datetime) for row in rows)
+    assert [row["occurred_at"] for row in rows] == sorted(row["occurred_at"] for row in rows)
+
+
+def test_an_idempotent_replay_is_recorded_as_one(client: Any) -> None:
+    headers = {**JSON_AUTH, "Idempotency-Key": "k"}
+    first = client.http.post("/patients", headers=headers, body=json.dumps(ANN))
+    client.http.post("/patients", headers=headers, body=json.dumps(ANN))
+    reused = client.http.post("/patients", headers=headers, body=json.dumps({**ANN, "name": "Other"}))
+
+    patient_id = first.json_body["patient"]["id"]
+    assert reused.status_code == 422
+    assert summary() == [
+        ("suite", "patient.create", patient_id, 201),
+        ("suite", "patient.create_replayed", patient_id, 201),
+        ("suite", "patient.create", None, 422),
+    ]
+
+
+def test_refused_requests_are_recorded_with_their_status(client: Any) -> None:
+    patient_id = create(client)
+    other_id = create(client, {**ANN, "email": "other@example.org"})
+    audit_before = len(audit_rows())
+
+    client.http.get("/patients/424242", headers=AUTH)
+    client.http.get("/patients/not-a-number", headers=AUTH)
+    client.http.get("/patients?page=0", headers=AUTH)
+    client.http.post("/patients", headers=JSON_AUTH, body=json.dumps({"name": "No Email"}))
+    put(client, other_id, {"email": ANN["email"]})
+    put(client, patient_id, {"name": "Late"}, headers={**JSON_AUTH, "If-Match": '"7"'})
+    client.http.delete(f"/patients/{patient_id}", headers={**AUTH, "If-Match": "junk"})
+    client.http.get(f"/patients/{patient_id}")  # no token: the authorizer refuses before any view
+
+    assert summary()[audit_before:] == [
+        ("suite", "patient.read", 424242, 404),
+        ("suite", "patient.read", None, 404),
+        ("suite", "patient.list", None, 400),
+        ("suite", "patient.create", None, 400),
+        ("suite", "patient.update", other_id, 409),
+        ("suite", "patient.update", patient_id, 412),
+        ("suite", "patient.delete", patient_id, 400),
+    ]
+
+
+def test_a_failed_change_changes_nothing_and_leaves_its_row(client: Any) -> None:
+    patient_id = create(client)
+    other_id = create(client, {**ANN, "email": "other@example.org"})
+
+    response = put(client, other_id, {"name": "Renamed", "email": ANN["email"].upper()})
+
+    assert_error(response, 409, "duplicate_email")
+    other = client.http.get(f"/patients/{other_id}", headers=AUTH).json_body
+    assert (other["name"], other["email"]) == (ANN["name"], "other@example.org")
+    assert ("suite", "patient.update", other_id, 409) in summary()
+    assert [row for row in summary() if row[1] == "patient.update"] == [
+        ("suite", "patient.update", other_id, 409)
+    ]
+    assert patient_id != other_id
+
+
+def test_rows_survive_the_patients_deletion(client: Any) -> None:
+    patient_id = create(client)
+    client.http.get(f"/patients/{patient_id}", headers=AUTH)
+    client.http.delete(f"/patients/{patient_id}", headers=AUTH)
+
+    gone = client.http.get(f"/patients/{patient_id}", headers=AUTH)
+    response = client.http.get(f"/audit?patient_id={patient_id}", headers=AUTH)
+
+    assert gone.status_code == 404
+    assert [e["action"] for e in response.json_body["events"]] == [
+        "patient.read",
+        "patient.delete",
+        "patient.read",
+        "patient.create",
+    ]
+
+
+def test_no_name_email_or_phone_in_any_column(client: Any) -> None:
+    # GIVEN a patient's whole life through the API, refusals included
+    patient_id = create(client)
+    client.http.get(f"/patients/{patient_id}", headers=AUTH)
+    put(client, patient_id, {"phone": "+1 212 555 0123"})
+    client.http.post("/patients", headers=JSON_AUTH, body=json.dumps(ANN))  # 409
+    client.http.post("/patients", headers={**JSON_AUTH, "Idempotency-Key": ANN["email"]}, body="{}")
+    client.http.get("/patients", headers=AUTH)
+    client.http.delete(f"/patients/{patient_id}", headers=AUTH)
+
+    # THEN no audit value holds any form of the patient's identifiers (timestamps hold digits, so
+    # phone numbers are looked for whole)
+    stored = " ".join(str(value) for row in audit_rows() for value in row.values()).lower()
+    forbidden = [
+        ANN["name"],
+        "annabel",
+        "quixote",
+        ANN["email"],
+        "4155550199",
+        "555 0199",
+        "2125550123",
+        "555 0123",
+    ]
+    assert len(audit_rows()) == 7
+    for value in forbidden:
+        assert value.lower() not in stored, value
+
+
+def test_request_id_and_principal_come_from_the_api_gateway_event(client: Any) -> None:
+    patient_id = create(client)
+
+    answer = invoke(
+        lambda_event(
+            "GET",
+            "/patients/{patient_id}",
+            f"/patients/{patient_id}",
+            authorizer={"principal": "clinic-7", "scopes": "patients:read"},
+            path_params={"patient_id": str(patient_id)},
+        )
+    )
+
+    assert answer["statusCode"] == 200
+    last = audit_rows()[-1]
+    assert (last["principal"], last["action"], last["patient_id"], last["status"]) == (
+        "clinic-7",
+        "patient.read",
+        patient_id,
+        200,
+    )
+    assert last["request_id"] == "c6af9ac6-7b61-11e6-9a41-93e8deadbeef"
+
+
+def test_a_read_whose_row_cannot_be_written_is_refused_with_503(client: Any) -> None:
+    patient_id = create(client)
+
+    with audit_trail_offline():
+        response = client.http.get(f"/patients/{patient_id}", headers=AUTH)
+        listed = client.http.get("/patients", headers=AUTH)
+
+    assert_error(response, 503, "audit_unavailable")
+    assert_error(listed, 503, "audit_unavailable")
+    for answer in (response, listed):
+        assert ANN["email"] not in answer.body.decode()
+        assert answer.headers["Cache-Control"] == "no-store"
+
+
+def test_a_change_never_commits_without_its_row(client: Any) -> None:
+    patient_id = create(client)
+
+    with audit_trail_offline():
+        updated = put(client, patient_id, {"name": "Unrecorded"})
+        deleted = client.http.delete(f"/patients/{patient_id}", headers=AUTH)
+        created = client.http.post(
+            "/patients", headers=JSON_AUTH, body=json.dumps({**ANN, "email": "new@example.org"})
+        )
+
+    for response in (updated, deleted, created):
+        assert_error(response, 503, "audit_unavailable")
+    patients = client.http.get("/patients", headers=AUTH).json_body
+    assert [(p["id"], p["name"]) for p in patients["patients"]] == [(patient_id, ANN["name"])]
+    assert patients["total"] == 1
+
+
+def test_get_audit_pages_newest_first_and_keeps_filters_in_next(client: Any) -> None:
+    patient_id = create(client)
+    for _ in range(4):
+        client.http.get(f"/patients/{patient_id}", headers=AUTH)
+    client.http.get("/patients", headers=AUTH)  # another patient_id: filtered out
+    expected = [row["id"] for row in reversed(audit_rows()) if row["patient_id"] == patient_id]
+
+    seen: list[int] = []
+    link: str | None = f"/audit?patient_id={patient_id}&per_page=2"
+    pages = 0
+    while link:
+        body = client.http.get(link, headers=AUTH).json_body
+        seen += [event["id"] for event in body["events"]]
+        assert body["per_page"] == 2
+        link = body["next"]
+        assert link is None or f"patient_id={patient_id}" in link
+        pages += 1
+
+    assert seen == expected and len(seen) == 5
+    assert pages == 3
+
+
+def test_get_audit_filters_by_principal(two_principals: Any) -> None:
+    client = two_principals
+    patient_id = create(client)
+    client.http.get(f"/patients/{patient_id}", headers={"Authorization": f"Bearer {OTHER_TOKEN}"})
+
+    theirs = client.http.get("/audit?principal=other", headers=AUTH).json_body["events"]
+    mine = client.http.get("/audit?principal=suite", headers=AUTH).json_body["events"]
+
+    assert [(e["principal"], e["action"]) for e in theirs] == [("other", "patient.read")]
+    assert [(e["principal"], e["action"]) for e in mine] == [("suite", "patient.create")]
+
+
+def test_get_audit_filters_by_time_range(client: Any) -> None:
+    patient_id = create(client)
+    client.http.get(f"/patients/{patient_id}", headers=AUTH)
+    client.http.get(f"/patients/{patient_id}", headers=AUTH)
+    ids = [row["id"] for row in audit_rows()]
+    with get_engine().begin() as connection:
+        for row_id, hour in zip(ids, (9, 10, 11), strict=True):
+            # Through the column's type, so SQLite stores the same text form the API writes.
+            table = AuditEvent.__table__
+            at = datetime(2026, 1, 1, hour)
+            connection.execute(update(table).where(table.c.id == row_id).values(occurred_at=at))
+
+    def ids_between(**bounds: str) -> list[int]:
+        response = client.http.get(f"/audit?{urlencode(bounds)}", headers=AUTH)
+        assert response.status_code == 200, response.body
+        return [event["id"] for event in response.json_body["events"]]
+
+    assert ids_between(since="2026-01-01T10:00:00Z") == [ids[2], ids[1]]
+    assert ids_between(until="2026-01-01T10:00:00Z") == [ids[0]]
+    assert ids_between(since="2026-01-01T10:30:00+02:00", until="2026-01-01T11:30:00+02:00") == [ids[0]]
+    assert ids_between(since="2026-01-01T09:30:00", until="2026-01-01T10:30:00") == [ids[1]]
+    assert ids_between(since="2026-01-02") == []
+
+
+@pytest.mark.parametrize(
+    "query, field",
+    [
+        ("patient_id=abc", "patient_id"),
+        ("patient_id=0", "patient_id"),
+        ("since=yesterday", "since"),
+        ("until=2026-13-01", "until"),
+        ("since=0001-01-01T00:00:00%2B01:00", "since"),
+        ("principal=" + "p" * 256, "principal"),
+        ("principal=", "principal"),
+        ("before=0", "before"),
+        ("per_page=101", "per_page"),
+    ],
+)
+def test_get_audit_rejects_bad_filters(client: Any, query: str, field: str) -> None:
+    assert_error(client.http.get(f"/audit?{query}", headers=AUTH), 400, "validation_failed", field)
+
+
+def test_reading_the_trail_is_not_itself_recorded(client: Any) -> None:
+    create(client)
+
+    client.http.get("/audit", headers=AUTH)
+
+    assert [row[1] for row in summary()] == ["patient.create"]
+
+
+def test_get_audit_needs_a_token_and_the_audit_read_scope(client: Any) -> None:
+    assert_error(client.http.get("/audit"), 401, "unauthorized")
+
+    def audit_as(scopes: str) -> dict[str, Any]:
+        return invoke(
+            lambda_event("GET", "/audit", "/audit", authorizer={"principal": "p", "scopes": scopes})
+        )
+
+    refused = audit_as("patients:read patients:write")
+    allowed = audit_as("patients:read audit:read")
+
+    assert refused["statusCode"] == 403
+    assert json.loads(refused["body"])["code"] == "insufficient_scope"
+    assert allowed["statusCode"] == 200
+    assert json.loads(allowed["body"])["events"] == []
+
+
+def test_audit_answers_match_the_openapi_document(client: Any) -> None:
+    document = get_document(client)
+    patient_id = create(client)
+    client.http.get(f"/patients/{patient_id}", headers=AUTH)
+
+    answers = [
+        ("/audit", "get", client.http.get("/audit?per_page=1", headers=AUTH)),
+        ("/audit", "get", client.http.get("/audit?since=never", headers=AUTH)),
+        ("/audit", "get", client.http.get("/audit")),
+    ]
+    with audit_trail_offline():
+        answers.append(
+            ("/patients/{patient_id}", "get", client.http.get(f"/patients/{patient_id}", headers=AUTH))
+        )
+
+    assert [response.status_code for _, _, response in answers] == [200, 400, 401, 503]
+    for path, method, response in answers:
+        assert_documented(document, path, method, response)
+    event = answers[0][2].json_body["events"][0]
+    assert event["action"] == "patient.read" and event["request_id"] is None
