@@ -10,7 +10,10 @@ from chalicelib.gateway_responses import emulate_in_local_gateway
 from chalicelib.http import register_route
 from functions.create_patient import create_patient
 from functions.delete_patient import delete_patient
+from functions.get_notification import get_notification
 from functions.get_patient import get_patient
+from functions.list_notifications import list_notifications
+from functions.list_patient_notifications import list_patient_notifications
 from functions.list_patients import list_patients
 from functions.update_patient import update_patient
 
@@ -30,5 +33,8 @@ for path, method, handler in (
     ("/patients/{patient_id}", "GET", get_patient),
     ("/patients/{patient_id}", "PUT", update_patient),
     ("/patients/{patient_id}", "DELETE", delete_patient),
+    ("/patients/{patient_id}/notifications", "GET", list_patient_notifications),
+    ("/notifications", "GET", list_notifications),
+    ("/notifications/{notification_id}", "GET", get_notification),
 ):
     register_route(app, path, method, handler, authorizer=bearer_token)

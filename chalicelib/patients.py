@@ -9,12 +9,13 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from chalicelib.config import get_settings
 from chalicelib.errors import PatientNotFound
-from chalicelib.models import Patient
+from chalicelib.models import Patient, utc_now
+from chalicelib.notifications import PATIENT_CREATED, PATIENT_UPDATED, record_patient_change
 from chalicelib.unit_of_work import UnitOfWork
 from chalicelib.validation import (
     parse_patient_create,
@@ -35,18 +36,24 @@ class PatientPage:
     patients: Sequence[Patient]
 
 
-def utc_now() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None)
+@dataclass(frozen=True)
+class PatientChange:
+    patient: Patient
+    notification_id: str  # the notification announcing the change, committed with it
 
 
-def create_patient(payload: Any) -> Patient:
-    """Validate and store a new patient. Raises ValidationFailed, MalformedRequest, DuplicateEmail."""
+def create_patient(payload: Any, *, correlation_id: str | None = None) -> PatientChange:
+    """Validate and store a new patient with its ``patient.created`` notification.
+
+    Raises ValidationFailed, MalformedRequest, DuplicateEmail.
+    """
     values = parse_patient_create(payload, phone_region=get_settings().phone_default_region)
     now = utc_now()
     with UnitOfWork(write=True) as uow:
         patient = uow.patients.add(Patient(**values, version=1, created_at=now, updated_at=now))
+        notification = record_patient_change(uow, patient, PATIENT_CREATED, correlation_id)
         uow.commit()
-    return patient
+    return PatientChange(patient, notification.id)
 
 
 def get_patient(raw_id: str) -> Patient:
@@ -55,8 +62,11 @@ def get_patient(raw_id: str) -> Patient:
         return _existing(uow, raw_id)
 
 
-def update_patient(raw_id: str, payload: Any) -> Patient:
-    """Apply a partial update. Raises PatientNotFound, ValidationFailed, MalformedRequest, DuplicateEmail."""
+def update_patient(raw_id: str, payload: Any, *, correlation_id: str | None = None) -> PatientChange:
+    """Apply a partial update and record its ``patient.updated`` notification.
+
+    Raises PatientNotFound, ValidationFailed, MalformedRequest, DuplicateEmail.
+    """
     patient_id = _id_or_not_found(raw_id)
     values = parse_patient_update(payload, phone_region=get_settings().phone_default_region)
     with UnitOfWork(write=True) as uow:
@@ -67,14 +77,17 @@ def update_patient(raw_id: str, payload: Any) -> Patient:
         patient.updated_at = max(utc_now(), patient.updated_at + timedelta(microseconds=1))
         patient.version += 1
         uow.patients.flush()
+        notification = record_patient_change(uow, patient, PATIENT_UPDATED, correlation_id)
         uow.commit()
-    return patient
+    return PatientChange(patient, notification.id)
 
 
 def delete_patient(raw_id: str) -> None:
-    """Raises PatientNotFound."""
+    """Delete the patient and cancel its notifications not yet sent. Raises PatientNotFound."""
     with UnitOfWork(write=True) as uow:
-        uow.patients.delete(_existing(uow, raw_id, for_update=True))
+        patient = _existing(uow, raw_id, for_update=True)
+        uow.patients.delete(patient)
+        uow.notifications.cancel_unsent_for_patient(patient.id, utc_now())
         uow.commit()
 
 

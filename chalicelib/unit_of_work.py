@@ -8,7 +8,7 @@ from types import TracebackType
 from sqlalchemy.orm import Session, sessionmaker
 
 from chalicelib.database import SQLITE_BEGIN_IMMEDIATE, get_session_factory
-from chalicelib.repository import PatientRepository
+from chalicelib.repository import NotificationRepository, PatientRepository
 
 
 class UnitOfWork:
@@ -31,6 +31,7 @@ class UnitOfWork:
             # Only SQLite reads this option (see chalicelib.database).
             self.session.connection(execution_options={SQLITE_BEGIN_IMMEDIATE: True})
         self.patients = PatientRepository(self.session)
+        self.notifications = NotificationRepository(self.session)
         return self
 
     def __exit__(

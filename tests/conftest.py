@@ -27,7 +27,7 @@ from scripts.embedded_services import start_embedded_postgres
 TEST_TOKEN = "test-token-for-suite"
 AUTH = {"Authorization": f"Bearer {TEST_TOKEN}"}
 JSON_AUTH = {**AUTH, "Content-Type": "application/json"}
-TRUNCATE_TABLES = ("patients",)
+TRUNCATE_TABLES = ("patients", "notifications")
 
 
 @pytest.fixture(scope="session")
