@@ -1,0 +1,200 @@
+"""Delivery of one notification, as the worker's task runs it: claim, deliver, record.
+
+A notification is delivered at most once per claim. The claim is a
+conditional UPDATE that only one attempt can win; the outcome is recorded
+only if that claim still holds (the attempt counter is its version). A second
+run of a delivered, failed or cancelled notification, or one that another
+worker is delivering, does nothing. A worker that dies holding a claim is
+replaced once the claim expires (``NOTIFY_CLAIM_TIMEOUT``): the one case where
+a delivery can repeat is a worker that dies after the provider accepted and
+before the database recorded it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+from dataclasses import dataclass
+from datetime import timedelta
+from enum import StrEnum
+from typing import NoReturn
+
+from chalicelib.config import NotificationSettings, get_settings
+from chalicelib.models import NotificationStatus, utc_now
+from chalicelib.notification_providers import (
+    EMAIL,
+    SMS,
+    MissingAddress,
+    OutgoingNotification,
+    Recipient,
+    providers_by_channel,
+)
+from chalicelib.unit_of_work import UnitOfWork
+
+logger = logging.getLogger("telehealth.notifications")
+
+LAST_ERROR_MAX_LENGTH = 200
+
+
+class DeliveryOutcome(StrEnum):
+    DELIVERED = "delivered"
+    CANCELLED = "cancelled"  # the patient is gone
+    ALREADY_FINISHED = "already_finished"  # a second run of a delivered, failed or cancelled one
+    CLAIMED_ELSEWHERE = "claimed_elsewhere"  # another worker is delivering it now
+    NOT_FOUND = "not_found"
+
+
+class DeliveryFailed(Exception):
+    """An attempt failed and another one is due. The text is safe to store and log."""
+
+
+class DeliveryAbandoned(Exception):
+    """The last allowed attempt failed: the notification is now ``failed``."""
+
+
+class SimulatedFailure(Exception):
+    """Raised on purpose, before delivering, at the rate NOTIFY_FAILURE_RATE."""
+
+
+@dataclass(frozen=True)
+class Claim:
+    message: OutgoingNotification
+    recipient: Recipient
+    channels: tuple[str, ...]  # still to deliver, in order
+    already_delivered: frozenset[str]
+
+
+def deliver_notification(notification_id: str) -> DeliveryOutcome:
+    """Deliver the notification on each of its channels and record the outcome.
+
+    Raises DeliveryFailed when a retry is due, DeliveryAbandoned after the
+    last attempt. Database errors propagate: nothing was recorded, so the
+    task may simply run again.
+    """
+    settings = get_settings().notifications
+    claim = _claim(notification_id, settings)
+    if isinstance(claim, DeliveryOutcome):
+        return claim
+    delivered = set(claim.already_delivered)
+    try:
+        if random.random() < settings.failure_rate:  # noqa: S311 - a drill, not security
+            raise SimulatedFailure("simulated provider failure")
+        providers = providers_by_channel(settings.providers)
+        for channel in claim.channels:
+            if channel in providers:
+                providers[channel].send(channel, claim.recipient, claim.message)
+                delivered.add(channel)
+    except Exception as error:
+        _record_failure(claim, error, delivered, settings)
+    _record_delivery(claim, delivered)
+    return DeliveryOutcome.DELIVERED
+
+
+def _claim(notification_id: str, settings: NotificationSettings) -> Claim | DeliveryOutcome:
+    now = utc_now()
+    with UnitOfWork(write=True) as uow:
+        attempt = uow.notifications.claim(
+            notification_id, now=now, until=now + timedelta(seconds=settings.claim_timeout)
+        )
+        notification = uow.notifications.get(notification_id)
+        if notification is None:
+            return DeliveryOutcome.NOT_FOUND
+        if attempt is None:
+            if notification.status == NotificationStatus.SENDING:
+                return DeliveryOutcome.CLAIMED_ELSEWHERE
+            return DeliveryOutcome.ALREADY_FINISHED
+        patient = uow.patients.get(notification.patient_id)
+        if patient is None:
+            uow.notifications.finish_attempt(
+                notification_id,
+                attempt,
+                status=NotificationStatus.CANCELLED,
+                updated_at=now,
+                next_attempt_at=None,
+            )
+            uow.commit()
+            _log("notification cancelled: the patient was deleted", id=notification_id, attempt=attempt)
+            return DeliveryOutcome.CANCELLED
+        uow.commit()
+    reachable = {EMAIL} | ({SMS} if patient.phone_e164 else set())
+    already = frozenset(c for c in notification.delivered_channels.split(",") if c)
+    return Claim(
+        message=OutgoingNotification(
+            notification_id=notification.id,
+            patient_id=notification.patient_id,
+            event=notification.event,
+            correlation_id=notification.correlation_id,
+            attempt=attempt,
+        ),
+        recipient=Recipient(email=patient.email, phone_e164=patient.phone_e164),
+        # A channel the patient removed since the change is not attempted.
+        channels=tuple(c for c in notification.channel_list if c in reachable and c not in already),
+        already_delivered=already,
+    )
+
+
+def _record_delivery(claim: Claim, delivered: set[str]) -> None:
+    now = utc_now()
+    message = claim.message
+    with UnitOfWork(write=True) as uow:
+        recorded = uow.notifications.finish_attempt(
+            message.notification_id,
+            message.attempt,
+            status=NotificationStatus.DELIVERED,
+            delivered_channels=",".join(sorted(delivered)),
+            delivered_at=now,
+            updated_at=now,
+            next_attempt_at=None,
+        )
+        uow.commit()
+    if recorded:
+        _log("notification delivered", **message.log_fields(), channels=sorted(delivered))
+    else:
+        # Our claim expired and was taken over while we were delivering.
+        logger.warning("notification %s delivered after its claim expired", message.notification_id)
+
+
+def _record_failure(
+    claim: Claim, error: Exception, delivered: set[str], settings: NotificationSettings
+) -> NoReturn:
+    message = claim.message
+    reason = safe_error_text(error)
+    final = message.attempt > settings.max_retries
+    now = utc_now()
+    # If the retry message is lost, the relay steps in once its longest backoff has passed.
+    next_attempt_at = now + timedelta(seconds=settings.retry_backoff_max + settings.relay_delay)
+    with UnitOfWork(write=True) as uow:
+        uow.notifications.finish_attempt(
+            message.notification_id,
+            message.attempt,
+            status=NotificationStatus.FAILED if final else NotificationStatus.RETRYING,
+            last_error=reason,
+            delivered_channels=",".join(sorted(delivered)),
+            updated_at=now,
+            next_attempt_at=None if final else next_attempt_at,
+        )
+        uow.commit()
+    _log("notification attempt failed", **message.log_fields(), error=reason, final=final)
+    # "from None": the result backend stores the traceback, and a provider's own
+    # exception text may quote the recipient's address.
+    if final:
+        raise DeliveryAbandoned(reason) from None
+    raise DeliveryFailed(reason) from None
+
+
+def safe_error_text(error: Exception) -> str:
+    """The error's class, plus text only where we know it holds no patient data."""
+    name = type(error).__name__
+    if isinstance(error, SimulatedFailure | MissingAddress):
+        text = f"{name}: {error}"
+    else:
+        # botocore's ClientError: its code ("MessageRejected") is safe, its message is not.
+        response = getattr(error, "response", None)
+        code = response.get("Error", {}).get("Code") if isinstance(response, dict) else None
+        text = f"{name}: {code}" if isinstance(code, str) else name
+    return text[:LAST_ERROR_MAX_LENGTH]
+
+
+def _log(text: str, **fields: object) -> None:
+    logger.info(json.dumps({"message": text, **fields}, default=str))
