@@ -148,23 +148,28 @@ def relay_notifications(enqueue: Callable[[str], bool] = enqueue_notification) -
     message was lost with Redis), retrying past its longest backoff, or
     claimed by a worker whose claim expired.
     """
-    settings = get_settings().notifications
-    now = utc_now()
-    with UnitOfWork() as uow:
-        due = list(uow.notifications.due_for_relay(now, RELAY_BATCH))
-    sent = []
-    for notification_id in due:
-        if not enqueue(notification_id):
-            break  # the broker is down: the rest waits for the next run
-        sent.append(notification_id)
-    if sent:
+    relay_delay = timedelta(seconds=get_settings().notifications.relay_delay)
+    handed_off = 0
+    while True:
+        now = utc_now()
         with UnitOfWork(write=True) as uow:
-            uow.notifications.postpone_relay(
-                sent, now=now, until=now + timedelta(seconds=settings.relay_delay)
-            )
+            taken = uow.notifications.take_due_for_relay(now=now, until=now + relay_delay, limit=RELAY_BATCH)
             uow.commit()
-        logger.info("relay handed off %d overdue notifications", len(sent))
-    return len(sent)
+        sent = []
+        for notification_id in taken:
+            if not enqueue(notification_id):
+                break  # the broker is down: the rest waits for a later run
+            sent.append(notification_id)
+        if sent:
+            with UnitOfWork(write=True) as uow:
+                uow.notifications.mark_queued(sent, utc_now())
+                uow.commit()
+        handed_off += len(sent)
+        if len(sent) < RELAY_BATCH:
+            break
+    if handed_off:
+        logger.info("relay handed off %d overdue notifications", handed_off)
+    return handed_off
 
 
 def task_states(task_ids: Sequence[str]) -> dict[str, str]:

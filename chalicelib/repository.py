@@ -147,32 +147,33 @@ class NotificationRepository:
         )
         return bool(getattr(result, "rowcount", 0))
 
-    def due_for_relay(self, now: datetime, limit: int) -> Sequence[str]:
-        query = (
+    def take_due_for_relay(self, *, now: datetime, until: datetime, limit: int) -> Sequence[str]:
+        """Postpone up to ``limit`` overdue notifications to ``until`` and return their ids.
+
+        The conditional UPDATE lets only one of two concurrent relays take a
+        row. An expired claim is released (back to ``queued``) so the next
+        attempt can claim it.
+        """
+        due = (
             select(Notification.id)
             .where(Notification.next_attempt_at <= now)
             .order_by(Notification.next_attempt_at)
             .limit(limit)
         )
-        return self._session.scalars(query).all()
-
-    def postpone_relay(self, notification_ids: Sequence[str], *, now: datetime, until: datetime) -> None:
-        """After a relay hand-off: queued again, and an expired claim is released."""
-        self._session.execute(
+        taken = self._session.execute(
             update(Notification)
-            .where(Notification.id.in_(notification_ids), Notification.next_attempt_at <= now)
+            .where(Notification.id.in_(due.scalar_subquery()), Notification.next_attempt_at <= now)
             .values(
                 status=case(
-                    (
-                        Notification.status.in_((NotificationStatus.PENDING, NotificationStatus.SENDING)),
-                        NotificationStatus.QUEUED,
-                    ),
+                    (Notification.status == NotificationStatus.SENDING, NotificationStatus.QUEUED),
                     else_=Notification.status,
                 ),
                 next_attempt_at=until,
                 updated_at=now,
             )
+            .returning(Notification.id)
         )
+        return taken.scalars().all()
 
 
 def _violates(error: IntegrityError, constraint: str, sqlite_column: str) -> bool:

@@ -10,6 +10,9 @@ from celery import Celery
 
 from chalicelib.config import ConfigurationError, get_settings
 from chalicelib.notification_dispatch import RELAY_TASK, celery_config
+from local_worker.redis_reconnect import keep_worker_alive_on_broker_loss
+
+keep_worker_alive_on_broker_loss()
 
 settings = get_settings()
 if not settings.redis_url:
