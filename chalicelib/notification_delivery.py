@@ -192,7 +192,7 @@ def safe_error_text(error: Exception) -> str:
         # botocore's ClientError: its code ("MessageRejected") is safe, its message is not.
         response = getattr(error, "response", None)
         code = response.get("Error", {}).get("Code") if isinstance(response, dict) else None
-        text = f"{name}: {code}" if isinstance(code, str) else name
+        text = f"ClientError: {code}" if isinstance(code, str) else name
     return text[:LAST_ERROR_MAX_LENGTH]
 
 
