@@ -9,6 +9,7 @@ Redis database number of its own.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -219,7 +220,10 @@ class WorkerProcess:
             command += ["--beat", f"--schedule={self.log_path.parent / 'beat-schedule'}"]
         offset = self.log_path.stat().st_size if self.log_path.exists() else 0
         with self.log_path.open("ab") as log:
-            self.process = subprocess.Popen(command, cwd=PROJECT_ROOT, stdout=log, stderr=subprocess.STDOUT)
+            # A session of its own: kill() must also reach the beat process the worker forks.
+            self.process = subprocess.Popen(
+                command, cwd=PROJECT_ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            )
         wait_until(lambda: " ready." in self.log()[offset:] or self.process.poll() is not None, timeout)
         assert self.process.poll() is None, self.log()
         return self
@@ -228,8 +232,10 @@ class WorkerProcess:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
     def kill(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGKILL)
+        """SIGKILL the worker and everything it started, as a crash of its machine would."""
+        if self.process is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait()
 
     def sent_lines(self, notification_id: str) -> list[str]:
