@@ -30,6 +30,7 @@ from chalicelib.notification_providers import (
     Recipient,
     providers_by_channel,
 )
+from chalicelib.repository import ClaimedNotification
 from chalicelib.unit_of_work import UnitOfWork
 
 logger = logging.getLogger("telehealth.notifications")
@@ -59,6 +60,7 @@ class SimulatedFailure(Exception):
 
 @dataclass(frozen=True)
 class Claim:
+    claimed: ClaimedNotification
     message: OutgoingNotification
     recipient: Recipient
     channels: tuple[str, ...]  # still to deliver, in order
@@ -94,60 +96,55 @@ def deliver_notification(notification_id: str) -> DeliveryOutcome:
 def _claim(notification_id: str, settings: NotificationSettings) -> Claim | DeliveryOutcome:
     now = utc_now()
     with UnitOfWork(write=True) as uow:
-        attempt = uow.notifications.claim(
+        claimed = uow.notifications.claim(
             notification_id, now=now, until=now + timedelta(seconds=settings.claim_timeout)
         )
-        notification = uow.notifications.get(notification_id)
-        if notification is None:
-            return DeliveryOutcome.NOT_FOUND
-        if attempt is None:
-            if notification.status == NotificationStatus.SENDING:
-                return DeliveryOutcome.CLAIMED_ELSEWHERE
-            return DeliveryOutcome.ALREADY_FINISHED
-        patient = uow.patients.get(notification.patient_id)
-        if patient is None:
-            uow.notifications.finish_attempt(
-                notification_id,
-                attempt,
-                status=NotificationStatus.CANCELLED,
-                updated_at=now,
-                next_attempt_at=None,
-            )
+        if claimed is None:
+            return _why_not_claimable(uow, notification_id)
+        contact = uow.patients.contact(claimed.patient_id)
+        if contact is None:
+            uow.notifications.record_cancelled(claimed, now=now)
             uow.commit()
-            _log("notification cancelled: the patient was deleted", id=notification_id, attempt=attempt)
+            _log(
+                "notification cancelled: the patient was deleted", id=notification_id, attempt=claimed.attempt
+            )
             return DeliveryOutcome.CANCELLED
         uow.commit()
-    reachable = {EMAIL} | ({SMS} if patient.phone_e164 else set())
-    already = frozenset(c for c in notification.delivered_channels.split(",") if c)
+    email, phone_e164 = contact
+    reachable = {EMAIL} | ({SMS} if phone_e164 else set())
+    already = frozenset(c for c in claimed.delivered_channels.split(",") if c)
     return Claim(
+        claimed=claimed,
         message=OutgoingNotification(
-            notification_id=notification.id,
-            patient_id=notification.patient_id,
-            event=notification.event,
-            correlation_id=notification.correlation_id,
-            attempt=attempt,
+            notification_id=claimed.id,
+            patient_id=claimed.patient_id,
+            event=claimed.event,
+            correlation_id=claimed.correlation_id,
+            attempt=claimed.attempt,
         ),
-        recipient=Recipient(email=patient.email, phone_e164=patient.phone_e164),
+        recipient=Recipient(email=email, phone_e164=phone_e164),
         # A channel the patient removed since the change is not attempted.
-        channels=tuple(c for c in notification.channel_list if c in reachable and c not in already),
+        channels=tuple(c for c in claimed.channels.split(",") if c in reachable and c not in already),
         already_delivered=already,
     )
 
 
+def _why_not_claimable(uow: UnitOfWork, notification_id: str) -> DeliveryOutcome:
+    notification = uow.notifications.get(notification_id)
+    if notification is None:
+        return DeliveryOutcome.NOT_FOUND
+    if notification.status == NotificationStatus.SENDING:
+        return DeliveryOutcome.CLAIMED_ELSEWHERE
+    return DeliveryOutcome.ALREADY_FINISHED
+
+
 def _record_delivery(claim: Claim, delivered: set[str]) -> None:
-    now = utc_now()
-    message = claim.message
     with UnitOfWork(write=True) as uow:
-        recorded = uow.notifications.finish_attempt(
-            message.notification_id,
-            message.attempt,
-            status=NotificationStatus.DELIVERED,
-            delivered_channels=",".join(sorted(delivered)),
-            delivered_at=now,
-            updated_at=now,
-            next_attempt_at=None,
+        recorded = uow.notifications.record_delivered(
+            claim.claimed, channels=",".join(sorted(delivered)), now=utc_now()
         )
         uow.commit()
+    message = claim.message
     if recorded:
         _log("notification delivered", **message.log_fields(), channels=sorted(delivered))
     else:
@@ -162,17 +159,15 @@ def _record_failure(
     reason = safe_error_text(error)
     final = message.attempt > settings.max_retries
     now = utc_now()
-    # If the retry message is lost, the relay steps in once its longest backoff has passed.
-    next_attempt_at = now + timedelta(seconds=settings.retry_backoff_max + settings.relay_delay)
     with UnitOfWork(write=True) as uow:
-        uow.notifications.finish_attempt(
-            message.notification_id,
-            message.attempt,
-            status=NotificationStatus.FAILED if final else NotificationStatus.RETRYING,
+        uow.notifications.record_failure(
+            claim.claimed,
+            final=final,
             last_error=reason,
-            delivered_channels=",".join(sorted(delivered)),
-            updated_at=now,
-            next_attempt_at=None if final else next_attempt_at,
+            channels=",".join(sorted(delivered)),
+            now=now,
+            # If the retry message is lost, the relay steps in once its longest backoff has passed.
+            next_attempt_at=now + timedelta(seconds=settings.retry_backoff_max + settings.relay_delay),
         )
         uow.commit()
     _log("notification attempt failed", **message.log_fields(), error=reason, final=final)

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import cast
 
-from sqlalchemy import case, func, select, update
+from sqlalchemy import Table, bindparam, case, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -44,9 +45,86 @@ class PatientRepository:
     def count(self) -> int:
         return self._session.scalar(select(func.count()).select_from(Patient)) or 0
 
+    def contact(self, patient_id: int) -> tuple[str, str | None] | None:
+        """The patient's email and E.164 phone, or None if the patient is gone."""
+        row = self._session.execute(_CONTACT, {"patient_id": patient_id}).first()
+        return (row.email, row.phone_e164) if row else None
+
     def page(self, *, offset: int, limit: int) -> Sequence[Patient]:
         query = select(Patient).order_by(Patient.id).offset(offset).limit(limit)
         return self._session.scalars(query).all()
+
+
+@dataclass(frozen=True)
+class ClaimedNotification:
+    """What a delivery attempt needs, as its claim returned it; ``attempt`` is the claim's version."""
+
+    id: str
+    patient_id: int
+    event: str
+    channels: str
+    delivered_channels: str
+    correlation_id: str | None
+    attempt: int
+
+
+# The worker's statements are built once, on the tables rather than the mapped
+# classes: building SQLAlchemy expressions, and ORM execution, cost more per
+# delivery than running the SQL.
+_PATIENTS = cast(Table, Patient.__table__)
+_NOTIFICATIONS = cast(Table, Notification.__table__)
+_patients = _PATIENTS.c
+_notifications = _NOTIFICATIONS.c
+_CONTACT = select(_patients.email, _patients.phone_e164).where(_patients.id == bindparam("patient_id"))
+_CLAIM = (
+    update(_NOTIFICATIONS)
+    .where(
+        _notifications.id == bindparam("notification_id"),
+        _notifications.status.in_(NotificationStatus.CLAIMABLE)
+        | (
+            (_notifications.status == NotificationStatus.SENDING)
+            & (_notifications.next_attempt_at <= bindparam("now"))
+        ),
+    )
+    .values(
+        status=NotificationStatus.SENDING,
+        attempts=_notifications.attempts + 1,
+        updated_at=bindparam("now"),
+        next_attempt_at=bindparam("until"),
+    )
+    .returning(
+        _notifications.id,
+        _notifications.patient_id,
+        _notifications.event,
+        _notifications.channels,
+        _notifications.delivered_channels,
+        _notifications.correlation_id,
+        _notifications.attempts,
+    )
+)
+# An outcome counts only for the attempt that holds the claim (its attempt number).
+_THIS_ATTEMPT = update(_NOTIFICATIONS).where(
+    _notifications.id == bindparam("notification_id"),
+    _notifications.attempts == bindparam("attempt"),
+    _notifications.status.not_in(NotificationStatus.FINISHED),
+)
+_RECORD_DELIVERED = _THIS_ATTEMPT.values(
+    status=NotificationStatus.DELIVERED,
+    delivered_channels=bindparam("delivered"),
+    delivered_at=bindparam("now"),
+    updated_at=bindparam("now"),
+    next_attempt_at=None,
+)
+_RECORD_FAILURE = _THIS_ATTEMPT.values(
+    status=bindparam("new_status"),
+    last_error=bindparam("error"),
+    delivered_channels=bindparam("delivered"),
+    updated_at=bindparam("now"),
+    next_attempt_at=bindparam("retry_by"),
+)
+_RECORD_CANCELLED = _THIS_ATTEMPT.values(
+    status=NotificationStatus.CANCELLED, updated_at=bindparam("now"), next_attempt_at=None
+)
 
 
 class NotificationRepository:
@@ -109,42 +187,50 @@ class NotificationRepository:
             .values(status=NotificationStatus.CANCELLED, updated_at=now, next_attempt_at=None)
         )
 
-    def claim(self, notification_id: str, *, now: datetime, until: datetime) -> int | None:
-        """Take the notification for one delivery attempt; return the attempt number, or None.
+    def claim(self, notification_id: str, *, now: datetime, until: datetime) -> ClaimedNotification | None:
+        """Take the notification for one delivery attempt until ``until``; None if it is not claimable.
 
         Claimable: not yet claimed, or claimed by a worker whose claim expired (it died).
         """
-        claimed = self._session.execute(
-            update(Notification)
-            .where(
-                Notification.id == notification_id,
-                Notification.status.in_(NotificationStatus.CLAIMABLE)
-                | (
-                    (Notification.status == NotificationStatus.SENDING)
-                    & (Notification.next_attempt_at <= now)
-                ),
-            )
-            .values(
-                status=NotificationStatus.SENDING,
-                attempts=Notification.attempts + 1,
-                updated_at=now,
-                next_attempt_at=until,
-            )
-            .returning(Notification.attempts)
-        ).scalar_one_or_none()
-        return claimed
+        row = self._session.execute(
+            _CLAIM, {"notification_id": notification_id, "now": now, "until": until}
+        ).first()
+        return ClaimedNotification(*row) if row else None
 
-    def finish_attempt(self, notification_id: str, attempt: int, **values: Any) -> bool:
-        """Record the outcome of attempt number ``attempt``, unless another attempt has claimed it since."""
-        result = self._session.execute(
-            update(Notification)
-            .where(
-                Notification.id == notification_id,
-                Notification.attempts == attempt,
-                Notification.status.not_in(NotificationStatus.FINISHED),
-            )
-            .values(**values)
-        )
+    def record_delivered(self, claim: ClaimedNotification, *, channels: str, now: datetime) -> bool:
+        """Mark the claimed attempt delivered, unless another attempt has claimed the row since."""
+        params = {**self._attempt(claim), "delivered": channels, "now": now}
+        return self._finished(self._session.execute(_RECORD_DELIVERED, params))
+
+    def record_failure(
+        self,
+        claim: ClaimedNotification,
+        *,
+        final: bool,
+        last_error: str,
+        channels: str,
+        now: datetime,
+        next_attempt_at: datetime | None,
+    ) -> bool:
+        params = {
+            **self._attempt(claim),
+            "new_status": NotificationStatus.FAILED if final else NotificationStatus.RETRYING,
+            "error": last_error,
+            "delivered": channels,
+            "now": now,
+            "retry_by": None if final else next_attempt_at,
+        }
+        return self._finished(self._session.execute(_RECORD_FAILURE, params))
+
+    def record_cancelled(self, claim: ClaimedNotification, *, now: datetime) -> bool:
+        return self._finished(self._session.execute(_RECORD_CANCELLED, {**self._attempt(claim), "now": now}))
+
+    @staticmethod
+    def _attempt(claim: ClaimedNotification) -> dict[str, object]:
+        return {"notification_id": claim.id, "attempt": claim.attempt}
+
+    @staticmethod
+    def _finished(result: object) -> bool:
         return bool(getattr(result, "rowcount", 0))
 
     def take_due_for_relay(self, *, now: datetime, until: datetime, limit: int) -> Sequence[str]:

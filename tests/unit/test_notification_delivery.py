@@ -84,7 +84,8 @@ def test_a_live_claim_keeps_other_runs_out_until_it_expires(delivery: pytest.Mon
     notification_id = patients.create_patient(JANE).notification_id
     now = utc_now()
     with UnitOfWork(write=True) as uow:  # another worker is delivering it
-        assert uow.notifications.claim(notification_id, now=now, until=now + timedelta(minutes=5)) == 1
+        claimed = uow.notifications.claim(notification_id, now=now, until=now + timedelta(minutes=5))
+        assert claimed is not None and claimed.attempt == 1
         uow.commit()
 
     assert deliver_notification(notification_id) == DeliveryOutcome.CLAIMED_ELSEWHERE
