@@ -13,9 +13,12 @@ from functions.create_patient import create_patient
 from functions.delete_patient import delete_patient
 from functions.get_docs_asset import get_docs_asset
 from functions.get_docs_page import get_docs_page
+from functions.get_notification import get_notification
 from functions.get_openapi_document import get_openapi_document
 from functions.get_patient import get_patient
 from functions.list_audit_events import list_audit_events
+from functions.list_notifications import list_notifications
+from functions.list_patient_notifications import list_patient_notifications
 from functions.list_patients import list_patients
 from functions.update_patient import update_patient
 
@@ -41,6 +44,14 @@ for path, method, handler, scope, action in (
     ("/patients/{patient_id}", "DELETE", delete_patient, PATIENTS_WRITE, audit.DELETE_PATIENT),
 ):
     register_route(app, path, method, handler, authorizer=authorize_bearer_token, scope=scope, audit=action)
+
+# Delivery status of the notifications a change produced: ids and states, no patient data.
+for path, method, handler in (
+    ("/patients/{patient_id}/notifications", "GET", list_patient_notifications),
+    ("/notifications", "GET", list_notifications),
+    ("/notifications/{notification_id}", "GET", get_notification),
+):
+    register_route(app, path, method, handler, authorizer=authorize_bearer_token, scope=PATIENTS_READ)
 
 # The trail itself holds no patient data.
 register_route(app, "/audit", "GET", list_audit_events, authorizer=authorize_bearer_token, scope=AUDIT_READ)

@@ -19,13 +19,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import Connection, Table, event, insert
 from sqlalchemy.orm import Session
 
-from chalicelib.models import AuditEvent, Patient
+from chalicelib.models import AuditEvent, Patient, utc_now
 
 # Written by changes made outside any request (scripts, a shell): someone still did them.
 SYSTEM_PRINCIPAL = "system"
@@ -104,10 +104,6 @@ def audit_row(
 
 
 _current: ContextVar[AuditContext | None] = ContextVar("audit_context", default=None)
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None)
 
 
 @contextmanager

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
+from typing import TypeVar
 
 from chalicelib.scopes import ALL_SCOPES, DEFAULT_SCOPES
 from chalicelib.secrets import SecretUnavailable, resolve_secret_references
@@ -62,6 +63,31 @@ class JwtSettings:
     rs256_public_key: str | None = None
 
 
+NOTIFICATION_PROVIDERS = ("log", "ses", "sns")
+
+
+@dataclass(frozen=True)
+class NotificationSettings:
+    """How notifications travel: broker timeouts, retries, the relay, the delivery providers."""
+
+    # Chance that a delivery attempt fails on purpose before delivering (the seed's resilience drill).
+    failure_rate: float = 0.25
+    providers: tuple[str, ...] = ("log",)
+    max_retries: int = 5
+    retry_backoff: int = 2  # seconds; the n-th retry waits up to retry_backoff * 2**n (full jitter)
+    retry_backoff_max: int = 300
+    # A notification still pending or queued this long after its last hand-off is handed off again.
+    relay_delay: int = 60
+    relay_interval: float = 10.0
+    # How long a worker's claim on a notification lasts; a claim older than this was abandoned.
+    claim_timeout: int = 300
+    # Redis redelivers a message not acknowledged within this many seconds (acks_late).
+    visibility_timeout: int = 3600
+    # Bounds the hand-off in the request path when Redis is unreachable.
+    broker_connect_timeout: float = 1.0
+    email_sender: str = "notifications@example.com"
+
+
 @dataclass(frozen=True)
 class Settings:
     stage: str
@@ -78,6 +104,7 @@ class Settings:
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     rate_limit: RateLimitSettings = field(default_factory=RateLimitSettings)
     jwt: JwtSettings | None = None
+    notifications: NotificationSettings = field(default_factory=NotificationSettings)
 
     @property
     def is_sqlite(self) -> bool:
@@ -163,23 +190,24 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         token_digests=tuple(tokens),
         redis_url=env.get("REDIS_URL") or None,
         phone_default_region=env.get("PHONE_DEFAULT_REGION", "US"),
-        max_body_bytes=_whole_number(env, "MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES, minimum=1),
+        max_body_bytes=_number(env, "MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES, int, minimum=1),
         rate_limit=_rate_limit_settings(env),
         jwt=_jwt_settings(env),
         db_pool=_pool_kind(env),
-        db_pool_size=_whole_number(env, "DB_POOL_SIZE", 2, minimum=1),  # SQLAlchemy reads 0 as "no limit"
-        db_max_overflow=_whole_number(env, "DB_MAX_OVERFLOW", 8),
+        db_pool_size=_number(env, "DB_POOL_SIZE", 2, int, minimum=1),  # SQLAlchemy reads 0 as "no limit"
+        db_max_overflow=_number(env, "DB_MAX_OVERFLOW", 8, int),
+        notifications=load_notification_settings(env),
     )
     _refuse_unsafe_production(settings)
     return settings
 
 
 def _rate_limit_settings(env: Mapping[str, str]) -> RateLimitSettings:
-    per_minute = _whole_number(env, "RATE_LIMIT_PER_MINUTE", 0)
+    per_minute = _number(env, "RATE_LIMIT_PER_MINUTE", 0, int)
     return RateLimitSettings(
         per_minute=per_minute,
         # Without a burst, a fresh client may spend a whole minute's allowance at once.
-        burst=_whole_number(env, "RATE_LIMIT_BURST", per_minute, minimum=1 if per_minute else 0),
+        burst=_number(env, "RATE_LIMIT_BURST", per_minute, int, minimum=1 if per_minute else 0),
         key_prefix=env.get("RATE_LIMIT_KEY_PREFIX") or RateLimitSettings.key_prefix,
     )
 
@@ -199,13 +227,65 @@ def _jwt_settings(env: Mapping[str, str]) -> JwtSettings | None:
     return JwtSettings(issuer, audience, hs256_secret, rs256_public_key)
 
 
-def _whole_number(env: Mapping[str, str], name: str, default: int, *, minimum: int = 0) -> int:
-    raw = (env.get(name) or "").strip()
-    if not raw:
+def load_notification_settings(env: Mapping[str, str]) -> NotificationSettings:
+    defaults = NotificationSettings()
+    providers = tuple(p.strip() for p in env.get("NOTIFY_PROVIDER", "log").split(",") if p.strip())
+    unknown = sorted(set(providers) - set(NOTIFICATION_PROVIDERS))
+    if unknown or not providers:
+        raise ConfigurationError(f"NOTIFY_PROVIDER must list some of {', '.join(NOTIFICATION_PROVIDERS)}")
+    settings = NotificationSettings(
+        failure_rate=_number(env, "NOTIFY_FAILURE_RATE", defaults.failure_rate, float, maximum=1.0),
+        providers=providers,
+        max_retries=_number(env, "NOTIFY_MAX_RETRIES", defaults.max_retries, int),
+        retry_backoff=_number(env, "NOTIFY_RETRY_BACKOFF", defaults.retry_backoff, int, minimum=1),
+        retry_backoff_max=_number(
+            env, "NOTIFY_RETRY_BACKOFF_MAX", defaults.retry_backoff_max, int, minimum=1
+        ),
+        relay_delay=_number(env, "NOTIFY_RELAY_DELAY", defaults.relay_delay, int, minimum=1),
+        relay_interval=_number(env, "NOTIFY_RELAY_INTERVAL", defaults.relay_interval, float, minimum=0.1),
+        claim_timeout=_number(env, "NOTIFY_CLAIM_TIMEOUT", defaults.claim_timeout, int, minimum=1),
+        visibility_timeout=_number(
+            env, "REDIS_VISIBILITY_TIMEOUT", defaults.visibility_timeout, int, minimum=1
+        ),
+        broker_connect_timeout=_number(
+            env, "REDIS_CONNECT_TIMEOUT", defaults.broker_connect_timeout, float, minimum=0.01
+        ),
+        email_sender=env.get("NOTIFY_EMAIL_SENDER", defaults.email_sender),
+    )
+    # A retry scheduled past the visibility timeout is redelivered by Redis while it still waits.
+    if settings.retry_backoff_max * 2 > settings.visibility_timeout:
+        raise ConfigurationError("NOTIFY_RETRY_BACKOFF_MAX must be at most half of REDIS_VISIBILITY_TIMEOUT")
+    return settings
+
+
+Number = TypeVar("Number", int, float)
+
+
+def _number(
+    env: Mapping[str, str],
+    name: str,
+    default: Number,
+    kind: type[Number],
+    *,
+    minimum: float = 0,
+    maximum: float | None = None,
+) -> Number:
+    raw = env.get(name)
+    if raw is None or not raw.strip():
         return default
-    if not raw.isascii() or not raw.isdigit() or len(raw) > 18 or int(raw) < minimum:
-        raise ConfigurationError(f"{name} must be a whole number of at least {minimum}")
-    return int(raw)
+    upper = "" if maximum is None else f" and at most {maximum}"
+    wanted = f"{name} must be {'a whole number' if kind is int else 'a number'} of at least {minimum}{upper}"
+    text = raw.strip()
+    # int() would also take other scripts' digits and numbers of any length.
+    if not text.isascii() or len(text) > 18:
+        raise ConfigurationError(wanted)
+    try:
+        value = kind(text)
+    except ValueError:
+        raise ConfigurationError(wanted) from None
+    if value < minimum or (maximum is not None and value > maximum):
+        raise ConfigurationError(wanted)
+    return value
 
 
 def _refuse_unsafe_production(settings: Settings) -> None:

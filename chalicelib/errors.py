@@ -37,6 +37,13 @@ class PatientNotFound(DomainError):
         super().__init__("Patient not found")
 
 
+class NotificationNotFound(DomainError):
+    code = "notification_not_found"
+
+    def __init__(self) -> None:
+        super().__init__("Notification not found")
+
+
 class DuplicateEmail(DomainError):
     code = "duplicate_email"
 

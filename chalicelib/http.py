@@ -18,7 +18,7 @@ import logging
 from collections.abc import Callable
 from contextvars import ContextVar
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalice.app import Chalice, ChaliceAuthorizer, Request, Response
 
@@ -33,6 +33,7 @@ from chalicelib.errors import (
     IdempotencyKeyReused,
     InsufficientScope,
     MalformedRequest,
+    NotificationNotFound,
     PatientNotFound,
     PayloadTooLarge,
     PreconditionFailed,
@@ -46,6 +47,10 @@ from chalicelib.models import Patient
 from chalicelib.rate_limit import enforce_rate_limit
 from chalicelib.scopes import parse_scope_string
 from chalicelib.validation import parse_patient_id
+
+if TYPE_CHECKING:
+    from chalicelib.notifications import NotificationPage, NotificationView
+    from chalicelib.patients import PatientChange
 
 logger = logging.getLogger("telehealth.http")
 
@@ -64,6 +69,7 @@ STATUS_FOR_ERROR: dict[type[DomainError], int] = {
     InsufficientScope: 403,
     PatientNotFound: 404,
     DocumentationAssetNotFound: 404,
+    NotificationNotFound: 404,
     DuplicateEmail: 409,
     PreconditionFailed: 412,
     PayloadTooLarge: 413,
@@ -299,4 +305,41 @@ def patient_json(patient: Patient) -> dict[str, Any]:
         "phone": patient.phone,
         "created_at": iso_utc(patient.created_at),
         "updated_at": iso_utc(patient.updated_at),
+    }
+
+
+def patient_change_json(message: str, change: PatientChange) -> dict[str, Any]:
+    """The seed's create/update answer, plus the id of the notification the change produced."""
+    return {
+        "message": message,
+        "patient": patient_json(change.patient),
+        "notification_id": change.notification_id,
+    }
+
+
+def notification_json(view: NotificationView) -> dict[str, Any]:
+    notification = view.notification
+    return {
+        "id": notification.id,
+        "patient_id": notification.patient_id,
+        "event": notification.event,
+        "channels": notification.channel_list,
+        "status": notification.status,
+        "attempts": notification.attempts,
+        "last_error": notification.last_error,
+        "correlation_id": notification.correlation_id,
+        "created_at": iso_utc(notification.created_at),
+        "updated_at": iso_utc(notification.updated_at),
+        "delivered_at": iso_utc(notification.delivered_at) if notification.delivered_at else None,
+        "task_state": view.task_state,
+    }
+
+
+def notification_page_json(page: NotificationPage) -> dict[str, Any]:
+    return {
+        "total": page.total,
+        "pages": page.pages,
+        "current_page": page.page,
+        "per_page": page.per_page,
+        "notifications": [notification_json(view) for view in page.notifications],
     }

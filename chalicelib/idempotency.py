@@ -26,7 +26,7 @@ from sqlalchemy import DateTime
 
 from chalicelib import audit
 from chalicelib.errors import IdempotencyKeyReused, ServiceUnavailable, ValidationFailed
-from chalicelib.models import IdempotencyRecord, Patient
+from chalicelib.models import IdempotencyRecord, Patient, utc_now
 from chalicelib.unit_of_work import UnitOfWork
 
 IDEMPOTENCY_KEY = "Idempotency-Key"
@@ -63,12 +63,12 @@ def request_sha256(payload: Any) -> str:
     return hashlib.sha256(canonical.encode("ascii")).hexdigest()
 
 
-def claim(uow: UnitOfWork, key: IdempotencyKey, now: datetime) -> Patient | None:
+def claim(uow: UnitOfWork, key: IdempotencyKey, now: datetime) -> tuple[Patient, str | None] | None:
     """Take ``key`` for the create running in ``uow``, or return what an earlier create with it made.
 
     Returns None when this transaction now holds the key (call ``complete`` after
     the create). Returns the earlier create's patient, as first stored, for the
-    same body. Raises IdempotencyKeyReused for another body.
+    same body, with the id of its notification. Raises IdempotencyKeyReused for another body.
     """
     keys = uow.idempotency_keys
     for _ in range(CLAIM_ATTEMPTS):
@@ -89,15 +89,16 @@ def claim(uow: UnitOfWork, key: IdempotencyKey, now: datetime) -> Patient | None
             continue  # a concurrent request with this key committed first: read its row
         if record.request_sha256 != key.request_sha256:
             raise IdempotencyKeyReused()
-        patient = _restore(record)
+        patient, notification_id = _restore(record)
         audit.note_patient(patient.id, action=audit.REPLAY_CREATE)
-        return patient
+        return patient, notification_id
     raise ServiceUnavailable("The Idempotency-Key could not be claimed; try again")
 
 
-def complete(uow: UnitOfWork, key: IdempotencyKey, patient: Patient) -> None:
+def complete(uow: UnitOfWork, key: IdempotencyKey, patient: Patient, notification_id: str | None) -> None:
     """Store what the create made, in its transaction, for replays."""
-    uow.idempotency_keys.complete(key.principal, key.key, patient_id=patient.id, result=_snapshot(patient))
+    result = _snapshot(patient, notification_id)
+    uow.idempotency_keys.complete(key.principal, key.key, patient_id=patient.id, result=result)
 
 
 def purge_expired_keys(now: datetime | None = None) -> int:
@@ -107,27 +108,28 @@ def purge_expired_keys(now: datetime | None = None) -> int:
     this bounds the table and the data it holds. Meant for a periodic job.
     """
     with UnitOfWork(write=True) as uow:
-        purged = uow.idempotency_keys.delete_expired(now or audit.utc_now())
+        purged = uow.idempotency_keys.delete_expired(now or utc_now())
         uow.commit()
     return purged
 
 
-def _snapshot(patient: Patient) -> str:
+def _snapshot(patient: Patient, notification_id: str | None) -> str:
     columns = Patient.__table__.columns
     values = {c.key: _json_value(getattr(patient, c.key)) for c in columns}
-    return json.dumps({"patient": values}, separators=(",", ":"))
+    return json.dumps({"patient": values, "notification_id": notification_id}, separators=(",", ":"))
 
 
 def _json_value(value: Any) -> Any:
     return value.isoformat() if isinstance(value, datetime) else value
 
 
-def _restore(record: IdempotencyRecord) -> Patient:
+def _restore(record: IdempotencyRecord) -> tuple[Patient, str | None]:
     if record.result is None:
         # Written in the transaction that inserted the row, so never seen empty once committed.
         raise RuntimeError("idempotency key row without a result")
-    values = json.loads(record.result)["patient"]
+    result = json.loads(record.result)
+    values = result["patient"]
     for column in Patient.__table__.columns:
         if isinstance(column.type, DateTime) and values.get(column.key) is not None:
             values[column.key] = datetime.fromisoformat(values[column.key])
-    return Patient(**values)
+    return Patient(**values), result.get("notification_id")

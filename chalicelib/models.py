@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 from sqlalchemy import BigInteger, DateTime, Index, Integer, MetaData, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -17,6 +17,11 @@ NAMING_CONVENTION = {
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
+
+
+def utc_now() -> datetime:
+    """Timestamps are naive UTC on every database; serialization marks them as UTC."""
+    return datetime.now(UTC).replace(tzinfo=None)
 
 
 class Base(DeclarativeBase):
@@ -91,3 +96,46 @@ class AuditEvent(Base):
     patient_id: Mapped[int | None] = mapped_column(BigInteger)
     status: Mapped[int | None] = mapped_column(Integer)
     request_id: Mapped[str | None] = mapped_column(String(128))
+
+
+class NotificationStatus:
+    PENDING = "pending"  # written with the patient change, not yet handed to the broker
+    QUEUED = "queued"  # handed to the broker
+    SENDING = "sending"  # claimed by a worker, which is delivering it now
+    RETRYING = "retrying"  # an attempt failed; the broker holds the next one
+    DELIVERED = "delivered"
+    FAILED = "failed"  # gave up after the last retry: the dead letters
+    CANCELLED = "cancelled"  # the patient was deleted first
+
+    CLAIMABLE = (PENDING, QUEUED, RETRYING)
+    FINISHED = (DELIVERED, FAILED, CANCELLED)
+    ALL = (PENDING, QUEUED, SENDING, RETRYING, DELIVERED, FAILED, CANCELLED)
+
+
+class Notification(Base):
+    """The outbox: one row per patient change to announce, written in the change's transaction."""
+
+    __tablename__ = "notifications"
+
+    # Also the Celery task id, so the broker message carries nothing else.
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    # No foreign key: the history outlives the patient.
+    patient_id: Mapped[int] = mapped_column(BigInteger, index=True)
+    event: Mapped[str] = mapped_column(String(32))
+    channels: Mapped[str] = mapped_column(String(64))  # comma-separated, e.g. "email,sms"
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # Channels already delivered by an attempt that failed on a later one, so retries skip them.
+    delivered_channels: Mapped[str] = mapped_column(String(64), default="")
+    # Error class and our own short text, never a provider's message (it can quote an address).
+    last_error: Mapped[str | None] = mapped_column(String(200))
+    correlation_id: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime())
+    updated_at: Mapped[datetime] = mapped_column(DateTime())
+    delivered_at: Mapped[datetime | None] = mapped_column(DateTime())
+    # When the relay hands it to the broker again if nothing else happened; NULL once finished.
+    next_attempt_at: Mapped[datetime | None] = mapped_column(DateTime(), index=True)
+
+    @property
+    def channel_list(self) -> list[str]:
+        return [c for c in self.channels.split(",") if c]

@@ -37,6 +37,8 @@ from chalicelib.errors import (
 from chalicelib.gateway_responses import UNAUTHORIZED_BODY, UNAUTHORIZED_STATUS
 from chalicelib.http import INTERNAL_ERROR_CODE, status_for
 from chalicelib.idempotency import IDEMPOTENCY_KEY
+from chalicelib.models import NotificationStatus
+from chalicelib.notifications import PATIENT_CREATED, PATIENT_UPDATED
 from chalicelib.preconditions import IF_MATCH, IF_NONE_MATCH
 from chalicelib.scopes import ALL_SCOPES
 from chalicelib.validation import (
@@ -55,6 +57,7 @@ VERSION = "1.0.0"
 BEARER_SCHEME = "bearerToken"
 PATIENTS_TAG = "patients"
 AUDIT_TAG = "audit"
+NOTIFICATIONS_TAG = "notifications"
 DOCUMENTATION_TAG = "documentation"
 JSON = "application/json"
 # Raised by chalicelib.http.read_json_object for every route that takes a JSON body.
@@ -141,6 +144,7 @@ def build_document(app: Chalice) -> dict[str, Any]:
         "security": [{BEARER_SCHEME: []}],
         "tags": [
             {"name": PATIENTS_TAG, "description": "Patient records (PHI)"},
+            {"name": NOTIFICATIONS_TAG, "description": "Delivery of the notifications patient changes send"},
             {"name": AUDIT_TAG, "description": "Who read or changed patient data (no PHI)"},
             {"name": DOCUMENTATION_TAG, "description": "This document and its browser view, no token"},
         ],
@@ -338,6 +342,7 @@ def component_schemas() -> dict[str, Any]:
             },
             "additionalProperties": False,
         },
+        **_notification_schemas(timestamp, patient_id),
         "PatientCreate": patient_create_schema(),
         "PatientUpdate": patient_update_schema(),
         "Patient": {
@@ -421,7 +426,54 @@ def component_schemas() -> dict[str, Any]:
 def _message_with_patient(text: str) -> dict[str, Any]:
     return {
         "type": "object",
-        "required": ["message", "patient"],
-        "properties": {"message": {"type": "string", "examples": [text]}, "patient": _ref("Patient")},
+        "required": ["message", "patient", "notification_id"],
+        "properties": {
+            "message": {"type": "string", "examples": [text]},
+            "patient": _ref("Patient"),
+            "notification_id": {
+                "type": ["string", "null"],
+                "format": "uuid",
+                "description": "The notification announcing this change (GET /notifications/{id}).",
+            },
+        },
         "additionalProperties": False,
     }
+
+
+def _notification_schemas(timestamp: dict[str, Any], patient_id: dict[str, Any]) -> dict[str, Any]:
+    notification = {
+        "type": "object",
+        "description": "The delivery of one patient change: ids and states, never patient data.",
+        "required": ["id", "patient_id", "event", "channels", "status", "attempts", "created_at"],
+        "properties": {
+            "id": {"type": "string", "format": "uuid"},
+            "patient_id": patient_id,
+            "event": {"type": "string", "enum": [PATIENT_CREATED, PATIENT_UPDATED]},
+            "channels": {"type": "array", "items": {"type": "string"}},
+            "status": {"type": "string", "enum": list(NotificationStatus.ALL)},
+            "attempts": {"type": "integer", "minimum": 0},
+            "last_error": {"type": ["string", "null"]},
+            "correlation_id": {"type": ["string", "null"]},
+            "created_at": timestamp,
+            "updated_at": timestamp,
+            "delivered_at": {"anyOf": [timestamp, {"type": "null"}]},
+            "task_state": {
+                "type": ["string", "null"],
+                "description": "Celery's state in the Redis result backend; `UNKNOWN` if Redis is down.",
+            },
+        },
+        "additionalProperties": False,
+    }
+    page = {
+        "type": "object",
+        "required": ["total", "pages", "current_page", "per_page", "notifications"],
+        "properties": {
+            "total": {"type": "integer", "minimum": 0},
+            "pages": {"type": "integer", "minimum": 0},
+            "current_page": {"type": "integer", "minimum": 1},
+            "per_page": {"type": "integer", "minimum": 1},
+            "notifications": {"type": "array", "items": _ref("Notification")},
+        },
+        "additionalProperties": False,
+    }
+    return {"Notification": notification, "NotificationList": page}

@@ -9,14 +9,15 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from chalicelib import idempotency
 from chalicelib.config import get_settings
 from chalicelib.errors import PatientNotFound, PreconditionFailed, ValidationFailed
 from chalicelib.idempotency import IdempotencyKey
-from chalicelib.models import Patient
+from chalicelib.models import Patient, utc_now
+from chalicelib.notifications import PATIENT_CREATED, PATIENT_UPDATED, record_patient_change
 from chalicelib.preconditions import TagCondition
 from chalicelib.unit_of_work import UnitOfWork
 from chalicelib.validation import (
@@ -41,32 +42,34 @@ class PatientPage:
 
 
 @dataclass(frozen=True)
-class CreatedPatient:
+class PatientChange:
     patient: Patient
-    replayed: bool  # True: an earlier create with the same Idempotency-Key, as it was then
+    notification_id: str | None  # the notification announcing the change, committed with it
+    replayed: bool = False  # an earlier create with the same Idempotency-Key, as it was then
 
 
-def utc_now() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None)
+def create_patient(
+    payload: Any, key: IdempotencyKey | None = None, *, correlation_id: str | None = None
+) -> PatientChange:
+    """Validate and store a new patient with its ``patient.created`` notification.
 
-
-def create_patient(payload: Any, key: IdempotencyKey | None = None) -> CreatedPatient:
-    """Validate and store a new patient. Raises ValidationFailed, MalformedRequest, DuplicateEmail.
-
-    With an idempotency ``key`` already used for this body, nothing is created and the
-    earlier create's patient comes back; used for another body, IdempotencyKeyReused.
+    Raises ValidationFailed, MalformedRequest, DuplicateEmail. With an idempotency
+    ``key`` already used for this body, nothing is created and the earlier create's
+    patient and notification come back; used for another body, IdempotencyKeyReused.
     """
     values = parse_patient_create(payload, phone_region=get_settings().phone_default_region)
     now = utc_now()
     with UnitOfWork(write=True) as uow:
         earlier = idempotency.claim(uow, key, now) if key else None
         if earlier is not None:
-            return CreatedPatient(earlier, replayed=True)
+            patient, notification_id = earlier
+            return PatientChange(patient, notification_id, replayed=True)
         patient = uow.patients.add(Patient(**values, version=1, created_at=now, updated_at=now))
+        notification = record_patient_change(uow, patient, PATIENT_CREATED, correlation_id)
         if key:
-            idempotency.complete(uow, key, patient)
+            idempotency.complete(uow, key, patient, notification.id)
         uow.commit()
-    return CreatedPatient(patient, replayed=False)
+    return PatientChange(patient, notification.id)
 
 
 def get_patient(raw_id: str) -> Patient:
@@ -75,8 +78,11 @@ def get_patient(raw_id: str) -> Patient:
         return _existing(uow, raw_id)
 
 
-def update_patient(raw_id: str, payload: Any, if_match: TagCondition | None = None) -> Patient:
-    """Apply a partial update, if the patient's version satisfies ``if_match``.
+def update_patient(
+    raw_id: str, payload: Any, if_match: TagCondition | None = None, *, correlation_id: str | None = None
+) -> PatientChange:
+    """Apply a partial update, if the patient's version satisfies ``if_match``, and record
+    its ``patient.updated`` notification.
 
     Raises PatientNotFound, ValidationFailed, MalformedRequest, DuplicateEmail, PreconditionFailed.
     """
@@ -91,12 +97,13 @@ def update_patient(raw_id: str, payload: Any, if_match: TagCondition | None = No
         patient.updated_at = max(utc_now(), patient.updated_at + timedelta(microseconds=1))
         patient.version += 1
         uow.patients.flush()
+        notification = record_patient_change(uow, patient, PATIENT_UPDATED, correlation_id)
         uow.commit()
-    return patient
+    return PatientChange(patient, notification.id)
 
 
 def delete_patient(raw_id: str, if_match: TagCondition | None = None) -> None:
-    """Delete the patient if its version satisfies ``if_match``.
+    """Delete the patient, if its version satisfies ``if_match``, and cancel its unsent notifications.
 
     Raises PatientNotFound, PreconditionFailed.
     """
@@ -105,6 +112,7 @@ def delete_patient(raw_id: str, if_match: TagCondition | None = None) -> None:
         _require_match(patient, if_match)
         uow.patients.delete(patient)
         uow.idempotency_keys.forget_patient(patient.id)
+        uow.notifications.cancel_unsent_for_patient(patient.id, utc_now())
         uow.commit()
 
 

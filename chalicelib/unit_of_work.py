@@ -9,7 +9,12 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from chalicelib.audit import record_changes, watch_patient_changes
 from chalicelib.database import SQLITE_BEGIN_IMMEDIATE, get_session_factory
-from chalicelib.repository import AuditEventRepository, IdempotencyKeyRepository, PatientRepository
+from chalicelib.repository import (
+    AuditEventRepository,
+    IdempotencyKeyRepository,
+    NotificationRepository,
+    PatientRepository,
+)
 
 
 class UnitOfWork:
@@ -37,6 +42,7 @@ class UnitOfWork:
         self.patients = PatientRepository(self.session)
         self.idempotency_keys = IdempotencyKeyRepository(self.session)
         self.audit_events = AuditEventRepository(self.session)
+        self.notifications = NotificationRepository(self.session)
         return self
 
     def __exit__(

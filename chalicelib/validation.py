@@ -143,6 +143,27 @@ class TextParameter:
 
 
 @dataclass(frozen=True)
+class ChoiceParameter:
+    """One of a fixed set of words in a query string, e.g. a status."""
+
+    name: str
+    choices: tuple[str, ...]
+    default: str
+    description: str
+
+    def parse(self, raw: str | None) -> str:
+        """Return the value (the default when absent). Raises ValidationFailed naming the parameter."""
+        if raw is None:
+            return self.default
+        if raw not in self.choices:
+            raise ValidationFailed(f"{self.name} must be one of: {', '.join(self.choices)}", field=self.name)
+        return raw
+
+    def json_schema(self) -> dict[str, Any]:
+        return {"type": "string", "enum": list(self.choices), "default": self.default}
+
+
+@dataclass(frozen=True)
 class TimestampParameter:
     """An ISO-8601 date or date-time in a query string; without an offset it is read as UTC."""
 

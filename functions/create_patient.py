@@ -2,7 +2,7 @@ from chalice.app import Request, Response
 
 from chalicelib import patients
 from chalicelib.errors import DuplicateEmail, IdempotencyKeyReused, ValidationFailed
-from chalicelib.http import json_response, patient_json, principal_of, read_json_object
+from chalicelib.http import json_response, patient_change_json, principal_of, read_json_object, request_id_of
 from chalicelib.idempotency import IDEMPOTENCY_KEY, REPLAYED, idempotency_key
 from chalicelib.openapi import ETAG_HEADER, IDEMPOTENCY_KEY_PARAMETER, PATIENTS_TAG, Reply, operation
 from chalicelib.preconditions import etag_for
@@ -34,9 +34,9 @@ from chalicelib.preconditions import etag_for
 def create_patient(request: Request) -> Response:
     payload = read_json_object(request)
     key = idempotency_key(principal_of(request), request.headers.get(IDEMPOTENCY_KEY), payload)
-    created = patients.create_patient(payload, key)
-    headers = {"ETag": etag_for(created.patient.version)}
-    if created.replayed:
+    change = patients.create_patient(payload, key, correlation_id=request_id_of(request))
+    headers = {"ETag": etag_for(change.patient.version)}
+    if change.replayed:
         headers[REPLAYED] = "true"
-    body = {"message": "Patient created successfully", "patient": patient_json(created.patient)}
+    body = patient_change_json("Patient created successfully", change)
     return json_response(body, status=201, headers=headers)

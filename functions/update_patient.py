@@ -2,7 +2,7 @@ from chalice.app import Request, Response
 
 from chalicelib import patients
 from chalicelib.errors import DuplicateEmail, PatientNotFound, PreconditionFailed, ValidationFailed
-from chalicelib.http import json_response, patient_json, read_json_object
+from chalicelib.http import json_response, patient_change_json, read_json_object, request_id_of
 from chalicelib.openapi import ETAG_HEADER, IF_MATCH_PARAMETER, PATIENTS_TAG, Reply, operation
 from chalicelib.preconditions import IF_MATCH, etag_for, parse_tag_condition
 from chalicelib.validation import PATIENT_ID
@@ -21,8 +21,10 @@ from chalicelib.validation import PATIENT_ID
 )
 def update_patient(request: Request, patient_id: str) -> Response:
     if_match = parse_tag_condition(IF_MATCH, request.headers.get(IF_MATCH))
-    patient = patients.update_patient(patient_id, read_json_object(request), if_match)
+    change = patients.update_patient(
+        patient_id, read_json_object(request), if_match, correlation_id=request_id_of(request)
+    )
     return json_response(
-        {"message": "Patient updated successfully", "patient": patient_json(patient)},
-        headers={"ETag": etag_for(patient.version)},
+        patient_change_json("Patient updated successfully", change),
+        headers={"ETag": etag_for(change.patient.version)},
     )

@@ -1,19 +1,27 @@
-"""Real databases for the suite: SQLite files and PostgreSQL.
+"""Real databases and Redis for the suite: SQLite files, PostgreSQL, Redis and Celery workers.
 
 PostgreSQL is the server named by TEST_POSTGRES_URL (CI points it at the
 machine's own) or, without it, an embedded server installed from PyPI. Each
 test session works in a database of its own, so parallel runs never meet.
+Redis likewise: TEST_REDIS_URL or an embedded Valkey server, each session in a
+Redis database number of its own.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import signal
+import subprocess
+import sys
 import tempfile
+import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import chalice.test  # noqa: F401  (loaded before app: see chalicelib.gateway_responses)
 import psycopg
@@ -23,8 +31,11 @@ from sqlalchemy.engine import make_url
 
 from chalicelib.config import get_settings, normalize_database_url
 from chalicelib.database import get_engine, reset_engine
+from chalicelib.notification_dispatch import reset_celery_client
 from chalicelib.schema import upgrade_database
-from scripts.embedded_services import start_embedded_postgres
+from scripts.embedded_services import start_embedded_postgres, start_embedded_redis
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 TEST_TOKEN = "test-token-for-suite"
 # The suite's token holds every scope; tests of scopes configure narrower ones.
@@ -32,7 +43,24 @@ SUITE_TOKENS = f"suite[patients:read patients:write audit:read]:{TEST_TOKEN}"
 OTHER_TOKEN = "another-token-for-suite"  # principal "other", with the two_principals fixture
 AUTH = {"Authorization": f"Bearer {TEST_TOKEN}"}
 JSON_AUTH = {**AUTH, "Content-Type": "application/json"}
-TRUNCATE_TABLES = ("patients", "idempotency_keys", "audit_events")
+TRUNCATE_TABLES = ("patients", "notifications", "idempotency_keys", "audit_events")
+
+
+PROCESS_ENVIRON = os.environ
+
+
+@pytest.fixture(autouse=True)
+def process_environ_restored() -> Iterator[None]:
+    """Give every test the process's real ``os.environ`` back.
+
+    chalice.test.Client swaps ``os.environ`` for a dict during each request and
+    swaps the previous object back after; concurrent requests can leave that
+    dict in place, and then neither monkeypatch nor subprocesses see the real
+    environment again.
+    """
+    yield
+    if os.environ is not PROCESS_ENVIRON:
+        os.environ = PROCESS_ENVIRON  # noqa: B003
 
 
 @pytest.fixture(scope="session")
@@ -92,10 +120,14 @@ def configure_environment(monkeypatch: pytest.MonkeyPatch, **env: str) -> None:
     """Point the process's settings at ``env`` and forget every cached engine."""
     for key in ("DATABASE_URL", "API_TOKENS", "API_TOKEN_SHA256", "APP_STAGE", "REDIS_URL"):
         monkeypatch.delenv(key, raising=False)
+    for key in os.environ:
+        if key.startswith(("NOTIFY_", "REDIS_")):
+            monkeypatch.delenv(key, raising=False)
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     get_settings.cache_clear()
     reset_engine()
+    reset_celery_client()
 
 
 @pytest.fixture
@@ -109,6 +141,7 @@ def configured_app(monkeypatch: pytest.MonkeyPatch, database_url: str) -> Iterat
     yield database_url
     get_settings.cache_clear()
     reset_engine()
+    reset_celery_client()
 
 
 @pytest.fixture
@@ -129,3 +162,151 @@ def two_principals(client: chalice.test.Client, configured_app: str, monkeypatch
         API_TOKENS=f"{SUITE_TOKENS},other:{OTHER_TOKEN}",
     )
     return client
+
+
+# --- Redis and Celery workers -------------------------------------------------------------------
+
+REDIS_DB_LOCK = "telehealth-test-db-lock:{}"
+
+
+@pytest.fixture(scope="session")
+def redis_database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A Redis database number this session holds alone, on TEST_REDIS_URL or an embedded server."""
+    import redis
+
+    configured = os.environ.get("TEST_REDIS_URL")
+    server = None if configured else start_embedded_redis(tmp_path_factory.mktemp("embedded-redis"))
+    server_url = configured or server.connection_url
+    admin = redis.Redis.from_url(with_redis_db(server_url, 0))
+    owner = uuid.uuid4().hex
+    # Other runs may share the machine's Redis: take a database number no one else holds.
+    db = next(
+        (n for n in range(1, 16) if admin.set(REDIS_DB_LOCK.format(n), owner, nx=True, ex=3600)),
+        None,
+    )
+    if db is None:
+        pytest.fail("every Redis database number 1-15 is held by another test run")
+    try:
+        yield with_redis_db(server_url, db)
+    finally:
+        if admin.get(REDIS_DB_LOCK.format(db)) == owner.encode():
+            redis.Redis.from_url(with_redis_db(server_url, db)).flushdb()
+            admin.delete(REDIS_DB_LOCK.format(db))
+        admin.close()
+        if server is not None:
+            server.stop()
+
+
+def with_redis_db(url: str, db: int) -> str:
+    return urlsplit(url)._replace(path=f"/{db}").geturl()
+
+
+@pytest.fixture
+def redis_url(redis_database_url: str) -> str:
+    """The session's Redis database, emptied for this test."""
+    import redis
+
+    with redis.Redis.from_url(redis_database_url) as client:
+        client.flushdb()
+    return redis_database_url
+
+
+# Small numbers so that retries, the relay and redelivery happen within a test's few seconds.
+FAST_NOTIFICATIONS = {
+    "NOTIFY_FAILURE_RATE": "0",
+    "NOTIFY_RETRY_BACKOFF": "1",
+    "NOTIFY_RETRY_BACKOFF_MAX": "1",
+    "NOTIFY_MAX_RETRIES": "3",
+    "NOTIFY_RELAY_DELAY": "1",
+    "NOTIFY_RELAY_INTERVAL": "0.5",
+    "NOTIFY_CLAIM_TIMEOUT": "2",
+    "REDIS_VISIBILITY_TIMEOUT": "4",
+}
+
+
+@pytest.fixture
+def notifying_app(
+    monkeypatch: pytest.MonkeyPatch, configured_app: str, redis_url: str
+) -> Callable[..., None]:
+    """``configured_app`` with Redis and fast notification settings; call it to change settings."""
+
+    def configure(**overrides: str) -> None:
+        env = {**FAST_NOTIFICATIONS, "REDIS_URL": redis_url, **overrides}
+        for key, value in env.items():
+            monkeypatch.setenv(key, value)
+        get_settings.cache_clear()
+        reset_celery_client()
+
+    configure()
+    return configure
+
+
+class WorkerProcess:
+    """``celery -A local_worker worker`` in a subprocess, on the test's settings; its log in a file."""
+
+    def __init__(self, log_path: Path, *, beat: bool) -> None:
+        self.log_path = log_path
+        self.beat = beat
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout: float = 30) -> WorkerProcess:
+        command = [sys.executable, "-m", "celery", "-A", "local_worker", "worker", "--pool=threads"]
+        command += ["--concurrency=4", "--loglevel=INFO", "--without-gossip", "--without-mingle"]
+        command += ["--without-heartbeat", f"--hostname=test-{uuid.uuid4().hex[:8]}@%h"]
+        if self.beat:
+            command += ["--beat", f"--schedule={self.log_path.parent / 'beat-schedule'}"]
+        offset = self.log_path.stat().st_size if self.log_path.exists() else 0
+        with self.log_path.open("ab") as log:
+            # A session of its own: kill() must also reach the beat process the worker forks.
+            self.process = subprocess.Popen(
+                command, cwd=PROJECT_ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            )
+        wait_until(lambda: " ready." in self.log()[offset:] or self.process.poll() is not None, timeout)
+        assert self.process.poll() is None, self.log()
+        return self
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def kill(self) -> None:
+        """SIGKILL the worker and everything it started, as a crash of its machine would."""
+        if self.process is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+
+    def sent_lines(self, notification_id: str) -> list[str]:
+        """The log provider's line for each channel delivered."""
+        return [
+            line
+            for line in self.log().splitlines()
+            if '"message": "notification sent"' in line and notification_id in line
+        ]
+
+
+@pytest.fixture
+def celery_worker(tmp_path: Path) -> Iterator[Callable[..., WorkerProcess]]:
+    """Start workers with ``celery_worker()`` (``beat=True`` to run the relay too); all die at teardown."""
+    workers: list[WorkerProcess] = []
+    log_path = tmp_path / "worker.log"
+
+    def start(*, beat: bool = False) -> WorkerProcess:
+        worker = WorkerProcess(log_path, beat=beat)
+        workers.append(worker)
+        return worker.start()
+
+    yield start
+    for worker in workers:
+        worker.kill()
+
+
+def wait_until(condition: Callable[[], Any], timeout: float = 30, interval: float = 0.05) -> Any:
+    """Poll ``condition`` until it is truthy; fail with a clear message after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = condition()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            pytest.fail(f"condition not met within {timeout} s")
+        time.sleep(interval)

@@ -68,6 +68,15 @@ def transcript(container: LambdaContainer) -> dict[str, Any]:
     answers["duplicate"] = allowed("POST", "/patients", "/patients", body={**PATIENT, "name": "Copy"})
     answers["invalid"] = allowed("POST", "/patients", "/patients", body={"name": "", "email": "nope"})
     answers["read"] = allowed("GET", ITEM, "/patients/1", **one)
+    answers["notifications"] = allowed("GET", f"{ITEM}/notifications", "/patients/1/notifications", **one)
+    notification_id = body(answers["create"])["notification_id"]
+    answers["notification"] = allowed(
+        "GET",
+        "/notifications/{notification_id}",
+        f"/notifications/{notification_id}",
+        path_parameters={"notification_id": notification_id},
+    )
+    answers["dead_letters"] = allowed("GET", "/notifications", "/notifications", query={"status": "failed"})
     answers["list"] = allowed("GET", "/patients", "/patients", query={"page": "1", "per_page": "10"})
     answers["update"] = allowed("PUT", ITEM, "/patients/1", body={"phone": None}, **one)
     answers["delete"] = allowed("DELETE", ITEM, "/patients/1", **one)
@@ -99,6 +108,10 @@ def test_every_endpoint_answers_from_the_artifact(transcript: dict[str, Any]) ->
     assert transcript["delete"]["statusCode"] == 200
     assert transcript["gone"]["statusCode"] == 404
     assert body(transcript["gone"])["code"] == "patient_not_found"
+    assert [n["event"] for n in body(transcript["notifications"])["notifications"]] == ["patient.created"]
+    # No REDIS_URL in this container: the notification waits in the outbox for the relay.
+    assert body(transcript["notification"])["status"] == "pending"
+    assert body(transcript["dead_letters"])["notifications"] == []
     audited = [event["action"] for event in body(transcript["audit"])["events"]]
     assert audited[0] == "patient.read" and audited[-1] == "patient.create"
     assert body(transcript["openapi"])["openapi"].startswith("3.1")

@@ -22,8 +22,8 @@ def test_updated_at_advances_even_within_one_clock_tick(
     monkeypatch.setattr(patients, "utc_now", lambda: frozen)
     created = patients.create_patient({"name": "A", "email": "a@example.com"}).patient
 
-    first = patients.update_patient(str(created.id), {"name": "B"})
-    second = patients.update_patient(str(created.id), {"name": "C"})
+    first = patients.update_patient(str(created.id), {"name": "B"}).patient
+    second = patients.update_patient(str(created.id), {"name": "C"}).patient
 
     assert created.created_at == first.created_at == second.created_at == frozen
     assert created.updated_at < first.updated_at < second.updated_at
@@ -47,6 +47,6 @@ def test_delete_unknown_raises(service: str) -> None:
 def test_version_counts_changes(service: str) -> None:
     created = patients.create_patient({"name": "A", "email": "a@example.com"}).patient
 
-    updated = patients.update_patient(str(created.id), {"name": "B"})
+    updated = patients.update_patient(str(created.id), {"name": "B"}).patient
 
     assert (created.version, updated.version) == (1, 2)

@@ -8,8 +8,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0003"
-# Written beside the notifications migration (0002); rebase onto it when both land.
-down_revision = "0001"
+down_revision = "0002"
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,22 @@
+from chalice.app import Request, Response
+
+from chalicelib import notifications
+from chalicelib.errors import PatientNotFound, ValidationFailed
+from chalicelib.http import json_response, notification_page_json
+from chalicelib.openapi import NOTIFICATIONS_TAG, Reply, operation
+from chalicelib.validation import PATIENT_ID
+
+
+@operation(
+    summary="The notifications of one patient's changes, oldest first",
+    description="Kept after the patient is deleted (then `cancelled` if they had not been sent).",
+    tag=NOTIFICATIONS_TAG,
+    path={"patient_id": PATIENT_ID},
+    query=notifications.paging_parameters,
+    replies={200: Reply("One page of notifications", "NotificationList")},
+    errors=(PatientNotFound, ValidationFailed),
+)
+def list_patient_notifications(request: Request, patient_id: str) -> Response:
+    query = request.query_params or {}
+    page = notifications.list_patient_notifications(patient_id, query.get("page"), query.get("per_page"))
+    return json_response(notification_page_json(page))

@@ -1,0 +1,35 @@
+"""The worker's Celery app: ``celery -A local_worker worker`` (and ``beat`` for the relay).
+
+Its settings come from ``chalicelib`` (the same ones the API's client uses),
+so both ends agree on the broker, the result backend and the visibility timeout.
+"""
+
+from __future__ import annotations
+
+from celery import Celery
+
+from chalicelib.config import ConfigurationError, get_settings
+from chalicelib.notification_dispatch import RELAY_TASK, celery_config
+from local_worker.redis_reconnect import keep_worker_alive_on_broker_loss
+
+keep_worker_alive_on_broker_loss()
+
+settings = get_settings()
+if not settings.redis_url:
+    raise ConfigurationError("the worker needs REDIS_URL (broker and result backend)")
+
+app = Celery("local_worker", include=["local_worker.tasks"])
+app.conf.update(celery_config(settings))
+app.conf.update(
+    # Prefetch a few per process: acks_late keeps prefetched messages safe in Redis until done.
+    worker_prefetch_multiplier=8,
+    worker_hijack_root_logger=True,
+    beat_schedule={
+        "relay-overdue-notifications": {
+            "task": RELAY_TASK,
+            "schedule": settings.notifications.relay_interval,
+            # A relay run that waited longer than one interval is superseded by the next.
+            "options": {"expires": settings.notifications.relay_interval},
+        }
+    },
+)

@@ -1,0 +1,161 @@
+"""The notification routes, and what create/update/delete do to the outbox, through chalice.test.Client."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from chalicelib.models import Notification
+from chalicelib.unit_of_work import UnitOfWork
+from tests.conftest import AUTH, JSON_AUTH
+
+JOHN = {"name": "John Doe", "email": "john.doe@example.com", "phone": "123-456-7890"}
+
+
+def create(client: Any, **overrides: Any) -> dict[str, Any]:
+    response = client.http.post("/patients", headers=JSON_AUTH, body=json.dumps({**JOHN, **overrides}))
+    assert response.status_code == 201, response.body
+    return dict(response.json_body)
+
+
+def get_json(client: Any, path: str, status: int = 200) -> dict[str, Any]:
+    response = client.http.get(path, headers=AUTH)
+    assert response.status_code == status, response.body
+    assert response.headers["Cache-Control"] == "no-store"
+    return dict(response.json_body)
+
+
+def notification_count() -> int:
+    with UnitOfWork() as uow:
+        return uow.session.scalar(select(func.count()).select_from(Notification)) or 0
+
+
+def test_create_and_update_answer_with_their_notification(client: Any) -> None:
+    created = create(client)
+    updated = client.http.put(
+        f"/patients/{created['patient']['id']}", headers=JSON_AUTH, body=json.dumps({"name": "John Smith"})
+    ).json_body
+
+    assert set(created) == {"message", "patient", "notification_id"}
+    assert set(created["patient"]) == {"id", "name", "email", "phone", "created_at", "updated_at"}
+    assert uuid.UUID(created["notification_id"]) != uuid.UUID(updated["notification_id"])
+    for body, event in ((created, "patient.created"), (updated, "patient.updated")):
+        shown = get_json(client, f"/notifications/{body['notification_id']}")
+        assert shown["event"] == event
+        assert shown["patient_id"] == created["patient"]["id"]
+        assert shown["channels"] == ["email", "sms"]
+        # No Redis configured here: the hand-off waits for the relay, the task state is unknown.
+        assert (shown["status"], shown["attempts"], shown["task_state"]) == ("pending", 0, "UNKNOWN")
+        assert shown["last_error"] is None and shown["delivered_at"] is None
+        assert shown["created_at"].endswith("Z")
+
+
+def test_a_rejected_change_writes_no_notification(client: Any) -> None:
+    create(client)
+    duplicate = client.http.post("/patients", headers=JSON_AUTH, body=json.dumps(JOHN))
+    invalid = client.http.put("/patients/1", headers=JSON_AUTH, body=json.dumps({"email": "nope"}))
+
+    assert (duplicate.status_code, invalid.status_code) == (409, 400)
+    assert notification_count() == 1
+
+
+def test_a_patients_notifications_are_listed_oldest_first_and_outlive_the_patient(client: Any) -> None:
+    created = create(client, phone=None)
+    patient_id = created["patient"]["id"]
+    updated = client.http.put(
+        f"/patients/{patient_id}", headers=JSON_AUTH, body=json.dumps({"name": "John Smith"})
+    ).json_body
+    other = create(client, email="other@example.com")
+
+    listed = get_json(client, f"/patients/{patient_id}/notifications")
+    client.http.delete(f"/patients/{patient_id}", headers=AUTH)
+    after_delete = get_json(client, f"/patients/{patient_id}/notifications?per_page=1&page=2")
+
+    assert [n["id"] for n in listed["notifications"]] == [
+        created["notification_id"],
+        updated["notification_id"],
+    ]
+    assert (listed["total"], listed["pages"], listed["current_page"]) == (2, 1, 1)
+    assert listed["notifications"][0]["channels"] == ["email"]
+    assert [n["id"] for n in after_delete["notifications"]] == [updated["notification_id"]]
+    assert after_delete["notifications"][0]["status"] == "cancelled"
+    assert other["notification_id"] not in json.dumps(listed)
+
+
+@pytest.mark.parametrize(
+    ("path", "code"),
+    [
+        (f"/notifications/{uuid.uuid4()}", "notification_not_found"),
+        ("/notifications/not-a-uuid", "notification_not_found"),
+        ("/notifications/" + "a" * 36, "notification_not_found"),
+        ("/patients/999/notifications", "patient_not_found"),
+        ("/patients/abc/notifications", "patient_not_found"),
+    ],
+)
+def test_unknown_ids_are_404_with_the_error_body(client: Any, path: str, code: str) -> None:
+    body = get_json(client, path, status=404)
+
+    assert body["code"] == code
+
+
+def test_dead_letters_are_listed_and_bad_filters_refused(client: Any) -> None:
+    created = create(client)
+    with UnitOfWork(write=True) as uow:
+        notification = uow.notifications.get(created["notification_id"])
+        assert notification is not None
+        notification.status, notification.last_error = (
+            "failed",
+            "SimulatedFailure: simulated provider failure",
+        )
+        uow.commit()
+
+    dead = get_json(client, "/notifications")
+    pending = get_json(client, "/notifications?status=pending")
+    refused = get_json(client, "/notifications?status=lost", status=400)
+    bad_page = get_json(client, f"/patients/{created['patient']['id']}/notifications?page=0", status=400)
+
+    assert [n["id"] for n in dead["notifications"]] == [created["notification_id"]]
+    assert dead["notifications"][0]["last_error"] == "SimulatedFailure: simulated provider failure"
+    assert pending["total"] == 0
+    assert (refused["code"], refused["field"]) == ("validation_failed", "status")
+    assert bad_page["field"] == "page"
+
+
+@pytest.mark.parametrize(
+    "path", ["/notifications", f"/notifications/{uuid.uuid4()}", "/patients/1/notifications"]
+)
+def test_notification_routes_need_the_token(client: Any, path: str) -> None:
+    response = client.http.get(path)
+
+    assert response.status_code == 401
+    assert response.json_body["code"] == "unauthorized"
+
+
+def test_with_redis_the_hand_off_queues_and_the_task_state_is_read(
+    client: Any, notifying_app: Callable[..., None]
+) -> None:
+    created = create(client)
+
+    shown = get_json(client, f"/notifications/{created['notification_id']}")
+
+    assert (shown["status"], shown["task_state"]) == ("queued", "PENDING")
+
+
+def test_with_redis_down_changes_still_succeed_and_wait_in_the_outbox(
+    client: Any, notifying_app: Callable[..., None]
+) -> None:
+    notifying_app(REDIS_URL="redis://127.0.0.1:9/0")  # nothing listens on the discard port
+
+    created = create(client)
+    updated = client.http.put(
+        f"/patients/{created['patient']['id']}", headers=JSON_AUTH, body=json.dumps({"phone": None})
+    )
+
+    assert updated.status_code == 200
+    shown = get_json(client, f"/notifications/{created['notification_id']}")
+    assert (shown["status"], shown["task_state"]) == ("pending", "UNKNOWN")

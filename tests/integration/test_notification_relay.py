@@ -1,0 +1,80 @@
+"""The relay against real Redis: overdue notifications are handed off again, once per run."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+import redis
+from sqlalchemy import text
+
+from chalicelib import patients
+from chalicelib.models import utc_now
+from chalicelib.notification_dispatch import relay_notifications
+from chalicelib.unit_of_work import UnitOfWork
+
+JANE = {"name": "Jane Roe", "email": "jane.roe@example.com"}
+
+
+def make_overdue() -> None:
+    with UnitOfWork(write=True) as uow:
+        uow.session.execute(
+            text("UPDATE notifications SET next_attempt_at = :past WHERE next_attempt_at IS NOT NULL"),
+            {"past": utc_now() - timedelta(seconds=1)},
+        )
+        uow.commit()
+
+
+def statuses() -> dict[str, str]:
+    with UnitOfWork() as uow:
+        rows = uow.session.execute(text("SELECT id, status FROM notifications")).all()
+    return {notification_id: status for notification_id, status in rows}
+
+
+def queued_ids(redis_url: str) -> list[str]:
+    with redis.Redis.from_url(redis_url) as broker:
+        return [json.loads(raw)["headers"]["id"] for raw in broker.lrange("celery", 0, -1)]
+
+
+def test_notifications_left_pending_by_an_outage_are_handed_off_by_the_relay(
+    notifying_app: Callable[..., None], redis_url: str
+) -> None:
+    # GIVEN changes committed while Redis was unreachable
+    notifying_app(REDIS_URL="redis://127.0.0.1:9/0")
+    ids = [patients.create_patient({**JANE, "email": f"p{i}@example.com"}).notification_id for i in range(3)]
+    assert set(statuses().values()) == {"pending"}
+
+    # WHEN Redis is back and they are overdue
+    notifying_app(REDIS_URL=redis_url)
+    assert relay_notifications() == 0  # not overdue yet
+    make_overdue()
+    handed_off = relay_notifications()
+    again = relay_notifications()
+
+    # THEN each is handed off once, and queued
+    assert (handed_off, again) == (3, 0)
+    assert sorted(queued_ids(redis_url)) == sorted(ids)
+    assert set(statuses().values()) == {"queued"}
+
+
+def test_the_relay_releases_an_expired_claim_and_leaves_finished_ones_alone(
+    notifying_app: Callable[..., Any], redis_url: str
+) -> None:
+    abandoned = patients.create_patient(JANE).notification_id
+    now = utc_now()
+    with UnitOfWork(write=True) as uow:
+        uow.notifications.claim(abandoned, now=now, until=now - timedelta(seconds=1))  # its worker died
+        uow.commit()
+    finished = patients.create_patient({**JANE, "email": "done@example.com"}).notification_id
+    with UnitOfWork(write=True) as uow:
+        uow.session.execute(
+            text("UPDATE notifications SET status = 'delivered', next_attempt_at = NULL WHERE id = :id"),
+            {"id": finished},
+        )
+        uow.commit()
+    make_overdue()
+
+    assert relay_notifications() == 1
+    assert statuses() == {abandoned: "queued", finished: "delivered"}

@@ -1,0 +1,38 @@
+"""Notification settings: safe defaults, and loud failures for values that would misbehave."""
+
+from __future__ import annotations
+
+import pytest
+
+from chalicelib.config import ConfigurationError, load_settings
+
+
+def test_defaults_follow_the_seed() -> None:
+    notify = load_settings({}).notifications
+
+    assert notify.failure_rate == 0.25
+    assert notify.providers == ("log",)
+    assert notify.retry_backoff_max * 2 <= notify.visibility_timeout
+
+
+def test_values_are_read_from_the_environment() -> None:
+    notify = load_settings(
+        {"NOTIFY_FAILURE_RATE": "0", "NOTIFY_PROVIDER": "ses, sns", "NOTIFY_MAX_RETRIES": "2"}
+    ).notifications
+
+    assert (notify.failure_rate, notify.providers, notify.max_retries) == (0.0, ("ses", "sns"), 2)
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"NOTIFY_FAILURE_RATE": "1.5"}, "NOTIFY_FAILURE_RATE"),
+        ({"NOTIFY_FAILURE_RATE": "often"}, "NOTIFY_FAILURE_RATE must be a number"),
+        ({"NOTIFY_PROVIDER": "pigeon"}, "NOTIFY_PROVIDER"),
+        ({"NOTIFY_MAX_RETRIES": "-1"}, "NOTIFY_MAX_RETRIES"),
+        ({"NOTIFY_RETRY_BACKOFF_MAX": "2000"}, "half of REDIS_VISIBILITY_TIMEOUT"),
+    ],
+)
+def test_unsafe_values_refuse_to_start(env: dict[str, str], message: str) -> None:
+    with pytest.raises(ConfigurationError, match=message):
+        load_settings(env)
