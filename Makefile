@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: install run test lint migrate
+.PHONY: install run test lint migrate bench-notifications
 
 $(INSTALLED): requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -28,3 +28,7 @@ lint: $(INSTALLED)
 
 migrate: $(INSTALLED)
 	$(BIN)/python -m chalicelib.schema
+
+## bench-notifications: notifications/s at saturation and commit-to-delivered latency at 100/s
+bench-notifications: $(INSTALLED)
+	$(BIN)/python -m bench.notifications $(BENCH_ARGS)
