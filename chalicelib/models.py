@@ -99,8 +99,8 @@ class AuditEvent(Base):
 
 
 class NotificationStatus:
-    PENDING = "pending"  # written with the patient change, not yet handed to the broker
-    QUEUED = "queued"  # handed to the broker
+    PENDING = "pending"  # the hand-off to the broker failed: the relay will hand it off again
+    QUEUED = "queued"  # written with the patient change and handed to the broker after commit
     SENDING = "sending"  # claimed by a worker, which is delivering it now
     RETRYING = "retrying"  # an attempt failed; the broker holds the next one
     DELIVERED = "delivered"

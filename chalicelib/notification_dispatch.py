@@ -123,22 +123,24 @@ def enqueue_notification(notification_id: str) -> bool:
 
 
 def hand_off_after_commit(uow: UnitOfWork, notification_id: str) -> None:
-    """Enqueue the notification once ``uow`` has committed the row that describes it."""
-    uow.after_commit(lambda: None if hand_off([notification_id]) else None)
+    """Enqueue the notification once ``uow`` has committed the row that describes it.
+
+    The row is written ``queued``, so a successful hand-off (the usual case)
+    costs no second write; a failed one marks it ``pending`` for the relay.
+    """
+    uow.after_commit(lambda: _hand_off(notification_id))
 
 
-def hand_off(notification_ids: Sequence[str]) -> list[str]:
-    """Enqueue each notification and record which ones reached the broker. Never raises."""
-    sent = [notification_id for notification_id in notification_ids if enqueue_notification(notification_id)]
-    if sent:
-        try:
-            with UnitOfWork(write=True) as uow:
-                uow.notifications.mark_queued(sent, utc_now())
-                uow.commit()
-        except Exception as error:
-            # The messages are out; only the status lags, and the worker moves it on anyway.
-            logger.warning("could not mark %d notifications queued (%s)", len(sent), type(error).__name__)
-    return sent
+def _hand_off(notification_id: str) -> None:
+    if enqueue_notification(notification_id):
+        return
+    try:
+        with UnitOfWork(write=True) as uow:
+            uow.notifications.mark_pending(notification_id, utc_now())
+            uow.commit()
+    except Exception as error:
+        # Still "queued" and overdue after the relay delay: the relay hands it off all the same.
+        logger.warning("could not mark notification %s pending (%s)", notification_id, type(error).__name__)
 
 
 def relay_notifications(enqueue: Callable[[str], bool] = enqueue_notification) -> int:

@@ -66,7 +66,7 @@ def record_patient_change(
             patient_id=patient.id,
             event=event,
             channels=",".join(channels_for(patient)),
-            status=NotificationStatus.PENDING,
+            status=NotificationStatus.QUEUED,  # the hand-off after commit marks it pending if it fails
             attempts=0,
             delivered_channels="",
             correlation_id=correlation_id[:64] if correlation_id else None,

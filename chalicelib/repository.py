@@ -219,8 +219,16 @@ class NotificationRepository:
         )
         return self._session.scalars(query).all()
 
+    def mark_pending(self, notification_id: str, now: datetime) -> None:
+        """Record a failed hand-off, unless the notification has moved on since."""
+        self._session.execute(
+            update(Notification)
+            .where(Notification.id == notification_id, Notification.status == NotificationStatus.QUEUED)
+            .values(status=NotificationStatus.PENDING, updated_at=now)
+        )
+
     def mark_queued(self, notification_ids: Sequence[str], now: datetime) -> None:
-        """Record a hand-off; a worker may already have moved past ``pending``."""
+        """Record a relay's hand-off; a worker may already have moved past ``pending``."""
         self._session.execute(
             update(Notification)
             .where(Notification.id.in_(notification_ids), Notification.status == NotificationStatus.PENDING)

@@ -17,7 +17,8 @@ from chalicelib.config import PROJECT_ROOT
 from chalicelib.schema import upgrade_database
 from scripts.embedded_services import start_embedded_redis
 
-DEFAULTS = {"API_HOST": "127.0.0.1", "API_PORT": "8000", "WORKER_CONCURRENCY": "2"}
+# Threads: deliveries through SES or SNS wait on the network; one process keeps SQLite writers few.
+DEFAULTS = {"API_HOST": "127.0.0.1", "API_PORT": "8000", "WORKER_POOL": "threads", "WORKER_CONCURRENCY": "4"}
 
 
 def main() -> int:

@@ -170,12 +170,13 @@ REDIS_DB_LOCK = "telehealth-test-db-lock:{}"
 
 
 @pytest.fixture(scope="session")
-def redis_database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def redis_database_url() -> Iterator[str]:
     """A Redis database number this session holds alone, on TEST_REDIS_URL or an embedded server."""
     import redis
 
     configured = os.environ.get("TEST_REDIS_URL")
-    server = None if configured else start_embedded_redis(tmp_path_factory.mktemp("embedded-redis"))
+    # Its own temporary directory, not pytest's basetemp: other pytest runs on the machine prune those.
+    server = None if configured else start_embedded_redis()
     server_url = configured or server.connection_url
     admin = redis.Redis.from_url(with_redis_db(server_url, 0))
     owner = uuid.uuid4().hex
