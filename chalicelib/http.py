@@ -222,8 +222,11 @@ def _error_body(code: str, message: str, request: Request | None) -> dict[str, A
 
 
 def request_id_of(request: Request | None) -> str | None:
+    """API Gateway's request id; else the invocation's (chalice local sets no requestId)."""
     context = getattr(request, "context", None) or {}
-    request_id = context.get("requestId")
+    request_id = context.get("requestId") or getattr(
+        getattr(request, "lambda_context", None), "aws_request_id", None
+    )
     return str(request_id) if request_id else None
 
 
