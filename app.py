@@ -13,6 +13,7 @@ from functions.create_patient import create_patient
 from functions.delete_patient import delete_patient
 from functions.get_docs_asset import get_docs_asset
 from functions.get_docs_page import get_docs_page
+from functions.get_health import get_health
 from functions.get_notification import get_notification
 from functions.get_openapi_document import get_openapi_document
 from functions.get_patient import get_patient
@@ -59,6 +60,7 @@ register_route(app, "/audit", "GET", list_audit_events, authorizer=authorize_bea
 # Public: the API's description and its browser view (no patient data).
 for path, method, handler in (
     ("/openapi.json", "GET", get_openapi_document),
+    ("/health", "GET", get_health),
     ("/docs", "GET", get_docs_page),
     ("/docs/assets/{asset}", "GET", get_docs_asset),
 ):

@@ -343,6 +343,25 @@ def component_schemas() -> dict[str, Any]:
             "additionalProperties": False,
         },
         **_notification_schemas(timestamp, patient_id),
+        "Health": {
+            "type": "object",
+            "required": ["status", "database", "redis", "notifications"],
+            "properties": {
+                "status": {"type": "string", "enum": ["ok", "unavailable"]},
+                "database": {"type": "string", "enum": ["ok", "unreachable"]},
+                "redis": {"type": "string", "enum": ["ok", "unreachable", "not_configured"]},
+                "notifications": {
+                    "type": "object",
+                    "required": ["pending", "failed"],
+                    "properties": {
+                        "pending": {"type": ["integer", "null"], "minimum": 0},
+                        "failed": {"type": ["integer", "null"], "minimum": 0},
+                    },
+                    "additionalProperties": False,
+                },
+            },
+            "additionalProperties": False,
+        },
         "PatientCreate": patient_create_schema(),
         "PatientUpdate": patient_update_schema(),
         "Patient": {

@@ -84,6 +84,7 @@ def transcript(container: LambdaContainer) -> dict[str, Any]:
     answers["audit"] = allowed("GET", "/audit", "/audit", query={"patient_id": "1"})
     answers["openapi"] = public("/openapi.json", "/openapi.json")
     answers["docs"] = public("/docs", "/docs")
+    answers["health"] = public("/health", "/health")
     asset = {"path_parameters": {"asset": "swagger-ui.css"}}
     answers["asset"] = public("/docs/assets/{asset}", "/docs/assets/swagger-ui.css", **asset)
     answers["report"] = container.report()
@@ -117,6 +118,7 @@ def test_every_endpoint_answers_from_the_artifact(transcript: dict[str, Any]) ->
     assert body(transcript["openapi"])["openapi"].startswith("3.1")
     assert transcript["docs"]["statusCode"] == 200 and "swagger-ui" in transcript["docs"]["body"]
     assert transcript["asset"]["statusCode"] == 200
+    assert body(transcript["health"])["database"] == "ok"
     assert transcript["asset"]["headers"]["Content-Type"].startswith("text/css")
     patient_answers = ("create", "duplicate", "invalid", "read", "list", "update", "delete", "gone")
     assert all(transcript[name]["headers"]["Cache-Control"] == "no-store" for name in patient_answers)

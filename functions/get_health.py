@@ -1,0 +1,23 @@
+from chalice.app import Request, Response
+
+from chalicelib.health import check_health
+from chalicelib.http import json_response
+from chalicelib.openapi import DOCUMENTATION_TAG, Reply, operation
+
+
+@operation(
+    summary="Whether the API can reach its database and Redis",
+    description="200 while the database answers (Redis down only delays notifications), else 503."
+    " No token, no patient data.",
+    tag=DOCUMENTATION_TAG,
+    replies={200: Reply("Healthy", "Health"), 503: Reply("The database is unreachable", "Health")},
+)
+def get_health(request: Request) -> Response:
+    health = check_health()
+    body = {
+        "status": "ok" if health.healthy else "unavailable",
+        "database": health.database,
+        "redis": health.redis,
+        "notifications": {"pending": health.pending_notifications, "failed": health.failed_notifications},
+    }
+    return json_response(body, status=200 if health.healthy else 503)
