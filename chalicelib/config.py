@@ -300,6 +300,28 @@ def _refuse_unsafe_production(settings: Settings) -> None:
         raise ConfigurationError("prod stage refuses the development token")
 
 
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+
+@dataclass(frozen=True)
+class LogSettings:
+    level: str = "INFO"
+    # The Lambda runtime already has a handler on the root logger, writing to the function's log stream.
+    in_lambda: bool = False
+
+
+def load_log_settings(env: Mapping[str, str]) -> LogSettings:
+    """Read apart from ``Settings``: a cold start that fails on its settings still logs why, as JSON."""
+    level = (env.get("LOG_LEVEL") or LogSettings.level).strip().upper()
+    if level not in LOG_LEVELS:
+        raise ConfigurationError(f"LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}")
+    return LogSettings(level=level, in_lambda=bool(env.get("AWS_LAMBDA_FUNCTION_NAME")))
+
+
+def get_log_settings() -> LogSettings:
+    return load_log_settings(os.environ)
+
+
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
     """The process's settings, read once (in Lambda: once per cold start, secrets included)."""

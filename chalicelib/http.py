@@ -15,6 +15,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import time
 from collections.abc import Callable
 from contextvars import ContextVar
 from datetime import datetime
@@ -46,6 +47,7 @@ from chalicelib.errors import (
 from chalicelib.models import Patient
 from chalicelib.rate_limit import enforce_rate_limit
 from chalicelib.scopes import parse_scope_string
+from chalicelib.structured_logging import log_context
 from chalicelib.validation import parse_patient_id
 
 if TYPE_CHECKING:
@@ -53,6 +55,7 @@ if TYPE_CHECKING:
     from chalicelib.patients import PatientChange
 
 logger = logging.getLogger("telehealth.http")
+access_logger = logging.getLogger("telehealth.access")
 
 # Every response can carry patient data or an error about it: never cache,
 # unless a handler says otherwise (the public documentation assets do).
@@ -86,6 +89,31 @@ Handler = Callable[..., Response]
 # server such as ``chalice local``: concurrent requests would read each other's.
 # The middleware below hands each view the request it was called for.
 _current_request: ContextVar[Request] = ContextVar("current_request")
+
+
+def log_request(request: Request, get_response: Callable[[Request], Response]) -> Response:
+    """HTTP middleware: one access line per request; its request id on every line logged meanwhile.
+
+    The route is the template (``/patients/{patient_id}``), never the path or the query.
+    """
+    started = time.perf_counter()
+    status = 500
+    with log_context(request_id=request_id_of(request)):
+        try:
+            response = get_response(request)
+            status = response.status_code
+            return response
+        finally:
+            access_logger.info(
+                "request",
+                extra={
+                    "method": request.method,
+                    "route": (request.context or {}).get("resourcePath"),
+                    "status": status,
+                    "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                    "principal": _principal_or_none(request),
+                },
+            )
 
 
 def bind_current_request(request: Request, get_response: Callable[[Request], Response]) -> Response:
@@ -192,10 +220,14 @@ def call_audited(
 
 
 def _principal_or_anonymous(request: Request) -> str:
+    return _principal_or_none(request) or "anonymous"
+
+
+def _principal_or_none(request: Request) -> str | None:
     try:
         return principal_of(request)
     except Unauthenticated:
-        return "anonymous"
+        return None
 
 
 def status_for(error_class: type[DomainError]) -> int:

@@ -12,7 +12,6 @@ before the database recorded it.
 
 from __future__ import annotations
 
-import json
 import logging
 import random
 from dataclasses import dataclass
@@ -31,6 +30,7 @@ from chalicelib.notification_providers import (
     providers_by_channel,
 )
 from chalicelib.repository import ClaimedNotification
+from chalicelib.structured_logging import log_context
 from chalicelib.unit_of_work import UnitOfWork
 
 logger = logging.getLogger("telehealth.notifications")
@@ -75,9 +75,16 @@ def deliver_notification(notification_id: str) -> DeliveryOutcome:
     task may simply run again.
     """
     settings = get_settings().notifications
-    claim = _claim(notification_id, settings)
-    if isinstance(claim, DeliveryOutcome):
-        return claim
+    with log_context(notification_id=notification_id):
+        claim = _claim(notification_id, settings)
+        if isinstance(claim, DeliveryOutcome):
+            return claim
+        # The request id of the change that wrote this notification: the API's access line has it too.
+        with log_context(correlation_id=claim.message.correlation_id):
+            return _deliver(claim, settings)
+
+
+def _deliver(claim: Claim, settings: NotificationSettings) -> DeliveryOutcome:
     delivered = set(claim.already_delivered)
     try:
         if random.random() < settings.failure_rate:  # noqa: S311 - a drill, not security
@@ -105,9 +112,7 @@ def _claim(notification_id: str, settings: NotificationSettings) -> Claim | Deli
         if contact is None:
             uow.notifications.record_cancelled(claimed, now=now)
             uow.commit()
-            _log(
-                "notification cancelled: the patient was deleted", id=notification_id, attempt=claimed.attempt
-            )
+            logger.info("notification cancelled: the patient was deleted", extra={"attempt": claimed.attempt})
             return DeliveryOutcome.CANCELLED
         uow.commit()
     email, phone_e164 = contact
@@ -146,10 +151,10 @@ def _record_delivery(claim: Claim, delivered: set[str]) -> None:
         uow.commit()
     message = claim.message
     if recorded:
-        _log("notification delivered", **message.log_fields(), channels=sorted(delivered))
+        logger.info("notification delivered", extra={**message.log_fields(), "channels": sorted(delivered)})
     else:
         # Our claim expired and was taken over while we were delivering.
-        logger.warning("notification %s delivered after its claim expired", message.notification_id)
+        logger.warning("notification delivered after its claim expired", extra=message.log_fields())
 
 
 def _record_failure(
@@ -170,7 +175,9 @@ def _record_failure(
             next_attempt_at=now + timedelta(seconds=settings.retry_backoff_max + settings.relay_delay),
         )
         uow.commit()
-    _log("notification attempt failed", **message.log_fields(), error=reason, final=final)
+    logger.info(
+        "notification attempt failed", extra={**message.log_fields(), "error": reason, "final": final}
+    )
     # "from None": the result backend stores the traceback, and a provider's own
     # exception text may quote the recipient's address.
     if final:
@@ -189,7 +196,3 @@ def safe_error_text(error: Exception) -> str:
         code = response.get("Error", {}).get("Code") if isinstance(response, dict) else None
         text = f"ClientError: {code}" if isinstance(code, str) else name
     return text[:LAST_ERROR_MAX_LENGTH]
-
-
-def _log(text: str, **fields: object) -> None:
-    logger.info(json.dumps({"message": text, **fields}, default=str))

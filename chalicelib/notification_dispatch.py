@@ -105,7 +105,9 @@ def reset_celery_client() -> None:
 def enqueue_notification(notification_id: str) -> bool:
     """Publish one send task; False (and a log line) when the broker is unreachable or not configured."""
     if not get_settings().redis_url:
-        logger.warning("notification %s not handed off: REDIS_URL is not set", notification_id)
+        logger.warning(
+            "notification not handed off: REDIS_URL is not set", extra={"notification_id": notification_id}
+        )
         return False
     try:
         get_celery_client().send_task(
@@ -114,9 +116,8 @@ def enqueue_notification(notification_id: str) -> bool:
     except Exception as error:
         # The class only: a broker error never carries patient data, but keep the habit.
         logger.warning(
-            "notification %s not handed off (%s); the relay will retry",
-            notification_id,
-            type(error).__name__,
+            "notification not handed off; the relay will retry",
+            extra={"notification_id": notification_id, "error": type(error).__name__},
         )
         return False
     return True
@@ -140,7 +141,10 @@ def _hand_off(notification_id: str) -> None:
             uow.commit()
     except Exception as error:
         # Still "queued" and overdue after the relay delay: the relay hands it off all the same.
-        logger.warning("could not mark notification %s pending (%s)", notification_id, type(error).__name__)
+        logger.warning(
+            "could not mark notification pending",
+            extra={"notification_id": notification_id, "error": type(error).__name__},
+        )
 
 
 def relay_notifications(enqueue: Callable[[str], bool] = enqueue_notification) -> int:
@@ -170,7 +174,7 @@ def relay_notifications(enqueue: Callable[[str], bool] = enqueue_notification) -
         if len(sent) < RELAY_BATCH:
             break
     if handed_off:
-        logger.info("relay handed off %d overdue notifications", handed_off)
+        logger.info("relay handed off overdue notifications", extra={"count": handed_off})
     return handed_off
 
 

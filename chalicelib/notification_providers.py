@@ -12,7 +12,6 @@ and only towards the provider that needs it.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -81,8 +80,8 @@ class LogProvider:
     channels = frozenset({EMAIL, SMS})
 
     def send(self, channel: str, recipient: Recipient, message: OutgoingNotification) -> None:
-        fields = {"message": "notification sent", "provider": self.name, "channel": channel}
-        logger.info(json.dumps({**fields, **message.log_fields()}))
+        fields = {"provider": self.name, "channel": channel}
+        logger.info("notification sent", extra={**fields, **message.log_fields()})
 
 
 class SesProvider:

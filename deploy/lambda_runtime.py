@@ -19,6 +19,7 @@ from __future__ import annotations
 import importlib
 import importlib._bootstrap_external as bootstrap_external
 import json
+import logging
 import os
 import resource
 import subprocess
@@ -128,7 +129,13 @@ class InvocationError(RuntimeError):
 
 def lambda_environment(**variables: str) -> dict[str, str]:
     """What a function's process sees: its configuration, no PYTHON* or project variables."""
-    return {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8", "TZ": ":UTC", **variables}
+    return {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "LANG": "C.UTF-8",
+        "TZ": ":UTC",
+        "AWS_LAMBDA_FUNCTION_NAME": LambdaContext.function_name,
+        **variables,
+    }
 
 
 class LambdaContainer:
@@ -139,15 +146,22 @@ class LambdaContainer:
     interpreter's own packages are importable too (a development environment).
     """
 
-    def __init__(self, task_root: Path, env: Mapping[str, str], *, isolated: bool = True) -> None:
+    def __init__(
+        self, task_root: Path, env: Mapping[str, str], *, isolated: bool = True, log_path: Path | None = None
+    ) -> None:
         flags = ["-I", "-S", "-B"] if isolated else []
+        # The function's log stream (the runtime's root handler writes there): ``log_path``, if given.
+        log = log_path.open("ab") if log_path is not None else None
         self.process = subprocess.Popen(  # noqa: S603 - our own interpreter and script
             [sys.executable, *flags, str(Path(__file__).resolve()), str(task_root)],
             env=dict(env),
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
+            stderr=log,
             text=True,
         )
+        if log is not None:
+            log.close()
 
     def request(self, request: dict[str, Any]) -> dict[str, Any]:
         assert self.process.stdin and self.process.stdout
@@ -184,6 +198,9 @@ class LambdaContainer:
 def main() -> None:
     task_root = str(Path(sys.argv[1]).resolve())
     sys.path.insert(0, task_root)
+    # As the runtime does: a handler on the root logger writing to the function's log stream
+    # (stderr here; stdout carries this stand-in's answers).
+    logging.getLogger().addHandler(logging.StreamHandler(sys.stderr))
     compiled = CompileRecorder()
     for line in sys.stdin:
         request = json.loads(line)

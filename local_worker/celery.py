@@ -6,13 +6,24 @@ so both ends agree on the broker, the result backend and the visibility timeout.
 
 from __future__ import annotations
 
-from celery import Celery
+from typing import Any
 
-from chalicelib.config import ConfigurationError, get_settings
+from celery import Celery
+from celery.signals import setup_logging
+
+from chalicelib.config import ConfigurationError, get_log_settings, get_settings
 from chalicelib.notification_dispatch import RELAY_TASK, celery_config
+from chalicelib.structured_logging import configure_logging
 from local_worker.redis_reconnect import keep_worker_alive_on_broker_loss
 
 keep_worker_alive_on_broker_loss()
+
+
+@setup_logging.connect
+def log_json_lines(loglevel: int | str | None = None, **_: Any) -> None:
+    """Celery's own lines and ours, as the API's: JSON on stdout (``--loglevel`` wins over LOG_LEVEL)."""
+    configure_logging(loglevel or get_log_settings().level)
+
 
 settings = get_settings()
 if not settings.redis_url:
@@ -23,7 +34,6 @@ app.conf.update(celery_config(settings))
 app.conf.update(
     # Prefetch a few per process: acks_late keeps prefetched messages safe in Redis until done.
     worker_prefetch_multiplier=8,
-    worker_hijack_root_logger=True,
     beat_schedule={
         "relay-overdue-notifications": {
             "task": RELAY_TASK,

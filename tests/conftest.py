@@ -10,6 +10,9 @@ Redis database number of its own.
 from __future__ import annotations
 
 import contextlib
+import io
+import json
+import logging
 import os
 import shutil
 import signal
@@ -33,6 +36,7 @@ from chalicelib.config import get_settings, normalize_database_url
 from chalicelib.database import get_engine, reset_engine
 from chalicelib.notification_dispatch import reset_celery_client
 from chalicelib.schema import upgrade_database
+from chalicelib.structured_logging import json_log_handler
 from scripts.embedded_services import start_embedded_postgres, start_embedded_redis
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -276,12 +280,16 @@ class WorkerProcess:
                 os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait()
 
-    def sent_lines(self, notification_id: str) -> list[str]:
+    def json_lines(self) -> list[dict[str, Any]]:
+        """The worker's log lines (ours and Celery's); the banner Celery prints is not one of them."""
+        return parse_json_lines(self.log())
+
+    def sent_lines(self, notification_id: str) -> list[dict[str, Any]]:
         """The log provider's line for each channel delivered."""
         return [
             line
-            for line in self.log().splitlines()
-            if '"message": "notification sent"' in line and notification_id in line
+            for line in self.json_lines()
+            if line["message"] == "notification sent" and line.get("notification_id") == notification_id
         ]
 
 
@@ -299,6 +307,30 @@ def celery_worker(tmp_path: Path) -> Iterator[Callable[..., WorkerProcess]]:
     yield start
     for worker in workers:
         worker.kill()
+
+
+def parse_json_lines(text: str) -> list[dict[str, Any]]:
+    """The lines of ``text`` that are JSON objects, decoded."""
+    lines = []
+    for line in text.splitlines():
+        if line.startswith("{"):
+            with contextlib.suppress(ValueError):
+                lines.append(json.loads(line))
+    return lines
+
+
+@pytest.fixture
+def api_log_lines() -> Iterator[Callable[[], list[dict[str, Any]]]]:
+    """The JSON lines the API logs during the test, as the process's handler writes them."""
+    stream = io.StringIO()
+    handler = json_log_handler(stream)
+    root = logging.getLogger()
+    level = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+    yield lambda: parse_json_lines(stream.getvalue())
+    root.removeHandler(handler)
+    root.setLevel(level)
 
 
 def wait_until(condition: Callable[[], Any], timeout: float = 30, interval: float = 0.05) -> Any:

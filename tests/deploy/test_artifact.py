@@ -32,7 +32,15 @@ AUTHORIZER = "app.authorize_bearer_token"
 
 
 @pytest.fixture(scope="module")
-def container(unzipped_artifact: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LambdaContainer]:
+def function_log(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The container's log stream, where the runtime's root handler writes."""
+    return tmp_path_factory.mktemp("artifact-log") / "function.log"
+
+
+@pytest.fixture(scope="module")
+def container(
+    unzipped_artifact: Path, tmp_path_factory: pytest.TempPathFactory, function_log: Path
+) -> Iterator[LambdaContainer]:
     database = tmp_path_factory.mktemp("artifact-db") / "telehealth.db"
     upgrade_database(f"sqlite:///{database}")
     # The prod artifact under the dev stage's settings, which allow SQLite: the
@@ -42,14 +50,15 @@ def container(unzipped_artifact: Path, tmp_path_factory: pytest.TempPathFactory)
         DATABASE_URL=f"sqlite:///{database}",
         API_TOKEN_SHA256=f"clinic-a[patients:read patients:write audit:read]:{token_sha256(TOKEN).hex()}",
     )
-    with LambdaContainer(unzipped_artifact, env) as process:
+    with LambdaContainer(unzipped_artifact, env, log_path=function_log) as process:
         yield process
 
 
 @pytest.fixture(scope="module")
 def transcript(container: LambdaContainer) -> dict[str, Any]:
     """Every endpoint, called in order as API Gateway calls the functions: authorizer first."""
-    answers: dict[str, Any] = {"routes": set()}
+
+    answers: dict[str, Any] = {"routes": set(), "request_ids": []}
 
     def allowed(method: str, resource: str, path: str, **kwargs: Any) -> Any:
         policy = container.invoke(AUTHORIZER, token_event(BEARER, method, path))
@@ -57,11 +66,14 @@ def transcript(container: LambdaContainer) -> dict[str, Any]:
             method, resource, path, authorizer=authorizer_context(policy), authorization=BEARER, **kwargs
         )
         answers["routes"].add((resource, method))
+        answers["request_ids"].append(event["requestContext"]["requestId"])
         return container.invoke(API, event)
 
     def public(resource: str, path: str, **kwargs: Any) -> Any:
         answers["routes"].add((resource, "GET"))
-        return container.invoke(API, rest_event("GET", resource, path, authorizer=None, **kwargs))
+        event = rest_event("GET", resource, path, authorizer=None, **kwargs)
+        answers["request_ids"].append(event["requestContext"]["requestId"])
+        return container.invoke(API, event)
 
     one = {"path_parameters": {"patient_id": "1"}}
     answers["create"] = allowed("POST", "/patients", "/patients", body=PATIENT)
@@ -123,6 +135,22 @@ def test_every_endpoint_answers_from_the_artifact(transcript: dict[str, Any]) ->
     patient_answers = ("create", "duplicate", "invalid", "read", "list", "update", "delete", "gone")
     assert all(transcript[name]["headers"]["Cache-Control"] == "no-store" for name in patient_answers)
     assert transcript["routes"] == set(app_routes()), "every route of app.py is exercised"
+
+
+def test_the_function_logs_one_json_access_line_per_request_through_the_runtimes_handler(
+    transcript: dict[str, Any], function_log: Path
+) -> None:
+    lines = [json.loads(line) for line in function_log.read_text().splitlines()]
+
+    access = [line for line in lines if line["logger"] == "telehealth.access"]
+    # API Gateway's request id on each, in the order the requests came
+    assert [line["request_id"] for line in access] == transcript["request_ids"]
+    assert {(line["route"], line["method"]) for line in access} == transcript["routes"]
+    create = access[0]
+    assert (create["status"], create["principal"], create["level"]) == (201, "clinic-a", "INFO")
+    logged = function_log.read_text().lower()
+    for value in ("ada@example", "lovelace", "7946"):
+        assert value not in logged
 
 
 def test_authorizer_allows_a_valid_token_with_its_principal(container: LambdaContainer) -> None:

@@ -78,7 +78,7 @@ def test_create_and_update_are_each_delivered_once(
         assert delivered["last_error"] is None
         assert delivered["delivered_at"] is not None
         sent = worker.sent_lines(notification_id)
-        assert sorted(json.loads(line.split("] ", 1)[1])["channel"] for line in sent) == ["email", "sms"]
+        assert sorted(line["channel"] for line in sent) == ["email", "sms"]
 
 
 def test_retries_with_failures_converge_to_delivered(
@@ -240,3 +240,31 @@ def _waiting_on_a_lock() -> bool:
             )
         ).scalar_one()
     return bool(waiting)
+
+
+def test_one_correlation_id_follows_a_change_from_the_api_to_the_delivery_line(
+    client: Any,
+    notifying_app: Callable[..., None],
+    celery_worker: Callable[..., WorkerProcess],
+    api_log_lines: Callable[[], list[dict[str, Any]]],
+) -> None:
+    # GIVEN a worker
+    worker = celery_worker()
+
+    # WHEN a patient is created and its notification delivered
+    notification_id = create_patient(client)["notification_id"]
+    wait_for_status(client, notification_id, "delivered", "SUCCESS")
+
+    # THEN the API's access line for the create and the worker's lines share one id
+    (create_line,) = [
+        line for line in api_log_lines() if line["logger"] == "telehealth.access" and line["method"] == "POST"
+    ]
+    correlation_id = create_line["request_id"]
+    assert notification(client, notification_id)["correlation_id"] == correlation_id
+    worker_lines = [line for line in worker.json_lines() if line.get("notification_id") == notification_id]
+    delivered = [line for line in worker_lines if line["message"] == "notification delivered"]
+    assert len(delivered) == 1
+    assert {line["correlation_id"] for line in worker_lines} == {correlation_id}
+    assert {line["level"] for line in delivered + worker.sent_lines(notification_id)} == {"INFO"}
+    # and Celery's own lines are JSON too
+    assert any(line["logger"].startswith("celery") for line in worker.json_lines())
