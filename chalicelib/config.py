@@ -74,7 +74,8 @@ class NotificationSettings:
     failure_rate: float = 0.25
     providers: tuple[str, ...] = ("log",)
     max_retries: int = 5
-    retry_backoff: int = 2  # seconds; the n-th retry waits up to retry_backoff * 2**n (full jitter)
+    # Seconds; retry n+1 waits between half and all of retry_backoff * 2**n (capped at retry_backoff_max).
+    retry_backoff: int = 2
     retry_backoff_max: int = 300
     # A notification still pending or queued this long after its last hand-off is handed off again.
     relay_delay: int = 60

@@ -185,6 +185,18 @@ def _record_failure(
     raise DeliveryFailed(reason) from None
 
 
+def retry_delay(retries: int, settings: NotificationSettings) -> float:
+    """Seconds before retry number ``retries + 1``: exponential, capped, jittered, never near zero.
+
+    Between half and all of ``retry_backoff * 2**retries`` (at most ``retry_backoff_max``).
+    Celery's own full jitter can pick 0 s; its retry is then published before the
+    failed attempt's RETRY state is stored, and a quick last attempt's FAILURE can
+    be overwritten by that late RETRY in the result backend.
+    """
+    ceiling = min(settings.retry_backoff_max, settings.retry_backoff * 2**retries)
+    return random.uniform(ceiling / 2, ceiling)  # noqa: S311 - spreading load, not security
+
+
 def safe_error_text(error: Exception) -> str:
     """The error's class, plus text only where we know it holds no patient data."""
     name = type(error).__name__

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+from celery import Task
 from sqlalchemy.exc import OperationalError
 
 from chalicelib.config import get_settings
-from chalicelib.notification_delivery import DeliveryFailed, deliver_notification
+from chalicelib.notification_delivery import DeliveryFailed, deliver_notification, retry_delay
 from chalicelib.notification_dispatch import RELAY_TASK, SEND_NOTIFICATION_TASK, relay_notifications
 from local_worker.celery import app
 
-retries = get_settings().notifications
+notifications = get_settings().notifications
 
 
 @app.task(
@@ -18,15 +19,17 @@ retries = get_settings().notifications
     # Redelivered if the worker dies mid-task; safe because delivery claims the row first.
     acks_late=True,
     reject_on_worker_lost=True,
-    # OperationalError: the database was unreachable, so nothing was claimed or recorded.
-    autoretry_for=(DeliveryFailed, OperationalError),
-    retry_backoff=retries.retry_backoff,
-    retry_backoff_max=retries.retry_backoff_max,
-    retry_jitter=True,
-    max_retries=retries.max_retries,
+    # The database counts delivery attempts and decides the last one; this cap also bounds
+    # retries after database errors, which claim nothing (the relay picks those up later).
+    max_retries=notifications.max_retries,
 )
-def send_notification(self: object, notification_id: str) -> str:
-    return deliver_notification(notification_id).value
+def send_notification(self: Task, notification_id: str) -> str:
+    try:
+        return deliver_notification(notification_id).value
+    # OperationalError: the database was unreachable, so nothing was claimed or recorded.
+    except (DeliveryFailed, OperationalError) as error:
+        # Our backoff rather than autoretry_for's: see retry_delay.
+        raise self.retry(exc=error, countdown=retry_delay(self.request.retries, notifications)) from None
 
 
 @app.task(name=RELAY_TASK, ignore_result=True)

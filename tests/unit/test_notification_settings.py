@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from chalicelib.config import ConfigurationError, load_settings
+from chalicelib.notification_delivery import retry_delay
 
 
 def test_defaults_follow_the_seed() -> None:
@@ -36,3 +37,13 @@ def test_values_are_read_from_the_environment() -> None:
 def test_unsafe_values_refuse_to_start(env: dict[str, str], message: str) -> None:
     with pytest.raises(ConfigurationError, match=message):
         load_settings(env)
+
+
+def test_retry_delays_grow_exponentially_with_jitter_up_to_the_cap_and_never_near_zero() -> None:
+    notify = load_settings({"NOTIFY_RETRY_BACKOFF": "2", "NOTIFY_RETRY_BACKOFF_MAX": "30"}).notifications
+
+    delays = {retries: [retry_delay(retries, notify) for _ in range(200)] for retries in range(6)}
+
+    for retries, ceiling in ((0, 2), (1, 4), (2, 8), (3, 16), (4, 30), (5, 30)):
+        assert ceiling / 2 <= min(delays[retries]) and max(delays[retries]) <= ceiling
+        assert len(set(delays[retries])) > 100  # jittered, so retries of a burst spread out
