@@ -45,8 +45,14 @@ def parse_args() -> argparse.Namespace:
         "--rate", type=float, default=100.0, help="offered load for the latency run, per second"
     )
     parser.add_argument("--seconds", type=float, default=20.0, help="length of the latency run")
-    parser.add_argument("--pool", default=os.environ.get("WORKER_POOL", "threads"))
-    parser.add_argument("--concurrency", type=int, default=int(os.environ.get("WORKER_CONCURRENCY", "4")))
+    parser.add_argument(
+        "--processes",
+        type=int,
+        default=int(os.environ.get("WORKER_PROCESSES", os.cpu_count() or 1)),
+        help="worker processes, as make run starts them (default: one per CPU)",
+    )
+    parser.add_argument("--pool", default=os.environ.get("WORKER_POOL", "solo"))
+    parser.add_argument("--concurrency", type=int, default=int(os.environ.get("WORKER_CONCURRENCY", "1")))
     return parser.parse_args()
 
 
@@ -66,22 +72,30 @@ def redis_url_for(args: argparse.Namespace) -> Iterator[str]:
 
 @contextmanager
 def worker(args: argparse.Namespace, log_path: Path) -> Iterator[None]:
+    """``args.processes`` workers, as ``make run`` starts them; stopped on leaving."""
     command = [sys.executable, "-m", "celery", "-A", "local_worker", "worker", f"--pool={args.pool}"]
     command += [f"--concurrency={args.concurrency}", "--loglevel=INFO", "--without-gossip"]
     command += ["--without-mingle", "--without-heartbeat"]
     offset = log_path.stat().st_size if log_path.exists() else 0
+    processes = []
     with log_path.open("ab") as log:
-        process = subprocess.Popen(command, cwd=PROJECT_ROOT, stdout=log, stderr=subprocess.STDOUT)  # noqa: S603
+        for number in range(1, args.processes + 1):
+            hostname = f"--hostname=bench-{number}@%h"
+            processes.append(
+                subprocess.Popen([*command, hostname], cwd=PROJECT_ROOT, stdout=log, stderr=subprocess.STDOUT)  # noqa: S603
+            )
     try:
         deadline = time.monotonic() + 60
-        while " ready." not in log_path.read_text(errors="replace")[offset:]:
-            if process.poll() is not None or time.monotonic() > deadline:
+        while log_path.read_text(errors="replace")[offset:].count(" ready.") < len(processes):
+            if any(p.poll() is not None for p in processes) or time.monotonic() > deadline:
                 raise SystemExit(f"worker did not start; see {log_path}")
             time.sleep(0.1)
         yield
     finally:
-        process.terminate()
-        process.wait(timeout=30)
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            process.wait(timeout=30)
 
 
 def create(index: int) -> str:
@@ -225,8 +239,9 @@ def main() -> None:
 
         upgrade_database()
         print(
-            f"database {os.environ['DATABASE_URL'].split('://')[0]}, worker --pool={args.pool} "
-            f"--concurrency={args.concurrency}, {os.cpu_count()} CPUs; worker log {workdir / 'worker.log'}"
+            f"database {os.environ['DATABASE_URL'].split('://')[0]}, {args.processes} worker processes "
+            f"--pool={args.pool} --concurrency={args.concurrency}, {os.cpu_count()} CPUs; "
+            f"worker log {workdir / 'worker.log'}"
         )
         offset = backlog(args, workdir / "worker.log")
         with worker(args, workdir / "worker.log"):

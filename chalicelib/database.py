@@ -99,9 +99,13 @@ def get_session_factory() -> sessionmaker[Session]:
     return sessionmaker(bind=get_engine(), expire_on_commit=False, autoflush=False)
 
 
-def reset_engine() -> None:
-    """Forget the cached engine (tests and configuration reloads)."""
+def reset_engine(*, close_connections: bool = True) -> None:
+    """Forget the cached engine (tests and configuration reloads).
+
+    In a forked child, pass ``close_connections=False``: the pooled connections
+    are its parent's, and closing them would end them for the parent too.
+    """
     if get_engine.cache_info().currsize:
-        get_engine().dispose()
+        get_engine().dispose(close=close_connections)
     get_engine.cache_clear()
     get_session_factory.cache_clear()

@@ -9,9 +9,10 @@ from __future__ import annotations
 from typing import Any
 
 from celery import Celery
-from celery.signals import setup_logging
+from celery.signals import setup_logging, worker_process_init
 
 from chalicelib.config import ConfigurationError, get_log_settings, get_settings
+from chalicelib.database import reset_engine
 from chalicelib.notification_dispatch import RELAY_TASK, celery_config
 from chalicelib.structured_logging import configure_logging
 from local_worker.redis_reconnect import keep_worker_alive_on_broker_loss
@@ -23,6 +24,12 @@ keep_worker_alive_on_broker_loss()
 def log_json_lines(loglevel: int | str | None = None, **_: Any) -> None:
     """Celery's own lines and ours, as the API's: JSON on stdout (``--loglevel`` wins over LOG_LEVEL)."""
     configure_logging(loglevel or get_log_settings().level)
+
+
+@worker_process_init.connect
+def forget_inherited_engine(**_: Any) -> None:
+    """A prefork child must not share its parent's database connections: it opens its own."""
+    reset_engine(close_connections=False)
 
 
 settings = get_settings()

@@ -17,13 +17,23 @@ from chalicelib.config import PROJECT_ROOT
 from chalicelib.schema import upgrade_database
 from scripts.embedded_services import start_embedded_redis
 
-# Threads: deliveries through SES or SNS wait on the network; one process keeps SQLite writers few.
-DEFAULTS = {"API_HOST": "127.0.0.1", "API_PORT": "8000", "WORKER_POOL": "threads", "WORKER_CONCURRENCY": "4"}
+# One single-threaded worker process per core: with the log provider, delivery is CPU work, and
+# Celery's thread and prefork pools cost more than they overlap (bench/notifications.py). For SES
+# or SNS, which wait on the network, set WORKER_POOL=threads and WORKER_CONCURRENCY=16.
+DEFAULTS = {
+    "API_HOST": "127.0.0.1",
+    "API_PORT": "8000",
+    "WORKER_PROCESSES": str(os.cpu_count() or 1),
+    "WORKER_POOL": "solo",
+    "WORKER_CONCURRENCY": "1",
+    "TELEHEALTH_DATA_DIR": str(PROJECT_ROOT / ".data"),
+}
 
 
 def main() -> int:
-    upgrade_database()
     env = {**DEFAULTS, **os.environ}
+    os.environ["TELEHEALTH_DATA_DIR"] = env["TELEHEALTH_DATA_DIR"]
+    upgrade_database()
     bin_dir = str(Path(sys.executable).parent)
     env["PATH"] = os.pathsep.join([bin_dir, env.get("PATH", "")])
     redis_server = None
@@ -31,8 +41,9 @@ def main() -> int:
         redis_server = start_embedded_redis()
         env["REDIS_URL"] = f"{redis_server.connection_url}/0"
         print(f"embedded Redis on {redis_server.connection_url}", file=sys.stderr)
-    (PROJECT_ROOT / ".data").mkdir(exist_ok=True)
-    honcho = subprocess.Popen([os.path.join(bin_dir, "honcho"), "start"], cwd=PROJECT_ROOT, env=env)
+    Path(env["TELEHEALTH_DATA_DIR"]).mkdir(parents=True, exist_ok=True)
+    command = [os.path.join(bin_dir, "honcho"), "start", "-c", f"worker={int(env['WORKER_PROCESSES'])}"]
+    honcho = subprocess.Popen(command, cwd=PROJECT_ROOT, env=env)
     try:
         return honcho.wait()
     except KeyboardInterrupt:
