@@ -44,7 +44,7 @@ from chalicelib.errors import (
     UnsupportedMediaType,
     ValidationFailed,
 )
-from chalicelib.models import Patient
+from chalicelib.models import Patient, PatientRecord
 from chalicelib.rate_limit import enforce_rate_limit
 from chalicelib.scopes import parse_scope_string
 from chalicelib.structured_logging import log_context
@@ -332,7 +332,7 @@ def iso_utc(value: datetime) -> str:
     return value.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def patient_json(patient: Patient) -> dict[str, Any]:
+def patient_json(patient: Patient | PatientRecord) -> dict[str, Any]:
     return {
         "id": patient.id,
         "name": patient.name,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy import BigInteger, DateTime, Index, Integer, MetaData, String, Text
@@ -43,6 +44,19 @@ class Patient(Base):
     # Naive UTC on every database; serialization marks them as UTC.
     created_at: Mapped[datetime] = mapped_column(DateTime())
     updated_at: Mapped[datetime] = mapped_column(DateTime())
+
+
+@dataclass(frozen=True, slots=True)
+class PatientRecord:
+    """A patient as read to answer a request: plain values, no session behind them."""
+
+    id: int
+    name: str
+    email: str
+    phone: str | None
+    version: int
+    created_at: datetime
+    updated_at: datetime
 
 
 class RowCount(Base):

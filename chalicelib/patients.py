@@ -16,10 +16,10 @@ from chalicelib import idempotency
 from chalicelib.config import get_settings
 from chalicelib.errors import PatientNotFound, PreconditionFailed, ValidationFailed
 from chalicelib.idempotency import IdempotencyKey
-from chalicelib.models import Patient, utc_now
+from chalicelib.models import Patient, PatientRecord, utc_now
 from chalicelib.notifications import PATIENT_CREATED, PATIENT_UPDATED, record_patient_change
 from chalicelib.preconditions import TagCondition
-from chalicelib.unit_of_work import UnitOfWork
+from chalicelib.unit_of_work import ReadTransaction, UnitOfWork
 from chalicelib.validation import (
     AFTER,
     PAGE,
@@ -37,7 +37,7 @@ class PatientPage:
     pages: int
     page: int | None  # None when the page was addressed by cursor
     per_page: int
-    patients: Sequence[Patient]
+    patients: Sequence[PatientRecord]
     next_after: int | None  # the cursor of the following page; None on the last page
 
 
@@ -72,10 +72,14 @@ def create_patient(
     return PatientChange(patient, notification.id)
 
 
-def get_patient(raw_id: str) -> Patient:
+def get_patient(raw_id: str) -> PatientRecord:
     """Raises PatientNotFound, also for ids that cannot exist."""
-    with UnitOfWork() as uow:
-        return _existing(uow, raw_id)
+    patient_id = _id_or_not_found(raw_id)
+    with ReadTransaction() as reads:
+        patient = reads.patients.get(patient_id)
+    if patient is None:
+        raise PatientNotFound()
+    return patient
 
 
 def update_patient(
@@ -136,13 +140,13 @@ def list_patients(
     if after is not None and raw_page is not None:
         raise ValidationFailed("Use either page or after, not both", field=after_rule.name)
     page = page_rule.parse_or_default(raw_page) if after is None else None
-    with UnitOfWork() as uow:
-        total = uow.patients.count()
+    with ReadTransaction() as reads:
+        total = reads.patients.count()
         # One row more than the page holds tells whether a next page exists.
         if page is None:
-            rows = uow.patients.after(after or 0, limit=per_page + 1)
+            rows = reads.patients.after(after or 0, limit=per_page + 1)
         else:
-            rows = uow.patients.page(offset=(page - 1) * per_page, limit=per_page + 1) if total else []
+            rows = reads.patients.page(offset=(page - 1) * per_page, limit=per_page + 1) if total else []
     shown = rows[:per_page]
     next_after = shown[-1].id if len(rows) > per_page else None
     return PatientPage(total, math.ceil(total / per_page), page, per_page, shown, next_after)

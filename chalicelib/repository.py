@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, case, delete, func, select, update
+from sqlalchemy import Connection, Select, Table, bindparam, case, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -21,6 +21,7 @@ from chalicelib.models import (
     Notification,
     NotificationStatus,
     Patient,
+    PatientRecord,
     RowCount,
 )
 
@@ -56,13 +57,7 @@ class PatientRepository:
         self._change_count(-1)
 
     def count(self) -> int:
-        """The maintained count; an exact ``count(*)`` only if the counter row is missing."""
-        maintained = self._session.scalar(
-            select(RowCount.row_count).where(RowCount.table_name == PATIENTS_TABLE)
-        )
-        if maintained is not None:
-            return maintained
-        return self._session.scalar(select(func.count()).select_from(Patient)) or 0
+        return _patient_count(self._session)
 
     def recount(self) -> int:
         """Set the counter from ``count(*)``: after rows were loaded or removed behind the API's back."""
@@ -78,21 +73,6 @@ class PatientRepository:
         row = self._session.execute(_CONTACT, {"patient_id": patient_id}).first()
         return (row.email, row.phone_e164) if row else None
 
-    def page(self, *, offset: int, limit: int) -> Sequence[Patient]:
-        """``limit`` patients in id order from position ``offset``.
-
-        The skipping happens on the primary key alone (an index-only scan on
-        PostgreSQL), and only the rows returned are read in full.
-        """
-        first_id = select(Patient.id).order_by(Patient.id).offset(offset).limit(1).scalar_subquery()
-        query = select(Patient).where(Patient.id >= first_id).order_by(Patient.id).limit(limit)
-        return self._session.scalars(query).all()
-
-    def after(self, patient_id: int, *, limit: int) -> Sequence[Patient]:
-        """``limit`` patients in id order whose id is greater than ``patient_id`` (keyset paging)."""
-        query = select(Patient).where(Patient.id > patient_id).order_by(Patient.id).limit(limit)
-        return self._session.scalars(query).all()
-
     def _change_count(self, delta: int) -> None:
         # One UPDATE ... SET row_count = row_count + delta: the database serializes
         # concurrent writers on the counter row, so no change is lost. It comes last
@@ -103,6 +83,49 @@ class PatientRepository:
             .values(row_count=RowCount.row_count + delta),
             execution_options={"synchronize_session": False},
         )
+
+
+class PatientReader:
+    """The reads that answer patient requests, as plain records on a bare connection.
+
+    Loading ORM objects costs more than the query itself (``make bench-baseline``),
+    and an answer needs only the values.
+    """
+
+    def __init__(self, connection: Connection) -> None:
+        self._connection = connection
+
+    def get(self, patient_id: int) -> PatientRecord | None:
+        row = self._connection.execute(_PATIENT_RECORD.where(_patients.id == patient_id)).first()
+        return PatientRecord(*row) if row else None
+
+    def count(self) -> int:
+        return _patient_count(self._connection)
+
+    def page(self, *, offset: int, limit: int) -> list[PatientRecord]:
+        """``limit`` patients in id order from position ``offset``.
+
+        The skipping happens on the primary key alone (an index-only scan on
+        PostgreSQL), and only the rows returned are read in full.
+        """
+        first_id = select(_patients.id).order_by(_patients.id).offset(offset).limit(1).scalar_subquery()
+        return self._records(_PATIENT_RECORD.where(_patients.id >= first_id), limit)
+
+    def after(self, patient_id: int, *, limit: int) -> list[PatientRecord]:
+        """``limit`` patients in id order whose id is greater than ``patient_id`` (keyset paging)."""
+        return self._records(_PATIENT_RECORD.where(_patients.id > patient_id), limit)
+
+    def _records(self, query: Select[Any], limit: int) -> list[PatientRecord]:
+        in_order = query.order_by(_patients.id).limit(limit)
+        return [PatientRecord(*row) for row in self._connection.execute(in_order)]
+
+
+def _patient_count(executor: Session | Connection) -> int:
+    """The maintained count; an exact ``count(*)`` only if the counter row is missing."""
+    maintained = executor.scalar(select(RowCount.row_count).where(RowCount.table_name == PATIENTS_TABLE))
+    if maintained is not None:
+        return int(maintained)
+    return int(executor.scalar(select(func.count()).select_from(_PATIENTS)) or 0)
 
 
 @dataclass(frozen=True)
@@ -125,6 +148,15 @@ _PATIENTS = cast(Table, Patient.__table__)
 _NOTIFICATIONS = cast(Table, Notification.__table__)
 _patients = _PATIENTS.c
 _notifications = _NOTIFICATIONS.c
+_PATIENT_RECORD = select(
+    _patients.id,
+    _patients.name,
+    _patients.email,
+    _patients.phone,
+    _patients.version,
+    _patients.created_at,
+    _patients.updated_at,
+)
 _CONTACT = select(_patients.email, _patients.phone_e164).where(_patients.id == bindparam("patient_id"))
 _CLAIM = (
     update(_NOTIFICATIONS)

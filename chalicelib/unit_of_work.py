@@ -5,14 +5,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from types import TracebackType
 
+from sqlalchemy import Connection
 from sqlalchemy.orm import Session, sessionmaker
 
 from chalicelib.audit import record_changes, watch_patient_changes
-from chalicelib.database import SQLITE_BEGIN_IMMEDIATE, get_session_factory
+from chalicelib.database import SQLITE_BEGIN_IMMEDIATE, get_engine, get_session_factory
 from chalicelib.repository import (
     AuditEventRepository,
     IdempotencyKeyRepository,
     NotificationRepository,
+    PatientReader,
     PatientRepository,
 )
 
@@ -65,3 +67,26 @@ class UnitOfWork:
         callbacks, self._after_commit = self._after_commit, []
         for callback in callbacks:
             callback()
+
+
+class ReadTransaction:
+    """``with ReadTransaction() as reads: reads.patients.get(...)``: reads that answer a request.
+
+    One transaction on a bare connection, so that the statements in it see one
+    state of the database; it changes nothing and is rolled back on leaving.
+    No Session: the answer needs values, not objects to change.
+    """
+
+    def __enter__(self) -> ReadTransaction:
+        self._connection: Connection = get_engine().connect()
+        self._connection.begin()
+        self.patients = PatientReader(self._connection)
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self._connection.close()
