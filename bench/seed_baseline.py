@@ -2,16 +2,25 @@
 
     make bench-baseline            (or: .venv/bin/python -m bench.seed_baseline --requests 2000)
 
-Both apps run in this process on their own SQLite file, driven by their
-framework's in-process client (Flask's WSGI test client; chalice.test.Client,
-which also runs our authorizer and gateway emulation on every request). Ours
-validates input, checks the token against digests in constant time and maps
-errors; the seed does none of that. Prints requests/s and p50/p99 per case.
+Both apps run in this process on their own SQLite file, driven two ways:
+
+* through their framework's test client (Flask's WSGI test client;
+  chalice.test.Client, which also runs our authorizer and gateway emulation
+  and copies the process environment on every request);
+* as they are invoked in production: the seed as a WSGI server calls it
+  (``app(environ, start_response)``), ours as Lambda calls it
+  (``app(event, context)`` with an API Gateway event whose authorizer result
+  API Gateway has cached, as it does for ``ttl_seconds``).
+
+Ours validates input, checks the token against digests in constant time, maps
+errors, writes the outbox and an audit row for every read and change, and logs
+an access line; the seed does none of that. Prints requests/s and p50/p99 per case.
 """
 
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import statistics
 import tempfile
@@ -140,6 +149,106 @@ class ChaliceClient:
         return int(response.status_code)
 
 
+class SeedWsgiServer:
+    """The seed as a WSGI server calls it: one environ per request, the body read to the end."""
+
+    def __init__(self, app: Any) -> None:
+        self._app = app
+
+    def get(self, path: str) -> int:
+        return self._call("GET", path, b"")
+
+    def post(self, path: str, body: dict[str, Any]) -> int:
+        return self._call("POST", path, json.dumps(body).encode())
+
+    def _call(self, method: str, path: str, body: bytes) -> int:
+        path_info, _, query = path.partition("?")
+        environ = {
+            "REQUEST_METHOD": method,
+            "SCRIPT_NAME": "",
+            "PATH_INFO": path_info,
+            "QUERY_STRING": query,
+            "SERVER_NAME": "127.0.0.1",
+            "SERVER_PORT": "8000",
+            "SERVER_PROTOCOL": "HTTP/1.1",
+            "REMOTE_ADDR": "127.0.0.1",
+            "HTTP_HOST": "127.0.0.1:8000",
+            "HTTP_AUTHORIZATION": f"Bearer {TOKEN}",
+            "CONTENT_TYPE": "application/json" if body else "",
+            "CONTENT_LENGTH": str(len(body)),
+            "wsgi.version": (1, 0),
+            "wsgi.url_scheme": "http",
+            "wsgi.input": io.BytesIO(body),
+            "wsgi.errors": io.StringIO(),
+            "wsgi.multithread": False,
+            "wsgi.multiprocess": False,
+            "wsgi.run_once": False,
+        }
+        status: list[str] = []
+        chunks = self._app(environ, lambda line, headers, exc_info=None: status.append(line))
+        b"".join(chunks)
+        if hasattr(chunks, "close"):
+            chunks.close()
+        return int(status[0].split(" ", 1)[0])
+
+
+class ChaliceLambdaInvoke:
+    """Ours as Lambda calls it: ``app(event, context)``, the authorizer's result cached by API Gateway."""
+
+    def __init__(self, database: Path) -> None:
+        from app import app
+        from chalicelib.config import DEVELOPMENT_PRINCIPAL
+        from chalicelib.schema import upgrade_database
+        from chalicelib.scopes import ALL_SCOPES, scope_string
+        from deploy.lambda_events import authorizer_context
+        from deploy.lambda_runtime import LambdaContext
+
+        upgrade_database(f"sqlite:///{database}")
+        _use_database(database)
+        self._app, self._context = app, LambdaContext()
+        self._authorizer = authorizer_context(
+            {
+                "principalId": DEVELOPMENT_PRINCIPAL,
+                "context": {"principal": DEVELOPMENT_PRINCIPAL, "scopes": scope_string(ALL_SCOPES)},
+            }
+        )
+
+    def get(self, path: str) -> int:
+        return self._call("GET", path, None)
+
+    def post(self, path: str, body: dict[str, Any]) -> int:
+        return self._call("POST", path, body)
+
+    def _call(self, method: str, path: str, body: dict[str, Any] | None) -> int:
+        from deploy.lambda_events import rest_event
+
+        path_only, _, query = path.partition("?")
+        patient_id = path_only.removeprefix("/patients/") if path_only.startswith("/patients/") else None
+        event = rest_event(
+            method,
+            "/patients/{patient_id}" if patient_id else "/patients",
+            path_only,
+            authorizer=self._authorizer,
+            authorization=f"Bearer {TOKEN}",
+            path_parameters={"patient_id": patient_id} if patient_id else None,
+            query=dict(pair.split("=", 1) for pair in query.split("&")) if query else None,
+            body=body,
+        )
+        return int(self._app(event, self._context)["statusCode"])
+
+
+def _use_database(database: Path) -> None:
+    import os
+
+    from chalicelib.config import get_settings
+    from chalicelib.database import reset_engine
+
+    os.environ.update(DATABASE_URL=f"sqlite:///{database}", APP_STAGE="dev")
+    os.environ.pop("API_TOKENS", None)
+    get_settings.cache_clear()
+    reset_engine()
+
+
 def measure(label: str, requests: int, call: Callable[[int], int], expected: int) -> dict[str, Any]:
     latencies = []
     started = time.perf_counter()
@@ -185,12 +294,23 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=2000)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        seed = SeedClient(build_seed_app(Path(tmp) / "seed.db"))
+        seed_app = build_seed_app(Path(tmp) / "seed.db")
+        seed = SeedClient(seed_app)
         ours = ChaliceClient(Path(tmp) / "ours.db")
-        rows = run_cases("seed", seed, args.requests) + run_cases("ours", ours, args.requests)
-    print(f"{'case':40} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8}")
-    for row in rows:
-        print(f"{row['case']:40} {row['rps']:9.0f} {row['p50_ms']:8.2f} {row['p99_ms']:8.2f}")
+        through_test_clients = run_cases("seed", seed, args.requests) + run_cases("ours", ours, args.requests)
+        # Fresh databases, so the second pair starts where the first did.
+        seed_server = SeedWsgiServer(build_seed_app(Path(tmp) / "seed-deployed.db"))
+        ours_lambda = ChaliceLambdaInvoke(Path(tmp) / "ours-deployed.db")
+        as_deployed = run_cases("seed", seed_server, args.requests)
+        as_deployed += run_cases("ours", ours_lambda, args.requests)
+    for title, rows in (
+        ("through each framework's test client", through_test_clients),
+        ("as deployed: the seed called by a WSGI server, ours by Lambda", as_deployed),
+    ):
+        print(title)
+        print(f"  {'case':40} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8}")
+        for row in rows:
+            print(f"  {row['case']:40} {row['rps']:9.0f} {row['p50_ms']:8.2f} {row['p99_ms']:8.2f}")
 
 
 if __name__ == "__main__":
