@@ -39,7 +39,8 @@ def parse_args() -> argparse.Namespace:
     )
     parser.add_argument("--database-url", help="default: a fresh SQLite file")
     parser.add_argument("--redis-url", help="default: an embedded Valkey server")
-    parser.add_argument("--saturation-count", type=int, default=3000)
+    # Large enough that the workers run at saturation for several seconds, not a burst.
+    parser.add_argument("--saturation-count", type=int, default=10000)
     parser.add_argument("--producers", type=int, default=2, help="threads committing changes at saturation")
     parser.add_argument(
         "--rate", type=float, default=100.0, help="offered load for the latency run, per second"
