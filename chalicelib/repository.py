@@ -96,7 +96,7 @@ class PatientReader:
         self._connection = connection
 
     def get(self, patient_id: int) -> PatientRecord | None:
-        row = self._connection.execute(_PATIENT_RECORD.where(_patients.id == patient_id)).first()
+        row = self._connection.execute(_PATIENT_BY_ID, {"patient_id": patient_id}).first()
         return PatientRecord(*row) if row else None
 
     def count(self) -> int:
@@ -108,24 +108,22 @@ class PatientReader:
         The skipping happens on the primary key alone (an index-only scan on
         PostgreSQL), and only the rows returned are read in full.
         """
-        first_id = select(_patients.id).order_by(_patients.id).offset(offset).limit(1).scalar_subquery()
-        return self._records(_PATIENT_RECORD.where(_patients.id >= first_id), limit)
+        return self._records(_PATIENT_PAGE_AT_OFFSET, {"offset": offset, "limit": limit})
 
     def after(self, patient_id: int, *, limit: int) -> list[PatientRecord]:
         """``limit`` patients in id order whose id is greater than ``patient_id`` (keyset paging)."""
-        return self._records(_PATIENT_RECORD.where(_patients.id > patient_id), limit)
+        return self._records(_PATIENT_PAGE_AFTER, {"after": patient_id, "limit": limit})
 
-    def _records(self, query: Select[Any], limit: int) -> list[PatientRecord]:
-        in_order = query.order_by(_patients.id).limit(limit)
-        return [PatientRecord(*row) for row in self._connection.execute(in_order)]
+    def _records(self, query: Select[Any], params: dict[str, int]) -> list[PatientRecord]:
+        return [PatientRecord(*row) for row in self._connection.execute(query, params)]
 
 
 def _patient_count(executor: Session | Connection) -> int:
     """The maintained count; an exact ``count(*)`` only if the counter row is missing."""
-    maintained = executor.scalar(select(RowCount.row_count).where(RowCount.table_name == PATIENTS_TABLE))
+    maintained = executor.scalar(_MAINTAINED_PATIENT_COUNT)
     if maintained is not None:
         return int(maintained)
-    return int(executor.scalar(select(func.count()).select_from(_PATIENTS)) or 0)
+    return int(executor.scalar(_EXACT_PATIENT_COUNT) or 0)
 
 
 @dataclass(frozen=True)
@@ -157,6 +155,21 @@ _PATIENT_RECORD = select(
     _patients.created_at,
     _patients.updated_at,
 )
+_PATIENT_BY_ID = _PATIENT_RECORD.where(_patients.id == bindparam("patient_id"))
+_PATIENT_PAGE_AFTER = (
+    _PATIENT_RECORD.where(_patients.id > bindparam("after")).order_by(_patients.id).limit(bindparam("limit"))
+)
+# The first id of the page, found by skipping on the primary key alone.
+_FIRST_ID_AT_OFFSET = (
+    select(_patients.id).order_by(_patients.id).offset(bindparam("offset")).limit(1).scalar_subquery()
+)
+_PATIENT_PAGE_AT_OFFSET = (
+    _PATIENT_RECORD.where(_patients.id >= _FIRST_ID_AT_OFFSET)
+    .order_by(_patients.id)
+    .limit(bindparam("limit"))
+)
+_MAINTAINED_PATIENT_COUNT = select(RowCount.row_count).where(RowCount.table_name == PATIENTS_TABLE)
+_EXACT_PATIENT_COUNT = select(func.count()).select_from(_PATIENTS)
 _CONTACT = select(_patients.email, _patients.phone_e164).where(_patients.id == bindparam("patient_id"))
 _CLAIM = (
     update(_NOTIFICATIONS)
