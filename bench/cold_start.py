@@ -34,7 +34,7 @@ from pathlib import Path
 from chalicelib.schema import upgrade_database
 from chalicelib.scopes import PATIENTS_READ
 from deploy.bytecode import ArtifactSize
-from deploy.lambda_events import authorizer_context, rest_event
+from deploy.lambda_events import allowed_token_context, rest_event
 from deploy.lambda_runtime import LambdaContainer, lambda_environment, unpack_task_root
 from deploy.package import build_package
 
@@ -93,9 +93,7 @@ def cold_start(variant: Variant, env: dict[str, str]) -> tuple[float, int]:
         "/patients/{patient_id}",
         "/patients/1",
         path_parameters={"patient_id": "1"},
-        authorizer=authorizer_context(
-            {"principalId": "bench", "context": {"principal": "bench", "scopes": PATIENTS_READ}}
-        ),
+        authorizer=allowed_token_context("bench", PATIENTS_READ),
     )
     started = time.perf_counter()
     with LambdaContainer(variant.task_root, env, isolated=variant.isolated) as container:

@@ -200,18 +200,13 @@ class ChaliceLambdaInvoke:
         from chalicelib.config import DEVELOPMENT_PRINCIPAL
         from chalicelib.schema import upgrade_database
         from chalicelib.scopes import ALL_SCOPES, scope_string
-        from deploy.lambda_events import authorizer_context
+        from deploy.lambda_events import allowed_token_context
         from deploy.lambda_runtime import LambdaContext
 
         upgrade_database(f"sqlite:///{database}")
         _use_database(database)
         self._app, self._context = app, LambdaContext()
-        self._authorizer = authorizer_context(
-            {
-                "principalId": DEVELOPMENT_PRINCIPAL,
-                "context": {"principal": DEVELOPMENT_PRINCIPAL, "scopes": scope_string(ALL_SCOPES)},
-            }
-        )
+        self._authorizer = allowed_token_context(DEVELOPMENT_PRINCIPAL, scope_string(ALL_SCOPES))
 
     def get(self, path: str) -> int:
         return self._call("GET", path, None)

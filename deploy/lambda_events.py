@@ -27,6 +27,12 @@ def authorizer_context(policy: dict[str, Any]) -> dict[str, Any]:
     return {"principalId": policy["principalId"], "integrationLatency": 12, **policy.get("context", {})}
 
 
+def allowed_token_context(principal: str, scopes: str) -> dict[str, Any]:
+    """``requestContext.authorizer`` for a token our authorizer allowed (API Gateway caches this)."""
+    policy = {"principalId": principal, "context": {"principal": principal, "scopes": scopes}}
+    return authorizer_context(policy)
+
+
 def rest_event(
     method: str,
     resource: str,

@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from deploy.lambda_events import authorizer_context, rest_event
+from deploy.lambda_events import allowed_token_context, rest_event
 from deploy.lambda_runtime import LambdaContainer, lambda_environment
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -46,12 +46,7 @@ def test_a_read_loads_none_of_them(sqlite_url: str) -> None:
         "/patients/{patient_id}",
         "/patients/1",
         path_parameters={"patient_id": "1"},
-        authorizer=authorizer_context(
-            {
-                "principalId": "clinic",
-                "context": {"principal": "clinic", "scopes": "patients:read patients:write"},
-            }
-        ),
+        authorizer=allowed_token_context("clinic", "patients:read patients:write"),
     )
 
     with LambdaContainer(
