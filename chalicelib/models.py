@@ -31,6 +31,8 @@ class Base(DeclarativeBase):
 
 class Patient(Base):
     __tablename__ = "patients"
+    # SQLite would otherwise give a deleted patient's id (the highest) to the next one (migration 0006).
+    __table_args__ = {"sqlite_autoincrement": True}
 
     id: Mapped[int] = mapped_column(BigIntPrimaryKey, primary_key=True, autoincrement=True)
     name: Mapped[str] = mapped_column(String(200))

@@ -149,3 +149,22 @@ def test_conditional_answers_match_the_openapi_document(client: Any) -> None:
     assert "ETag" in operations["put"]["responses"]["200"]["headers"]
     not_modified = operations["get"]["responses"]["304"]
     assert "content" not in not_modified and "ETag" in not_modified["headers"]
+
+
+def test_a_deleted_patients_id_url_and_etag_never_lead_to_the_next_patient(client: Any) -> None:
+    # GIVEN a client that read the newest patient and holds its ETag, and the patient then deleted
+    first_path, first = create(client)
+    assert client.http.delete(first_path, headers=AUTH).status_code == 200
+
+    # WHEN another patient is created
+    second = post(client, {**JOHN, "email": "second@example.com"})
+    second_path = f"/patients/{second.json_body['patient']['id']}"
+
+    # THEN it gets a new id: the client's URL and ETag answer 404, never 304 for the new patient
+    assert second_path != first_path
+    revalidated = client.http.get(first_path, headers={**AUTH, "If-None-Match": first.headers["ETag"]})
+    assert revalidated.status_code == 404
+    assert client.http.get(second_path, headers=AUTH).status_code == 200
+    # and the new patient's notification history holds only its own creation
+    history = client.http.get(f"{second_path}/notifications", headers=AUTH).json_body
+    assert [n["event"] for n in history["notifications"]] == ["patient.created"]

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 
+import psycopg
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import create_engine, inspect
+from sqlalchemy import Connection, create_engine, inspect, text
+from sqlalchemy.engine import make_url
 
 from chalicelib.models import Base
 from chalicelib.schema import upgrade_database
@@ -51,3 +56,79 @@ def test_plain_postgres_urls_are_accepted(url_scheme: str) -> None:
     from chalicelib.config import normalize_database_url
 
     assert normalize_database_url(f"{url_scheme}u@h/db") == "postgresql+psycopg://u@h/db"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def unmigrated_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """An empty database of its own, on SQLite or on the suite's PostgreSQL server."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'data.db'}"
+        return
+    server_url = make_url(request.getfixturevalue("postgres_server_url"))
+    admin = server_url.set(drivername="postgresql").render_as_string(hide_password=False)
+    name = f"telehealth_migration_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(admin, autocommit=True) as connection:
+        connection.execute(f'CREATE DATABASE "{name}"')
+    yield server_url.set(database=name).render_as_string(hide_password=False)
+    with psycopg.connect(admin, autocommit=True) as connection:
+        connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+PATIENT_COLUMNS = "name, email, email_key, version, created_at, updated_at"
+
+
+def add_patient(connection: Connection, email: str) -> int:
+    return int(
+        connection.execute(
+            text(f"INSERT INTO patients ({PATIENT_COLUMNS}) VALUES ('P', :e, :e, 1, :t, :t) RETURNING id"),
+            {"e": email, "t": datetime(2026, 1, 1)},
+        ).scalar_one()
+    )
+
+
+def test_patient_ids_of_deleted_patients_are_not_handed_out_after_the_upgrade(unmigrated_url: str) -> None:
+    # GIVEN a database before migration 0006, holding patients, one of them the deleted newest,
+    # and the trail and notification history of patients deleted earlier, with higher ids
+    upgrade_database(unmigrated_url, "0005")
+    engine = create_engine(unmigrated_url)
+    with engine.begin() as connection:
+        kept = [add_patient(connection, f"p{n}@example.com") for n in range(3)]
+        connection.execute(text("DELETE FROM patients WHERE id = :id"), {"id": kept.pop()})
+        connection.execute(
+            text(
+                "INSERT INTO audit_events (occurred_at, principal, action, patient_id)"
+                " VALUES (:t, 'p', 'x', 7)"
+            ),
+            {"t": datetime(2026, 1, 1)},
+        )
+        connection.execute(
+            text(
+                "INSERT INTO notifications (id, patient_id, event, channels, status, attempts,"
+                " delivered_channels, created_at, updated_at)"
+                " VALUES ('n', 9, 'e', 'email', 'delivered', 1, '', :t, :t)"
+            ),
+            {"t": datetime(2026, 1, 1)},
+        )
+        before = connection.execute(text("SELECT * FROM patients ORDER BY id")).all()
+    indexes_before = inspect(engine).get_indexes("patients")
+    unique_before = inspect(engine).get_unique_constraints("patients")
+    engine.dispose()
+
+    # WHEN the database is upgraded
+    upgrade_database(unmigrated_url)
+
+    # THEN the patients are kept as they were, with their indexes and constraints
+    engine = create_engine(unmigrated_url)
+    try:
+        with engine.begin() as connection:
+            assert connection.execute(text("SELECT * FROM patients ORDER BY id")).all() == before
+        assert inspect(engine).get_indexes("patients") == indexes_before
+        assert inspect(engine).get_unique_constraints("patients") == unique_before
+        # and a new patient gets an id above every id ever used, again after the newest is deleted
+        with engine.begin() as connection:
+            newest = add_patient(connection, "new@example.com")
+            connection.execute(text("DELETE FROM patients WHERE id = :id"), {"id": newest})
+            after_delete = add_patient(connection, "newer@example.com")
+        assert 9 < newest < after_delete
+    finally:
+        engine.dispose()
