@@ -7,7 +7,8 @@ from chalice import Chalice
 from chalicelib import audit, auth
 from chalicelib.config import check_settings_at_startup, get_log_settings
 from chalicelib.gateway_responses import emulate_in_local_gateway
-from chalicelib.http import bind_current_request, log_request, register_route
+from chalicelib.http import bind_current_request, log_request, method_not_allowed_in_our_shape, register_route
+from chalicelib.local_serving import prepare_local_server
 from chalicelib.scopes import AUDIT_READ, PATIENTS_READ, PATIENTS_WRITE
 from chalicelib.structured_logging import configure_logging
 from functions.create_patient import create_patient
@@ -25,7 +26,7 @@ from functions.list_patients import list_patients
 from functions.update_patient import update_patient
 
 log_settings = get_log_settings()
-configure_logging(log_settings.level, in_lambda=log_settings.in_lambda)
+configure_logging(log_settings.level, in_lambda=log_settings.in_lambda, console=log_settings.console)
 check_settings_at_startup()  # an unsafe production configuration fails here, before any request
 
 app = Chalice(app_name="telehealth-api")
@@ -33,9 +34,11 @@ app.debug = False
 
 if "chalice.local" in sys.modules:  # chalice local or chalice.test.Client, never Lambda
     emulate_in_local_gateway()
+    prepare_local_server()
 
 # In this order: the access line times everything the request costs.
 app.register_middleware(log_request, "http")
+app.register_middleware(method_not_allowed_in_our_shape, "http")
 app.register_middleware(bind_current_request, "http")
 # Lambda runs the authorizer as ``app.<its function's name>``: that attribute must be the wrapper.
 authorize_bearer_token = app.authorizer(name="bearer_token")(auth.authorize_bearer_token)

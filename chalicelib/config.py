@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -94,6 +95,8 @@ class Settings:
     stage: str
     database_url: str
     token_digests: tuple[TokenDigest, ...]
+    # No DATABASE_URL: the SQLite file under TELEHEALTH_DATA_DIR (``.data/``).
+    uses_development_database: bool = False
     redis_url: str | None = None
     sqlite_busy_timeout_ms: int = 5000
     db_pool: str = "queue"
@@ -188,6 +191,7 @@ def load_settings(env: Mapping[str, str]) -> Settings:
     settings = Settings(
         stage=stage,
         database_url=normalize_database_url(env.get("DATABASE_URL") or _default_database_url(env)),
+        uses_development_database=not env.get("DATABASE_URL"),
         token_digests=tuple(tokens),
         redis_url=env.get("REDIS_URL") or None,
         phone_default_region=env.get("PHONE_DEFAULT_REGION", "US"),
@@ -302,6 +306,7 @@ def _refuse_unsafe_production(settings: Settings) -> None:
 
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+LOG_FORMATS = ("json", "console")
 
 
 @dataclass(frozen=True)
@@ -309,18 +314,30 @@ class LogSettings:
     level: str = "INFO"
     # The Lambda runtime already has a handler on the root logger, writing to the function's log stream.
     in_lambda: bool = False
+    # "json" for machines (files, pipes, honcho, Lambda); "console" is one readable line for a person.
+    format: str = "json"
+
+    @property
+    def console(self) -> bool:
+        return self.format == "console"
 
 
-def load_log_settings(env: Mapping[str, str]) -> LogSettings:
-    """Read apart from ``Settings``: a cold start that fails on its settings still logs why, as JSON."""
+def load_log_settings(env: Mapping[str, str], *, stdout_is_terminal: bool = False) -> LogSettings:
+    """Read apart from ``Settings``: a cold start that fails on its settings still logs why, as JSON.
+
+    LOG_FORMAT defaults to ``console`` on a terminal and ``json`` anywhere else.
+    """
     level = (env.get("LOG_LEVEL") or LogSettings.level).strip().upper()
     if level not in LOG_LEVELS:
         raise ConfigurationError(f"LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}")
-    return LogSettings(level=level, in_lambda=bool(env.get("AWS_LAMBDA_FUNCTION_NAME")))
+    log_format = (env.get("LOG_FORMAT") or ("console" if stdout_is_terminal else "json")).strip().lower()
+    if log_format not in LOG_FORMATS:
+        raise ConfigurationError(f"LOG_FORMAT must be one of {', '.join(LOG_FORMATS)}")
+    return LogSettings(level=level, in_lambda=bool(env.get("AWS_LAMBDA_FUNCTION_NAME")), format=log_format)
 
 
 def get_log_settings() -> LogSettings:
-    return load_log_settings(os.environ)
+    return load_log_settings(os.environ, stdout_is_terminal=sys.stdout.isatty())
 
 
 @lru_cache(maxsize=1)
@@ -344,6 +361,11 @@ def check_settings_at_startup() -> None:
 
 # Chalice CLI commands that import app.py to serve it (others read its routes).
 SERVING_COMMANDS = frozenset({"local"})
+
+
+def serving_with_chalice_local() -> bool:
+    """True while ``chalice local`` (or ``python -m scripts.local_api``) loads the app to serve it."""
+    return _chalice_cli_command() in SERVING_COMMANDS
 
 
 def _chalice_cli_command() -> str | None:

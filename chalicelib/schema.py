@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 from pathlib import Path
 
@@ -25,6 +26,8 @@ def alembic_config(url: str):  # type: ignore[no-untyped-def]
 
 
 def upgrade_database(url: str | None = None, revision: str = "head") -> None:
+    # Alembic logs one INFO line per plugin it sets up, which says nothing about this database.
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
     from alembic import command
 
     url = normalize_database_url(url or get_settings().database_url)

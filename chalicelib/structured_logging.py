@@ -6,6 +6,9 @@ or task being served (``request_id`` in the API, ``correlation_id`` and
 ``notification_id`` in the worker), so a change can be followed from the API's
 access line through the outbox to the worker's delivery line. Callers log ids
 and states, never patient data.
+
+On a terminal (``LOG_FORMAT=console``) the same records print as one readable
+line each: ``12:00:01 INFO GET /patients/{patient_id} 200 1.2ms req=…``.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from contextvars import ContextVar
 from types import MappingProxyType
 from typing import IO
 
+from pythonjsonlogger.core import RESERVED_ATTRS
 from pythonjsonlogger.json import JsonFormatter
 
 _bound_fields: ContextVar[Mapping[str, object]] = ContextVar("bound_log_fields", default=MappingProxyType({}))
@@ -54,6 +58,32 @@ def json_formatter() -> JsonFormatter:
     )
 
 
+# What every LogRecord holds; anything else on a record came from ``extra=`` or the bound context.
+STANDARD_RECORD_FIELDS = frozenset(RESERVED_ATTRS) | {"taskName"}
+ACCESS_FIELDS = ("method", "route", "status", "duration_ms")
+
+
+class ConsoleFormatter(logging.Formatter):
+    """One line per record for a person at a terminal: time, level, what happened, then its fields."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        fields = {k: v for k, v in record.__dict__.items() if k not in STANDARD_RECORD_FIELDS}
+        if all(name in fields for name in ACCESS_FIELDS):  # the API's access line
+            method, route, status, duration = (fields.pop(name) for name in ACCESS_FIELDS)
+            what = f"{method} {route or '-'} {status} {'-' if duration is None else f'{duration}ms'}"
+        else:
+            what = f"{record.name}: {record.getMessage()}"
+        request_id = fields.pop("request_id", None)
+        parts = [self.formatTime(record, "%H:%M:%S"), record.levelname, what]
+        parts += [f"{name}={value}" for name, value in fields.items() if value is not None]
+        if request_id is not None:
+            parts.append(f"req={request_id}")
+        line = " ".join(parts)
+        if record.exc_info:
+            line += "\n" + self.formatException(record.exc_info)
+        return line
+
+
 class StdoutHandler(logging.StreamHandler):  # type: ignore[type-arg]
     """Writes to ``sys.stdout`` as it is at each line: test runners swap it and close the old one."""
 
@@ -72,27 +102,41 @@ class StdoutHandler(logging.StreamHandler):  # type: ignore[type-arg]
 def json_log_handler(stream: IO[str] | None = None) -> logging.Handler:
     """A handler writing JSON lines with the bound fields to ``stream`` (stdout by default)."""
     handler = logging.StreamHandler(stream) if stream is not None else StdoutHandler()
-    _make_json(handler)
+    _use_format(handler, json_formatter())
     return handler
 
 
-def configure_logging(level: str | int, *, in_lambda: bool = False) -> None:
-    """Make the process log JSON lines at ``level``. Safe to call more than once.
+def configure_logging(level: str | int, *, in_lambda: bool = False, console: bool = False) -> None:
+    """Make the process log at ``level``, JSON lines (or ``console`` lines). Safe to call more than once.
 
     In Lambda the runtime's own handler on the root logger already writes to the
     function's log stream: it keeps doing so, with our format. Elsewhere one
-    handler on stdout serves the whole process (Celery's own lines included).
+    handler on stdout serves the whole process (Celery's own lines included); the
+    bare handler of ``logging.basicConfig``, which ``chalice local`` installs
+    before it loads the app, would print every line a second time and goes.
     """
     root = logging.getLogger()
     root.setLevel(level)
     if in_lambda and root.handlers:
         for handler in root.handlers:
-            _make_json(handler)
-    elif not any(isinstance(handler.formatter, JsonFormatter) for handler in root.handlers):
-        root.addHandler(json_log_handler())
+            _use_format(handler, json_formatter())
+        return
+    for handler in list(root.handlers):
+        if type(handler) is logging.StreamHandler and not _is_ours(handler):
+            root.removeHandler(handler)
+    ours = [handler for handler in root.handlers if isinstance(handler, StdoutHandler)]
+    if not ours and not any(_is_ours(handler) for handler in root.handlers):
+        ours = [StdoutHandler()]
+        root.addHandler(ours[0])
+    for handler in ours:
+        _use_format(handler, ConsoleFormatter() if console else json_formatter())
 
 
-def _make_json(handler: logging.Handler) -> None:
-    handler.setFormatter(json_formatter())
+def _is_ours(handler: logging.Handler) -> bool:
+    return isinstance(handler.formatter, (JsonFormatter, ConsoleFormatter))
+
+
+def _use_format(handler: logging.Handler, formatter: logging.Formatter) -> None:
+    handler.setFormatter(formatter)
     if not any(isinstance(existing, BoundFieldsFilter) for existing in handler.filters):
         handler.addFilter(BoundFieldsFilter())

@@ -23,7 +23,8 @@ keep_worker_alive_on_broker_loss()
 @setup_logging.connect
 def log_json_lines(loglevel: int | str | None = None, **_: Any) -> None:
     """Celery's own lines and ours, as the API's: JSON on stdout (``--loglevel`` wins over LOG_LEVEL)."""
-    configure_logging(loglevel or get_log_settings().level)
+    log_settings = get_log_settings()
+    configure_logging(loglevel or log_settings.level, console=log_settings.console)
 
 
 @worker_process_init.connect

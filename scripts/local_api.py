@@ -13,10 +13,15 @@ or a chunked request body; this handler fixes both.
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import sys
+import uuid
+from http import HTTPStatus
 from pathlib import Path
 from typing import IO, Any
+from urllib.parse import urlsplit
 
 from chalice import local
 from chalice.app import Chalice
@@ -24,8 +29,12 @@ from chalice.cli import local as chalice_local_command
 from chalice.cli.factory import CLIFactory
 from chalice.config import Config
 
+from chalicelib.gateway_responses import GATEWAY_RESPONSE_HEADERS, SERVER_ERRORS
+from chalicelib.local_serving import QuietRequestLog
+
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 MAX_CHUNK_SIZE_LINE = 1024
+METHOD_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # RFC 9110 section 5.6.2
 
 
 class MalformedChunkedBody(ValueError):
@@ -52,8 +61,8 @@ def read_chunked_body(rfile: IO[bytes]) -> bytes:
     return b"".join(chunks)
 
 
-class KeepAliveRequestHandler(local.ChaliceRequestHandler):
-    """Chalice's request handler, fit for connections that carry many requests."""
+class KeepAliveRequestHandler(QuietRequestLog, local.ChaliceRequestHandler):
+    """Chalice's request handler, fit for connections that carry many requests, logging no request line."""
 
     # Sends the body segment at once instead of after the client's (delayed) ACK of the headers.
     disable_nagle_algorithm = True
@@ -69,6 +78,40 @@ class KeepAliveRequestHandler(local.ChaliceRequestHandler):
             self.close_connection = True
             body = None
         return dict(self.headers), body
+
+    def __getattr__(self, name: str) -> Any:
+        # http.server answers a method without a do_<METHOD> (TRACE, CONNECT, FOO) with an HTML 501:
+        # every method token goes to the gateway like GET, and Chalice's router answers 405 with Allow.
+        if name.startswith("do_"):
+            return self._generic_handle if METHOD_TOKEN.fullmatch(name[3:]) else self._bad_request
+        raise AttributeError(name)
+
+    def _generic_handle(self) -> None:
+        target = urlsplit(self.path)
+        if target.scheme in ("http", "https") and target.netloc:  # absolute-form: the path is ours
+            self.path = (target.path or "/") + (f"?{target.query}" if target.query else "")
+        elif not self.path.startswith("/"):  # authority-form (CONNECT host:port) or *: no resource of ours
+            self._bad_request()
+            return
+        super()._generic_handle()
+
+    def _bad_request(self) -> None:
+        self.send_error(HTTPStatus.BAD_REQUEST)
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """http.server's own refusals (bad request line, 414, 431, 505) in our error shape, not HTML.
+
+        ``message`` and ``explain`` quote the request line, query string and all: never sent or logged.
+        """
+        error_code, text = SERVER_ERRORS.get(code, SERVER_ERRORS[HTTPStatus.BAD_REQUEST])
+        payload = json.dumps({"code": error_code, "message": text, "request_id": str(uuid.uuid4())})
+        self.log_error("code %d", code)
+        self.send_response(code)
+        self._send_headers(
+            {**GATEWAY_RESPONSE_HEADERS, "Content-Length": str(len(payload)), "Connection": "close"}
+        )
+        if self.command != "HEAD":
+            self.wfile.write(payload.encode())
 
     def _send_http_response_with_body(self, code: int, headers: dict[str, Any], body: str | bytes) -> None:
         if self.command != "HEAD":

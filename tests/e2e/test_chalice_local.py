@@ -6,6 +6,7 @@ import json
 import os
 from collections import Counter
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,6 +14,7 @@ import requests
 
 from chalicelib.schema import upgrade_database
 from scripts.api_process import free_port, keep_alive_command, running_server, stock_chalice_command
+from tests.conftest import parse_json_lines
 from tests.integration.test_concurrency import run_together
 
 DEV_TOKEN = {"Authorization": "Bearer secret-token-123"}
@@ -107,3 +109,66 @@ def test_sixteen_concurrent_creates_over_http(run_command_url: str) -> None:
     responses = run_together(16, lambda i: call("POST", f"{run_command_url}/patients", body))
 
     assert Counter(r.status_code for r in responses) == {201: 1, 409: 15}
+
+
+SERVER_COMMANDS = pytest.mark.parametrize(
+    "command", [stock_chalice_command, keep_alive_command], ids=["chalice-local", "local-api"]
+)
+# Variables a developer's shell or the suite may hold, which a fresh checkout does not.
+NOT_ON_A_FRESH_CHECKOUT = ("DATABASE_URL", "API_TOKENS", "API_TOKEN_SHA256", "APP_STAGE", "LOG_FORMAT")
+
+
+@SERVER_COMMANDS
+def test_a_fresh_checkout_serves_at_once(tmp_path: Path, command: Callable[[int], list[str]]) -> None:
+    # GIVEN a checkout where nothing was migrated: no DATABASE_URL, an empty data directory
+    env = {k: v for k, v in os.environ.items() if k not in NOT_ON_A_FRESH_CHECKOUT}
+    env["TELEHEALTH_DATA_DIR"] = str(tmp_path / "data")
+    port = free_port()
+
+    # WHEN the server is started the way Chalice users start one
+    with running_server(command(port), port, env, tmp_path / "server.log"):
+        base_url = f"http://127.0.0.1:{port}"
+        listed = call("GET", f"{base_url}/patients")
+        created = call("POST", f"{base_url}/patients", {"name": "John Doe", "email": "john@example.com"})
+
+    # THEN the development database was created before the first request, which it answers
+    assert listed.status_code == 200 and listed.json()["total"] == 0
+    assert created.status_code == 201
+    assert (tmp_path / "data" / "telehealth.db").is_file()
+    assert "Traceback" not in (tmp_path / "server.log").read_text()
+
+
+@SERVER_COMMANDS
+def test_one_log_line_per_request_and_never_a_query_or_a_token(
+    tmp_path: Path, command: Callable[[int], list[str]]
+) -> None:
+    # GIVEN a server on a migrated database, with a token of its own
+    database = tmp_path / "telehealth.db"
+    upgrade_database(f"sqlite:///{database}")
+    env = {k: v for k, v in os.environ.items() if k not in NOT_ON_A_FRESH_CHECKOUT}
+    env.update(DATABASE_URL=f"sqlite:///{database}", API_TOKENS="tester:log-test-token-4711")
+    port = free_port()
+    log_path = tmp_path / "server.log"
+    token = {"Authorization": "Bearer log-test-token-4711"}
+
+    # WHEN requests carry tokens in the query and in headers, answered by the app and by the gateway
+    with running_server(command(port), port, env, log_path):
+        base_url = f"http://127.0.0.1:{port}"
+        statuses = [
+            call("GET", f"{base_url}/patients", headers=token).status_code,
+            call("GET", f"{base_url}/patients?access_token=query-secret-0815", headers=token).status_code,
+            call(
+                "GET", f"{base_url}/patients?page=1", headers={"Authorization": "Bearer wrong-9999"}
+            ).status_code,
+            call("GET", f"{base_url}/nothing-here?access_token=query-secret-0815").status_code,
+        ]
+
+    # THEN the server printed one line per request, our JSON access line, naming no query or token
+    output = log_path.read_text()
+    for secret in ("query-secret-0815", "log-test-token-4711", "wrong-9999", "access_token", "?"):
+        assert secret not in output.split("Serving on", 1)[1], output
+    served = output.split("Serving on", 1)[1].splitlines()[1:]
+    assert [(line["message"], line["status"]) for line in parse_json_lines("\n".join(served))] == [
+        ("request", status) for status in statuses
+    ]
+    assert len(served) == len(statuses), served

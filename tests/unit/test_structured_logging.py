@@ -5,6 +5,8 @@ from __future__ import annotations
 import io
 import json
 import logging
+import re
+import sys
 from collections.abc import Iterator
 
 import pytest
@@ -74,3 +76,51 @@ def test_log_settings_read_the_level_and_whether_this_is_lambda() -> None:
     assert not load_log_settings({}).in_lambda
     with pytest.raises(ConfigurationError, match="LOG_LEVEL"):
         load_log_settings({"LOG_LEVEL": "LOUD"})
+
+
+def test_log_format_is_json_unless_stdout_is_a_terminal_or_log_format_says() -> None:
+    assert load_log_settings({}).format == "json"
+    assert load_log_settings({}, stdout_is_terminal=True).format == "console"
+    assert load_log_settings({"LOG_FORMAT": "json"}, stdout_is_terminal=True).format == "json"
+    assert load_log_settings({"LOG_FORMAT": " Console "}).format == "console"
+    with pytest.raises(ConfigurationError, match="LOG_FORMAT"):
+        load_log_settings({"LOG_FORMAT": "xml"})
+
+
+def test_console_lines_are_one_readable_line_per_record(
+    root_logger: logging.Logger, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # GIVEN console logging, as on a terminal
+    root_logger.handlers = []
+    configure_logging("INFO", console=True)
+
+    # WHEN the API logs an access line and another line, inside a request
+    with log_context(request_id="req-1"):
+        access = {"method": "GET", "route": "/patients/{patient_id}", "status": 200, "duration_ms": 1.2}
+        logging.getLogger("telehealth.access").info("request", extra={**access, "principal": "dev"})
+        logging.getLogger("telehealth.test").warning("not handed off", extra={"notification_id": "n-1"})
+
+    # THEN each is one line: time, level, what happened, its fields, the request id last
+    access_line, other_line = capsys.readouterr().out.splitlines()
+    assert re.fullmatch(
+        r"\d\d:\d\d:\d\d INFO GET /patients/\{patient_id\} 200 1.2ms principal=dev req=req-1", access_line
+    )
+    assert re.fullmatch(
+        r"\d\d:\d\d:\d\d WARNING telehealth.test: not handed off notification_id=n-1 req=req-1", other_line
+    )
+
+
+def test_the_bare_handler_chalice_local_installs_is_replaced_not_doubled(
+    root_logger: logging.Logger, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # GIVEN the root handler `chalice local` installs before loading the app (logging.basicConfig)
+    root_logger.handlers = []
+    logging.basicConfig(stream=sys.stdout, level=logging.INFO, format="%(message)s")
+
+    # WHEN the app configures logging and logs a line
+    configure_logging("INFO")
+    logging.getLogger("telehealth.access").info("request", extra={"status": 200})
+
+    # THEN the line is printed once, as JSON
+    (line,) = capsys.readouterr().out.splitlines()
+    assert json.loads(line)["status"] == 200
