@@ -23,7 +23,9 @@ ASSETS = {
 # The files change only with the package version, which changes only with a deploy.
 ASSET_CACHE_CONTROL = "public, max-age=86400"
 
-# Relative URLs, so the page works under API Gateway's stage prefix (/api/docs) too.
+# Relative URLs, so the page works under API Gateway's stage prefix (/api/docs) too. From /docs/
+# they would resolve under /docs/docs/: that address redirects here (relative, for the same reason).
+DOCS_PAGE_FROM_ITS_DIRECTORY = "../docs"
 DOCS_PAGE = """<!DOCTYPE html>
 <html lang="en">
 <head>

@@ -61,6 +61,10 @@ access_logger = logging.getLogger("telehealth.access")
 # unless a handler says otherwise (the public documentation assets do).
 BASE_HEADERS = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
 INTERNAL_ERROR_CODE = "internal_error"
+# Chalice answers a method its route does not declare itself, before any view, in its own shape.
+METHOD_NOT_ALLOWED_CODE = "method_not_allowed"
+METHOD_NOT_ALLOWED_MESSAGE = "This path does not accept this method; Allow lists the ones it does"
+CHALICE_METHOD_NOT_ALLOWED = "MethodNotAllowedError"
 JSON_MEDIA_TYPE = "application/json"
 # Content types are checked by ``read_json_object`` so that a wrong one gets our error body.
 ANY_CONTENT_TYPE = ["*/*"]
@@ -114,6 +118,26 @@ def log_request(request: Request, get_response: Callable[[Request], Response]) -
                     "principal": _principal_or_none(request),
                 },
             )
+
+
+def method_not_allowed_in_our_shape(
+    request: Request, get_response: Callable[[Request], Response]
+) -> Response:
+    """HTTP middleware: Chalice's own 405 (``{"Code": "MethodNotAllowedError"}``) in our error shape.
+
+    In Lambda too: API Gateway hands every undeclared method to the function (the
+    packaged API's ANY method), so this is the one place that answers them.
+    """
+    response = get_response(request)
+    body = response.body
+    if (
+        response.status_code != 405
+        or not isinstance(body, dict)
+        or body.get("Code") != CHALICE_METHOD_NOT_ALLOWED
+    ):
+        return response
+    error_body = _error_body(METHOD_NOT_ALLOWED_CODE, METHOD_NOT_ALLOWED_MESSAGE, request)
+    return with_base_headers(_response(405, error_body, {"Allow": str(response.headers["Allow"])}))
 
 
 def bind_current_request(request: Request, get_response: Callable[[Request], Response]) -> Response:
@@ -277,6 +301,11 @@ def json_response(body: Any, status: int = 200, headers: dict[str, str] | None =
 def empty_response(status: int, headers: dict[str, str] | None = None) -> Response:
     """An answer without a body, such as 304 Not Modified."""
     return _response(status, "", headers)
+
+
+def redirect_response(location: str) -> Response:
+    """A 301 to ``location``; relative, so API Gateway's stage prefix (/api) is kept."""
+    return _response(301, "", {"Location": location})
 
 
 def text_response(body: str, content_type: str, *, cache_control: str | None = None) -> Response:

@@ -34,7 +34,13 @@ from chalicelib.errors import (
     RateLimited,
     UnsupportedMediaType,
 )
-from chalicelib.gateway_responses import UNAUTHORIZED_BODY, UNAUTHORIZED_STATUS
+from chalicelib.gateway_responses import (
+    BEARER_CHALLENGE,
+    CODES_BEFORE_ANY_VIEW,
+    INVALID_TOKEN_CHALLENGE,
+    UNAUTHORIZED_BODY,
+    UNAUTHORIZED_STATUS,
+)
 from chalicelib.http import INTERNAL_ERROR_CODE, status_for
 from chalicelib.idempotency import IDEMPOTENCY_KEY
 from chalicelib.models import NotificationStatus
@@ -274,13 +280,21 @@ ERROR_DESCRIPTIONS = {
 
 
 ERROR_HEADERS = {
+    401: {
+        "WWW-Authenticate": {
+            "description": f"`{BEARER_CHALLENGE}`; `{INVALID_TOKEN_CHALLENGE}` when a token was sent"
+            " (RFC 6750).",
+            "required": True,
+            "schema": {"type": "string"},
+        }
+    },
     429: {
         "Retry-After": {
             "description": "Seconds until this token may send another request.",
             "required": True,
             "schema": {"type": "integer", "minimum": 1},
         }
-    }
+    },
 }
 
 
@@ -332,13 +346,24 @@ def component_schemas() -> dict[str, Any]:
     return {
         "Error": {
             "type": "object",
-            "description": "The one error body of every route.",
-            "required": ["code", "message"],
+            "description": "The one body of every error answer (4xx, 5xx).",
+            "required": ["code", "message", "request_id"],
             "properties": {
-                "code": {"type": "string", "description": "Stable, machine-readable error code."},
+                "code": {
+                    "type": "string",
+                    "description": "Stable, machine-readable error code: each response lists its own. Any"
+                    " request can also get one of "
+                    + ", ".join(f"`{code}`" for code in CODES_BEFORE_ANY_VIEW)
+                    + " before it reaches a route: 404 for an unknown path, 405 (with `Allow`, the path's"
+                    " methods) for a method the path does not declare, and from the local server 400,"
+                    " 414, 431 or 505 for a request it cannot parse.",
+                },
                 "message": {"type": "string", "description": "Human-readable; never contains patient data."},
                 "field": {"type": "string", "description": "The request field or parameter at fault."},
-                "request_id": {"type": "string", "description": "The API Gateway request id, for support."},
+                "request_id": {
+                    "type": "string",
+                    "description": "The request's id (API Gateway's in the cloud), as in its log lines.",
+                },
             },
             "additionalProperties": False,
         },

@@ -4,7 +4,7 @@ Only for moto: its ImportRestApi / PutRestApi read OpenAPI 3 alone and ignore
 security schemes, so chalice's document cannot be imported there. The replay
 gives the same result the import gives in AWS, for what chalice generates for
 this app: resources, methods (with their authorizer), Lambda proxy
-integrations, custom TOKEN authorizers and gateway responses. Like
+integrations (ANY included), custom TOKEN authorizers and gateway responses. Like
 ``PutRestApi(mode=overwrite)`` it first removes what the API had.
 """
 
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from deploy.gateway_responses import SWAGGER_EXTENSION
+from deploy.gateway_responses import ANY_METHOD, SWAGGER_EXTENSION
 
 CUSTOM_AUTHORIZER = "custom"
 
@@ -27,7 +27,8 @@ def replay_definition(client: Any, rest_api_id: str, definition: dict[str, Any])
     for path, operations in sorted(definition["paths"].items()):
         resource_id = _resource_for(client, rest_api_id, path, resource_ids)
         for method, operation in operations.items():
-            _put_operation(client, rest_api_id, resource_id, method.upper(), operation, authorizer_ids)
+            http_method = "ANY" if method == ANY_METHOD else method.upper()
+            _put_operation(client, rest_api_id, resource_id, http_method, operation, authorizer_ids)
     for response_type, response in definition.get(SWAGGER_EXTENSION, {}).items():
         client.put_gateway_response(
             restApiId=rest_api_id,

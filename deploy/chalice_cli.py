@@ -1,10 +1,10 @@
-"""``python -m deploy.chalice_cli [--emulator] ARGS``: chalice's own CLI, sending our gateway responses.
+"""``python -m deploy.chalice_cli [--emulator] ARGS``: chalice's own CLI, sending our API definition.
 
 ``chalice deploy`` imports its Swagger document into API Gateway with
 ``PutRestApi(mode=overwrite)``, which drops any gateway response configured
 beside it, and it has no option to add one. This runs chalice's CLI unchanged
-except that the document it sends carries ``x-amazon-apigateway-gateway-responses``
-(``deploy.gateway_responses``), as ``make package``'s templates do. Use it
+except that the document it sends carries our gateway responses and an ANY method
+per path (``deploy.gateway_responses``), as ``make package``'s templates do. Use it
 wherever you would run ``chalice``: ``python -m deploy.chalice_cli deploy --stage prod``.
 
 ``--emulator`` is for moto (``AWS_ENDPOINT_URL`` pointing at ``moto_server``),
@@ -21,27 +21,23 @@ from chalice.awsclient import TypedAWSClient
 from chalice.cli import main as chalice_main
 
 from deploy.api_gateway_replay import replay_definition
-from deploy.gateway_responses import with_gateway_responses
+from deploy.gateway_responses import for_api_gateway
 
 EMULATOR_FLAG = "--emulator"
 
 
-def send_gateway_responses_with_the_api() -> None:
+def send_the_completed_api_definition() -> None:
     import_rest_api = TypedAWSClient.import_rest_api
     update_api_from_swagger = TypedAWSClient.update_api_from_swagger
 
-    def import_with_responses(
-        self: TypedAWSClient, swagger_document: dict[str, Any], endpoint_type: str
-    ) -> str:
-        return import_rest_api(self, with_gateway_responses(swagger_document), endpoint_type)
+    def import_completed(self: TypedAWSClient, swagger_document: dict[str, Any], endpoint_type: str) -> str:
+        return import_rest_api(self, for_api_gateway(swagger_document), endpoint_type)
 
-    def update_with_responses(
-        self: TypedAWSClient, rest_api_id: str, swagger_document: dict[str, Any]
-    ) -> None:
-        update_api_from_swagger(self, rest_api_id, with_gateway_responses(swagger_document))
+    def update_completed(self: TypedAWSClient, rest_api_id: str, swagger_document: dict[str, Any]) -> None:
+        update_api_from_swagger(self, rest_api_id, for_api_gateway(swagger_document))
 
-    TypedAWSClient.import_rest_api = import_with_responses  # type: ignore[method-assign]
-    TypedAWSClient.update_api_from_swagger = update_with_responses  # type: ignore[method-assign]
+    TypedAWSClient.import_rest_api = import_completed  # type: ignore[method-assign]
+    TypedAWSClient.update_api_from_swagger = update_completed  # type: ignore[method-assign]
 
 
 def replay_the_api_on_the_emulator() -> None:
@@ -64,7 +60,7 @@ def main(argv: list[str]) -> int:
     if EMULATOR_FLAG in argv:
         argv.remove(EMULATOR_FLAG)
         replay_the_api_on_the_emulator()
-    send_gateway_responses_with_the_api()  # wraps whichever of the two is in place
+    send_the_completed_api_definition()  # wraps whichever of the two is in place
     sys.argv = ["chalice", *argv]
     return int(chalice_main() or 0)
 

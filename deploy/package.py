@@ -4,8 +4,8 @@
 
 writes ``OUT/sam/{sam.json,deployment.zip}`` and ``OUT/terraform/{chalice.tf.json,deployment.zip}``:
 
-* ``chalice package`` builds both (with ``--merge-template`` for SAM, adding our
-  gateway responses from ``chalicelib.gateway_responses`` to the API definition);
+* ``chalice package`` builds both; ``deploy.gateway_responses`` completes the
+  API definition of each with our gateway responses and an ANY method per path;
 * ``deploy.terraform`` makes the Terraform configuration fit for current versions;
 * ``deploy.bytecode`` adds unchecked-hash bytecode to the zip, after checking
   that this interpreter is the Python of the declared Lambda runtime.
@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from deploy.bytecode import ArtifactSize, add_bytecode, check_runtime_matches_interpreter
-from deploy.gateway_responses import sam_merge_template
+from deploy.gateway_responses import sam_template_for_api_gateway
 from deploy.terraform import modernize
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -67,11 +67,13 @@ def build_package(out: Path = DEFAULT_OUT, stage: str = DEFAULT_STAGE) -> Packag
     out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=out, prefix=".build-") as staging_name:
         staging = Path(staging_name)
-        merge_template = staging / "gateway-responses.json"
-        merge_template.write_text(json.dumps(sam_merge_template(), indent=2))
         sam_dir, terraform_dir = staging / "sam", staging / "terraform"
-        _chalice_package(stage, sam_dir, "--merge-template", str(merge_template))
+        _chalice_package(stage, sam_dir)
         _chalice_package(stage, terraform_dir, "--pkg-format", "terraform")
+        sam_template = sam_dir / SAM_TEMPLATE
+        sam_template.write_text(
+            json.dumps(sam_template_for_api_gateway(json.loads(sam_template.read_text())), indent=2)
+        )
 
         for function in _lambda_functions(sam_dir / SAM_TEMPLATE):
             check_runtime_matches_interpreter(function["Properties"]["Runtime"])

@@ -14,7 +14,8 @@ removed. ``modernize`` rewrites the parsed ``chalice.tf.json``:
 * ``data.aws_region.*.name`` (deprecated in aws 6, where ``region`` replaces it;
   ``region`` does not exist in 5) becomes ``region`` and the floor rises to aws 6,
   only if the configuration uses it (event sources such as SNS, S3, SQS);
-* our gateway responses join the API definition (``deploy.gateway_responses``).
+* our gateway responses and an ANY method per path join the API definition
+  (``deploy.gateway_responses``).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import copy
 import json
 from typing import Any
 
-from deploy.gateway_responses import with_gateway_responses
+from deploy.gateway_responses import for_api_gateway
 
 TERRAFORM_VERSION = ">= 1.5.0"
 AWS_PROVIDER = {"source": "hashicorp/aws", "version": ">= 5.0, < 7"}
@@ -37,7 +38,7 @@ STAGE = "aws_api_gateway_stage.rest_api"
 def modernize(config: dict[str, Any]) -> dict[str, Any]:
     """Return a copy of chalice's Terraform configuration fit for current Terraform and aws provider."""
     config = copy.deepcopy(config)
-    _add_gateway_responses(config)
+    _complete_api_definition(config)
     _split_stage_from_deployment(config)
     config.get("data", {}).pop("null_data_source", None)
     text = json.dumps(config)
@@ -54,11 +55,9 @@ def modernize(config: dict[str, Any]) -> dict[str, Any]:
     return config
 
 
-def _add_gateway_responses(config: dict[str, Any]) -> None:
+def _complete_api_definition(config: dict[str, Any]) -> None:
     locals_ = config["locals"]
-    locals_["chalice_api_swagger"] = json.dumps(
-        with_gateway_responses(json.loads(locals_["chalice_api_swagger"]))
-    )
+    locals_["chalice_api_swagger"] = json.dumps(for_api_gateway(json.loads(locals_["chalice_api_swagger"])))
 
 
 def _split_stage_from_deployment(config: dict[str, Any]) -> None:

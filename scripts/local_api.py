@@ -104,6 +104,10 @@ class KeepAliveRequestHandler(QuietRequestLog, local.ChaliceRequestHandler):
         ``message`` and ``explain`` quote the request line, query string and all: never sent or logged.
         """
         error_code, text = SERVER_ERRORS.get(code, SERVER_ERRORS[HTTPStatus.BAD_REQUEST])
+        # Until it has read a valid version, http.server assumes HTTP/0.9 and writes no status line
+        # nor headers: the client would take our JSON for a broken status line.
+        if self.request_version == "HTTP/0.9":
+            self.request_version = self.protocol_version
         payload = json.dumps({"code": error_code, "message": text, "request_id": str(uuid.uuid4())})
         self.log_error("code %d", code)
         self.send_response(code)

@@ -5,6 +5,9 @@ from __future__ import annotations
 import subprocess
 import sys
 from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+import pytest
 
 from chalicelib.api_docs import ASSETS
 from tests.e2e.chalice_local import PROJECT_ROOT
@@ -20,6 +23,25 @@ def test_docs_page_is_public_html_that_loads_only_our_assets(client: Any) -> Non
     for asset in ASSETS:
         assert f'"docs/assets/{asset}"' in page
     assert "http://" not in page and "https://" not in page  # no CDN: works offline
+
+
+@pytest.mark.parametrize(
+    "page", ["http://127.0.0.1:8000/docs/", "https://x.execute-api.amazonaws.com/api/docs/"]
+)
+def test_docs_with_a_trailing_slash_redirects_to_the_page_its_links_are_relative_to(
+    client: Any, page: str
+) -> None:
+    # GIVEN /docs/, where the page's relative links would resolve under /docs/docs/
+    response = client.http.get("/docs/")
+
+    # THEN the answer sends the browser to /docs, under API Gateway's stage prefix too
+    assert response.status_code == 301
+    assert response.headers["Cache-Control"] == "no-store"
+    target = urljoin(page, response.headers["Location"])
+    assert urlsplit(target).path == urlsplit(page).path.rstrip("/")
+    assert urlsplit(urljoin(target, "docs/assets/swagger-ui.css")).path.endswith(
+        "/docs/assets/swagger-ui.css"
+    )
 
 
 def test_assets_are_served_as_text_with_their_content_type(client: Any) -> None:

@@ -16,5 +16,5 @@ def test_unknown_paths_are_404_json(client: Any, path: str, headers: dict[str, s
     response = client.http.get(path, headers=headers)
 
     assert response.status_code == 404
-    assert response.json_body == ROUTE_NOT_FOUND_BODY
+    assert response.json_body == {**ROUTE_NOT_FOUND_BODY, "request_id": response.json_body["request_id"]}
     assert response.headers["Content-Type"] == "application/json"

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -19,6 +21,13 @@ def lambda_package(tmp_path_factory: pytest.TempPathFactory) -> PackageOutput:
 def unzipped_artifact(lambda_package: PackageOutput, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """deployment.zip unzipped into an empty, read-only directory, as Lambda's /var/task."""
     return unpack_task_root(lambda_package.deployment_zip, tmp_path_factory.mktemp("var-task"))
+
+
+@pytest.fixture(scope="session")
+def sam_api_definition(lambda_package: PackageOutput) -> dict[str, Any]:
+    """The Swagger document the SAM template gives API Gateway."""
+    template = json.loads(lambda_package.sam_template.read_text())
+    return dict(template["Resources"]["RestAPI"]["Properties"]["DefinitionBody"])
 
 
 def app_routes() -> dict[tuple[str, str], bool]:

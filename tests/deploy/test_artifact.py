@@ -18,6 +18,7 @@ import pytest
 
 from chalicelib.config import token_sha256
 from chalicelib.schema import upgrade_database
+from deploy.gateway_responses import select_operation
 from deploy.lambda_events import authorizer_context, rest_event, token_event
 from deploy.lambda_runtime import InvocationError, LambdaContainer, lambda_environment
 from deploy.package import PackageOutput
@@ -55,7 +56,7 @@ def container(
 
 
 @pytest.fixture(scope="module")
-def transcript(container: LambdaContainer) -> dict[str, Any]:
+def transcript(container: LambdaContainer, sam_api_definition: dict[str, Any]) -> dict[str, Any]:
     """Every endpoint, called in order as API Gateway calls the functions: authorizer first."""
 
     answers: dict[str, Any] = {"routes": set(), "request_ids": []}
@@ -68,6 +69,16 @@ def transcript(container: LambdaContainer) -> dict[str, Any]:
         answers["routes"].add((resource, method))
         answers["request_ids"].append(event["requestContext"]["requestId"])
         return container.invoke(API, event)
+
+    def undeclared(method: str, resource: str, path: str, **kwargs: Any) -> Any:
+        # API Gateway's choice for a method the resource does not declare: its ANY method, which
+        # has no authorizer, so the function gets the request as is, Authorization header and all.
+        operation = select_operation(sam_api_definition, resource, method)
+        assert operation is not None and "security" not in operation
+        answers["routes"].add((resource, method))
+        event = rest_event(method, resource, path, authorizer=None, authorization=BEARER, **kwargs)
+        answers["request_ids"].append(event["requestContext"]["requestId"])
+        return {"request_id": event["requestContext"]["requestId"], **container.invoke(API, event)}
 
     def public(resource: str, path: str, **kwargs: Any) -> Any:
         answers["routes"].add((resource, "GET"))
@@ -96,6 +107,8 @@ def transcript(container: LambdaContainer) -> dict[str, Any]:
     answers["audit"] = allowed("GET", "/audit", "/audit", query={"patient_id": "1"})
     answers["openapi"] = public("/openapi.json", "/openapi.json")
     answers["docs"] = public("/docs", "/docs")
+    answers["docs_with_slash"] = public("/docs", "/docs/")
+    answers["patch"] = undeclared("PATCH", ITEM, "/patients/1", **one)
     answers["health"] = public("/health", "/health")
     asset = {"path_parameters": {"asset": "swagger-ui.css"}}
     answers["asset"] = public("/docs/assets/{asset}", "/docs/assets/swagger-ui.css", **asset)
@@ -134,7 +147,29 @@ def test_every_endpoint_answers_from_the_artifact(transcript: dict[str, Any]) ->
     assert transcript["asset"]["headers"]["Content-Type"].startswith("text/css")
     patient_answers = ("create", "duplicate", "invalid", "read", "list", "update", "delete", "gone")
     assert all(transcript[name]["headers"]["Cache-Control"] == "no-store" for name in patient_answers)
-    assert transcript["routes"] == set(app_routes()), "every route of app.py is exercised"
+    assert set(app_routes()) <= transcript["routes"], "every route of app.py is exercised"
+
+
+def test_an_undeclared_method_reaches_the_function_through_any_and_gets_405_in_our_shape(
+    transcript: dict[str, Any],
+) -> None:
+    answer = transcript["patch"]
+
+    assert answer["statusCode"] == 405
+    assert body(answer)["code"] == "method_not_allowed"
+    # API Gateway's request id, as $context.requestId names it in the gateway's own answers
+    assert body(answer)["request_id"] == answer["request_id"]
+    headers = answer["headers"]
+    assert {method.strip() for method in headers["Allow"].split(",")} == {"GET", "PUT", "DELETE"}
+    assert (headers["Cache-Control"], headers["X-Content-Type-Options"]) == ("no-store", "nosniff")
+
+
+def test_docs_with_a_trailing_slash_redirects_under_the_stage_prefix(transcript: dict[str, Any]) -> None:
+    answer = transcript["docs_with_slash"]
+
+    # The event's requestContext.path is /api/docs/: ../docs leads to /api/docs
+    assert answer["statusCode"] == 301
+    assert answer["headers"]["Location"] == "../docs"
 
 
 def test_the_function_logs_one_json_access_line_per_request_through_the_runtimes_handler(

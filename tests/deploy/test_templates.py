@@ -17,6 +17,7 @@ from chalicelib.gateway_responses import (
     ROUTE_NOT_FOUND_BODY,
     UNAUTHORIZED_BODY,
 )
+from deploy.gateway_responses import ANY_METHOD, INTEGRATION, select_operation
 from deploy.package import PackageOutput
 from deploy.terraform import modernize
 from tests.deploy.conftest import app_routes
@@ -45,21 +46,70 @@ def terraform_definition(terraform: dict[str, Any]) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize("definition_of", [sam_definition, terraform_definition])
-def test_refused_requests_are_401_with_our_body_in_the_cloud(
+def test_refused_requests_are_401_with_our_body_and_a_bearer_challenge_in_the_cloud(
     sam: dict[str, Any], terraform: dict[str, Any], definition_of: Any
 ) -> None:
     template = sam if definition_of is sam_definition else terraform
     responses = definition_of(template)[GATEWAY_RESPONSES_KEY]
 
     assert set(responses) == set(GATEWAY_RESPONSES)
-    for response_type in ("UNAUTHORIZED", "ACCESS_DENIED"):
+    # UNAUTHORIZED: no Authorization header; ACCESS_DENIED: the authorizer denied the token sent.
+    for response_type, challenge in (
+        ("UNAUTHORIZED", 'Bearer realm="telehealth-api"'),
+        ("ACCESS_DENIED", 'Bearer realm="telehealth-api", error="invalid_token"'),
+    ):
         response = responses[response_type]
         assert response["statusCode"] == "401"
-        assert json.loads(response["responseTemplates"]["application/json"]) == UNAUTHORIZED_BODY
-        assert response["responseParameters"]["gatewayresponse.header.Content-Type"] == "'application/json'"
+        assert gateway_body(response) == {**UNAUTHORIZED_BODY, "request_id": "$context.requestId"}
+        assert gateway_headers(response) == {
+            "Content-Type": "application/json",
+            "Cache-Control": "no-store",
+            "X-Content-Type-Options": "nosniff",
+            "WWW-Authenticate": challenge,
+        }
     missing_route = responses["MISSING_AUTHENTICATION_TOKEN"]
     assert missing_route["statusCode"] == "404"
-    assert json.loads(missing_route["responseTemplates"]["application/json"]) == ROUTE_NOT_FOUND_BODY
+    assert gateway_body(missing_route) == {**ROUTE_NOT_FOUND_BODY, "request_id": "$context.requestId"}
+    assert gateway_headers(missing_route) == {
+        "Content-Type": "application/json",
+        "Cache-Control": "no-store",
+        "X-Content-Type-Options": "nosniff",
+    }
+
+
+def gateway_body(response: dict[str, Any]) -> Any:
+    return json.loads(response["responseTemplates"]["application/json"])
+
+
+def gateway_headers(response: dict[str, Any]) -> dict[str, str]:
+    """Header name -> value of a gateway response, whose values are quoted literals."""
+    prefix = "gatewayresponse.header."
+    parameters = response["responseParameters"].items()
+    assert all(name.startswith(prefix) and re.fullmatch(r"'[^']*'", value) for name, value in parameters)
+    return {name.removeprefix(prefix): value[1:-1] for name, value in parameters}
+
+
+@pytest.mark.parametrize("definition_of", [sam_definition, terraform_definition])
+def test_every_path_hands_undeclared_methods_to_the_function_without_authorizer(
+    sam: dict[str, Any], terraform: dict[str, Any], definition_of: Any
+) -> None:
+    template = sam if definition_of is sam_definition else terraform
+    definition = definition_of(template)
+
+    assert set(definition["paths"]) == {path for path, _method in app_routes()}
+    for path, operations in definition["paths"].items():
+        any_method = operations[ANY_METHOD]
+        declared = [operation for method, operation in operations.items() if method != ANY_METHOD]
+        # The same Lambda proxy integration as the path's own methods, and no authorizer: the
+        # function's router answers 405 with Allow, token or not.
+        assert all(any_method[INTEGRATION] == operation[INTEGRATION] for operation in declared), path
+        assert any_method[INTEGRATION]["type"] == "aws_proxy"
+        assert "security" not in any_method, path
+        # API Gateway runs an explicit method before ANY, with its authorizer.
+        for method, operation in operations.items():
+            if method != ANY_METHOD:
+                assert select_operation(definition, path, method) == operation
+        assert select_operation(definition, path, "PATCH") == any_method
 
 
 def translate_sam(template: dict[str, Any]) -> dict[str, Any]:
@@ -107,6 +157,7 @@ def test_every_route_is_there_and_the_protected_ones_behind_the_bearer_authorize
         (path, method.upper()): operation
         for path, methods in definition["paths"].items()
         for method, operation in methods.items()
+        if method != ANY_METHOD
     }
 
     routes = app_routes()

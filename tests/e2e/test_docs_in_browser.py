@@ -144,3 +144,12 @@ def test_docs_page_lists_every_route_and_tries_create_and_get(browser: WebDriver
     assert created["patient"]["email"] == patient["email"]
     assert fetched_status == 200
     assert fetched == created["patient"]
+
+
+def test_docs_with_a_trailing_slash_shows_the_page(browser: WebDriver, api_url: str) -> None:
+    # GIVEN the address typed with a trailing slash, where relative links would miss the assets
+    browser.get(f"{api_url}/docs/")
+
+    # THEN the browser lands on /docs and the page renders with its script and stylesheet
+    wait_for(browser, ".opblock")
+    assert browser.current_url == f"{api_url}/docs"

@@ -7,6 +7,7 @@ import http.client
 import json
 import os
 import shutil
+import socket
 import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -93,13 +94,15 @@ def test_a_keep_alive_connection_carries_every_kind_of_answer(keep_alive_port: i
     assert status == 201
     patient_path = f"/patients/{created['patient']['id']}"
     assert client.send("GET", patient_path, AUTH) == (200, created["patient"])
-    assert client.send("GET", patient_path, {}) == (401, UNAUTHORIZED_BODY)
-    assert client.send("GET", patient_path, {"Authorization": "Bearer wrong"}) == (401, UNAUTHORIZED_BODY)
+    for refused in ({}, {"Authorization": "Bearer wrong"}):
+        status, body = client.send("GET", patient_path, refused)
+        assert (status, body) == (401, {**UNAUTHORIZED_BODY, "request_id": body["request_id"]})
     status, body = client.send("GET", "/patients/999999", AUTH)
     assert (status, body["code"]) == (404, "patient_not_found")
     status, body = client.send("POST", "/patients", JSON_AUTH, {**JOHN, "email": "not-an-email"})
     assert (status, body["code"], body["field"]) == (400, "validation_failed", "email")
-    assert client.send("OPTIONS", "/patients", {}) == (200, None)
+    status, body = client.send("OPTIONS", "/patients", {})
+    assert (status, body["code"]) == (405, "method_not_allowed")  # no CORS: API Gateway's ANY says 405 too
     assert client.send("GET", patient_path, AUTH) == (200, created["patient"])
 
 
@@ -228,3 +231,91 @@ def test_autoreload_worker_serves_keep_alive_connections(tmp_path: Path, server_
         for _ in range(3):
             status, body = client.send("GET", "/patients/999999", AUTH)
             assert (status, body["code"]) == (404, "patient_not_found")
+
+
+SAFETY_HEADERS = {"cache-control": "no-store", "x-content-type-options": "nosniff"}
+
+
+def raw_answer(port: int, request: bytes) -> tuple[int, dict[str, str], Any]:
+    """Send bytes as they are (no client checks them) and read the one answer."""
+    with socket.create_connection((HOST, port), timeout=10) as sock:
+        sock.sendall(request)
+        response = http.client.HTTPResponse(sock)
+        response.begin()
+        headers = {name.lower(): value for name, value in response.getheaders()}
+        return response.status, headers, json.loads(response.read())
+
+
+def assert_our_error(headers: dict[str, str], body: Any, code: str) -> None:
+    assert body["code"] == code
+    assert set(body) == {"code", "message", "request_id"}
+    assert headers["content-type"] == "application/json"
+    assert SAFETY_HEADERS.items() <= headers.items()
+
+
+@pytest.mark.parametrize(
+    "request_line",
+    [
+        "TRACE /patients HTTP/1.1",
+        "CONNECT /patients HTTP/1.1",
+        "FOO /patients HTTP/1.1",
+        "PATCH /patients HTTP/1.1",
+        "CONNECT http://127.0.0.1/patients HTTP/1.1",  # absolute-form
+        "TRACE http://127.0.0.1/patients?page=1 HTTP/1.1",
+    ],
+)
+def test_any_method_token_gets_405_with_allow_in_our_shape(keep_alive_port: int, request_line: str) -> None:
+    # http.server has no do_TRACE, do_CONNECT, do_FOO: it answered each with an HTML 501
+    status, headers, body = raw_answer(keep_alive_port, f"{request_line}\r\nHost: x\r\n\r\n".encode())
+
+    assert status == 405
+    assert_our_error(headers, body, "method_not_allowed")
+    assert {method.strip() for method in headers["allow"].split(",")} == {"GET", "POST"}
+
+
+@pytest.mark.parametrize(
+    ("request_head", "status", "code"),
+    [
+        pytest.param(b"CONNECT 127.0.0.1:443 HTTP/1.1\r\n\r\n", 400, "bad_request", id="authority-form"),
+        pytest.param(b"GET /patients HTTP/1.1 extra\r\n\r\n", 400, "bad_request", id="request-line"),
+        pytest.param(b"GET /patients HTTP/x.y\r\n\r\n", 400, "bad_request", id="version"),
+        pytest.param(b"G(E)T /patients HTTP/1.1\r\n\r\n", 400, "bad_request", id="method-not-a-token"),
+        pytest.param(b"GET /patients HTTP/2.0\r\n\r\n", 505, "http_version_not_supported", id="http2"),
+        pytest.param(
+            b"GET /patients?access_token=" + b"t" * 70_000 + b" HTTP/1.1\r\n\r\n",
+            414,
+            "uri_too_long",
+            id="uri",
+        ),
+        pytest.param(
+            b"GET /patients HTTP/1.1\r\nX-Big: " + b"b" * 100_000 + b"\r\n\r\n",
+            431,
+            "header_too_large",
+            id="header-line",
+        ),
+        pytest.param(
+            b"GET /patients HTTP/1.1\r\n" + b"".join(b"X-%d: 1\r\n" % n for n in range(101)) + b"\r\n",
+            431,
+            "header_too_large",
+            id="header-count",
+        ),
+    ],
+)
+def test_requests_the_http_server_refuses_itself_get_our_json_not_html(
+    keep_alive_port: int, request_head: bytes, status: int, code: str
+) -> None:
+    answered, headers, body = raw_answer(keep_alive_port, request_head)
+
+    assert answered == status
+    assert_our_error(headers, body, code)
+    assert headers["connection"] == "close"
+
+
+def test_a_refused_request_line_is_never_echoed(keep_alive_port: int) -> None:
+    # GIVEN a token in the query of a request line the server cannot parse
+    _status, headers, body = raw_answer(
+        keep_alive_port, b"GET /patients?access_token=s3cret HTTP/1.1 x\r\n\r\n"
+    )
+
+    # THEN neither the answer nor its headers repeat it
+    assert "s3cret" not in json.dumps(body) + json.dumps(headers)
