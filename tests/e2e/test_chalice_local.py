@@ -86,8 +86,9 @@ def test_refusals_are_401_json_over_http(base_url: str, headers: dict[str, str])
         response = call(method, f"{base_url}{path}", headers=headers)
 
         assert response.status_code == 401
-        assert response.json() == UNAUTHORIZED
+        assert response.json() == {**UNAUTHORIZED, "request_id": response.headers["x-amzn-RequestId"]}
         assert response.headers["Content-Type"] == "application/json"
+        assert response.headers["WWW-Authenticate"].startswith('Bearer realm="telehealth-api"')
 
 
 def test_client_errors_over_http(base_url: str) -> None:
