@@ -8,7 +8,11 @@ and autoreload. Only the request handler differs. Chalice's handler leaves
 Nagle's algorithm on and writes each answer in two pieces (headers, then body),
 so on a reused connection the body waits for the client's delayed ACK: ~44 ms
 per request. It also desynchronises a reused connection after a HEAD request
-or a chunked request body; this handler fixes both.
+or a chunked request body; this handler fixes both. And where http.server
+answers by itself in HTML (a method without ``do_<METHOD>``: 501; a request it
+cannot parse: 400, 414, 431, 505), this handler passes every method token to
+the gateway (Chalice's router answers 405 with ``Allow``) and answers the rest
+in our JSON error shape.
 """
 
 from __future__ import annotations
