@@ -15,7 +15,14 @@ class DomainError(Exception):
 
 
 class ValidationFailed(DomainError):
+    """The request breaks the published document: a type, length, pattern or unknown name."""
+
     code = "validation_failed"
+
+
+class UnacceptableValue(ValidationFailed):
+    """A value the published schema admits, refused by a rule it cannot express: an address
+    email-validator refuses, a phone number not possible for its region, a date that does not exist."""
 
 
 class MalformedRequest(DomainError):

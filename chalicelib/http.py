@@ -40,6 +40,7 @@ from chalicelib.errors import (
     PreconditionFailed,
     RateLimited,
     ServiceUnavailable,
+    UnacceptableValue,
     Unauthenticated,
     UnsupportedMediaType,
     ValidationFailed,
@@ -48,7 +49,7 @@ from chalicelib.models import Patient, PatientRecord
 from chalicelib.rate_limit import enforce_rate_limit
 from chalicelib.scopes import parse_scope_string
 from chalicelib.structured_logging import log_context
-from chalicelib.validation import parse_patient_id
+from chalicelib.validation import SHOWN_FIELD_NAME, parse_patient_id
 
 if TYPE_CHECKING:
     from chalicelib.notifications import NotificationPage, NotificationView
@@ -82,6 +83,7 @@ STATUS_FOR_ERROR: dict[type[DomainError], int] = {
     PayloadTooLarge: 413,
     UnsupportedMediaType: 415,
     IdempotencyKeyReused: 422,
+    UnacceptableValue: 422,
     RateLimited: 429,
     ServiceUnavailable: 503,
 }
@@ -185,6 +187,7 @@ def call_handler(
     try:
         if scope is not None:
             admit(request, scope)
+        refuse_undeclared_query_parameters(request, declared_query_parameters(handler))
         response = handler(request, **path_params)
     except DomainError as error:
         response = error_response(error, request)
@@ -193,6 +196,26 @@ def call_handler(
         logger.exception("unhandled error in %s", handler.__name__)
         response = _response(500, _error_body(INTERNAL_ERROR_CODE, "An internal error occurred", request))
     return with_base_headers(response)
+
+
+@functools.cache
+def declared_query_parameters(handler: Handler) -> frozenset[str]:
+    """The names of the query parameters ``handler``'s ``@operation`` declares (chalicelib.openapi)."""
+    query = handler.operation.query  # type: ignore[attr-defined]
+    return frozenset(parameter.name for parameter in (query() if callable(query) else query))
+
+
+def refuse_undeclared_query_parameters(request: Request, declared: frozenset[str]) -> None:
+    """One rule for every route: a query parameter its operation does not declare is a 400.
+
+    Raises ValidationFailed naming the first such parameter, if its name is plain.
+    """
+    for name in request.query_params or {}:
+        if name not in declared:
+            if SHOWN_FIELD_NAME.fullmatch(name):
+                raise ValidationFailed(f"Unknown query parameter: {name}", field=name)
+            # Not repeated: it could hold control characters or anything at all.
+            raise ValidationFailed("Unknown query parameter (its name is not a plain parameter name)")
 
 
 def with_base_headers(response: Response) -> Response:

@@ -16,11 +16,21 @@ from chalicelib.errors import ValidationFailed
 
 IF_MATCH = "If-Match"
 IF_NONE_MATCH = "If-None-Match"
-# Far more than any client sends; a longer value is refused before it is scanned.
+# Far more than any client sends; a longer value is refused before it is scanned (published as
+# the headers' maxLength).
 MAX_HEADER_LENGTH = 4096
-# One element of the list and its separator: an optional weakness prefix and a quoted opaque tag
-# (etagc characters, which include the comma), or nothing (the list syntax allows empty elements).
-LIST_ELEMENT = re.compile(r'[ \t]*(?:(W/)?"([\x21\x23-\x7e\x80-\xff]*)")?[ \t]*(?:,|\Z)')
+# An entity tag: an optional weakness prefix and a quoted opaque tag (etagc characters, which
+# include the comma).
+_ENTITY_TAG = r'(?:W/)?"[\x21\x23-\x7e\x80-\xff]*"'
+_OWS = r"[ \t]*"
+# The grammar both headers accept (RFC 9110, 13.1.1-2 and 5.6.1): "*", or a comma-separated list
+# with at least one entity tag (the list syntax allows empty elements). Published as the headers'
+# schema pattern and enforced as it is, so the document and the parser agree.
+TAG_CONDITION_PATTERN = (
+    rf"^(?:{_OWS}\*{_OWS}|(?:{_OWS},)*{_OWS}{_ENTITY_TAG}(?:{_OWS},(?:{_OWS}{_ENTITY_TAG})?)*{_OWS})$"
+)
+_TAG_CONDITION = re.compile(TAG_CONDITION_PATTERN)
+_TAG = re.compile(r'(W/)?"([^"]*)"')
 
 
 @dataclass(frozen=True)
@@ -52,24 +62,18 @@ def etag_for(version: int) -> str:
 def parse_tag_condition(header: str, raw: str | None) -> TagCondition | None:
     """Parse the value of ``header`` (If-Match or If-None-Match); None when absent.
 
-    Raises ValidationFailed naming the header when the value is not ``*`` or a
-    comma-separated list of entity tags (RFC 9110, 8.8.3).
+    Raises ValidationFailed naming the header when the value breaks ``TAG_CONDITION_PATTERN``
+    or is longer than ``MAX_HEADER_LENGTH``.
     """
     if raw is None:
         return None
-    if raw.strip() == "*":
-        return TagCondition(any=True)
     if len(raw) > MAX_HEADER_LENGTH:
         raise ValidationFailed(f"{header} is too long", field=header)
-    tags = []
-    position = 0
-    while position < len(raw):
-        found = LIST_ELEMENT.match(raw, position)
-        if found is None or found.end() == position:
-            raise ValidationFailed(f'{header} must be * or a list of entity tags like "3"', field=header)
-        if found.group(2) is not None:
-            tags.append(EntityTag(found.group(2), weak=bool(found.group(1))))
-        position = found.end()
-    if not tags:
-        raise ValidationFailed(f"{header} names no entity tag", field=header)
-    return TagCondition(any=False, tags=tuple(tags))
+    if not _TAG_CONDITION.fullmatch(raw):
+        raise ValidationFailed(f'{header} must be * or a list of entity tags like "3"', field=header)
+    if raw.strip(" \t") == "*":
+        return TagCondition(any=True)
+    # Once the whole value fits the grammar, each quoted string in it is one tag.
+    return TagCondition(
+        any=False, tags=tuple(EntityTag(opaque, weak=bool(weak)) for weak, opaque in _TAG.findall(raw))
+    )

@@ -10,31 +10,59 @@ which never validate, do not pay for them at cold start.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from chalicelib.errors import MalformedRequest, ValidationFailed
+from chalicelib.errors import MalformedRequest, UnacceptableValue, ValidationFailed
 
 # C0 and C1 controls, and the bidirectional embeddings, overrides and isolates that reorder how
 # the text around them is shown (CVE-2021-42574, "Trojan Source"): a stored name must display as
 # what it is.
 REFUSED_CHARACTERS = r"\u0000-\u001F\u007F-\u009F\u202A-\u202E\u2066-\u2069"
-# None of those, and at least one character that is not whitespace. (The parser also trims
-# surrounding whitespace before checking length, so it accepts a little more than this pattern;
-# never less.)
-PRINTABLE_NOT_BLANK = rf"^[^{REFUSED_CHARACTERS}]*[^\s{REFUSED_CHARACTERS}][^{REFUSED_CHARACTERS}]*$"
-# Also lone surrogates (a JSON "\ud800" decodes to one): no database can store them as UTF-8.
-_UNPRINTABLE = re.compile(rf"[{REFUSED_CHARACTERS}\ud800-\udfff]")
+# The whitespace str.strip() removes, but for the controls above.
+SPACES = r"\u0020\u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000"
+# What shows nothing on its own: spaces, the soft hyphen, zero-width and other format characters,
+# variation selectors, Hangul fillers, the braille blank. Only BMP ranges, written as \u escapes, so
+# that ECMA-262 (the document's regex dialect), Python's re and Rust's regex read the patterns
+# alike (a JSON Schema pattern cannot name astral characters portably).
+INVISIBLE_CHARACTERS = (
+    SPACES + r"\u00AD\u034F\u061C\u115F\u1160\u17B4\u17B5\u180B-\u180F\u200B-\u200F\u2060-\u2064"
+    r"\u206A-\u206F\u2800\u3164\uFE00-\uFE0F\uFEFF\uFFA0\uFFF9-\uFFFB"
+)
+# None of the refused characters, and at least one visible one. The classes before and after the
+# first visible character do not overlap, so matching never backtracks.
+VISIBLE_TEXT = (
+    rf"^[{INVISIBLE_CHARACTERS}]*[^{INVISIBLE_CHARACTERS}{REFUSED_CHARACTERS}][^{REFUSED_CHARACTERS}]*$"
+)
+_EMAIL_PART = rf"[^@{INVISIBLE_CHARACTERS}{REFUSED_CHARACTERS}]+"
+# The shape of an address (something@something, nothing invisible); email-validator decides the rest.
+EMAIL_SHAPE = rf"^[{SPACES}]*{_EMAIL_PART}@{_EMAIL_PART}[{SPACES}]*$"
+# Digits, an optional leading +, and the usual separators; phonenumbers decides the rest. No two
+# parts can take the same character, so matching never backtracks far.
+_PHONE_SEPARATORS = r"[ ().\-/]"
+PHONE_SHAPE = (
+    rf"^[{SPACES}]*(?:\+{_PHONE_SEPARATORS}*|[().\-/]{_PHONE_SEPARATORS}*)?"
+    rf"[0-9](?:{_PHONE_SEPARATORS}*[0-9])*[{SPACES}]*$"
+)
+# Lone surrogates (a JSON "\ud800" decodes to one): no database can store them as UTF-8. A pattern
+# cannot refuse them portably (ECMA-262 sees astral characters as surrogate pairs, Rust's regex
+# refuses surrogates in a pattern), and they are not Unicode text, so no schema admits them.
+_REFUSED_OR_SURROGATE = re.compile(rf"[{REFUSED_CHARACTERS}\ud800-\udfff]")
 # Unknown field names are repeated in the error only when they look like field names.
 SHOWN_FIELD_NAME = re.compile(r"[A-Za-z0-9_.-]{1,40}")
 
 
 @dataclass(frozen=True)
 class TextField:
-    """A string field of the patient body."""
+    """A string field of the patient body: its schema is what ``parse`` refuses with a 400.
+
+    A value the schema admits may still be refused by the field's own validator (an email
+    address, a phone number): that is a 422, ``UnacceptableValue``.
+    """
 
     name: str
     max_length: int
@@ -42,19 +70,44 @@ class TextField:
     example: str
     format: str | None = None
     nullable: bool = False
+    pattern: str = VISIBLE_TEXT
+    # Why a value that breaks ``pattern`` (and has no control character) is refused.
+    pattern_rule: str = "must contain a visible character"
+
+    def parse(self, value: Any) -> str:
+        """Return the value trimmed. Raises ValidationFailed when it breaks ``json_schema()``."""
+        if not isinstance(value, str):
+            raise ValidationFailed(f"{self.name} must be a string", field=self.name)
+        if not value:
+            raise ValidationFailed(f"{self.name} must not be empty", field=self.name)
+        if len(value) > self.max_length:
+            raise ValidationFailed(
+                f"{self.name} must be at most {self.max_length} characters", field=self.name
+            )
+        if _REFUSED_OR_SURROGATE.search(value):
+            raise ValidationFailed(f"{self.name} must not contain control characters", field=self.name)
+        if not _compiled(self.pattern).fullmatch(value):
+            raise ValidationFailed(f"{self.name} {self.pattern_rule}", field=self.name)
+        return value.strip()
 
     def json_schema(self) -> dict[str, Any]:
         schema: dict[str, Any] = {
             "type": ["string", "null"] if self.nullable else "string",
             "minLength": 1,
             "maxLength": self.max_length,
-            "pattern": PRINTABLE_NOT_BLANK,
+            "pattern": self.pattern,
             "description": self.description,
             "examples": [self.example],
         }
         if self.format:
             schema["format"] = self.format
         return schema
+
+
+@functools.cache
+def _compiled(pattern: str) -> re.Pattern[str]:
+    """A published pattern as the parsers apply it: to the whole value (``$`` ends it)."""
+    return re.compile(pattern)
 
 
 @dataclass(frozen=True)
@@ -122,7 +175,7 @@ class QueryParameter(Protocol):
 
 @dataclass(frozen=True)
 class TextParameter:
-    """A short printable string in a query string, e.g. ``principal``."""
+    """A short string in a query string, e.g. ``principal``: the rules of ``VISIBLE_TEXT``."""
 
     name: str
     max_length: int
@@ -132,14 +185,16 @@ class TextParameter:
         """Return the value (None when absent). Raises ValidationFailed naming the parameter."""
         if raw is None:
             return None
-        if not raw or len(raw) > self.max_length or not raw.isprintable():
+        if not raw or len(raw) > self.max_length or not _compiled(VISIBLE_TEXT).fullmatch(raw):
             raise ValidationFailed(
-                f"{self.name} must be 1 to {self.max_length} printable characters", field=self.name
+                f"{self.name} must be 1 to {self.max_length} characters, one of them visible, and no"
+                " control characters",
+                field=self.name,
             )
         return raw
 
     def json_schema(self) -> dict[str, Any]:
-        return {"type": "string", "minLength": 1, "maxLength": self.max_length}
+        return {"type": "string", "minLength": 1, "maxLength": self.max_length, "pattern": VISIBLE_TEXT}
 
 
 @dataclass(frozen=True)
@@ -163,6 +218,14 @@ class ChoiceParameter:
         return {"type": "string", "enum": list(self.choices), "default": self.default}
 
 
+# A date, or a date and time to the minute, second or microsecond, with an optional offset.
+TIMESTAMP = (
+    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}"
+    r"(?:T[0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]{1,6})?)?(?:Z|[+-][0-9]{2}:[0-9]{2})?)?$"
+)
+_OFFSET_MINUTES = re.compile(r"[+-][0-9]{2}:([0-9]{2})$")
+
+
 @dataclass(frozen=True)
 class TimestampParameter:
     """An ISO-8601 date or date-time in a query string; without an offset it is read as UTC."""
@@ -172,39 +235,65 @@ class TimestampParameter:
     max_length = 40
 
     def parse(self, raw: str | None) -> datetime | None:
-        """Return naive UTC (None when absent). Raises ValidationFailed naming the parameter."""
+        """Return naive UTC (None when absent).
+
+        Raises ValidationFailed when ``raw`` breaks the published pattern, UnacceptableValue when
+        it fits but names no moment (February 30, hour 25, or past year 9999 once moved to UTC).
+        """
         if raw is None:
             return None
+        if len(raw) > self.max_length or not _compiled(TIMESTAMP).fullmatch(raw):
+            raise ValidationFailed(
+                f"{self.name} must be an ISO-8601 date or date-time, e.g. 2026-01-31T09:30:00Z",
+                field=self.name,
+            )
+        offset = _OFFSET_MINUTES.search(raw)
         try:
-            if len(raw) > self.max_length:
+            if offset and int(offset.group(1)) >= 60:
                 raise ValueError(raw)
             value = datetime.fromisoformat(raw)
             # An offset can carry a date past year 1 or 9999 once moved to UTC (OverflowError).
             return value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo else value
         except (ValueError, OverflowError):
-            raise ValidationFailed(
-                f"{self.name} must be an ISO-8601 date-time, e.g. 2026-01-31T09:30:00Z", field=self.name
+            raise UnacceptableValue(
+                f"{self.name} is not a date and time that exists", field=self.name
             ) from None
 
     def json_schema(self) -> dict[str, Any]:
-        return {"type": "string", "maxLength": self.max_length, "examples": ["2026-01-31T09:30:00Z"]}
+        return {
+            "type": "string",
+            "maxLength": self.max_length,
+            "pattern": TIMESTAMP,
+            "examples": ["2026-01-31T09:30:00Z"],
+        }
 
 
-NAME = TextField("name", 200, "Full name; surrounding whitespace is trimmed.", "John Doe")
+NAME = TextField(
+    "name",
+    200,
+    "Full name, with at least one visible character; surrounding whitespace is trimmed.",
+    "John Doe",
+)
 EMAIL = TextField(
     "email",
     254,
-    "Email address, unique among patients regardless of case; the domain is stored lower-cased.",
+    "Email address, unique among patients regardless of case; the domain is stored lower-cased. An"
+    " address of this shape that fails the syntax check (email-validator, no DNS) is a 422.",
     "john.doe@example.com",
     format="email",
+    pattern=EMAIL_SHAPE,
+    pattern_rule="is not a valid email address",
 )
 PHONE = TextField(
     "phone",
     32,
     "Phone number as written, possible for its country; without a leading + it is read in the"
-    " deployment's default region. null clears it.",
+    " deployment's default region. A number of this shape that is not possible is a 422. null"
+    " clears it.",
     "123-456-7890",
     nullable=True,
+    pattern=PHONE_SHAPE,
+    pattern_rule="must be digits, with an optional leading + and spaces or ( ) - . /",
 )
 PATIENT_FIELDS: Mapping[str, TextField] = {field.name: field for field in (NAME, EMAIL, PHONE)}
 REQUIRED_ON_CREATE = (NAME.name, EMAIL.name)
@@ -215,7 +304,7 @@ PAGE = IntegerParameter(
     1,
     2**31 - 1,
     "Page number, from 1. Deep pages cost more (the database skips the rows before them): use `after`"
-    " to walk a long list.",
+    " to walk a long list. With `after`, pages are counted from the cursor.",
     default=1,
 )
 AFTER = IntegerParameter(
@@ -223,7 +312,7 @@ AFTER = IntegerParameter(
     0,
     2**63 - 1,
     "Cursor: list the patients whose id is greater than this, in id order. The `next` link of each"
-    " answer carries it; not combined with `page`.",
+    " answer carries it. With `page`, the page-th page after the cursor (default the first).",
 )
 
 
@@ -292,34 +381,23 @@ def _parse_fields(fields: Mapping[str, Any], phone_region: str) -> PatientChange
     return changes
 
 
-def _text(value: Any, field: TextField) -> str:
-    if not isinstance(value, str):
-        raise ValidationFailed(f"{field.name} must be a string", field=field.name)
-    text = value.strip()
-    if not text:
-        raise ValidationFailed(f"{field.name} must not be empty", field=field.name)
-    if len(text) > field.max_length:
-        raise ValidationFailed(
-            f"{field.name} must be at most {field.max_length} characters", field=field.name
-        )
-    if _UNPRINTABLE.search(text):
-        raise ValidationFailed(f"{field.name} must not contain control characters", field=field.name)
-    return text
-
-
 def parse_name(value: Any) -> str:
-    return _text(value, NAME)
+    return NAME.parse(value)
 
 
 def parse_email(value: Any) -> str:
-    """Return the normalized address (domain lower-cased, Unicode NFC); syntax only, no DNS."""
+    """Return the normalized address (domain lower-cased, Unicode NFC); syntax only, no DNS.
+
+    Raises ValidationFailed when the value breaks the schema, UnacceptableValue when
+    email-validator refuses an address of the right shape.
+    """
     from email_validator import EmailNotValidError, validate_email
 
-    text = _text(value, EMAIL)
+    text = EMAIL.parse(value)
     try:
         return validate_email(text, check_deliverability=False).normalized
     except EmailNotValidError:
-        raise ValidationFailed("email is not a valid email address", field=EMAIL.name) from None
+        raise UnacceptableValue("email is not a valid email address", field=EMAIL.name) from None
 
 
 def parse_phone(value: Any, default_region: str) -> tuple[str | None, str | None]:
@@ -327,18 +405,20 @@ def parse_phone(value: Any, default_region: str) -> tuple[str | None, str | None
 
     ``null`` clears the phone. Numbers must be possible (right length for the
     country); numbers without a ``+`` country code are read in ``default_region``.
+    Raises ValidationFailed when the value breaks the schema, UnacceptableValue
+    when a number of the right shape is not possible.
     """
     if value is None and PHONE.nullable:
         return None, None
     import phonenumbers
 
-    text = _text(value, PHONE)
+    text = PHONE.parse(value)
     try:
         number = phonenumbers.parse(text, default_region)
     except phonenumbers.NumberParseException:
-        raise ValidationFailed("phone is not a valid phone number", field=PHONE.name) from None
+        raise UnacceptableValue("phone is not a valid phone number", field=PHONE.name) from None
     if not phonenumbers.is_possible_number(number):
-        raise ValidationFailed("phone is not a valid phone number", field=PHONE.name)
+        raise UnacceptableValue("phone is not a valid phone number", field=PHONE.name)
     return text, phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 

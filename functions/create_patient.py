@@ -1,7 +1,13 @@
 from chalice.app import Request, Response
 
 from chalicelib import patients
-from chalicelib.errors import DuplicateEmail, IdempotencyKeyReused, ServiceUnavailable, ValidationFailed
+from chalicelib.errors import (
+    DuplicateEmail,
+    IdempotencyKeyReused,
+    ServiceUnavailable,
+    UnacceptableValue,
+    ValidationFailed,
+)
 from chalicelib.http import json_response, patient_change_json, principal_of, read_json_object, request_id_of
 from chalicelib.idempotency import IDEMPOTENCY_KEY, REPLAYED, idempotency_key
 from chalicelib.openapi import ETAG_HEADER, IDEMPOTENCY_KEY_PARAMETER, PATIENTS_TAG, Reply, operation
@@ -30,7 +36,7 @@ from chalicelib.preconditions import etag_for
         )
     },
     # ServiceUnavailable: the Idempotency-Key could not be claimed (chalicelib.idempotency).
-    errors=(ValidationFailed, DuplicateEmail, IdempotencyKeyReused, ServiceUnavailable),
+    errors=(ValidationFailed, UnacceptableValue, DuplicateEmail, IdempotencyKeyReused, ServiceUnavailable),
 )
 def create_patient(request: Request) -> Response:
     payload = read_json_object(request)

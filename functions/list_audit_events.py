@@ -3,7 +3,7 @@ from urllib.parse import urlencode
 from chalice.app import Request, Response
 
 from chalicelib import audit_trail
-from chalicelib.errors import InsufficientScope, ValidationFailed
+from chalicelib.errors import InsufficientScope, UnacceptableValue, ValidationFailed
 from chalicelib.http import iso_utc, json_response
 from chalicelib.models import AuditEvent
 from chalicelib.openapi import AUDIT_TAG, Reply, operation
@@ -19,7 +19,7 @@ FILTERS = ("patient_id", "principal", "since", "until")
     tag=AUDIT_TAG,
     query=audit_trail.list_parameters,
     replies={200: Reply("One page of audit events", "AuditEventList")},
-    errors=(ValidationFailed, InsufficientScope),
+    errors=(ValidationFailed, UnacceptableValue, InsufficientScope),
 )
 def list_audit_events(request: Request) -> Response:
     query = request.query_params or {}

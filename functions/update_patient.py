@@ -1,7 +1,13 @@
 from chalice.app import Request, Response
 
 from chalicelib import patients
-from chalicelib.errors import DuplicateEmail, PatientNotFound, PreconditionFailed, ValidationFailed
+from chalicelib.errors import (
+    DuplicateEmail,
+    PatientNotFound,
+    PreconditionFailed,
+    UnacceptableValue,
+    ValidationFailed,
+)
 from chalicelib.http import json_response, patient_change_json, read_json_object, request_id_of
 from chalicelib.openapi import ETAG_HEADER, IF_MATCH_PARAMETER, PATIENTS_TAG, Reply, operation
 from chalicelib.preconditions import IF_MATCH, etag_for, parse_tag_condition
@@ -17,7 +23,7 @@ from chalicelib.validation import PATIENT_ID
     request_body="PatientUpdate",
     headers=(IF_MATCH_PARAMETER,),
     replies={200: Reply("The patient as now stored", "PatientUpdated", headers=ETAG_HEADER)},
-    errors=(PatientNotFound, ValidationFailed, DuplicateEmail, PreconditionFailed),
+    errors=(PatientNotFound, ValidationFailed, UnacceptableValue, DuplicateEmail, PreconditionFailed),
 )
 def update_patient(request: Request, patient_id: str) -> Response:
     if_match = parse_tag_condition(IF_MATCH, request.headers.get(IF_MATCH))

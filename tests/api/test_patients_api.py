@@ -179,12 +179,20 @@ def test_update_to_own_email_is_allowed(client: Any) -> None:
         ({"name": ["A"], "email": "a@example.com"}, "name"),
         ({"name": "A" * 201, "email": "a@example.com"}, "name"),
         ({"name": "A\u0000B", "email": "a@example.com"}, "name"),
+        # Nothing visible: zero-width and format characters, Hangul fillers, the braille blank.
+        ({"name": "\u200b", "email": "a@example.com"}, "name"),
+        ({"name": " \u200b\ufeff\u2060 ", "email": "a@example.com"}, "name"),
+        ({"name": "\u3164\u115f\u1160\uffa0", "email": "a@example.com"}, "name"),
+        ({"name": "\u2800", "email": "a@example.com"}, "name"),
+        ({"name": "\u00ad\u034f\ufe0f", "email": "a@example.com"}, "name"),
+        # The length is the schema's, of the value as sent: trimming does not make room.
+        ({"name": " " + "A" * 200, "email": "a@example.com"}, "name"),
         ({"name": "A", "email": "not-an-email"}, "email"),
         ({"name": "A", "email": ""}, "email"),
         ({"name": "A", "email": 7}, "email"),
         ({"name": "A", "email": "a" * 250 + "@example.com"}, "email"),
-        ({"name": "A", "email": "a@example.com", "phone": "12"}, "phone"),
         ({"name": "A", "email": "a@example.com", "phone": "call me"}, "phone"),
+        ({"name": "A", "email": "a@example.com", "phone": "1-800-FLOWERS"}, "phone"),
         ({"name": "A", "email": "a@example.com", "phone": 5551234567}, "phone"),
         ({"name": "A", "email": "a@example.com", "phone": ""}, "phone"),
         ({"name": "A", "email": "a@example.com", "phone": "1" * 40}, "phone"),
@@ -193,6 +201,29 @@ def test_update_to_own_email_is_allowed(client: Any) -> None:
 )
 def test_create_validation_names_the_field(client: Any, body: dict[str, Any], field: str) -> None:
     assert_error(post(client, body), 400, "validation_failed", field)
+
+
+@pytest.mark.parametrize(
+    "body, field",
+    [
+        ({"name": "A", "email": "a@localhost"}, "email"),
+        ({"name": "A", "email": "a..b@example.com"}, "email"),
+        ({"name": "A", "email": "a@example.com", "phone": "12"}, "phone"),
+        ({"name": "A", "email": "a@example.com", "phone": "0000000000000000000000000000000"}, "phone"),
+    ],
+)
+def test_values_that_fit_the_schema_but_fail_their_check_are_422(
+    client: Any, body: dict[str, Any], field: str
+) -> None:
+    # The schema's pattern cannot say what email-validator or phonenumbers accept: such a value is
+    # well-formed (so not a 400) and still refused, with the same code and field.
+    assert_error(post(client, body), 422, "validation_failed", field)
+
+
+def test_a_name_with_one_visible_character_among_invisible_ones_is_kept(client: Any) -> None:
+    patient = create(client, name="\u200bA\u200d", email="zw@example.com")
+
+    assert patient["name"] == "\u200bA\u200d"
 
 
 @pytest.mark.parametrize(

@@ -34,7 +34,9 @@ def test_well_formed_values(raw: str, expected: TagCondition) -> None:
 
 @pytest.mark.parametrize(
     "raw",
-    ["", " ", "3", '"3', '3"', '"3" "4"', 'W/ "3"', 'w/"3"', '*, "3"', '"3"\n', '"a"b"', "," * 3, "x" * 5000],
+    ["", " ", "3", '"3', '3"', '"3" "4"', 'W/ "3"', 'w/"3"', '*, "3"', '"3"\n', '"a"b"', "," * 3, "x" * 5000]
+    # Values schemathesis sent when the document published no pattern, and a padded * past maxLength.
+    + ["R", "uG_f:", "|{gosyi\t#m", '"', "__main__", " " * 5000 + "*"],
 )
 def test_malformed_values_name_the_header(raw: str) -> None:
     with pytest.raises(ValidationFailed) as refused:
