@@ -14,7 +14,7 @@ from typing import Any
 
 from chalicelib import idempotency
 from chalicelib.config import get_settings
-from chalicelib.errors import PatientNotFound, PreconditionFailed, ValidationFailed
+from chalicelib.errors import PatientNotFound, PreconditionFailed
 from chalicelib.idempotency import IdempotencyKey
 from chalicelib.models import Patient, PatientRecord, utc_now
 from chalicelib.notifications import PATIENT_CREATED, PATIENT_UPDATED, record_patient_change
@@ -131,25 +131,26 @@ def list_patients(
 ) -> PatientPage:
     """One page in id order, addressed by page number or by cursor (``after``, an id).
 
-    The total comes from the maintained counter, so it costs the same at any
-    size. Raises ValidationFailed for bad paging values or for both forms at once.
+    With both, ``page`` counts pages from the cursor (OpenAPI cannot forbid the pair, so
+    it has a meaning). The total comes from the maintained counter, so it costs the same
+    at any size. Raises ValidationFailed for bad paging values.
     """
     page_rule, per_page_rule, after_rule = list_parameters()
     per_page = per_page_rule.parse_or_default(raw_per_page)
     after = after_rule.parse(raw_after)
-    if after is not None and raw_page is not None:
-        raise ValidationFailed("Use either page or after, not both", field=after_rule.name)
-    page = page_rule.parse_or_default(raw_page) if after is None else None
+    page = page_rule.parse_or_default(raw_page)
     with ReadTransaction() as reads:
         total = reads.patients.count()
         # One row more than the page holds tells whether a next page exists.
-        if page is None:
-            rows = reads.patients.after(after or 0, limit=per_page + 1)
+        if after is not None:
+            rows = reads.patients.after(after, limit=per_page + 1, offset=(page - 1) * per_page)
         else:
             rows = reads.patients.page(offset=(page - 1) * per_page, limit=per_page + 1) if total else []
     shown = rows[:per_page]
     next_after = shown[-1].id if len(rows) > per_page else None
-    return PatientPage(total, math.ceil(total / per_page), page, per_page, shown, next_after)
+    # Page numbers count from the start of the list; with a cursor they count from it instead.
+    number = page if after is None else None
+    return PatientPage(total, math.ceil(total / per_page), number, per_page, shown, next_after)
 
 
 def _id_or_not_found(raw_id: str | int) -> int:

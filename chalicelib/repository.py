@@ -110,8 +110,12 @@ class PatientReader:
         """
         return self._records(_PATIENT_PAGE_AT_OFFSET, {"offset": offset, "limit": limit})
 
-    def after(self, patient_id: int, *, limit: int) -> list[PatientRecord]:
-        """``limit`` patients in id order whose id is greater than ``patient_id`` (keyset paging)."""
+    def after(self, patient_id: int, *, limit: int, offset: int = 0) -> list[PatientRecord]:
+        """``limit`` patients in id order whose id is greater than ``patient_id`` (keyset paging),
+        from position ``offset`` among those (skipped on the primary key alone, as in ``page``)."""
+        if offset:
+            params = {"after": patient_id, "offset": offset, "limit": limit}
+            return self._records(_PATIENT_PAGE_AFTER_AT_OFFSET, params)
         return self._records(_PATIENT_PAGE_AFTER, {"after": patient_id, "limit": limit})
 
     def _records(self, query: Select[Any], params: dict[str, int]) -> list[PatientRecord]:
@@ -165,6 +169,19 @@ _FIRST_ID_AT_OFFSET = (
 )
 _PATIENT_PAGE_AT_OFFSET = (
     _PATIENT_RECORD.where(_patients.id >= _FIRST_ID_AT_OFFSET)
+    .order_by(_patients.id)
+    .limit(bindparam("limit"))
+)
+_FIRST_ID_AFTER_AT_OFFSET = (
+    select(_patients.id)
+    .where(_patients.id > bindparam("after"))
+    .order_by(_patients.id)
+    .offset(bindparam("offset"))
+    .limit(1)
+    .scalar_subquery()
+)
+_PATIENT_PAGE_AFTER_AT_OFFSET = (
+    _PATIENT_RECORD.where(_patients.id >= _FIRST_ID_AFTER_AT_OFFSET)
     .order_by(_patients.id)
     .limit(bindparam("limit"))
 )
