@@ -92,19 +92,19 @@ def get_notification(raw_id: str) -> NotificationView:
 def list_patient_notifications(
     raw_patient_id: str, raw_page: str | None, raw_per_page: str | None
 ) -> NotificationPage:
-    """The patient's notifications, oldest first; kept after the patient is deleted.
+    """The patient's notifications, oldest first.
 
-    Raises PatientNotFound when the patient never had any and does not exist,
-    ValidationFailed for bad paging values.
+    Raises PatientNotFound when the patient does not exist (also once deleted: its
+    notifications stay readable by id and by status), ValidationFailed for bad paging values.
     """
     patient_id = parse_patient_id(raw_patient_id)
     if patient_id is None:
         raise PatientNotFound()
     page, per_page = _paging(raw_page, raw_per_page)
     with UnitOfWork() as uow:
-        total = uow.notifications.count_for_patient(patient_id)
-        if not total and uow.patients.get(patient_id) is None:
+        if uow.patients.get(patient_id) is None:
             raise PatientNotFound()
+        total = uow.notifications.count_for_patient(patient_id)
         rows = uow.notifications.page_for_patient(patient_id, offset=(page - 1) * per_page, limit=per_page)
     return NotificationPage(total, math.ceil(total / per_page), page, per_page, _with_task_states(rows))
 

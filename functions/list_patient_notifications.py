@@ -9,7 +9,10 @@ from chalicelib.validation import PATIENT_ID
 
 @operation(
     summary="The notifications of one patient's changes, oldest first",
-    description="Kept after the patient is deleted (then `cancelled` if they had not been sent).",
+    description="404 once the patient is deleted, like every route under the patient. Its"
+    " notifications are kept (`cancelled` if they had not been sent): read them by id"
+    " (`GET /notifications/{notification_id}`, the id each change answered with) or by status"
+    " (`GET /notifications`).",
     tag=NOTIFICATIONS_TAG,
     path={"patient_id": PATIENT_ID},
     query=notifications.paging_parameters,

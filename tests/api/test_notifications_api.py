@@ -64,7 +64,7 @@ def test_a_rejected_change_writes_no_notification(client: Any) -> None:
     assert notification_count() == 1
 
 
-def test_a_patients_notifications_are_listed_oldest_first_and_outlive_the_patient(client: Any) -> None:
+def test_a_patients_notifications_are_listed_oldest_first(client: Any) -> None:
     created = create(client, phone=None)
     patient_id = created["patient"]["id"]
     updated = client.http.put(
@@ -73,8 +73,7 @@ def test_a_patients_notifications_are_listed_oldest_first_and_outlive_the_patien
     other = create(client, email="other@example.com")
 
     listed = get_json(client, f"/patients/{patient_id}/notifications")
-    client.http.delete(f"/patients/{patient_id}", headers=AUTH)
-    after_delete = get_json(client, f"/patients/{patient_id}/notifications?per_page=1&page=2")
+    second_page = get_json(client, f"/patients/{patient_id}/notifications?per_page=1&page=2")
 
     assert [n["id"] for n in listed["notifications"]] == [
         created["notification_id"],
@@ -82,9 +81,28 @@ def test_a_patients_notifications_are_listed_oldest_first_and_outlive_the_patien
     ]
     assert (listed["total"], listed["pages"], listed["current_page"]) == (2, 1, 1)
     assert listed["notifications"][0]["channels"] == ["email"]
-    assert [n["id"] for n in after_delete["notifications"]] == [updated["notification_id"]]
-    assert after_delete["notifications"][0]["status"] == "cancelled"
+    assert [n["id"] for n in second_page["notifications"]] == [updated["notification_id"]]
     assert other["notification_id"] not in json.dumps(listed)
+
+
+def test_a_deleted_patients_notifications_are_404_under_it_and_kept_by_id_and_status(client: Any) -> None:
+    # GIVEN a patient with two notifications, then deleted
+    created = create(client, phone=None)
+    patient_id = created["patient"]["id"]
+    updated = client.http.put(
+        f"/patients/{patient_id}", headers=JSON_AUTH, body=json.dumps({"name": "John Smith"})
+    ).json_body
+    assert client.http.delete(f"/patients/{patient_id}", headers=AUTH).status_code == 200
+
+    # WHEN its sub-resource is read
+    under_patient = get_json(client, f"/patients/{patient_id}/notifications", status=404)
+
+    # THEN it is gone like the patient, and the history stays where it is documented
+    assert under_patient["code"] == "patient_not_found"
+    by_id = get_json(client, f"/notifications/{updated['notification_id']}")
+    assert (by_id["patient_id"], by_id["status"]) == (patient_id, "cancelled")
+    cancelled = get_json(client, "/notifications?status=cancelled")["notifications"]
+    assert {n["id"] for n in cancelled} >= {created["notification_id"], updated["notification_id"]}
 
 
 @pytest.mark.parametrize(
