@@ -13,7 +13,7 @@ $(INSTALLED): requirements.txt requirements-dev.txt
 
 install: $(INSTALLED)
 
-## run: the whole local stack on http://127.0.0.1:8000 (Ctrl-C stops it)
+## run: the whole local stack on http://127.0.0.1:$API_PORT (8000); Ctrl-C, SIGTERM or SIGHUP stop it all
 run: $(INSTALLED)
 	$(BIN)/python -m scripts.run_stack
 

