@@ -24,6 +24,13 @@ logger = logging.getLogger("telehealth.notifications")
 SEND_NOTIFICATION_TASK = "notifications.send_notification"
 RELAY_TASK = "notifications.relay_notifications"
 UNKNOWN_TASK_STATE = "UNKNOWN"
+# Celery's state for a task whose result the backend does not hold: not run yet, or its result gone.
+NO_RESULT_TASK_STATE = "PENDING"
+# What a finished notification reports instead: its result expired (after a week) or was lost with Redis.
+EXPIRED_TASK_STATE = "EXPIRED"
+# Celery's states and ours, as clients may see them.
+CELERY_STATES = ("PENDING", "RECEIVED", "STARTED", "RETRY", "SUCCESS", "FAILURE", "REVOKED")
+TASK_STATES = (*CELERY_STATES, EXPIRED_TASK_STATE, UNKNOWN_TASK_STATE)
 RELAY_BATCH = 500
 
 
@@ -189,7 +196,7 @@ def task_states(task_ids: Sequence[str]) -> dict[str, str]:
         values = backend.mget([backend.get_key_for_task(task_id) for task_id in task_ids])
         states = {}
         for task_id, value in zip(task_ids, values, strict=True):
-            states[task_id] = backend.decode_result(value)["status"] if value else "PENDING"
+            states[task_id] = backend.decode_result(value)["status"] if value else NO_RESULT_TASK_STATE
         return states
     except Exception as error:
         logger.warning("task states unavailable (%s)", type(error).__name__)

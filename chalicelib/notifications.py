@@ -16,7 +16,12 @@ from datetime import timedelta
 from chalicelib.config import get_settings
 from chalicelib.errors import NotificationNotFound, PatientNotFound
 from chalicelib.models import Notification, NotificationStatus, Patient, utc_now
-from chalicelib.notification_dispatch import hand_off_after_commit, task_states
+from chalicelib.notification_dispatch import (
+    EXPIRED_TASK_STATE,
+    NO_RESULT_TASK_STATE,
+    hand_off_after_commit,
+    task_states,
+)
 from chalicelib.unit_of_work import UnitOfWork
 from chalicelib.validation import (
     PAGE,
@@ -142,7 +147,15 @@ def _paging(raw_page: str | None, raw_per_page: str | None) -> tuple[int, int]:
 
 def _with_task_states(rows: Sequence[Notification]) -> list[NotificationView]:
     states = task_states([row.id for row in rows])
-    return [NotificationView(row, states[row.id]) for row in rows]
+    return [NotificationView(row, _task_state(row, states[row.id])) for row in rows]
+
+
+def _task_state(row: Notification, celery_state: str) -> str:
+    # Without a result, Celery's PENDING would read "not run yet" for a notification that is
+    # finished: nothing more will happen to it (a cancelled one's task, if still queued, does nothing).
+    if celery_state == NO_RESULT_TASK_STATE and row.status in NotificationStatus.FINISHED:
+        return EXPIRED_TASK_STATE
+    return celery_state
 
 
 def _parse_notification_id(raw: str) -> str | None:

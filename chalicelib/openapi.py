@@ -45,6 +45,7 @@ from chalicelib.gateway_responses import (
 from chalicelib.http import INTERNAL_ERROR_CODE, status_for
 from chalicelib.idempotency import IDEMPOTENCY_KEY
 from chalicelib.models import NotificationStatus
+from chalicelib.notification_dispatch import TASK_STATES
 from chalicelib.notifications import PATIENT_CREATED, PATIENT_UPDATED
 from chalicelib.preconditions import IF_MATCH, IF_NONE_MATCH, MAX_HEADER_LENGTH, TAG_CONDITION_PATTERN
 from chalicelib.scopes import ALL_SCOPES
@@ -516,7 +517,10 @@ def _notification_schemas(timestamp: dict[str, Any], patient_id: dict[str, Any])
             "delivered_at": {"anyOf": [timestamp, {"type": "null"}]},
             "task_state": {
                 "type": ["string", "null"],
-                "description": "Celery's state in the Redis result backend; `UNKNOWN` if Redis is down.",
+                "enum": [*TASK_STATES, None],
+                "description": "Celery's state in the Redis result backend; `UNKNOWN` if Redis is down;"
+                " `EXPIRED` for a finished notification (delivered, failed, cancelled) whose result the"
+                " backend no longer holds (kept a week; lost if Redis restarts without persistence).",
             },
         },
         "additionalProperties": False,

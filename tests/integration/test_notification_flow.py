@@ -134,6 +134,35 @@ def test_notifications_of_a_deleted_patient_are_cancelled_not_sent(
     assert worker.sent_lines(notification_id) == []
 
 
+def test_a_finished_notification_whose_result_is_gone_reports_expired_not_pending(
+    client: Any,
+    notifying_app: Callable[..., None],
+    celery_worker: Callable[..., WorkerProcess],
+    redis_url: str,
+) -> None:
+    # GIVEN a delivered notification, and one still queued (no worker runs any more)
+    worker = celery_worker()
+    delivered_id = create_patient(client, 0)["notification_id"]
+    wait_for_status(client, delivered_id, "delivered", "SUCCESS")
+    worker.kill()
+    queued_id = create_patient(client, 1)["notification_id"]
+
+    # WHEN the result backend loses its results (a Redis restart without persistence)
+    with redis.Redis.from_url(redis_url) as backend:
+        backend.flushdb()
+
+    # THEN the delivered one says its result is gone, by id and in lists; the queued one is still PENDING
+    assert (
+        notification(client, delivered_id)["task_state"],
+        notification(client, queued_id)["task_state"],
+    ) == (
+        "EXPIRED",
+        "PENDING",
+    )
+    listed = client.http.get("/notifications?status=delivered", headers=AUTH).json_body["notifications"]
+    assert [(n["id"], n["task_state"]) for n in listed] == [(delivered_id, "EXPIRED")]
+
+
 def test_broker_messages_carry_the_notification_id_and_no_patient_data(
     client: Any, notifying_app: Callable[..., None], redis_url: str
 ) -> None:
