@@ -306,8 +306,9 @@ ERROR_HEADERS = {
 
 ETAG_HEADER: Mapping[str, Mapping[str, Any]] = {
     "ETag": {
-        "description": 'The patient\'s version as a strong entity tag, e.g. `"3"`.',
-        "schema": {"type": "string", "pattern": '^"[0-9]+"$'},
+        "description": 'The patient\'s id and version as a strong entity tag, e.g. `"7-3"` (patient 7,'
+        " version 3): it never matches another patient's.",
+        "schema": {"type": "string", "pattern": '^"[0-9]+-[0-9]+"$'},
     }
 }
 
@@ -325,7 +326,7 @@ def _tag_condition(name: str, description: str) -> Mapping[str, Any]:
                 {"const": "*"},
                 {"type": "string", "maxLength": MAX_HEADER_LENGTH, "pattern": TAG_CONDITION_PATTERN},
             ],
-            "examples": ['"3"', "*"],
+            "examples": ['"7-3"', "*"],
         },
     }
 

@@ -162,7 +162,7 @@ def _id_or_not_found(raw_id: str | int) -> int:
 
 def _require_match(patient: Patient, if_match: TagCondition | None) -> None:
     # Checked on the row locked for update: no other change can come between the check and ours.
-    if if_match is not None and not if_match.matches_strongly(patient.version):
+    if if_match is not None and not if_match.matches_strongly(patient.id, patient.version):
         raise PreconditionFailed()
 
 

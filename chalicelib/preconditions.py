@@ -1,6 +1,8 @@
 """Entity tags and conditional requests (RFC 9110, 8.8.3 and 13.1) over a patient's version.
 
-A patient's ETag is its version as a strong tag, ``"3"``. ``If-Match`` makes a
+A patient's ETag is its id and version as a strong tag, ``"7-3"`` (patient 7, version 3):
+ids are never reused, so a tag names one version of one patient and can never match
+another patient's, whatever URL it is sent to. ``If-Match`` makes a
 change conditional: the service compares it with the version of the row it has
 locked for update, so the check and the change are one transaction.
 ``If-None-Match`` on a read lets a client that holds the current version skip
@@ -46,17 +48,23 @@ class TagCondition:
     any: bool
     tags: tuple[EntityTag, ...] = ()
 
-    def matches_strongly(self, version: int) -> bool:
+    def matches_strongly(self, patient_id: int, version: int) -> bool:
         """If-Match's comparison: a weak tag never matches."""
-        return self.any or any(not tag.weak and tag.opaque == str(version) for tag in self.tags)
+        current = opaque_tag(patient_id, version)
+        return self.any or any(not tag.weak and tag.opaque == current for tag in self.tags)
 
-    def matches_weakly(self, version: int) -> bool:
+    def matches_weakly(self, patient_id: int, version: int) -> bool:
         """If-None-Match's comparison: weakness is ignored."""
-        return self.any or any(tag.opaque == str(version) for tag in self.tags)
+        current = opaque_tag(patient_id, version)
+        return self.any or any(tag.opaque == current for tag in self.tags)
 
 
-def etag_for(version: int) -> str:
-    return f'"{version}"'
+def opaque_tag(patient_id: int, version: int) -> str:
+    return f"{patient_id}-{version}"
+
+
+def etag_for(patient_id: int, version: int) -> str:
+    return f'"{opaque_tag(patient_id, version)}"'
 
 
 def parse_tag_condition(header: str, raw: str | None) -> TagCondition | None:
@@ -70,7 +78,7 @@ def parse_tag_condition(header: str, raw: str | None) -> TagCondition | None:
     if len(raw) > MAX_HEADER_LENGTH:
         raise ValidationFailed(f"{header} is too long", field=header)
     if not _TAG_CONDITION.fullmatch(raw):
-        raise ValidationFailed(f'{header} must be * or a list of entity tags like "3"', field=header)
+        raise ValidationFailed(f'{header} must be * or a list of entity tags like "7-3"', field=header)
     if raw.strip(" \t") == "*":
         return TagCondition(any=True)
     # Once the whole value fits the grammar, each quoted string in it is one tag.

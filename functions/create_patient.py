@@ -42,7 +42,7 @@ def create_patient(request: Request) -> Response:
     payload = read_json_object(request)
     key = idempotency_key(principal_of(request), request.headers.get(IDEMPOTENCY_KEY), payload)
     change = patients.create_patient(payload, key, correlation_id=request_id_of(request))
-    headers = {"ETag": etag_for(change.patient.version)}
+    headers = {"ETag": etag_for(change.patient.id, change.patient.version)}
     if change.replayed:
         headers[REPLAYED] = "true"
     body = patient_change_json("Patient created successfully", change)

@@ -32,5 +32,5 @@ def update_patient(request: Request, patient_id: str) -> Response:
     )
     return json_response(
         patient_change_json("Patient updated successfully", change),
-        headers={"ETag": etag_for(change.patient.version)},
+        headers={"ETag": etag_for(change.patient.id, change.patient.version)},
     )

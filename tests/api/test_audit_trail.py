@@ -95,7 +95,7 @@ def audit_trail_offline() -> Iterator[None]:
 def test_each_action_writes_exactly_one_row(client: Any) -> None:
     patient_id = create(client)
     client.http.get(f"/patients/{patient_id}", headers=AUTH)
-    client.http.get(f"/patients/{patient_id}", headers={**AUTH, "If-None-Match": '"1"'})
+    client.http.get(f"/patients/{patient_id}", headers={**AUTH, "If-None-Match": f'"{patient_id}-1"'})
     put(client, patient_id, {"name": "Changed"})
     client.http.get("/patients", headers=AUTH)
     client.http.delete(f"/patients/{patient_id}", headers=AUTH)
@@ -138,7 +138,7 @@ def test_refused_requests_are_recorded_with_their_status(client: Any) -> None:
     client.http.get("/patients?page=0", headers=AUTH)
     client.http.post("/patients", headers=JSON_AUTH, body=json.dumps({"name": "No Email"}))
     put(client, other_id, {"email": ANN["email"]})
-    put(client, patient_id, {"name": "Late"}, headers={**JSON_AUTH, "If-Match": '"7"'})
+    put(client, patient_id, {"name": "Late"}, headers={**JSON_AUTH, "If-Match": f'"{patient_id}-7"'})
     client.http.delete(f"/patients/{patient_id}", headers={**AUTH, "If-Match": "junk"})
     client.http.get(f"/patients/{patient_id}")  # no token: the authorizer refuses before any view
 

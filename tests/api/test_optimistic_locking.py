@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from chalicelib.preconditions import etag_for
 from tests.api.test_openapi_document import assert_documented, get_document
 from tests.api.test_patients_api import JOHN, assert_error, post
 from tests.conftest import AUTH, JSON_AUTH
@@ -16,6 +17,12 @@ def create(client: Any) -> tuple[str, Any]:
     response = post(client, JOHN)
     assert response.status_code == 201, response.body
     return f"/patients/{response.json_body['patient']['id']}", response
+
+
+def tag(path: str, version: int, *, weak: bool = False) -> str:
+    """The ETag of version ``version`` of the patient at ``path``."""
+    etag = etag_for(int(path.rsplit("/", 1)[1]), version)
+    return f"W/{etag}" if weak else etag
 
 
 def put_if(client: Any, path: str, if_match: str | None, body: dict[str, Any]) -> Any:
@@ -29,10 +36,11 @@ def test_create_get_and_update_carry_the_version_as_a_strong_etag(client: Any) -
     fetched = client.http.get(path, headers=AUTH)
     updated = put_if(client, path, None, {"name": "Renamed"})
 
-    assert created.headers["ETag"] == '"1"'
-    assert fetched.headers["ETag"] == '"1"'
-    assert updated.headers["ETag"] == '"2"'
-    assert client.http.get(path, headers=AUTH).headers["ETag"] == '"2"'
+    patient_id = path.rsplit("/", 1)[1]
+    assert created.headers["ETag"] == f'"{patient_id}-1"'
+    assert fetched.headers["ETag"] == f'"{patient_id}-1"'
+    assert updated.headers["ETag"] == f'"{patient_id}-2"'
+    assert client.http.get(path, headers=AUTH).headers["ETag"] == f'"{patient_id}-2"'
 
 
 def test_put_with_the_current_etag_changes_the_patient(client: Any) -> None:
@@ -58,12 +66,21 @@ def test_put_with_a_stale_etag_is_412_and_changes_nothing(client: Any) -> None:
 
 @pytest.mark.parametrize(
     "if_match, status",
-    [('"9", "1"', 200), ('W/"1"', 412), ('"2"', 412), ("*", 200), ('"01"', 412)],
+    [
+        (lambda path: f"{tag(path, 9)}, {tag(path, 1)}", 200),
+        (lambda path: tag(path, 1, weak=True), 412),
+        (lambda path: tag(path, 2), 412),
+        (lambda path: "*", 200),
+        (lambda path: tag(path, 1).replace("-1", "-01"), 412),
+        # The version alone, or another patient's tag of the same version, is not this patient's tag.
+        (lambda path: '"1"', 412),
+        (lambda path: etag_for(int(path.rsplit("/", 1)[1]) + 1, 1), 412),
+    ],
 )
-def test_put_if_match_lists_weak_tags_and_star(client: Any, if_match: str, status: int) -> None:
+def test_put_if_match_lists_weak_tags_and_star(client: Any, if_match: Any, status: int) -> None:
     path, _ = create(client)
 
-    assert put_if(client, path, if_match, {"name": "B"}).status_code == status
+    assert put_if(client, path, if_match(path), {"name": "B"}).status_code == status
 
 
 @pytest.mark.parametrize("if_match", ["1", '"1', "", "W/1", '"1" "2"'])
@@ -79,16 +96,18 @@ def test_delete_with_a_stale_etag_is_412_and_keeps_the_patient(client: Any) -> N
     path, _ = create(client)
     put_if(client, path, None, {"name": "B"})
 
-    assert_error(client.http.delete(path, headers={**AUTH, "If-Match": '"1"'}), 412, "precondition_failed")
+    assert_error(
+        client.http.delete(path, headers={**AUTH, "If-Match": tag(path, 1)}), 412, "precondition_failed"
+    )
     assert client.http.get(path, headers=AUTH).status_code == 200
 
-    assert client.http.delete(path, headers={**AUTH, "If-Match": '"2"'}).status_code == 200
+    assert client.http.delete(path, headers={**AUTH, "If-Match": tag(path, 2)}).status_code == 200
     assert client.http.get(path, headers=AUTH).status_code == 404
 
 
 def test_missing_patient_is_404_whatever_if_match_says(client: Any) -> None:
     # RFC 9110 13.2.1: preconditions are ignored when the answer without them would not be 2xx.
-    for if_match in ("*", '"1"'):
+    for if_match in ("*", '"424242-1"'):
         assert_error(put_if(client, "/patients/424242", if_match, {"name": "B"}), 404, "patient_not_found")
         response = client.http.delete("/patients/424242", headers={**AUTH, "If-Match": if_match})
         assert_error(response, 404, "patient_not_found")
@@ -105,16 +124,16 @@ def test_if_none_match_with_the_current_etag_is_304_without_body(client: Any) ->
     path, created = create(client)
 
     not_modified = client.http.get(path, headers={**AUTH, "If-None-Match": created.headers["ETag"]})
-    weak = client.http.get(path, headers={**AUTH, "If-None-Match": 'W/"1"'})
+    weak = client.http.get(path, headers={**AUTH, "If-None-Match": tag(path, 1, weak=True)})
     put_if(client, path, None, {"name": "B"})
     modified = client.http.get(path, headers={**AUTH, "If-None-Match": created.headers["ETag"]})
 
     assert not_modified.status_code == 304 and weak.status_code == 304
     assert not_modified.body == b""
-    assert not_modified.headers["ETag"] == '"1"'
+    assert not_modified.headers["ETag"] == tag(path, 1)
     assert not_modified.headers["Cache-Control"] == "no-store"
     assert modified.status_code == 200 and modified.json_body["name"] == "B"
-    assert modified.headers["ETag"] == '"2"'
+    assert modified.headers["ETag"] == tag(path, 2)
 
 
 def test_malformed_if_none_match_is_400(client: Any) -> None:
@@ -131,11 +150,11 @@ def test_conditional_answers_match_the_openapi_document(client: Any) -> None:
     item = "/patients/{patient_id}"
 
     answers = [
-        (item, "put", put_if(client, path, '"9"', {"name": "B"})),
+        (item, "put", put_if(client, path, tag(path, 9), {"name": "B"})),
         (item, "put", put_if(client, path, "junk", {"name": "B"})),
-        (item, "delete", client.http.delete(path, headers={**AUTH, "If-Match": '"9"'})),
+        (item, "delete", client.http.delete(path, headers={**AUTH, "If-Match": tag(path, 9)})),
         (item, "get", client.http.get(path, headers={**AUTH, "If-None-Match": "junk"})),
-        (item, "put", put_if(client, path, '"1"', {"name": "B"})),
+        (item, "put", put_if(client, path, tag(path, 1), {"name": "B"})),
     ]
 
     assert [response.status_code for _, _, response in answers] == [412, 400, 412, 400, 200]
@@ -164,7 +183,10 @@ def test_a_deleted_patients_id_url_and_etag_never_lead_to_the_next_patient(clien
     assert second_path != first_path
     revalidated = client.http.get(first_path, headers={**AUTH, "If-None-Match": first.headers["ETag"]})
     assert revalidated.status_code == 404
-    assert client.http.get(second_path, headers=AUTH).status_code == 200
+    # and the old ETag matches no other patient: a full answer, never a 304, a 412 for a change
+    old_tag = {"If-None-Match": first.headers["ETag"]}
+    assert client.http.get(second_path, headers={**AUTH, **old_tag}).status_code == 200
+    assert put_if(client, second_path, first.headers["ETag"], {"name": "B"}).status_code == 412
     # and the new patient's notification history holds only its own creation
     history = client.http.get(f"{second_path}/notifications", headers=AUTH).json_body
     assert [n["event"] for n in history["notifications"]] == ["patient.created"]

@@ -146,7 +146,8 @@ def test_a_304_leaves_the_connection_usable(keep_alive_port: int) -> None:
     status, created = client.send("POST", "/patients", JSON_AUTH, {**JOHN, "email": "etag@example.com"})
     patient_path = f"/patients/{created['patient']['id']}"
 
-    assert client.send("GET", patient_path, {**AUTH, "If-None-Match": '"1"'}) == (304, None)
+    etag = f'"{created["patient"]["id"]}-1"'
+    assert client.send("GET", patient_path, {**AUTH, "If-None-Match": etag}) == (304, None)
     assert client.send("GET", patient_path, AUTH) == (200, created["patient"])
 
 

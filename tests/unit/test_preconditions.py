@@ -8,8 +8,17 @@ from chalicelib.errors import ValidationFailed
 from chalicelib.preconditions import IF_MATCH, EntityTag, TagCondition, etag_for, parse_tag_condition
 
 
-def test_etag_is_the_version_as_a_strong_tag() -> None:
-    assert etag_for(3) == '"3"'
+def test_etag_is_the_id_and_version_as_a_strong_tag() -> None:
+    assert etag_for(7, 3) == '"7-3"'
+
+
+def test_a_tag_matches_only_its_own_patient_and_version() -> None:
+    condition = parse_tag_condition(IF_MATCH, '"7-3"')
+
+    assert condition is not None
+    assert condition.matches_strongly(7, 3) and condition.matches_weakly(7, 3)
+    assert not condition.matches_strongly(8, 3) and not condition.matches_weakly(8, 3)
+    assert not condition.matches_strongly(7, 4)
 
 
 def test_absent_header_is_no_condition() -> None:
@@ -46,15 +55,15 @@ def test_malformed_values_name_the_header(raw: str) -> None:
 
 
 def test_if_match_compares_strongly_and_if_none_match_weakly() -> None:
-    condition = parse_tag_condition(IF_MATCH, 'W/"3", "5"')
+    condition = parse_tag_condition(IF_MATCH, 'W/"1-3", "1-5"')
     assert condition is not None
 
-    assert not condition.matches_strongly(3) and condition.matches_strongly(5)
-    assert condition.matches_weakly(3) and condition.matches_weakly(5)
-    assert not condition.matches_strongly(4) and not condition.matches_weakly(4)
+    assert not condition.matches_strongly(1, 3) and condition.matches_strongly(1, 5)
+    assert condition.matches_weakly(1, 3) and condition.matches_weakly(1, 5)
+    assert not condition.matches_strongly(1, 4) and not condition.matches_weakly(1, 4)
 
 
 def test_star_matches_any_version() -> None:
     star = TagCondition(any=True)
 
-    assert star.matches_strongly(1) and star.matches_weakly(99)
+    assert star.matches_strongly(1, 1) and star.matches_weakly(2, 99)
