@@ -47,6 +47,24 @@ def is_alive(pid: int) -> bool:
     return state not in ("Z", "X")
 
 
+def command_name(pid: int) -> str:
+    """The command name of ``pid`` (/proc's ``comm``: "make", "python3"); "" once it is gone."""
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        return ""
+
+
+def caught_signals(pid: int) -> frozenset[int]:
+    """The signals ``pid`` has a handler for (its ``SigCgt`` mask in /proc); empty where unreadable."""
+    with contextlib.suppress(OSError):
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("SigCgt:"):
+                mask = int(line.split()[1], 16)
+                return frozenset(signum for signum in range(1, 65) if mask & 1 << (signum - 1))
+    return frozenset()
+
+
 def _prctl(option: int, value: int) -> bool:
     if not sys.platform.startswith("linux"):
         return False

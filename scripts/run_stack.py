@@ -6,8 +6,9 @@ Procfile, run by honcho, which stops all of them when one exits or when told to.
 
 The stack stops, leaving no process behind, on SIGINT (Ctrl-C), SIGTERM (an
 IDE's stop button, a process manager, ``kill``) or SIGHUP (a closed terminal),
-whether this process receives it or ``make`` does (make passes SIGTERM on; if
-make dies, the kernel or a poll of our parent id notices). Honcho runs in a
+whether this process receives it or ``make`` does (make passes SIGTERM on; a
+SIGINT or SIGHUP that make keeps to itself, or make's death, shows in a poll of
+our parent, see ``ParentWatch``). Honcho runs in a
 session of its own, so a signal meant for the terminal's process group reaches
 it only through here, once. A second signal while stopping kills what is left.
 """
@@ -30,7 +31,9 @@ from chalicelib.schema import upgrade_database
 from scripts.embedded_services import start_embedded_redis
 from scripts.process_tree import (
     adopt_orphaned_descendants,
+    caught_signals,
     children,
+    command_name,
     descendants,
     kill_all,
     signal_me_when_my_parent_dies,
@@ -50,7 +53,29 @@ DEFAULTS = {
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 # Honcho gives its processes 5 s after SIGTERM before it kills them; then ours kills what is left.
 LEFTOVER_GRACE_S = 5.0
-PARENT_POLL_S = 0.5
+PARENT_POLL_S = 0.25
+MAKE_NAMES = ("make", "gmake")
+
+
+class ParentWatch:
+    """Whether our parent process is gone, or is ``make`` and was told to stop.
+
+    GNU make (4.3, ``fatal_error_signal`` in its commands.c) passes only SIGTERM on to its children.
+    On a SIGINT or SIGHUP sent to make alone, its handler resets that signal to its default action
+    and waits for the children before raising it again, so make would wait for us forever. The one
+    trace it leaves is the handler it no longer has: a bit gone from ``SigCgt`` in /proc. Only
+    make's handlers are watched: a shell's may come and go as it runs its jobs.
+    """
+
+    def __init__(self) -> None:
+        self.pid = os.getppid()
+        is_make = command_name(self.pid) in MAKE_NAMES
+        self.handled = caught_signals(self.pid) & frozenset(STOP_SIGNALS) if is_make else frozenset()
+
+    def told_to_stop(self) -> bool:
+        if os.getppid() != self.pid:  # make died (killed outright), the kernel re-parented us
+            return True
+        return not self.handled <= caught_signals(self.pid)
 
 
 class Stack:
@@ -59,13 +84,17 @@ class Stack:
     def __init__(self) -> None:
         self.honcho: subprocess.Popen[bytes] | None = None
         self.stopping = False
-        self.parent = os.getppid()
+        # Only a signal to us counts towards "again": Ctrl-C reaches make too, and the watch may see
+        # make's handler run before our own SIGINT is handled.
+        self.signalled = False
+        self.parent = ParentWatch()
 
     def on_stop_signal(self, signum: int, _frame: FrameType | None) -> None:
-        if self.stopping:
+        if self.signalled:
             print(f"{signal.Signals(signum).name} again: killing the stack", file=sys.stderr)
             kill_all(descendants(os.getpid()), signal.SIGKILL)
             return
+        self.signalled = True
         self.stop()
 
     def stop(self) -> None:
@@ -89,7 +118,7 @@ class Stack:
                 status = self.honcho.wait(timeout=PARENT_POLL_S)
                 return 0 if self.stopping else status  # stopped as asked; honcho reports its SIGTERM
             except subprocess.TimeoutExpired:
-                if os.getppid() != self.parent and not self.stopping:  # make died, without a signal to us
+                if not self.stopping and self.parent.told_to_stop():
                     self.stop()
 
 
@@ -159,7 +188,7 @@ def main() -> int:
             env["REDIS_URL"] = f"{redis_server.connection_url}/0"
             print(f"embedded Redis on {redis_server.connection_url}", file=sys.stderr)
         Path(env["TELEHEALTH_DATA_DIR"]).mkdir(parents=True, exist_ok=True)
-        if stack.stopping:
+        if stack.stopping or stack.parent.told_to_stop():
             return 0
         command = [os.path.join(bin_dir, "honcho"), "start", "-c", f"worker={int(env['WORKER_PROCESSES'])}"]
         return stack.run_honcho(command, env)

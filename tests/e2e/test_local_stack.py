@@ -217,7 +217,11 @@ def test_a_signal_to_run_stack_alone_stops_every_process(
     assert_all_stopped(stack, started)
 
 
-@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGKILL], ids=["SIGTERM", "SIGKILL"])
+@pytest.mark.parametrize(
+    "signum",
+    [signal.SIGTERM, signal.SIGHUP, signal.SIGINT, signal.SIGKILL],
+    ids=["SIGTERM", "SIGHUP", "SIGINT", "SIGKILL"],
+)
 def test_stopping_make_run_alone_stops_every_process(
     start_stack: Callable[..., Stack], signum: signal.Signals
 ) -> None:
@@ -227,12 +231,29 @@ def test_stopping_make_run_alone_stops_every_process(
     stack = start_stack(MAKE_RUN, workers=1)
     started = running_in_full(stack, workers=1)
 
-    # WHEN only make gets SIGTERM (`kill <pid of make>`, an IDE's stop button), or dies at once
+    # WHEN only make gets the signal (`kill <pid of make>`, an IDE's stop button, `kill -HUP` or
+    # `kill -INT` to make alone, which make does not pass on), or dies at once
     os.kill(stack.process.pid, signum)
 
     # THEN every process below it exits too
     stack.process.wait(timeout=60)
     assert_all_stopped(stack, started)
+
+
+def test_ctrl_c_on_make_run_stops_every_process_gracefully(start_stack: Callable[..., Stack]) -> None:
+    # GIVEN `make run` in a terminal, with the virtualenv already installed
+    if subprocess.run(["make", "-q", "-C", str(PROJECT_DIR), ".venv/.installed"], check=False).returncode:
+        pytest.skip("make run would install .venv first")
+    stack = start_stack(MAKE_RUN, workers=1)
+    started = running_in_full(stack, workers=1)
+
+    # WHEN Ctrl-C is pressed: SIGINT to make and to run_stack at once
+    os.killpg(stack.process.pid, signal.SIGINT)
+
+    # THEN every process exits, stopped once (no "again: killing the stack", which a second signal means)
+    assert stack.process.wait(timeout=60) == -signal.SIGINT
+    assert_all_stopped(stack, started)
+    assert "killing the stack" not in stack.log_path.read_text(errors="replace")
 
 
 def test_a_taken_port_ends_the_stack_at_once_with_one_line(tmp_path: Path) -> None:
