@@ -18,8 +18,9 @@ Every one of these bodies names the request (``request_id``): API Gateway's
 
 ``GATEWAY_RESPONSES`` is the one definition: ``deploy.gateway_responses`` turns
 it into the API definition that ``make package`` ships. ``SERVER_ERRORS`` are
-the answers of the local HTTP server itself (``scripts.local_api``), for
-requests it cannot hand to the gateway at all.
+the answers of the local HTTP server itself (``chalicelib.local_serving``, for
+``chalice local`` and ``scripts.local_api``), for requests it cannot hand to the
+gateway at all.
 """
 
 from __future__ import annotations

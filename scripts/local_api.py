@@ -8,24 +8,17 @@ and autoreload. Only the request handler differs. Chalice's handler leaves
 Nagle's algorithm on and writes each answer in two pieces (headers, then body),
 so on a reused connection the body waits for the client's delayed ACK: ~44 ms
 per request. It also desynchronises a reused connection after a HEAD request
-or a chunked request body; this handler fixes both. And where http.server
-answers by itself in HTML (a method without ``do_<METHOD>``: 501; a request it
-cannot parse: 400, 414, 431, 505), this handler passes every method token to
-the gateway (Chalice's router answers 405 with ``Allow``) and answers the rest
-in our JSON error shape.
+or a chunked request body; this handler fixes both. Where http.server would
+answer by itself in HTML, it answers as stock ``chalice local`` does with our
+app: ``chalicelib.local_serving.LocalRequestHandling``, inherited here.
 """
 
 from __future__ import annotations
 
-import json
 import os
-import re
 import sys
-import uuid
-from http import HTTPStatus
 from pathlib import Path
 from typing import IO, Any
-from urllib.parse import urlsplit
 
 from chalice import local
 from chalice.app import Chalice
@@ -33,12 +26,10 @@ from chalice.cli import local as chalice_local_command
 from chalice.cli.factory import CLIFactory
 from chalice.config import Config
 
-from chalicelib.gateway_responses import GATEWAY_RESPONSE_HEADERS, SERVER_ERRORS
-from chalicelib.local_serving import QuietRequestLog
+from chalicelib.local_serving import LocalRequestHandling
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 MAX_CHUNK_SIZE_LINE = 1024
-METHOD_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # RFC 9110 section 5.6.2
 
 
 class MalformedChunkedBody(ValueError):
@@ -65,8 +56,8 @@ def read_chunked_body(rfile: IO[bytes]) -> bytes:
     return b"".join(chunks)
 
 
-class KeepAliveRequestHandler(QuietRequestLog, local.ChaliceRequestHandler):
-    """Chalice's request handler, fit for connections that carry many requests, logging no request line."""
+class KeepAliveRequestHandler(LocalRequestHandling, local.ChaliceRequestHandler):
+    """Chalice's request handler, as our app configures it, fit for connections that carry many requests."""
 
     # Sends the body segment at once instead of after the client's (delayed) ACK of the headers.
     disable_nagle_algorithm = True
@@ -82,44 +73,6 @@ class KeepAliveRequestHandler(QuietRequestLog, local.ChaliceRequestHandler):
             self.close_connection = True
             body = None
         return dict(self.headers), body
-
-    def __getattr__(self, name: str) -> Any:
-        # http.server answers a method without a do_<METHOD> (TRACE, CONNECT, FOO) with an HTML 501:
-        # every method token goes to the gateway like GET, and Chalice's router answers 405 with Allow.
-        if name.startswith("do_"):
-            return self._generic_handle if METHOD_TOKEN.fullmatch(name[3:]) else self._bad_request
-        raise AttributeError(name)
-
-    def _generic_handle(self) -> None:
-        target = urlsplit(self.path)
-        if target.scheme in ("http", "https") and target.netloc:  # absolute-form: the path is ours
-            self.path = (target.path or "/") + (f"?{target.query}" if target.query else "")
-        elif not self.path.startswith("/"):  # authority-form (CONNECT host:port) or *: no resource of ours
-            self._bad_request()
-            return
-        super()._generic_handle()
-
-    def _bad_request(self) -> None:
-        self.send_error(HTTPStatus.BAD_REQUEST)
-
-    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
-        """http.server's own refusals (bad request line, 414, 431, 505) in our error shape, not HTML.
-
-        ``message`` and ``explain`` quote the request line, query string and all: never sent or logged.
-        """
-        error_code, text = SERVER_ERRORS.get(code, SERVER_ERRORS[HTTPStatus.BAD_REQUEST])
-        # Until it has read a valid version, http.server assumes HTTP/0.9 and writes no status line
-        # nor headers: the client would take our JSON for a broken status line.
-        if self.request_version == "HTTP/0.9":
-            self.request_version = self.protocol_version
-        payload = json.dumps({"code": error_code, "message": text, "request_id": str(uuid.uuid4())})
-        self.log_error("code %d", code)
-        self.send_response(code)
-        self._send_headers(
-            {**GATEWAY_RESPONSE_HEADERS, "Content-Length": str(len(payload)), "Connection": "close"}
-        )
-        if self.command != "HEAD":
-            self.wfile.write(payload.encode())
 
     def _send_http_response_with_body(self, code: int, headers: dict[str, Any], body: str | bytes) -> None:
         if self.command != "HEAD":

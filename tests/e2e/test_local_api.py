@@ -237,6 +237,12 @@ def test_autoreload_worker_serves_keep_alive_connections(tmp_path: Path, server_
 SAFETY_HEADERS = {"cache-control": "no-store", "x-content-type-options": "nosniff"}
 
 
+@pytest.fixture(params=["keep_alive_port", "stock_port"], ids=["local_api", "stock_chalice_local"])
+def either_port(request: pytest.FixtureRequest) -> int:
+    """The port of ``make run``'s server, then of stock ``chalice local``: both answer in our shape."""
+    return int(request.getfixturevalue(request.param))
+
+
 def raw_answer(port: int, request: bytes) -> tuple[int, dict[str, str], Any]:
     """Send bytes as they are (no client checks them) and read the one answer."""
     with socket.create_connection((HOST, port), timeout=10) as sock:
@@ -265,9 +271,9 @@ def assert_our_error(headers: dict[str, str], body: Any, code: str) -> None:
         "TRACE http://127.0.0.1/patients?page=1 HTTP/1.1",
     ],
 )
-def test_any_method_token_gets_405_with_allow_in_our_shape(keep_alive_port: int, request_line: str) -> None:
+def test_any_method_token_gets_405_with_allow_in_our_shape(either_port: int, request_line: str) -> None:
     # http.server has no do_TRACE, do_CONNECT, do_FOO: it answered each with an HTML 501
-    status, headers, body = raw_answer(keep_alive_port, f"{request_line}\r\nHost: x\r\n\r\n".encode())
+    status, headers, body = raw_answer(either_port, f"{request_line}\r\nHost: x\r\n\r\n".encode())
 
     assert status == 405
     assert_our_error(headers, body, "method_not_allowed")
@@ -303,20 +309,18 @@ def test_any_method_token_gets_405_with_allow_in_our_shape(keep_alive_port: int,
     ],
 )
 def test_requests_the_http_server_refuses_itself_get_our_json_not_html(
-    keep_alive_port: int, request_head: bytes, status: int, code: str
+    either_port: int, request_head: bytes, status: int, code: str
 ) -> None:
-    answered, headers, body = raw_answer(keep_alive_port, request_head)
+    answered, headers, body = raw_answer(either_port, request_head)
 
     assert answered == status
     assert_our_error(headers, body, code)
     assert headers["connection"] == "close"
 
 
-def test_a_refused_request_line_is_never_echoed(keep_alive_port: int) -> None:
+def test_a_refused_request_line_is_never_echoed(either_port: int) -> None:
     # GIVEN a token in the query of a request line the server cannot parse
-    _status, headers, body = raw_answer(
-        keep_alive_port, b"GET /patients?access_token=s3cret HTTP/1.1 x\r\n\r\n"
-    )
+    _status, headers, body = raw_answer(either_port, b"GET /patients?access_token=s3cret HTTP/1.1 x\r\n\r\n")
 
     # THEN neither the answer nor its headers repeat it
     assert "s3cret" not in json.dumps(body) + json.dumps(headers)
