@@ -36,7 +36,7 @@ lint: $(INSTALLED)
 	$(BIN)/mypy
 
 migrate: $(INSTALLED)
-	$(BIN)/python -m chalicelib.schema
+	$(BIN)/python -m chalicelib.storage.migrate
 
 ## bench-baseline: per-request cost against the seed-style Flask app
 bench-baseline: $(INSTALLED)

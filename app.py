@@ -4,13 +4,19 @@ import sys
 
 from chalice import Chalice
 
-from chalicelib import audit, auth
-from chalicelib.config import check_settings_at_startup, get_log_settings
-from chalicelib.gateway_responses import emulate_in_local_gateway
-from chalicelib.http import bind_current_request, log_request, method_not_allowed_in_our_shape, register_route
-from chalicelib.local_serving import prepare_local_server
-from chalicelib.scopes import AUDIT_READ, PATIENTS_READ, PATIENTS_WRITE
-from chalicelib.structured_logging import configure_logging
+from chalicelib.access.scopes import AUDIT_READ, PATIENTS_READ, PATIENTS_WRITE
+from chalicelib.audit import recording as audit
+from chalicelib.config.settings import check_settings_at_startup, get_log_settings
+from chalicelib.http import authorizer as auth
+from chalicelib.http.gateway_responses import emulate_in_local_gateway
+from chalicelib.http.local_serving import prepare_local_server
+from chalicelib.http.routes import (
+    bind_current_request,
+    log_request,
+    method_not_allowed_in_our_shape,
+    register_route,
+)
+from chalicelib.observability.structured_logging import configure_logging
 from functions.create_patient import create_patient
 from functions.delete_patient import delete_patient
 from functions.get_docs_asset import get_docs_asset

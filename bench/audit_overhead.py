@@ -29,22 +29,28 @@ PATIENTS = 100
 
 @contextmanager
 def audit_switched_off() -> Iterator[None]:
-    import chalicelib.http
-    import chalicelib.unit_of_work
+    import chalicelib.http.routes
+    import chalicelib.storage.unit_of_work
 
-    wrapper, record_changes = chalicelib.http.call_audited, chalicelib.unit_of_work.record_changes
+    wrapper, record_changes = (
+        chalicelib.http.routes.call_audited,
+        chalicelib.storage.unit_of_work.record_changes,
+    )
 
     def unaudited(
         action: Any, handler: Any, request: Any, path_params: dict[str, str], scope: str | None = None
     ) -> Any:
-        return chalicelib.http.call_handler(handler, request, path_params, scope)
+        return chalicelib.http.routes.call_handler(handler, request, path_params, scope)
 
-    chalicelib.http.call_audited = unaudited  # type: ignore[assignment]
-    chalicelib.unit_of_work.record_changes = lambda session: None
+    chalicelib.http.routes.call_audited = unaudited  # type: ignore[assignment]
+    chalicelib.storage.unit_of_work.record_changes = lambda session: None
     try:
         yield
     finally:
-        chalicelib.http.call_audited, chalicelib.unit_of_work.record_changes = wrapper, record_changes
+        chalicelib.http.routes.call_audited, chalicelib.storage.unit_of_work.record_changes = (
+            wrapper,
+            record_changes,
+        )
 
 
 def alternate(request: Callable[[int], Any], requests: int, expected: int) -> tuple[list[float], list[float]]:

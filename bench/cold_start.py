@@ -31,8 +31,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from chalicelib.schema import upgrade_database
-from chalicelib.scopes import PATIENTS_READ
+from chalicelib.access.scopes import PATIENTS_READ
+from chalicelib.storage.migrate import upgrade_database
 from deploy.bytecode import ArtifactSize
 from deploy.lambda_events import allowed_token_context, rest_event
 from deploy.lambda_runtime import LambdaContainer, lambda_environment, unpack_task_root

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from chalicelib.schema import upgrade_database
+from chalicelib.storage.migrate import upgrade_database
 from scripts.api_process import HOST, free_port, keep_alive_command, running_server, stock_chalice_command
 
 TOKEN = "bench-token"  # a throwaway token for throwaway servers

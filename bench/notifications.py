@@ -100,7 +100,7 @@ def worker(args: argparse.Namespace, log_path: Path) -> Iterator[None]:
 
 
 def create(index: int) -> str:
-    from chalicelib import patients
+    from chalicelib.patients import service as patients
 
     payload = {
         "name": f"Bench Patient {index}",
@@ -113,8 +113,8 @@ def create(index: int) -> str:
 def wait_delivered(ids: list[str], timeout: float = 300) -> None:
     from sqlalchemy import func, select
 
-    from chalicelib.models import Notification
-    from chalicelib.unit_of_work import UnitOfWork
+    from chalicelib.storage.models import Notification
+    from chalicelib.storage.unit_of_work import UnitOfWork
 
     deadline = time.monotonic() + timeout
     while True:
@@ -133,8 +133,8 @@ def timings(ids: list[str]) -> tuple[list[float], float]:
     """Each notification's commit-to-delivered seconds, and first commit -> last delivery."""
     from sqlalchemy import select
 
-    from chalicelib.models import Notification
-    from chalicelib.unit_of_work import UnitOfWork
+    from chalicelib.storage.models import Notification
+    from chalicelib.storage.unit_of_work import UnitOfWork
 
     with UnitOfWork() as uow:
         rows = uow.session.execute(
@@ -148,8 +148,8 @@ def timings(ids: list[str]) -> tuple[list[float], float]:
 def delivery_span(ids: list[str]) -> float:
     from sqlalchemy import func, select
 
-    from chalicelib.models import Notification
-    from chalicelib.unit_of_work import UnitOfWork
+    from chalicelib.storage.models import Notification
+    from chalicelib.storage.unit_of_work import UnitOfWork
 
     with UnitOfWork() as uow:
         first, last = uow.session.execute(
@@ -236,7 +236,7 @@ def main() -> None:
             NOTIFY_PROVIDER="log",
             APP_STAGE="dev",
         )
-        from chalicelib.schema import upgrade_database
+        from chalicelib.storage.migrate import upgrade_database
 
         upgrade_database()
         print(

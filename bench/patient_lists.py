@@ -46,7 +46,7 @@ def patient_rows(count: int) -> Iterator[tuple[Any, ...]]:
 
 @contextmanager
 def sqlite_database(rows: int) -> Iterator[str]:
-    from chalicelib.schema import upgrade_database
+    from chalicelib.storage.migrate import upgrade_database
 
     with tempfile.TemporaryDirectory(prefix="bench-lists-") as directory:
         url = f"sqlite:///{Path(directory) / 'bench.db'}"
@@ -83,8 +83,8 @@ def postgres_database(rows: int) -> Iterator[str]:
     import psycopg
     from sqlalchemy.engine import make_url
 
-    from chalicelib.config import normalize_database_url
-    from chalicelib.schema import upgrade_database
+    from chalicelib.config.settings import normalize_database_url
+    from chalicelib.storage.migrate import upgrade_database
 
     with postgres_server() as server_url:
         name = f"bench_lists_{uuid.uuid4().hex[:12]}"
@@ -97,7 +97,7 @@ def postgres_database(rows: int) -> Iterator[str]:
             load_postgres(url.set(drivername="postgresql").render_as_string(hide_password=False), rows)
             yield normalize_database_url(url.render_as_string(hide_password=False))
         finally:
-            from chalicelib.database import reset_engine
+            from chalicelib.storage.database import reset_engine
 
             reset_engine()
             with psycopg.connect(admin, autocommit=True) as connection:
@@ -106,7 +106,7 @@ def postgres_database(rows: int) -> Iterator[str]:
 
 @contextmanager
 def postgres_server() -> Iterator[str]:
-    from chalicelib.config import normalize_database_url
+    from chalicelib.config.settings import normalize_database_url
 
     configured = os.environ.get("TEST_POSTGRES_URL")
     if configured:
@@ -148,9 +148,9 @@ def point_app_at(database_url: str) -> Any:
     """Configure the process for ``database_url``; return a chalice.test.Client over the app."""
     import chalice.test
 
-    from chalicelib.config import get_settings
-    from chalicelib.database import reset_engine
-    from chalicelib.unit_of_work import UnitOfWork
+    from chalicelib.config.settings import get_settings
+    from chalicelib.storage.database import reset_engine
+    from chalicelib.storage.unit_of_work import UnitOfWork
 
     os.environ.update(DATABASE_URL=database_url, APP_STAGE="dev", API_TOKENS=f"bench:{TOKEN}")
     get_settings.cache_clear()
@@ -211,7 +211,7 @@ def count_star_ms(database_url: str) -> float:
     """What a total by count(*) would cost, for comparison with the maintained counter."""
     from sqlalchemy import text
 
-    from chalicelib.database import get_engine
+    from chalicelib.storage.database import get_engine
 
     with get_engine().connect() as connection:
         connection.execute(text("SELECT count(*) FROM patients"))

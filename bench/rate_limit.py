@@ -39,8 +39,8 @@ def report(case: str, spent: list[float]) -> None:
 
 
 def configure(**env: str) -> None:
-    from chalicelib.config import get_settings
-    from chalicelib.rate_limit import reset_rate_limiter
+    from chalicelib.access.rate_limit import reset_rate_limiter
+    from chalicelib.config.settings import get_settings
 
     os.environ.update(env)
     get_settings.cache_clear()
@@ -68,8 +68,8 @@ def main() -> None:
 
     import chalice.test
 
-    from chalicelib.rate_limit import enforce_rate_limit
-    from chalicelib.schema import upgrade_database
+    from chalicelib.access.rate_limit import enforce_rate_limit
+    from chalicelib.storage.migrate import upgrade_database
 
     with tempfile.TemporaryDirectory() as scratch, redis_url() as url:
         database = f"sqlite:///{Path(scratch) / 'bench.db'}"

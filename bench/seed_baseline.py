@@ -135,7 +135,7 @@ class ChaliceClient:
         from chalice.test import Client
 
         from app import app
-        from chalicelib.schema import upgrade_database
+        from chalicelib.storage.migrate import upgrade_database
 
         upgrade_database(f"sqlite:///{database}")
         self._client = Client(app, stage_name="dev")
@@ -197,9 +197,9 @@ class ChaliceLambdaInvoke:
 
     def __init__(self, database: Path) -> None:
         from app import app
-        from chalicelib.config import DEVELOPMENT_PRINCIPAL
-        from chalicelib.schema import upgrade_database
-        from chalicelib.scopes import ALL_SCOPES, scope_string
+        from chalicelib.access.scopes import ALL_SCOPES, scope_string
+        from chalicelib.config.settings import DEVELOPMENT_PRINCIPAL
+        from chalicelib.storage.migrate import upgrade_database
         from deploy.lambda_events import allowed_token_context
         from deploy.lambda_runtime import LambdaContext
 
@@ -235,8 +235,8 @@ class ChaliceLambdaInvoke:
 def _use_database(database: Path) -> None:
     import os
 
-    from chalicelib.config import get_settings
-    from chalicelib.database import reset_engine
+    from chalicelib.config.settings import get_settings
+    from chalicelib.storage.database import reset_engine
 
     os.environ.update(DATABASE_URL=f"sqlite:///{database}", APP_STAGE="dev")
     os.environ.pop("API_TOKENS", None)

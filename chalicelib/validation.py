@@ -2,7 +2,7 @@
 
 Each declaration holds the field's limits and rules once; the parsers below
 enforce them and ``json_schema()`` publishes them in the OpenAPI document
-(``chalicelib.openapi``), so the document cannot drift from what is enforced.
+(``chalicelib.http.openapi``), so the document cannot drift from what is enforced.
 
 Validators for email and phone are imported on first use so that reads,
 which never validate, do not pay for them at cold start.

@@ -1,4 +1,4 @@
-"""The API Gateway form of ``chalicelib.gateway_responses``, for ``make package`` and ``chalice deploy``.
+"""The API Gateway form of ``chalicelib.http.gateway_responses``, for ``make package`` and ``chalice deploy``.
 
 ``for_api_gateway`` completes chalice's Swagger document with what API Gateway
 must answer our way:
@@ -22,7 +22,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from chalicelib.gateway_responses import GATEWAY_RESPONSE_HEADERS, GATEWAY_RESPONSES
+from chalicelib.http.gateway_responses import GATEWAY_RESPONSE_HEADERS, GATEWAY_RESPONSES
 
 SWAGGER_EXTENSION = "x-amazon-apigateway-gateway-responses"
 ANY_METHOD = "x-amazon-apigateway-any-method"

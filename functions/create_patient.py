@@ -1,6 +1,5 @@
 from chalice.app import Request, Response
 
-from chalicelib import patients
 from chalicelib.errors import (
     DuplicateEmail,
     IdempotencyKeyReused,
@@ -8,10 +7,17 @@ from chalicelib.errors import (
     UnacceptableValue,
     ValidationFailed,
 )
-from chalicelib.http import json_response, patient_change_json, principal_of, read_json_object, request_id_of
-from chalicelib.idempotency import IDEMPOTENCY_KEY, REPLAYED, idempotency_key
-from chalicelib.openapi import ETAG_HEADER, IDEMPOTENCY_KEY_PARAMETER, PATIENTS_TAG, Reply, operation
-from chalicelib.preconditions import etag_for
+from chalicelib.http.openapi import ETAG_HEADER, IDEMPOTENCY_KEY_PARAMETER, PATIENTS_TAG, Reply, operation
+from chalicelib.http.routes import (
+    json_response,
+    patient_change_json,
+    principal_of,
+    read_json_object,
+    request_id_of,
+)
+from chalicelib.patients import service as patients
+from chalicelib.patients.idempotency import IDEMPOTENCY_KEY, REPLAYED, idempotency_key
+from chalicelib.patients.preconditions import etag_for
 
 
 @operation(
@@ -35,7 +41,7 @@ from chalicelib.preconditions import etag_for
             },
         )
     },
-    # ServiceUnavailable: the Idempotency-Key could not be claimed (chalicelib.idempotency).
+    # ServiceUnavailable: the Idempotency-Key could not be claimed (chalicelib.patients.idempotency).
     errors=(ValidationFailed, UnacceptableValue, DuplicateEmail, IdempotencyKeyReused, ServiceUnavailable),
 )
 def create_patient(request: Request) -> Response:

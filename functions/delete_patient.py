@@ -1,10 +1,10 @@
 from chalice.app import Request, Response
 
-from chalicelib import patients
 from chalicelib.errors import PatientNotFound, PreconditionFailed, ValidationFailed
-from chalicelib.http import json_response
-from chalicelib.openapi import IF_MATCH_PARAMETER, PATIENTS_TAG, Reply, operation
-from chalicelib.preconditions import IF_MATCH, parse_tag_condition
+from chalicelib.http.openapi import IF_MATCH_PARAMETER, PATIENTS_TAG, Reply, operation
+from chalicelib.http.routes import json_response
+from chalicelib.patients import service as patients
+from chalicelib.patients.preconditions import IF_MATCH, parse_tag_condition
 from chalicelib.validation import PATIENT_ID
 
 

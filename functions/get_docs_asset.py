@@ -1,9 +1,9 @@
 from chalice.app import Request, Response
 
-from chalicelib.api_docs import ASSET_CACHE_CONTROL, ASSETS, read_asset
 from chalicelib.errors import DocumentationAssetNotFound
-from chalicelib.http import text_response
-from chalicelib.openapi import DOCUMENTATION_TAG, Reply, operation
+from chalicelib.http.docs_page import ASSET_CACHE_CONTROL, ASSETS, read_asset
+from chalicelib.http.openapi import DOCUMENTATION_TAG, Reply, operation
+from chalicelib.http.routes import text_response
 
 
 @operation(

@@ -1,8 +1,8 @@
 from chalice.app import Request, Response
 
-from chalicelib.api_docs import DOCS_PAGE, DOCS_PAGE_FROM_ITS_DIRECTORY
-from chalicelib.http import redirect_response, text_response
-from chalicelib.openapi import DOCUMENTATION_TAG, Reply, operation
+from chalicelib.http.docs_page import DOCS_PAGE, DOCS_PAGE_FROM_ITS_DIRECTORY
+from chalicelib.http.openapi import DOCUMENTATION_TAG, Reply, operation
+from chalicelib.http.routes import redirect_response, text_response
 
 
 @operation(

@@ -1,8 +1,8 @@
 from chalice.app import Request, Response
 
-from chalicelib.health import check_health
-from chalicelib.http import json_response
-from chalicelib.openapi import DOCUMENTATION_TAG, Reply, operation
+from chalicelib.health.service import check_health
+from chalicelib.http.openapi import DOCUMENTATION_TAG, Reply, operation
+from chalicelib.http.routes import json_response
 
 
 @operation(

@@ -1,7 +1,7 @@
 from chalice.app import Request, Response
 
-from chalicelib.http import text_response
-from chalicelib.openapi import DOCUMENTATION_TAG, Reply, document_json, operation
+from chalicelib.http.openapi import DOCUMENTATION_TAG, Reply, document_json, operation
+from chalicelib.http.routes import text_response
 
 
 @operation(

@@ -1,10 +1,10 @@
 from chalice.app import Request, Response
 
-from chalicelib import patients
 from chalicelib.errors import PatientNotFound, ValidationFailed
-from chalicelib.http import empty_response, json_response, patient_json
-from chalicelib.openapi import ETAG_HEADER, IF_NONE_MATCH_PARAMETER, PATIENTS_TAG, Reply, operation
-from chalicelib.preconditions import IF_NONE_MATCH, etag_for, parse_tag_condition
+from chalicelib.http.openapi import ETAG_HEADER, IF_NONE_MATCH_PARAMETER, PATIENTS_TAG, Reply, operation
+from chalicelib.http.routes import empty_response, json_response, patient_json
+from chalicelib.patients import service as patients
+from chalicelib.patients.preconditions import IF_NONE_MATCH, etag_for, parse_tag_condition
 from chalicelib.validation import PATIENT_ID
 
 

@@ -2,12 +2,12 @@ from urllib.parse import urlencode
 
 from chalice.app import Request, Response
 
-from chalicelib import audit_trail
+from chalicelib.access.scopes import AUDIT_READ
+from chalicelib.audit import service as audit_trail
 from chalicelib.errors import InsufficientScope, UnacceptableValue, ValidationFailed
-from chalicelib.http import iso_utc, json_response
-from chalicelib.models import AuditEvent
-from chalicelib.openapi import AUDIT_TAG, Reply, operation
-from chalicelib.scopes import AUDIT_READ
+from chalicelib.http.openapi import AUDIT_TAG, Reply, operation
+from chalicelib.http.routes import iso_utc, json_response
+from chalicelib.storage.models import AuditEvent
 
 FILTERS = ("patient_id", "principal", "since", "until")
 

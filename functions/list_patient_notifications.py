@@ -1,9 +1,9 @@
 from chalice.app import Request, Response
 
-from chalicelib import notifications
 from chalicelib.errors import PatientNotFound, ValidationFailed
-from chalicelib.http import json_response, notification_page_json
-from chalicelib.openapi import NOTIFICATIONS_TAG, Reply, operation
+from chalicelib.http.openapi import NOTIFICATIONS_TAG, Reply, operation
+from chalicelib.http.routes import json_response, notification_page_json
+from chalicelib.notifications import service as notifications
 from chalicelib.validation import PATIENT_ID
 
 

@@ -2,10 +2,10 @@ from urllib.parse import urlencode
 
 from chalice.app import Request, Response
 
-from chalicelib import patients
 from chalicelib.errors import ValidationFailed
-from chalicelib.http import json_response, patient_json
-from chalicelib.openapi import PATIENTS_TAG, Reply, operation
+from chalicelib.http.openapi import PATIENTS_TAG, Reply, operation
+from chalicelib.http.routes import json_response, patient_json
+from chalicelib.patients import service as patients
 
 
 @operation(

@@ -1,6 +1,5 @@
 from chalice.app import Request, Response
 
-from chalicelib import patients
 from chalicelib.errors import (
     DuplicateEmail,
     PatientNotFound,
@@ -8,9 +7,10 @@ from chalicelib.errors import (
     UnacceptableValue,
     ValidationFailed,
 )
-from chalicelib.http import json_response, patient_change_json, read_json_object, request_id_of
-from chalicelib.openapi import ETAG_HEADER, IF_MATCH_PARAMETER, PATIENTS_TAG, Reply, operation
-from chalicelib.preconditions import IF_MATCH, etag_for, parse_tag_condition
+from chalicelib.http.openapi import ETAG_HEADER, IF_MATCH_PARAMETER, PATIENTS_TAG, Reply, operation
+from chalicelib.http.routes import json_response, patient_change_json, read_json_object, request_id_of
+from chalicelib.patients import service as patients
+from chalicelib.patients.preconditions import IF_MATCH, etag_for, parse_tag_condition
 from chalicelib.validation import PATIENT_ID
 
 

@@ -11,10 +11,10 @@ from typing import Any
 from celery import Celery
 from celery.signals import setup_logging, worker_process_init
 
-from chalicelib.config import ConfigurationError, get_log_settings, get_settings
-from chalicelib.database import reset_engine
-from chalicelib.notification_dispatch import RELAY_TASK, celery_config
-from chalicelib.structured_logging import configure_logging
+from chalicelib.config.settings import ConfigurationError, get_log_settings, get_settings
+from chalicelib.notifications.dispatch import RELAY_TASK, celery_config
+from chalicelib.observability.structured_logging import configure_logging
+from chalicelib.storage.database import reset_engine
 from local_worker.redis_reconnect import keep_worker_alive_on_broker_loss
 
 keep_worker_alive_on_broker_loss()

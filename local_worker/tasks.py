@@ -5,9 +5,9 @@ from __future__ import annotations
 from celery import Task
 from sqlalchemy.exc import OperationalError
 
-from chalicelib.config import get_settings
-from chalicelib.notification_delivery import DeliveryFailed, deliver_notification, retry_delay
-from chalicelib.notification_dispatch import RELAY_TASK, SEND_NOTIFICATION_TASK, relay_notifications
+from chalicelib.config.settings import get_settings
+from chalicelib.notifications.delivery import DeliveryFailed, deliver_notification, retry_delay
+from chalicelib.notifications.dispatch import RELAY_TASK, SEND_NOTIFICATION_TASK, relay_notifications
 from local_worker.celery import app
 
 notifications = get_settings().notifications

@@ -10,7 +10,7 @@ so on a reused connection the body waits for the client's delayed ACK: ~44 ms
 per request. It also desynchronises a reused connection after a HEAD request
 or a chunked request body; this handler fixes both. Where http.server would
 answer by itself in HTML, it answers as stock ``chalice local`` does with our
-app: ``chalicelib.local_serving.LocalRequestHandling``, inherited here.
+app: ``chalicelib.http.local_serving.LocalRequestHandling``, inherited here.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from chalice.cli import local as chalice_local_command
 from chalice.cli.factory import CLIFactory
 from chalice.config import Config
 
-from chalicelib.local_serving import LocalRequestHandling
+from chalicelib.http.local_serving import LocalRequestHandling
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 MAX_CHUNK_SIZE_LINE = 1024

@@ -26,8 +26,8 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from chalicelib.config import PROJECT_ROOT
-from chalicelib.schema import upgrade_database
+from chalicelib.config.settings import PROJECT_ROOT
+from chalicelib.storage.migrate import upgrade_database
 from scripts.embedded_services import start_embedded_redis
 from scripts.process_tree import (
     adopt_orphaned_descendants,

@@ -26,17 +26,17 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import chalice.test  # noqa: F401  (loaded before app: see chalicelib.gateway_responses)
+import chalice.test  # noqa: F401  (loaded before app: see chalicelib.http.gateway_responses)
 import psycopg
 import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
-from chalicelib.config import get_settings, normalize_database_url
-from chalicelib.database import get_engine, reset_engine
-from chalicelib.notification_dispatch import reset_celery_client
-from chalicelib.schema import upgrade_database
-from chalicelib.structured_logging import json_log_handler
+from chalicelib.config.settings import get_settings, normalize_database_url
+from chalicelib.notifications.dispatch import reset_celery_client
+from chalicelib.observability.structured_logging import json_log_handler
+from chalicelib.storage.database import get_engine, reset_engine
+from chalicelib.storage.migrate import upgrade_database
 from scripts.embedded_services import start_embedded_postgres, start_embedded_redis
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent

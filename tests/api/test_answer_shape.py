@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from chalicelib.errors import DomainError
-from chalicelib.gateway_responses import CODES_BEFORE_ANY_VIEW, ROUTE_NOT_FOUND_BODY, UNAUTHORIZED_BODY
+from chalicelib.http.gateway_responses import CODES_BEFORE_ANY_VIEW, ROUTE_NOT_FOUND_BODY, UNAUTHORIZED_BODY
 from tests.conftest import AUTH, PROJECT_ROOT
 
 SAFETY_HEADERS = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}

@@ -12,8 +12,8 @@ from urllib.parse import urlencode
 import pytest
 from sqlalchemy import select, text, update
 
-from chalicelib.database import get_engine
-from chalicelib.models import AuditEvent
+from chalicelib.storage.database import get_engine
+from chalicelib.storage.models import AuditEvent
 from tests.api.test_openapi_document import assert_documented, get_document
 from tests.api.test_patients_api import assert_error
 from tests.conftest import AUTH, JSON_AUTH, OTHER_TOKEN

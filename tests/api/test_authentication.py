@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from chalicelib.gateway_responses import UNAUTHORIZED_BODY
+from chalicelib.http.gateway_responses import UNAUTHORIZED_BODY
 from tests.conftest import AUTH, TEST_TOKEN
 
 ROUTES = [
@@ -45,7 +45,7 @@ def test_scheme_is_case_insensitive(client: Any) -> None:
 
 
 def test_every_configured_token_works_for_rotation(client: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    from chalicelib.config import get_settings
+    from chalicelib.config.settings import get_settings
 
     monkeypatch.setenv("API_TOKENS", f"old:{TEST_TOKEN},new:next-token")
     get_settings.cache_clear()
@@ -55,7 +55,7 @@ def test_every_configured_token_works_for_rotation(client: Any, monkeypatch: pyt
 
 
 def test_principal_reaches_the_handler_context(client: Any) -> None:
-    from chalicelib.auth import principal_for
+    from chalicelib.http.authorizer import principal_for
 
     assert principal_for(f"Bearer {TEST_TOKEN}") == "suite"
     assert principal_for("Bearer nope") is None

@@ -9,7 +9,7 @@ from urllib.parse import urljoin, urlsplit
 
 import pytest
 
-from chalicelib.api_docs import ASSETS
+from chalicelib.http.docs_page import ASSETS
 from tests.e2e.chalice_local import PROJECT_ROOT
 
 

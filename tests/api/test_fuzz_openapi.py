@@ -29,7 +29,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from chalicelib.gateway_responses import UNAUTHORIZED_BODY
+from chalicelib.http.gateway_responses import UNAUTHORIZED_BODY
 from tests.conftest import AUTH, JSON_AUTH
 
 SEED = 20261125
@@ -61,7 +61,7 @@ def fuzz_client(client: chalice.test.Client) -> chalice.test.Client:
 def served_document() -> dict[str, Any]:
     """The document GET /openapi.json serves, built here: ``schema.parametrize`` needs it at collection."""
     from app import app
-    from chalicelib.openapi import document_json
+    from chalicelib.http.openapi import document_json
 
     return dict(json.loads(document_json(app)))
 

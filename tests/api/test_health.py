@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from chalicelib.config import get_settings
-from chalicelib.database import reset_engine
+from chalicelib.config.settings import get_settings
+from chalicelib.storage.database import reset_engine
 from scripts.api_process import free_port
 from tests.conftest import JSON_AUTH
 

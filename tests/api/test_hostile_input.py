@@ -115,8 +115,8 @@ def test_other_media_types_are_415(client: Any, content_type: str) -> None:
 
 
 def test_the_body_limit_is_configurable_and_documented(client: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    from chalicelib.config import get_settings
-    from chalicelib.openapi import document_json
+    from chalicelib.config.settings import get_settings
+    from chalicelib.http.openapi import document_json
 
     monkeypatch.setenv("MAX_BODY_BYTES", "200")
     get_settings.cache_clear()

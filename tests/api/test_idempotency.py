@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from chalicelib.audit import utc_now
-from chalicelib.database import get_engine
-from chalicelib.idempotency import purge_expired_keys
+from chalicelib.audit.recording import utc_now
+from chalicelib.patients.idempotency import purge_expired_keys
+from chalicelib.storage.database import get_engine
 from tests.api.test_openapi_document import assert_documented, get_document
 from tests.api.test_patients_api import JOHN, assert_error
 from tests.conftest import AUTH, JSON_AUTH, OTHER_TOKEN, TEST_TOKEN

@@ -12,7 +12,7 @@ from openapi_spec_validator import validate
 from referencing import Registry
 from referencing.jsonschema import DRAFT202012
 
-from chalicelib.openapi import UndocumentedRoute, build_document, document_json
+from chalicelib.http.openapi import UndocumentedRoute, build_document, document_json
 from chalicelib.validation import EMAIL, NAME, PHONE
 from tests.conftest import AUTH, JSON_AUTH
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from chalicelib.preconditions import etag_for
+from chalicelib.patients.preconditions import etag_for
 from tests.api.test_openapi_document import assert_documented, get_document
 from tests.api.test_patients_api import JOHN, assert_error, post
 from tests.conftest import AUTH, JSON_AUTH

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from chalicelib.gateway_responses import ROUTE_NOT_FOUND_BODY
+from chalicelib.http.gateway_responses import ROUTE_NOT_FOUND_BODY
 from tests.conftest import AUTH
 
 

@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
-from chalicelib.config import token_sha256
-from chalicelib.schema import upgrade_database
+from chalicelib.config.settings import token_sha256
+from chalicelib.storage.migrate import upgrade_database
 from deploy.gateway_responses import select_operation
 from deploy.lambda_events import authorizer_context, rest_event, token_event
 from deploy.lambda_runtime import InvocationError, LambdaContainer, lambda_environment

@@ -6,9 +6,9 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.pool import NullPool, QueuePool
 
-from chalicelib.config import ConfigurationError, load_settings
-from chalicelib.database import get_engine
-from chalicelib.unit_of_work import UnitOfWork
+from chalicelib.config.settings import ConfigurationError, load_settings
+from chalicelib.storage.database import get_engine
+from chalicelib.storage.unit_of_work import UnitOfWork
 from tests.conftest import configure_environment
 
 PG = "postgresql://clinic@db.internal/telehealth"

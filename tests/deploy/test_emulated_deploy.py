@@ -21,7 +21,7 @@ import boto3
 import pytest
 import requests
 
-from chalicelib.gateway_responses import GATEWAY_RESPONSES
+from chalicelib.http.gateway_responses import GATEWAY_RESPONSES
 from tests.deploy.conftest import app_routes
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from moto import mock_aws
 
-from chalicelib.config import ConfigurationError, get_settings, load_settings, token_sha256
-from chalicelib.secrets import aws_client
+from chalicelib.config.secrets import aws_client
+from chalicelib.config.settings import ConfigurationError, get_settings, load_settings, token_sha256
 from tests.conftest import configure_environment
 
 TOKENS_SECRET = "telehealth-api/test/api-token-sha256"

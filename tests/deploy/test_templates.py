@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from chalicelib.gateway_responses import (
+from chalicelib.http.gateway_responses import (
     GATEWAY_RESPONSES,
     ROUTE_NOT_FOUND_BODY,
     UNAUTHORIZED_BODY,

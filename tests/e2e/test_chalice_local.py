@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import requests
 
-from chalicelib.schema import upgrade_database
+from chalicelib.storage.migrate import upgrade_database
 from scripts.api_process import free_port, keep_alive_command, running_server, stock_chalice_command
 from tests.conftest import parse_json_lines
 from tests.integration.test_concurrency import run_together

@@ -22,7 +22,7 @@ from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.wait import WebDriverWait
 
-from chalicelib.schema import upgrade_database
+from chalicelib.storage.migrate import upgrade_database
 from tests.e2e.chalice_local import PROJECT_ROOT, chalice_local
 
 CHROMIUM = "/usr/bin/chromium"

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from chalicelib.schema import upgrade_database
+from chalicelib.storage.migrate import upgrade_database
 from scripts.api_process import HOST, PROJECT_DIR, free_port, keep_alive_command, running_server
 from tests.conftest import SUITE_TOKENS, TEST_TOKEN
 

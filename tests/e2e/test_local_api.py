@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from chalicelib.config import DEVELOPMENT_TOKEN
-from chalicelib.gateway_responses import UNAUTHORIZED_BODY
+from chalicelib.config.settings import DEVELOPMENT_TOKEN
+from chalicelib.http.gateway_responses import UNAUTHORIZED_BODY
 from scripts.api_process import (
     HOST,
     PROJECT_DIR,

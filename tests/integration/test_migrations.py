@@ -14,8 +14,8 @@ from alembic.migration import MigrationContext
 from sqlalchemy import Connection, create_engine, inspect, text
 from sqlalchemy.engine import make_url
 
-from chalicelib.models import Base
-from chalicelib.schema import upgrade_database
+from chalicelib.storage.migrate import upgrade_database
+from chalicelib.storage.models import Base
 
 
 def schema_differences(url: str) -> list[object]:
@@ -53,7 +53,7 @@ def test_an_empty_database_differs_from_the_models(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("url_scheme", ["postgres://", "postgresql://"])
 def test_plain_postgres_urls_are_accepted(url_scheme: str) -> None:
-    from chalicelib.config import normalize_database_url
+    from chalicelib.config.settings import normalize_database_url
 
     assert normalize_database_url(f"{url_scheme}u@h/db") == "postgresql+psycopg://u@h/db"
 

@@ -15,7 +15,7 @@ import pytest
 import redis
 from sqlalchemy import text
 
-from chalicelib.database import get_engine
+from chalicelib.storage.database import get_engine
 from tests.conftest import AUTH, JSON_AUTH, WorkerProcess, wait_until
 
 JANE = {"name": "Jane Roe", "email": "jane.roe@example.com", "phone": "+1 415 555 0100"}

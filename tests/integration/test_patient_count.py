@@ -7,10 +7,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 from sqlalchemy import func, select, text
 
-from chalicelib import patients
-from chalicelib.database import get_engine
-from chalicelib.models import Patient
-from chalicelib.unit_of_work import UnitOfWork
+from chalicelib.patients import service as patients
+from chalicelib.storage.database import get_engine
+from chalicelib.storage.models import Patient
+from chalicelib.storage.unit_of_work import UnitOfWork
 
 WRITERS = 6
 CREATES_PER_WRITER = 12

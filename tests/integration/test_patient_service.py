@@ -6,8 +6,8 @@ from datetime import datetime
 
 import pytest
 
-from chalicelib import patients
 from chalicelib.errors import DuplicateEmail, PatientNotFound
+from chalicelib.patients import service as patients
 
 
 @pytest.fixture

@@ -22,8 +22,8 @@ from typing import Any
 import chalice.test
 import pytest
 
+from chalicelib.access.rate_limit import enforce_rate_limit, reset_rate_limiter
 from chalicelib.errors import RateLimited
-from chalicelib.rate_limit import enforce_rate_limit, reset_rate_limiter
 from scripts.api_process import free_port
 from scripts.embedded_services import start_embedded_redis
 from tests.api.test_openapi_document import assert_documented, get_document

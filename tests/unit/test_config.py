@@ -6,7 +6,7 @@ import hashlib
 
 import pytest
 
-from chalicelib.config import (
+from chalicelib.config.settings import (
     DEVELOPMENT_PRINCIPAL,
     ConfigurationError,
     load_settings,

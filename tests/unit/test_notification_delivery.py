@@ -10,19 +10,19 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from chalicelib import patients
-from chalicelib.config import get_settings
-from chalicelib.database import get_engine
-from chalicelib.models import Notification, utc_now
-from chalicelib.notification_delivery import (
+from chalicelib.config.settings import get_settings
+from chalicelib.notifications.delivery import (
     DeliveryAbandoned,
     DeliveryFailed,
     DeliveryOutcome,
     deliver_notification,
     safe_error_text,
 )
-from chalicelib.notification_providers import aws_client
-from chalicelib.unit_of_work import UnitOfWork
+from chalicelib.notifications.providers import aws_client
+from chalicelib.patients import service as patients
+from chalicelib.storage.database import get_engine
+from chalicelib.storage.models import Notification, utc_now
+from chalicelib.storage.unit_of_work import UnitOfWork
 
 JANE = {"name": "Zelda Quixote", "email": "zelda.quixote@clinic-example.org", "phone": "+1 415 555 0199"}
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from chalicelib.config import ConfigurationError, load_settings
-from chalicelib.notification_delivery import retry_delay
+from chalicelib.config.settings import ConfigurationError, load_settings
+from chalicelib.notifications.delivery import retry_delay
 
 
 def test_defaults_follow_the_seed() -> None:

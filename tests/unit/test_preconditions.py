@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from chalicelib.errors import ValidationFailed
-from chalicelib.preconditions import IF_MATCH, EntityTag, TagCondition, etag_for, parse_tag_condition
+from chalicelib.patients.preconditions import IF_MATCH, EntityTag, TagCondition, etag_for, parse_tag_condition
 
 
 def test_etag_is_the_id_and_version_as_a_strong_tag() -> None:

@@ -15,7 +15,7 @@ import pytest
 from schemathesis.core.jsonschema import FANCY_REGEX_OPTIONS
 
 from chalicelib.errors import UnacceptableValue, ValidationFailed
-from chalicelib.preconditions import (
+from chalicelib.patients.preconditions import (
     IF_NONE_MATCH,
     MAX_HEADER_LENGTH,
     TAG_CONDITION_PATTERN,

@@ -11,8 +11,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from chalicelib.config import ConfigurationError, load_log_settings
-from chalicelib.structured_logging import configure_logging, log_context
+from chalicelib.config.settings import ConfigurationError, load_log_settings
+from chalicelib.observability.structured_logging import configure_logging, log_context
 
 
 @pytest.fixture

@@ -1,0 +1,180 @@
+"""Who read or changed which patient: the audit context of a request, and the rows of its changes.
+
+The HTTP wrapper (``chalicelib.http.routes``) opens an ``AuditContext`` for each
+audited route: principal, action, request id, the patient named in the path.
+Every ``UnitOfWork`` watches its session for patients it inserts, updates or
+deletes, and ``commit()`` adds one audit row per changed patient to the same
+transaction (``record_changes``): a change never commits without its row, and
+no service has to remember to write one. Whatever commits no change (reads,
+refusals, failures) is recorded by the wrapper once the status is known
+(``chalicelib.audit.service.record_outcome``).
+
+Audit rows hold ids, action names, statuses and request ids: never a name,
+email or phone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, cast
+
+from sqlalchemy import Connection, Table, event, insert
+from sqlalchemy.orm import Session
+
+from chalicelib.storage.models import AuditEvent, Patient, utc_now
+
+# Written by changes made outside any request (scripts, a shell): someone still did them.
+SYSTEM_PRINCIPAL = "system"
+MAX_PRINCIPAL_LENGTH = 255
+MAX_REQUEST_ID_LENGTH = 128
+# session.info key: {patient id: action} of the patients this session has flushed changes to.
+CHANGED_PATIENTS = "audit_changed_patients"
+# The values of one audit_events row, by column name.
+AuditRow = dict[str, Any]
+AUDIT_EVENTS = cast(Table, AuditEvent.__table__)
+
+
+@dataclass(frozen=True)
+class AuditedAction:
+    name: str
+    # A change commits before its response exists: this is the status recorded with it.
+    success_status: int = 200
+
+
+CREATE_PATIENT = AuditedAction("patient.create", success_status=201)
+READ_PATIENT = AuditedAction("patient.read")
+UPDATE_PATIENT = AuditedAction("patient.update")
+DELETE_PATIENT = AuditedAction("patient.delete")
+LIST_PATIENTS = AuditedAction("patient.list")
+# A create answered from its Idempotency-Key record: patient data disclosed, nothing changed.
+REPLAY_CREATE = "patient.create_replayed"
+ACTIONS = (
+    CREATE_PATIENT.name,
+    REPLAY_CREATE,
+    READ_PATIENT.name,
+    UPDATE_PATIENT.name,
+    DELETE_PATIENT.name,
+    LIST_PATIENTS.name,
+)
+
+
+@dataclass
+class AuditContext:
+    principal: str
+    action: AuditedAction
+    request_id: str | None
+    patient_id: int | None = None
+    # Set by a service that answers with something other than the route's action (a replay).
+    recorded_action: str | None = None
+    # True once a committed change wrote the request's row; the wrapper then writes none.
+    recorded: bool = False
+
+    def row(self, *, status: int | None, at: datetime | None = None, action: str | None = None) -> AuditRow:
+        return audit_row(
+            principal=self.principal,
+            action=action or self.recorded_action or self.action.name,
+            patient_id=self.patient_id,
+            status=status,
+            request_id=self.request_id,
+            at=at,
+        )
+
+
+def audit_row(
+    *,
+    principal: str,
+    action: str,
+    patient_id: int | None,
+    status: int | None,
+    request_id: str | None,
+    at: datetime | None = None,
+) -> AuditRow:
+    return {
+        "occurred_at": at or utc_now(),
+        "principal": principal[:MAX_PRINCIPAL_LENGTH],
+        "action": action,
+        "patient_id": patient_id,
+        "status": status,
+        "request_id": request_id[:MAX_REQUEST_ID_LENGTH] if request_id else None,
+    }
+
+
+_current: ContextVar[AuditContext | None] = ContextVar("audit_context", default=None)
+
+
+@contextmanager
+def auditing(context: AuditContext) -> Iterator[AuditContext]:
+    """Make ``context`` the one every unit of work in this block records its changes under."""
+    token = _current.set(context)
+    try:
+        yield context
+    finally:
+        _current.reset(token)
+
+
+def note_patient(patient_id: int, *, action: str | None = None) -> None:
+    """Name the patient (and, for a replay, the action) of the current request, when its path does not."""
+    context = _current.get()
+    if context is not None:
+        context.patient_id = patient_id
+        context.recorded_action = action or context.recorded_action
+
+
+def watch_patient_changes(session: Session) -> None:
+    """Collect the patients ``session`` inserts, updates or deletes, for ``record_changes``."""
+    event.listen(session, "after_flush", _collect_patient_changes)
+
+
+def _collect_patient_changes(session: Session, _flush_context: Any) -> None:
+    # After a flush, new/dirty/deleted still describe what it wrote, and new rows have their ids.
+    changed: dict[int, str] = session.info.setdefault(CHANGED_PATIENTS, {})
+    for action, instances in (
+        (CREATE_PATIENT.name, session.new),
+        (UPDATE_PATIENT.name, session.dirty),
+        (DELETE_PATIENT.name, session.deleted),
+    ):
+        for instance in instances:
+            if isinstance(instance, Patient) and (
+                action != UPDATE_PATIENT.name or session.is_modified(instance)
+            ):
+                changed.setdefault(instance.id, action)
+
+
+def record_changes(session: Session) -> AuditContext | None:
+    """Add an audit row for each patient ``session`` changed, ahead of its commit.
+
+    Returns the request's context when rows were written under one, so the
+    caller can mark it recorded once the commit succeeded.
+    """
+    changed: dict[int, str] = session.info.pop(CHANGED_PATIENTS, {})
+    if not changed:
+        return None
+    context = _current.get()
+    now = utc_now()
+    rows = []
+    for patient_id, action in changed.items():
+        if context is None:
+            rows.append(
+                audit_row(
+                    principal=SYSTEM_PRINCIPAL,
+                    action=action,
+                    patient_id=patient_id,
+                    status=None,
+                    request_id=None,
+                    at=now,
+                )
+            )
+        else:
+            context.patient_id = patient_id
+            rows.append(context.row(status=context.action.success_status, at=now, action=action))
+    insert_rows(session, rows)
+    return context
+
+
+def insert_rows(executor: Session | Connection, rows: list[AuditRow]) -> None:
+    # An insert into the table, not the class: the ORM's flush or bulk path costs more than the rows.
+    executor.execute(insert(AUDIT_EVENTS), rows)

@@ -1,0 +1,72 @@
+"""Secret settings kept in AWS: Secrets Manager secrets and SSM SecureString parameters.
+
+A stage names where a secret lives instead of holding its value:
+
+* ``API_TOKENS_SECRET_ID``: a Secrets Manager secret whose string is the value of
+  ``API_TOKEN_SHA256`` (``principal:<sha256 hex>`` entries, comma-separated);
+* ``DATABASE_URL_PARAMETER``: an SSM parameter (SecureString) holding ``DATABASE_URL``.
+
+``chalicelib.config.settings`` resolves them once per process (one Lambda cold start).
+boto3 is imported only when a stage names one of them, so development and tests
+never load it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from functools import cache
+from typing import Any
+
+# Reference variable -> the plain variable whose value it supplies.
+SECRET_REFERENCES = {
+    "API_TOKENS_SECRET_ID": "API_TOKEN_SHA256",
+    "DATABASE_URL_PARAMETER": "DATABASE_URL",
+}
+
+
+class SecretUnavailable(RuntimeError):
+    """A referenced secret could not be read (missing, not allowed, or AWS unreachable)."""
+
+
+def resolve_secret_references(env: Mapping[str, str]) -> dict[str, str]:
+    """Return ``env`` with every referenced secret read into its plain variable.
+
+    Raises SecretUnavailable, and ValueError when a stage sets both a reference
+    and the plain variable it would supply (which one wins would be a guess).
+    """
+    references = {ref: env[ref] for ref in SECRET_REFERENCES if env.get(ref)}
+    for reference in references:  # every conflict before any call to AWS
+        if env.get(SECRET_REFERENCES[reference]):
+            raise ValueError(f"set either {reference} or {SECRET_REFERENCES[reference]}, not both")
+    resolved = dict(env)
+    for reference, name in references.items():
+        resolved[SECRET_REFERENCES[reference]] = _read(reference, name)
+    return resolved
+
+
+def _read(reference: str, name: str) -> str:
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        if reference == "DATABASE_URL_PARAMETER":
+            return read_parameter(name)
+        return read_secret_string(name)
+    except (BotoCoreError, ClientError) as error:
+        # The error names the secret, never its value.
+        raise SecretUnavailable(f"{reference}: cannot read {name!r}: {error}") from None
+
+
+def read_secret_string(secret_id: str) -> str:
+    return str(aws_client("secretsmanager").get_secret_value(SecretId=secret_id)["SecretString"]).strip()
+
+
+def read_parameter(name: str) -> str:
+    response = aws_client("ssm").get_parameter(Name=name, WithDecryption=True)
+    return str(response["Parameter"]["Value"]).strip()
+
+
+@cache
+def aws_client(service: str) -> Any:
+    import boto3
+
+    return boto3.client(service)

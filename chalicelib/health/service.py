@@ -1,0 +1,68 @@
+"""Health: can this process reach its database and Redis, and how many notifications wait or failed.
+
+No patient data: only reachability words and counts.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from sqlalchemy import text
+
+from chalicelib.config.settings import get_settings
+from chalicelib.storage.models import NotificationStatus
+from chalicelib.storage.unit_of_work import UnitOfWork
+
+logger = logging.getLogger("telehealth.health")
+REDIS_TIMEOUT_SECONDS = 0.5
+UP, UNREACHABLE, NOT_CONFIGURED = "ok", "unreachable", "not_configured"
+
+
+@dataclass(frozen=True)
+class Health:
+    database: str
+    redis: str
+    pending_notifications: int | None
+    failed_notifications: int | None
+
+    @property
+    def healthy(self) -> bool:
+        """The API serves patients when its database answers; Redis only delays notifications."""
+        return self.database == UP
+
+
+def check_health() -> Health:
+    database, pending, failed = _database()
+    return Health(database, _redis(), pending, failed)
+
+
+def _database() -> tuple[str, int | None, int | None]:
+    try:
+        with UnitOfWork() as uow:
+            uow.session.execute(text("SELECT 1"))
+            pending = uow.notifications.count_with_status(NotificationStatus.PENDING)
+            failed = uow.notifications.count_with_status(NotificationStatus.FAILED)
+        return UP, pending, failed
+    except Exception as error:
+        logger.warning("health: database unreachable (%s)", type(error).__name__)
+        return UNREACHABLE, None, None
+
+
+def _redis() -> str:
+    url = get_settings().redis_url
+    if not url:
+        return NOT_CONFIGURED
+    import redis
+
+    client = redis.Redis.from_url(
+        url, socket_connect_timeout=REDIS_TIMEOUT_SECONDS, socket_timeout=REDIS_TIMEOUT_SECONDS
+    )
+    try:
+        client.ping()
+        return UP
+    except Exception as error:
+        logger.warning("health: redis unreachable (%s)", type(error).__name__)
+        return UNREACHABLE
+    finally:
+        client.close()

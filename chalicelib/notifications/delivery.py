@@ -1,0 +1,210 @@
+"""Delivery of one notification, as the worker's task runs it: claim, deliver, record.
+
+A notification is delivered at most once per claim. The claim is a
+conditional UPDATE that only one attempt can win; the outcome is recorded
+only if that claim still holds (the attempt counter is its version). A second
+run of a delivered, failed or cancelled notification, or one that another
+worker is delivering, does nothing. A worker that dies holding a claim is
+replaced once the claim expires (``NOTIFY_CLAIM_TIMEOUT``): the one case where
+a delivery can repeat is a worker that dies after the provider accepted and
+before the database recorded it.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from dataclasses import dataclass
+from datetime import timedelta
+from enum import StrEnum
+from typing import NoReturn
+
+from chalicelib.config.settings import NotificationSettings, get_settings
+from chalicelib.notifications.providers import (
+    EMAIL,
+    SMS,
+    MissingAddress,
+    OutgoingNotification,
+    Recipient,
+    providers_by_channel,
+)
+from chalicelib.observability.structured_logging import log_context
+from chalicelib.storage.models import NotificationStatus, utc_now
+from chalicelib.storage.repository import ClaimedNotification
+from chalicelib.storage.unit_of_work import UnitOfWork
+
+logger = logging.getLogger("telehealth.notifications")
+
+LAST_ERROR_MAX_LENGTH = 200
+
+
+class DeliveryOutcome(StrEnum):
+    DELIVERED = "delivered"
+    CANCELLED = "cancelled"  # the patient is gone
+    ALREADY_FINISHED = "already_finished"  # a second run of a delivered, failed or cancelled one
+    CLAIMED_ELSEWHERE = "claimed_elsewhere"  # another worker is delivering it now
+    NOT_FOUND = "not_found"
+
+
+class DeliveryFailed(Exception):
+    """An attempt failed and another one is due. The text is safe to store and log."""
+
+
+class DeliveryAbandoned(Exception):
+    """The last allowed attempt failed: the notification is now ``failed``."""
+
+
+class SimulatedFailure(Exception):
+    """Raised on purpose, before delivering, at the rate NOTIFY_FAILURE_RATE."""
+
+
+@dataclass(frozen=True)
+class Claim:
+    claimed: ClaimedNotification
+    message: OutgoingNotification
+    recipient: Recipient
+    channels: tuple[str, ...]  # still to deliver, in order
+    already_delivered: frozenset[str]
+
+
+def deliver_notification(notification_id: str) -> DeliveryOutcome:
+    """Deliver the notification on each of its channels and record the outcome.
+
+    Raises DeliveryFailed when a retry is due, DeliveryAbandoned after the
+    last attempt. Database errors propagate: nothing was recorded, so the
+    task may simply run again.
+    """
+    settings = get_settings().notifications
+    with log_context(notification_id=notification_id):
+        claim = _claim(notification_id, settings)
+        if isinstance(claim, DeliveryOutcome):
+            return claim
+        # The request id of the change that wrote this notification: the API's access line has it too.
+        with log_context(correlation_id=claim.message.correlation_id):
+            return _deliver(claim, settings)
+
+
+def _deliver(claim: Claim, settings: NotificationSettings) -> DeliveryOutcome:
+    delivered = set(claim.already_delivered)
+    try:
+        if random.random() < settings.failure_rate:  # noqa: S311 - a drill, not security
+            raise SimulatedFailure("simulated provider failure")
+        providers = providers_by_channel(settings.providers)
+        for channel in claim.channels:
+            if channel in providers:
+                providers[channel].send(channel, claim.recipient, claim.message)
+                delivered.add(channel)
+    except Exception as error:
+        _record_failure(claim, error, delivered, settings)
+    _record_delivery(claim, delivered)
+    return DeliveryOutcome.DELIVERED
+
+
+def _claim(notification_id: str, settings: NotificationSettings) -> Claim | DeliveryOutcome:
+    now = utc_now()
+    with UnitOfWork(write=True) as uow:
+        claimed = uow.notifications.claim(
+            notification_id, now=now, until=now + timedelta(seconds=settings.claim_timeout)
+        )
+        if claimed is None:
+            return _why_not_claimable(uow, notification_id)
+        contact = uow.patients.contact(claimed.patient_id)
+        if contact is None:
+            uow.notifications.record_cancelled(claimed, now=now)
+            uow.commit()
+            logger.info("notification cancelled: the patient was deleted", extra={"attempt": claimed.attempt})
+            return DeliveryOutcome.CANCELLED
+        uow.commit()
+    email, phone_e164 = contact
+    reachable = {EMAIL} | ({SMS} if phone_e164 else set())
+    already = frozenset(c for c in claimed.delivered_channels.split(",") if c)
+    return Claim(
+        claimed=claimed,
+        message=OutgoingNotification(
+            notification_id=claimed.id,
+            patient_id=claimed.patient_id,
+            event=claimed.event,
+            correlation_id=claimed.correlation_id,
+            attempt=claimed.attempt,
+        ),
+        recipient=Recipient(email=email, phone_e164=phone_e164),
+        # A channel the patient removed since the change is not attempted.
+        channels=tuple(c for c in claimed.channels.split(",") if c in reachable and c not in already),
+        already_delivered=already,
+    )
+
+
+def _why_not_claimable(uow: UnitOfWork, notification_id: str) -> DeliveryOutcome:
+    notification = uow.notifications.get(notification_id)
+    if notification is None:
+        return DeliveryOutcome.NOT_FOUND
+    if notification.status == NotificationStatus.SENDING:
+        return DeliveryOutcome.CLAIMED_ELSEWHERE
+    return DeliveryOutcome.ALREADY_FINISHED
+
+
+def _record_delivery(claim: Claim, delivered: set[str]) -> None:
+    with UnitOfWork(write=True) as uow:
+        recorded = uow.notifications.record_delivered(
+            claim.claimed, channels=",".join(sorted(delivered)), now=utc_now()
+        )
+        uow.commit()
+    message = claim.message
+    if recorded:
+        logger.info("notification delivered", extra={**message.log_fields(), "channels": sorted(delivered)})
+    else:
+        # Our claim expired and was taken over while we were delivering.
+        logger.warning("notification delivered after its claim expired", extra=message.log_fields())
+
+
+def _record_failure(
+    claim: Claim, error: Exception, delivered: set[str], settings: NotificationSettings
+) -> NoReturn:
+    message = claim.message
+    reason = safe_error_text(error)
+    final = message.attempt > settings.max_retries
+    now = utc_now()
+    with UnitOfWork(write=True) as uow:
+        uow.notifications.record_failure(
+            claim.claimed,
+            final=final,
+            last_error=reason,
+            channels=",".join(sorted(delivered)),
+            now=now,
+            # If the retry message is lost, the relay steps in once its longest backoff has passed.
+            next_attempt_at=now + timedelta(seconds=settings.retry_backoff_max + settings.relay_delay),
+        )
+        uow.commit()
+    logger.info(
+        "notification attempt failed", extra={**message.log_fields(), "error": reason, "final": final}
+    )
+    # "from None": the result backend stores the traceback, and a provider's own
+    # exception text may quote the recipient's address.
+    if final:
+        raise DeliveryAbandoned(reason) from None
+    raise DeliveryFailed(reason) from None
+
+
+def retry_delay(retries: int, settings: NotificationSettings) -> float:
+    """Seconds before retry number ``retries + 1``: exponential, capped, jittered, never near zero.
+
+    Between half and all of ``retry_backoff * 2**retries`` (at most ``retry_backoff_max``).
+    Celery's own full jitter can pick 0 s; its retry is then published before the
+    failed attempt's RETRY state is stored, and a quick last attempt's FAILURE can
+    be overwritten by that late RETRY in the result backend.
+    """
+    ceiling = min(settings.retry_backoff_max, settings.retry_backoff * 2**retries)
+    return random.uniform(ceiling / 2, ceiling)  # noqa: S311 - spreading load, not security
+
+
+def safe_error_text(error: Exception) -> str:
+    """The error's class, plus text only where we know it holds no patient data."""
+    name = type(error).__name__
+    if isinstance(error, SimulatedFailure | MissingAddress):
+        text = f"{name}: {error}"
+    else:
+        # botocore's ClientError: its code ("MessageRejected") is safe, its message is not.
+        response = getattr(error, "response", None)
+        code = response.get("Error", {}).get("Code") if isinstance(response, dict) else None
+        text = f"ClientError: {code}" if isinstance(code, str) else name
+    return text[:LAST_ERROR_MAX_LENGTH]

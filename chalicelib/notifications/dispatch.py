@@ -1,0 +1,203 @@
+"""Hand-off of outbox notifications to Celery on Redis, and the task states it reports back.
+
+The API enqueues by task name through a minimal Celery client built on first
+use, so a request that enqueues nothing never imports Celery, and the API never
+imports the worker's code. The broker message carries the notification id
+only. A failed hand-off is logged and left to the relay: the outbox row,
+committed before, is what guarantees delivery.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from datetime import timedelta
+from functools import lru_cache
+from typing import Any
+
+from chalicelib.config.settings import Settings, get_settings
+from chalicelib.storage.models import utc_now
+from chalicelib.storage.unit_of_work import UnitOfWork
+
+logger = logging.getLogger("telehealth.notifications")
+
+SEND_NOTIFICATION_TASK = "notifications.send_notification"
+RELAY_TASK = "notifications.relay_notifications"
+UNKNOWN_TASK_STATE = "UNKNOWN"
+# Celery's state for a task whose result the backend does not hold: not run yet, or its result gone.
+NO_RESULT_TASK_STATE = "PENDING"
+# What a finished notification reports instead: its result expired (after a week) or was lost with Redis.
+EXPIRED_TASK_STATE = "EXPIRED"
+# Celery's states and ours, as clients may see them.
+CELERY_STATES = ("PENDING", "RECEIVED", "STARTED", "RETRY", "SUCCESS", "FAILURE", "REVOKED")
+TASK_STATES = (*CELERY_STATES, EXPIRED_TASK_STATE, UNKNOWN_TASK_STATE)
+RELAY_BATCH = 500
+
+
+def celery_config(settings: Settings) -> dict[str, Any]:
+    """Celery settings shared by the API's client and the worker, so both speak alike to Redis."""
+    notify = settings.notifications
+    connection = {
+        "socket_connect_timeout": notify.broker_connect_timeout,
+        "socket_timeout": max(5.0, notify.broker_connect_timeout),
+    }
+    return {
+        "broker_url": settings.redis_url,
+        "result_backend": settings.redis_url,
+        "broker_connection_timeout": notify.broker_connect_timeout,
+        "broker_connection_retry_on_startup": True,
+        "broker_transport_options": {
+            **connection,
+            "visibility_timeout": notify.visibility_timeout,
+            # Look for messages of dead workers often enough for the visibility timeout to matter.
+            "unacked_restore_interval": max(1, min(60, notify.visibility_timeout // 4)),
+            "unacked_restore_throttle": 1,
+        },
+        "result_backend_transport_options": {
+            "visibility_timeout": notify.visibility_timeout,
+            "retry_policy": {"max_retries": 0},
+        },
+        "redis_socket_connect_timeout": notify.broker_connect_timeout,
+        "redis_socket_timeout": max(5.0, notify.broker_connect_timeout),
+        "redis_retry_on_timeout": False,
+        "redis_backend_health_check_interval": 0,
+        "task_serializer": "json",
+        "result_serializer": "json",
+        "accept_content": ["json"],
+        "result_accept_content": ["json"],
+        "task_acks_late": True,
+        "task_reject_on_worker_lost": True,
+        "result_expires": timedelta(days=7),
+        "enable_utc": True,
+    }
+
+
+@lru_cache(maxsize=1)
+def get_celery_client() -> Any:
+    """The API's Celery app: no tasks of its own, it only sends tasks by name.
+
+    It has no result backend: with one, every send would also subscribe to the
+    task's result channel, which the API never waits on. ``get_result_backend``
+    reads the states instead.
+    """
+    from celery import Celery
+
+    config = celery_config(get_settings())
+    client = Celery("telehealth-api", set_as_current=False)
+    client.conf.update(
+        config,
+        result_backend=None,
+        # No retry loop in the request path: the relay hands the notification off again later.
+        task_publish_retry=False,
+        broker_transport_options={**config["broker_transport_options"], "max_retries": 0},
+    )
+    return client
+
+
+@lru_cache(maxsize=1)
+def get_result_backend() -> Any:
+    from celery.backends.redis import RedisBackend
+
+    return RedisBackend(app=get_celery_client(), url=get_settings().redis_url)
+
+
+def reset_celery_client() -> None:
+    """Forget the cached client and backend (tests and configuration reloads)."""
+    if get_celery_client.cache_info().currsize:
+        get_celery_client().close()
+    get_celery_client.cache_clear()
+    get_result_backend.cache_clear()
+
+
+def enqueue_notification(notification_id: str) -> bool:
+    """Publish one send task; False (and a log line) when the broker is unreachable or not configured."""
+    if not get_settings().redis_url:
+        logger.warning(
+            "notification not handed off: REDIS_URL is not set", extra={"notification_id": notification_id}
+        )
+        return False
+    try:
+        get_celery_client().send_task(
+            SEND_NOTIFICATION_TASK, args=[notification_id], task_id=notification_id, retry=False
+        )
+    except Exception as error:
+        # The class only: a broker error never carries patient data, but keep the habit.
+        logger.warning(
+            "notification not handed off; the relay will retry",
+            extra={"notification_id": notification_id, "error": type(error).__name__},
+        )
+        return False
+    return True
+
+
+def hand_off_after_commit(uow: UnitOfWork, notification_id: str) -> None:
+    """Enqueue the notification once ``uow`` has committed the row that describes it.
+
+    The row is written ``queued``, so a successful hand-off (the usual case)
+    costs no second write; a failed one marks it ``pending`` for the relay.
+    """
+    uow.after_commit(lambda: _hand_off(notification_id))
+
+
+def _hand_off(notification_id: str) -> None:
+    if enqueue_notification(notification_id):
+        return
+    try:
+        with UnitOfWork(write=True) as uow:
+            uow.notifications.mark_pending(notification_id, utc_now())
+            uow.commit()
+    except Exception as error:
+        # Still "queued" and overdue after the relay delay: the relay hands it off all the same.
+        logger.warning(
+            "could not mark notification pending",
+            extra={"notification_id": notification_id, "error": type(error).__name__},
+        )
+
+
+def relay_notifications(enqueue: Callable[[str], bool] = enqueue_notification) -> int:
+    """Hand off again every notification whose next step is overdue; return how many were handed off.
+
+    Overdue: pending or queued past the relay delay (hand-off failed, or the
+    message was lost with Redis), retrying past its longest backoff, or
+    claimed by a worker whose claim expired.
+    """
+    relay_delay = timedelta(seconds=get_settings().notifications.relay_delay)
+    handed_off = 0
+    while True:
+        now = utc_now()
+        with UnitOfWork(write=True) as uow:
+            taken = uow.notifications.take_due_for_relay(now=now, until=now + relay_delay, limit=RELAY_BATCH)
+            uow.commit()
+        sent = []
+        for notification_id in taken:
+            if not enqueue(notification_id):
+                break  # the broker is down: the rest waits for a later run
+            sent.append(notification_id)
+        if sent:
+            with UnitOfWork(write=True) as uow:
+                uow.notifications.mark_queued(sent, utc_now())
+                uow.commit()
+        handed_off += len(sent)
+        if len(sent) < RELAY_BATCH:
+            break
+    if handed_off:
+        logger.info("relay handed off overdue notifications", extra={"count": handed_off})
+    return handed_off
+
+
+def task_states(task_ids: Sequence[str]) -> dict[str, str]:
+    """Celery's state of each task from the Redis result backend; UNKNOWN when Redis cannot be read."""
+    if not task_ids:
+        return {}
+    if not get_settings().redis_url:
+        return dict.fromkeys(task_ids, UNKNOWN_TASK_STATE)
+    try:
+        backend = get_result_backend()
+        values = backend.mget([backend.get_key_for_task(task_id) for task_id in task_ids])
+        states = {}
+        for task_id, value in zip(task_ids, values, strict=True):
+            states[task_id] = backend.decode_result(value)["status"] if value else NO_RESULT_TASK_STATE
+        return states
+    except Exception as error:
+        logger.warning("task states unavailable (%s)", type(error).__name__)
+        return dict.fromkeys(task_ids, UNKNOWN_TASK_STATE)

@@ -1,0 +1,135 @@
+"""Idempotent creates: a retried ``POST /patients`` with the same ``Idempotency-Key`` creates nothing new.
+
+The key row is inserted first in the create's own transaction, so the
+database decides between concurrent requests with one key: on PostgreSQL the
+second insert waits on the primary key until the first transaction ends, on
+SQLite ``BEGIN IMMEDIATE`` runs them one after the other. The loser then reads
+the winner's row and replays it. A create that fails rolls its key row back
+with it, so only a completed create holds a key.
+
+A key belongs to the principal that used it and lives 24 hours. The row keeps
+the created patient as first stored (patient data, hence in the database and
+nowhere else), so that a replay answers exactly what the first request got;
+deleting the patient deletes it too.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import DateTime
+
+from chalicelib.audit import recording as audit
+from chalicelib.errors import IdempotencyKeyReused, ServiceUnavailable, ValidationFailed
+from chalicelib.storage.models import IdempotencyRecord, Patient, utc_now
+from chalicelib.storage.unit_of_work import UnitOfWork
+
+IDEMPOTENCY_KEY = "Idempotency-Key"
+REPLAYED = "Idempotent-Replayed"
+KEY_LIFETIME = timedelta(hours=24)
+# Printable ASCII, as the IETF idempotency-key draft and Stripe take it.
+KEY_FORMAT = re.compile(r"[\x20-\x7e]{1,255}")
+# A key row can vanish between our failed insert and our read only if it expired and was purged
+# meanwhile; a few rounds settle that.
+CLAIM_ATTEMPTS = 3
+
+
+@dataclass(frozen=True)
+class IdempotencyKey:
+    principal: str
+    key: str
+    request_sha256: str
+
+
+def idempotency_key(principal: str, raw_key: str | None, payload: Any) -> IdempotencyKey | None:
+    """The key of a create request (None without the header). Raises ValidationFailed for a bad key."""
+    if raw_key is None:
+        return None
+    if not KEY_FORMAT.fullmatch(raw_key):
+        raise ValidationFailed(
+            f"{IDEMPOTENCY_KEY} must be 1 to 255 printable ASCII characters", field=IDEMPOTENCY_KEY
+        )
+    return IdempotencyKey(principal, raw_key, request_sha256(payload))
+
+
+def request_sha256(payload: Any) -> str:
+    """Hash of the body's canonical JSON: key order and whitespace do not make a body different."""
+    canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return hashlib.sha256(canonical.encode("ascii")).hexdigest()
+
+
+def claim(uow: UnitOfWork, key: IdempotencyKey, now: datetime) -> tuple[Patient, str | None] | None:
+    """Take ``key`` for the create running in ``uow``, or return what an earlier create with it made.
+
+    Returns None when this transaction now holds the key (call ``complete`` after
+    the create). Returns the earlier create's patient, as first stored, for the
+    same body, with the id of its notification. Raises IdempotencyKeyReused for another body.
+    """
+    keys = uow.idempotency_keys
+    for _ in range(CLAIM_ATTEMPTS):
+        record = keys.find(key.principal, key.key)
+        if record is not None and record.expires_at <= now:
+            keys.delete_expired(now, principal=key.principal, key=key.key)
+            record = None
+        if record is None:
+            values = {
+                "principal": key.principal,
+                "key": key.key,
+                "request_sha256": key.request_sha256,
+                "created_at": now,
+                "expires_at": now + KEY_LIFETIME,
+            }
+            if keys.insert_if_absent(values):
+                return None
+            continue  # a concurrent request with this key committed first: read its row
+        if record.request_sha256 != key.request_sha256:
+            raise IdempotencyKeyReused()
+        patient, notification_id = _restore(record)
+        audit.note_patient(patient.id, action=audit.REPLAY_CREATE)
+        return patient, notification_id
+    raise ServiceUnavailable("The Idempotency-Key could not be claimed; try again")
+
+
+def complete(uow: UnitOfWork, key: IdempotencyKey, patient: Patient, notification_id: str | None) -> None:
+    """Store what the create made, in its transaction, for replays."""
+    result = _snapshot(patient, notification_id)
+    uow.idempotency_keys.complete(key.principal, key.key, patient_id=patient.id, result=result)
+
+
+def purge_expired_keys(now: datetime | None = None) -> int:
+    """Delete every expired key row (and its copy of patient data); returns how many.
+
+    Expired rows are already ignored and replaced when their key comes again;
+    this bounds the table and the data it holds. Meant for a periodic job.
+    """
+    with UnitOfWork(write=True) as uow:
+        purged = uow.idempotency_keys.delete_expired(now or utc_now())
+        uow.commit()
+    return purged
+
+
+def _snapshot(patient: Patient, notification_id: str | None) -> str:
+    columns = Patient.__table__.columns
+    values = {c.key: _json_value(getattr(patient, c.key)) for c in columns}
+    return json.dumps({"patient": values, "notification_id": notification_id}, separators=(",", ":"))
+
+
+def _json_value(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, datetime) else value
+
+
+def _restore(record: IdempotencyRecord) -> tuple[Patient, str | None]:
+    if record.result is None:
+        # Written in the transaction that inserted the row, so never seen empty once committed.
+        raise RuntimeError("idempotency key row without a result")
+    result = json.loads(record.result)
+    values = result["patient"]
+    for column in Patient.__table__.columns:
+        if isinstance(column.type, DateTime) and values.get(column.key) is not None:
+            values[column.key] = datetime.fromisoformat(values[column.key])
+    return Patient(**values), result.get("notification_id")

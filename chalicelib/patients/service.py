@@ -1,0 +1,173 @@
+"""Patient service: the rules for creating, reading, changing and listing patients.
+
+Each public function is one transaction. Inputs are the client's raw values;
+errors are the domain errors of ``chalicelib.errors``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from chalicelib.config.settings import get_settings
+from chalicelib.errors import PatientNotFound, PreconditionFailed
+from chalicelib.notifications.service import PATIENT_CREATED, PATIENT_UPDATED, record_patient_change
+from chalicelib.patients import idempotency
+from chalicelib.patients.idempotency import IdempotencyKey
+from chalicelib.patients.preconditions import TagCondition
+from chalicelib.storage.models import Patient, PatientRecord, utc_now
+from chalicelib.storage.unit_of_work import ReadTransaction, UnitOfWork
+from chalicelib.validation import (
+    AFTER,
+    PAGE,
+    IntegerParameter,
+    parse_patient_create,
+    parse_patient_id,
+    parse_patient_update,
+    per_page_parameter,
+)
+
+
+@dataclass(frozen=True)
+class PatientPage:
+    total: int
+    pages: int
+    page: int | None  # None when the page was addressed by cursor
+    per_page: int
+    patients: Sequence[PatientRecord]
+    next_after: int | None  # the cursor of the following page; None on the last page
+
+
+@dataclass(frozen=True)
+class PatientChange:
+    patient: Patient
+    notification_id: str | None  # the notification announcing the change, committed with it
+    replayed: bool = False  # an earlier create with the same Idempotency-Key, as it was then
+
+
+def create_patient(
+    payload: Any, key: IdempotencyKey | None = None, *, correlation_id: str | None = None
+) -> PatientChange:
+    """Validate and store a new patient with its ``patient.created`` notification.
+
+    Raises ValidationFailed, MalformedRequest, DuplicateEmail. With an idempotency
+    ``key`` already used for this body, nothing is created and the earlier create's
+    patient and notification come back; used for another body, IdempotencyKeyReused.
+    """
+    values = parse_patient_create(payload, phone_region=get_settings().phone_default_region)
+    now = utc_now()
+    with UnitOfWork(write=True) as uow:
+        earlier = idempotency.claim(uow, key, now) if key else None
+        if earlier is not None:
+            patient, notification_id = earlier
+            return PatientChange(patient, notification_id, replayed=True)
+        patient = uow.patients.add(Patient(**values, version=1, created_at=now, updated_at=now))
+        notification = record_patient_change(uow, patient, PATIENT_CREATED, correlation_id)
+        if key:
+            idempotency.complete(uow, key, patient, notification.id)
+        uow.commit()
+    return PatientChange(patient, notification.id)
+
+
+def get_patient(raw_id: str) -> PatientRecord:
+    """Raises PatientNotFound, also for ids that cannot exist."""
+    patient_id = _id_or_not_found(raw_id)
+    with ReadTransaction() as reads:
+        patient = reads.patients.get(patient_id)
+    if patient is None:
+        raise PatientNotFound()
+    return patient
+
+
+def update_patient(
+    raw_id: str, payload: Any, if_match: TagCondition | None = None, *, correlation_id: str | None = None
+) -> PatientChange:
+    """Apply a partial update, if the patient's version satisfies ``if_match``, and record
+    its ``patient.updated`` notification.
+
+    Raises PatientNotFound, ValidationFailed, MalformedRequest, DuplicateEmail, PreconditionFailed.
+    """
+    patient_id = _id_or_not_found(raw_id)
+    values = parse_patient_update(payload, phone_region=get_settings().phone_default_region)
+    with UnitOfWork(write=True) as uow:
+        patient = _existing(uow, patient_id, for_update=True)
+        _require_match(patient, if_match)
+        for column, value in values.items():
+            setattr(patient, column, value)
+        # Strictly later than before, even within one clock tick.
+        patient.updated_at = max(utc_now(), patient.updated_at + timedelta(microseconds=1))
+        patient.version += 1
+        uow.patients.flush()
+        notification = record_patient_change(uow, patient, PATIENT_UPDATED, correlation_id)
+        uow.commit()
+    return PatientChange(patient, notification.id)
+
+
+def delete_patient(raw_id: str, if_match: TagCondition | None = None) -> None:
+    """Delete the patient, if its version satisfies ``if_match``, and cancel its unsent notifications.
+
+    Raises PatientNotFound, PreconditionFailed.
+    """
+    with UnitOfWork(write=True) as uow:
+        patient = _existing(uow, raw_id, for_update=True)
+        _require_match(patient, if_match)
+        uow.patients.delete(patient)
+        uow.idempotency_keys.forget_patient(patient.id)
+        uow.notifications.cancel_unsent_for_patient(patient.id, utc_now())
+        uow.commit()
+
+
+def list_parameters() -> tuple[IntegerParameter, IntegerParameter, IntegerParameter]:
+    """The query parameters of a patient list: page, per_page, after."""
+    settings = get_settings()
+    return PAGE, per_page_parameter(default=settings.default_per_page, maximum=settings.max_per_page), AFTER
+
+
+def list_patients(
+    raw_page: str | None, raw_per_page: str | None, raw_after: str | None = None
+) -> PatientPage:
+    """One page in id order, addressed by page number or by cursor (``after``, an id).
+
+    With both, ``page`` counts pages from the cursor (OpenAPI cannot forbid the pair, so
+    it has a meaning). The total comes from the maintained counter, so it costs the same
+    at any size. Raises ValidationFailed for bad paging values.
+    """
+    page_rule, per_page_rule, after_rule = list_parameters()
+    per_page = per_page_rule.parse_or_default(raw_per_page)
+    after = after_rule.parse(raw_after)
+    page = page_rule.parse_or_default(raw_page)
+    with ReadTransaction() as reads:
+        total = reads.patients.count()
+        # One row more than the page holds tells whether a next page exists.
+        if after is not None:
+            rows = reads.patients.after(after, limit=per_page + 1, offset=(page - 1) * per_page)
+        else:
+            rows = reads.patients.page(offset=(page - 1) * per_page, limit=per_page + 1) if total else []
+    shown = rows[:per_page]
+    next_after = shown[-1].id if len(rows) > per_page else None
+    # Page numbers count from the start of the list; with a cursor they count from it instead.
+    number = page if after is None else None
+    return PatientPage(total, math.ceil(total / per_page), number, per_page, shown, next_after)
+
+
+def _id_or_not_found(raw_id: str | int) -> int:
+    patient_id = raw_id if isinstance(raw_id, int) else parse_patient_id(raw_id)
+    if patient_id is None:
+        raise PatientNotFound()
+    return patient_id
+
+
+def _require_match(patient: Patient, if_match: TagCondition | None) -> None:
+    # Checked on the row locked for update: no other change can come between the check and ours.
+    if if_match is not None and not if_match.matches_strongly(patient.id, patient.version):
+        raise PreconditionFailed()
+
+
+def _existing(uow: UnitOfWork, raw_id: str | int, *, for_update: bool = False) -> Patient:
+    patient = uow.patients.get(_id_or_not_found(raw_id), for_update=for_update)
+    if patient is None:
+        raise PatientNotFound()
+    return patient

@@ -1,0 +1,111 @@
+"""One engine per process, created on first use and reused across warm invocations.
+
+In Lambda a process is a container that serves one request at a time and is
+frozen between invocations, so the PostgreSQL engine is built for that: pre-ping
+(a frozen container's connection may have been closed by RDS Proxy or the
+server), recycling well under RDS Proxy's idle client timeout, no server-side
+prepared statements (they pin a client to one database connection behind RDS
+Proxy), and either a small pool or, with ``DB_POOL=null``, none at all.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import NullPool
+
+from chalicelib.config.settings import get_settings
+
+# A write transaction on SQLite must take the write lock when it begins: a
+# deferred one that reads first and writes later fails at once with "database
+# is locked" instead of waiting out the busy timeout.
+SQLITE_BEGIN_IMMEDIATE = "sqlite_begin_immediate"
+
+
+def build_engine(
+    url: str,
+    *,
+    sqlite_busy_timeout_ms: int = 5000,
+    pool: str = "queue",
+    pool_size: int = 2,
+    max_overflow: int = 8,
+) -> Engine:
+    # hide_parameters keeps patient values out of every SQLAlchemy error message.
+    if url.startswith("sqlite"):
+        return _build_sqlite_engine(url, sqlite_busy_timeout_ms)
+    # psycopg prepares a statement on the server after 5 runs; None never does.
+    connect_args = {"connect_timeout": 5, "prepare_threshold": None}
+    if pool == "null":
+        return create_engine(url, hide_parameters=True, poolclass=NullPool, connect_args=connect_args)
+    return create_engine(
+        url,
+        hide_parameters=True,
+        pool_pre_ping=True,
+        pool_size=pool_size,
+        max_overflow=max_overflow,
+        pool_recycle=300,
+        connect_args=connect_args,
+    )
+
+
+def _build_sqlite_engine(url: str, busy_timeout_ms: int) -> Engine:
+    database = make_url(url).database
+    if database and database != ":memory:":
+        Path(database).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(
+        url,
+        hide_parameters=True,
+        connect_args={"timeout": busy_timeout_ms / 1000, "check_same_thread": False},
+    )
+
+    @event.listens_for(engine, "connect")
+    def _configure_connection(dbapi_connection: Any, _record: Any) -> None:
+        # SQLAlchemy, not the driver, decides when transactions begin (see "begin").
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(connection: Any) -> None:
+        immediate = connection.get_execution_options().get(SQLITE_BEGIN_IMMEDIATE)
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+    return engine
+
+
+@lru_cache(maxsize=1)
+def get_engine() -> Engine:
+    settings = get_settings()
+    return build_engine(
+        settings.database_url,
+        sqlite_busy_timeout_ms=settings.sqlite_busy_timeout_ms,
+        pool=settings.db_pool,
+        pool_size=settings.db_pool_size,
+        max_overflow=settings.db_max_overflow,
+    )
+
+
+@lru_cache(maxsize=1)
+def get_session_factory() -> sessionmaker[Session]:
+    return sessionmaker(bind=get_engine(), expire_on_commit=False, autoflush=False)
+
+
+def reset_engine(*, close_connections: bool = True) -> None:
+    """Forget the cached engine (tests and configuration reloads).
+
+    In a forked child, pass ``close_connections=False``: the pooled connections
+    are its parent's, and closing them would end them for the parent too.
+    """
+    if get_engine.cache_info().currsize:
+        get_engine().dispose(close=close_connections)
+    get_engine.cache_clear()
+    get_session_factory.cache_clear()

@@ -1,0 +1,157 @@
+"""Database schema. Alembic migrations in ``chalicelib/storage/migrations`` create and change it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import BigInteger, DateTime, Index, Integer, MetaData, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+# SQLite only auto-increments an INTEGER PRIMARY KEY; PostgreSQL gets a bigint.
+BigIntPrimaryKey = BigInteger().with_variant(Integer(), "sqlite")
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utc_now() -> datetime:
+    """Timestamps are naive UTC on every database; serialization marks them as UTC."""
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class Patient(Base):
+    __tablename__ = "patients"
+    # SQLite would otherwise give a deleted patient's id (the highest) to the next one (migration 0006).
+    __table_args__ = {"sqlite_autoincrement": True}
+
+    id: Mapped[int] = mapped_column(BigIntPrimaryKey, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(200))
+    email: Mapped[str] = mapped_column(String(254))
+    # Lower-cased email: the unique constraint on it makes uniqueness
+    # case-insensitive and race-free on every database.
+    email_key: Mapped[str] = mapped_column(String(254), unique=True)
+    phone: Mapped[str | None] = mapped_column(String(32))
+    phone_e164: Mapped[str | None] = mapped_column(String(20))
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    # Naive UTC on every database; serialization marks them as UTC.
+    created_at: Mapped[datetime] = mapped_column(DateTime())
+    updated_at: Mapped[datetime] = mapped_column(DateTime())
+
+
+@dataclass(frozen=True, slots=True)
+class PatientRecord:
+    """A patient as read to answer a request: plain values, no session behind them."""
+
+    id: int
+    name: str
+    email: str
+    phone: str | None
+    version: int
+    created_at: datetime
+    updated_at: datetime
+
+
+class RowCount(Base):
+    """The number of rows of a table, kept in the transaction that inserts or deletes them.
+
+    A list's ``total`` is then one primary-key read instead of ``count(*)``,
+    which walks the whole table (about a second per million rows).
+    """
+
+    __tablename__ = "row_counts"
+
+    table_name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    row_count: Mapped[int] = mapped_column(BigInteger)
+
+
+class IdempotencyRecord(Base):
+    """A create made under an ``Idempotency-Key``: the key, a hash of the body and what was created.
+
+    The primary key (principal, key) decides between concurrent requests with one key.
+    ``result`` holds what a replay answers (patient data: it lives here, never in logs)
+    and is written in the create's transaction, so it is never seen empty.
+    """
+
+    __tablename__ = "idempotency_keys"
+
+    principal: Mapped[str] = mapped_column(String(255), primary_key=True)
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    request_sha256: Mapped[str] = mapped_column(String(64))
+    patient_id: Mapped[int | None] = mapped_column(BigInteger, index=True)
+    result: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime())
+    expires_at: Mapped[datetime] = mapped_column(DateTime(), index=True)
+
+
+class AuditEvent(Base):
+    """Who did what to which patient, when, and how it ended. Never a name, email or phone.
+
+    No foreign key to ``patients``: the trail outlives the records it describes.
+    """
+
+    __tablename__ = "audit_events"
+    __table_args__ = (
+        Index("ix_audit_events_patient_id_id", "patient_id", "id"),
+        Index("ix_audit_events_principal_id", "principal", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntPrimaryKey, primary_key=True, autoincrement=True)
+    occurred_at: Mapped[datetime] = mapped_column(DateTime(), index=True)
+    principal: Mapped[str] = mapped_column(String(255))
+    action: Mapped[str] = mapped_column(String(64))
+    patient_id: Mapped[int | None] = mapped_column(BigInteger)
+    status: Mapped[int | None] = mapped_column(Integer)
+    request_id: Mapped[str | None] = mapped_column(String(128))
+
+
+class NotificationStatus:
+    PENDING = "pending"  # the hand-off to the broker failed: the relay will hand it off again
+    QUEUED = "queued"  # written with the patient change and handed to the broker after commit
+    SENDING = "sending"  # claimed by a worker, which is delivering it now
+    RETRYING = "retrying"  # an attempt failed; the broker holds the next one
+    DELIVERED = "delivered"
+    FAILED = "failed"  # gave up after the last retry: the dead letters
+    CANCELLED = "cancelled"  # the patient was deleted first
+
+    CLAIMABLE = (PENDING, QUEUED, RETRYING)
+    FINISHED = (DELIVERED, FAILED, CANCELLED)
+    ALL = (PENDING, QUEUED, SENDING, RETRYING, DELIVERED, FAILED, CANCELLED)
+
+
+class Notification(Base):
+    """The outbox: one row per patient change to announce, written in the change's transaction."""
+
+    __tablename__ = "notifications"
+
+    # Also the Celery task id, so the broker message carries nothing else.
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    # No foreign key: the history outlives the patient.
+    patient_id: Mapped[int] = mapped_column(BigInteger, index=True)
+    event: Mapped[str] = mapped_column(String(32))
+    channels: Mapped[str] = mapped_column(String(64))  # comma-separated, e.g. "email,sms"
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # Channels already delivered by an attempt that failed on a later one, so retries skip them.
+    delivered_channels: Mapped[str] = mapped_column(String(64), default="")
+    # Error class and our own short text, never a provider's message (it can quote an address).
+    last_error: Mapped[str | None] = mapped_column(String(200))
+    correlation_id: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime())
+    updated_at: Mapped[datetime] = mapped_column(DateTime())
+    delivered_at: Mapped[datetime | None] = mapped_column(DateTime())
+    # When the relay hands it to the broker again if nothing else happened; NULL once finished.
+    next_attempt_at: Mapped[datetime | None] = mapped_column(DateTime(), index=True)
+
+    @property
+    def channel_list(self) -> list[str]:
+        return [c for c in self.channels.split(",") if c]
