@@ -11,7 +11,8 @@ from typing import Any
 from celery import Celery
 from celery.signals import setup_logging, worker_process_init
 
-from chalicelib.config.settings import ConfigurationError, get_log_settings, get_settings
+from chalicelib.config.environment import ConfigurationError
+from chalicelib.config.settings import get_log_settings, get_settings
 from chalicelib.notifications.dispatch import RELAY_TASK, celery_config
 from chalicelib.observability.structured_logging import configure_logging
 from chalicelib.storage.database import reset_engine

@@ -7,38 +7,25 @@ either of them, also when they come from AWS secrets (``chalicelib.config.secret
 
 from __future__ import annotations
 
-import hashlib
 import os
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import TypeVar
 
-from chalicelib.access.scopes import ALL_SCOPES, DEFAULT_SCOPES
+from chalicelib.config.environment import ConfigurationError, number_setting
+from chalicelib.config.notifications import NotificationSettings, load_notification_settings
 from chalicelib.config.secrets import SecretUnavailable, resolve_secret_references
+from chalicelib.config.tokens import TokenDigest, is_development_token, load_token_digests
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
-DEVELOPMENT_TOKEN = "secret-token-123"  # noqa: S105 - the seed's documented token, dev stage only
-DEVELOPMENT_PRINCIPAL = "development"
 DEFAULT_MAX_BODY_BYTES = 64 * 1024
 # RFC 7518 (3.2): an HS256 key of at least the hash's size.
 MIN_HS256_SECRET_BYTES = 32
 # "queue": a small pool per process (behind RDS Proxy: one connection, reused);
 # "null": a connection per unit of work, so a frozen Lambda container holds none.
 DB_POOL_KINDS = ("queue", "null")
-
-
-class ConfigurationError(RuntimeError):
-    """The environment describes a deployment that must not start."""
-
-
-@dataclass(frozen=True)
-class TokenDigest:
-    principal: str
-    sha256: bytes
-    scopes: frozenset[str] = DEFAULT_SCOPES
 
 
 @dataclass(frozen=True)
@@ -64,32 +51,6 @@ class JwtSettings:
     rs256_public_key: str | None = None
 
 
-NOTIFICATION_PROVIDERS = ("log", "ses", "sns")
-
-
-@dataclass(frozen=True)
-class NotificationSettings:
-    """How notifications travel: broker timeouts, retries, the relay, the delivery providers."""
-
-    # Chance that a delivery attempt fails on purpose before delivering (the seed's resilience drill).
-    failure_rate: float = 0.25
-    providers: tuple[str, ...] = ("log",)
-    max_retries: int = 5
-    # Seconds; retry n+1 waits between half and all of retry_backoff * 2**n (capped at retry_backoff_max).
-    retry_backoff: int = 2
-    retry_backoff_max: int = 300
-    # A notification still pending or queued this long after its last hand-off is handed off again.
-    relay_delay: int = 60
-    relay_interval: float = 10.0
-    # How long a worker's claim on a notification lasts; a claim older than this was abandoned.
-    claim_timeout: int = 300
-    # Redis redelivers a message not acknowledged within this many seconds (acks_late).
-    visibility_timeout: int = 3600
-    # Bounds the hand-off in the request path when Redis is unreachable.
-    broker_connect_timeout: float = 1.0
-    email_sender: str = "notifications@example.com"
-
-
 @dataclass(frozen=True)
 class Settings:
     stage: str
@@ -113,48 +74,6 @@ class Settings:
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
-
-
-def token_sha256(token: str) -> bytes:
-    return hashlib.sha256(token.encode("utf-8")).digest()
-
-
-def _parse_tokens(raw: str, *, hashed: bool) -> list[TokenDigest]:
-    """Parse ``principal:secret`` or ``principal[scope scope]:secret`` entries separated by commas.
-
-    A bare secret gets a principal derived from its digest, so logs and audit
-    records can tell tokens apart without ever showing one. An entry without
-    scopes may read and write patients.
-    """
-    digests = []
-    for entry in (part.strip() for part in raw.split(",")):
-        if not entry:
-            continue
-        principal, sep, secret = entry.rpartition(":")
-        if not sep:
-            secret = entry
-        principal, scopes = _principal_and_scopes(principal)
-        try:
-            digest = bytes.fromhex(secret) if hashed else token_sha256(secret)
-        except ValueError:
-            digest = b""
-        if len(digest) != 32:
-            raise ConfigurationError("API_TOKEN_SHA256 entries must be 64 hex characters")
-        digests.append(TokenDigest(principal or f"token-{digest.hex()[:8]}", digest, scopes))
-    return digests
-
-
-def _principal_and_scopes(prefix: str) -> tuple[str, frozenset[str]]:
-    if "[" not in prefix and "]" not in prefix:
-        return prefix, DEFAULT_SCOPES
-    principal, _, listed = prefix.removesuffix("]").partition("[")
-    scopes = frozenset(listed.split())
-    well_formed = prefix.endswith("]") and not any(c in principal + listed for c in "[]")
-    if not well_formed or not scopes or not scopes <= ALL_SCOPES:
-        raise ConfigurationError(
-            f"token scopes are written principal[scope scope]:token, with scopes among {sorted(ALL_SCOPES)}"
-        )
-    return principal, scopes
 
 
 def _default_database_url(env: Mapping[str, str]) -> str:
@@ -184,23 +103,20 @@ def load_settings(env: Mapping[str, str]) -> Settings:
     except (ValueError, SecretUnavailable) as error:
         raise ConfigurationError(str(error)) from None
     stage = env.get("APP_STAGE", "dev")
-    tokens = _parse_tokens(env.get("API_TOKENS", ""), hashed=False)
-    tokens += _parse_tokens(env.get("API_TOKEN_SHA256", ""), hashed=True)
-    if not tokens and stage == "dev":
-        tokens = [TokenDigest(DEVELOPMENT_PRINCIPAL, token_sha256(DEVELOPMENT_TOKEN), ALL_SCOPES)]
     settings = Settings(
         stage=stage,
         database_url=normalize_database_url(env.get("DATABASE_URL") or _default_database_url(env)),
         uses_development_database=not env.get("DATABASE_URL"),
-        token_digests=tuple(tokens),
+        token_digests=load_token_digests(env, stage=stage),
         redis_url=env.get("REDIS_URL") or None,
         phone_default_region=env.get("PHONE_DEFAULT_REGION", "US"),
-        max_body_bytes=_number(env, "MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES, int, minimum=1),
+        max_body_bytes=number_setting(env, "MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES, int, minimum=1),
         rate_limit=_rate_limit_settings(env),
         jwt=_jwt_settings(env),
         db_pool=_pool_kind(env),
-        db_pool_size=_number(env, "DB_POOL_SIZE", 2, int, minimum=1),  # SQLAlchemy reads 0 as "no limit"
-        db_max_overflow=_number(env, "DB_MAX_OVERFLOW", 8, int),
+        # SQLAlchemy reads a pool size of 0 as "no limit".
+        db_pool_size=number_setting(env, "DB_POOL_SIZE", 2, int, minimum=1),
+        db_max_overflow=number_setting(env, "DB_MAX_OVERFLOW", 8, int),
         notifications=load_notification_settings(env),
     )
     _refuse_unsafe_production(settings)
@@ -208,11 +124,11 @@ def load_settings(env: Mapping[str, str]) -> Settings:
 
 
 def _rate_limit_settings(env: Mapping[str, str]) -> RateLimitSettings:
-    per_minute = _number(env, "RATE_LIMIT_PER_MINUTE", 0, int)
+    per_minute = number_setting(env, "RATE_LIMIT_PER_MINUTE", 0, int)
     return RateLimitSettings(
         per_minute=per_minute,
         # Without a burst, a fresh client may spend a whole minute's allowance at once.
-        burst=_number(env, "RATE_LIMIT_BURST", per_minute, int, minimum=1 if per_minute else 0),
+        burst=number_setting(env, "RATE_LIMIT_BURST", per_minute, int, minimum=1 if per_minute else 0),
         key_prefix=env.get("RATE_LIMIT_KEY_PREFIX") or RateLimitSettings.key_prefix,
     )
 
@@ -232,67 +148,6 @@ def _jwt_settings(env: Mapping[str, str]) -> JwtSettings | None:
     return JwtSettings(issuer, audience, hs256_secret, rs256_public_key)
 
 
-def load_notification_settings(env: Mapping[str, str]) -> NotificationSettings:
-    defaults = NotificationSettings()
-    providers = tuple(p.strip() for p in env.get("NOTIFY_PROVIDER", "log").split(",") if p.strip())
-    unknown = sorted(set(providers) - set(NOTIFICATION_PROVIDERS))
-    if unknown or not providers:
-        raise ConfigurationError(f"NOTIFY_PROVIDER must list some of {', '.join(NOTIFICATION_PROVIDERS)}")
-    settings = NotificationSettings(
-        failure_rate=_number(env, "NOTIFY_FAILURE_RATE", defaults.failure_rate, float, maximum=1.0),
-        providers=providers,
-        max_retries=_number(env, "NOTIFY_MAX_RETRIES", defaults.max_retries, int),
-        retry_backoff=_number(env, "NOTIFY_RETRY_BACKOFF", defaults.retry_backoff, int, minimum=1),
-        retry_backoff_max=_number(
-            env, "NOTIFY_RETRY_BACKOFF_MAX", defaults.retry_backoff_max, int, minimum=1
-        ),
-        relay_delay=_number(env, "NOTIFY_RELAY_DELAY", defaults.relay_delay, int, minimum=1),
-        relay_interval=_number(env, "NOTIFY_RELAY_INTERVAL", defaults.relay_interval, float, minimum=0.1),
-        claim_timeout=_number(env, "NOTIFY_CLAIM_TIMEOUT", defaults.claim_timeout, int, minimum=1),
-        visibility_timeout=_number(
-            env, "REDIS_VISIBILITY_TIMEOUT", defaults.visibility_timeout, int, minimum=1
-        ),
-        broker_connect_timeout=_number(
-            env, "REDIS_CONNECT_TIMEOUT", defaults.broker_connect_timeout, float, minimum=0.01
-        ),
-        email_sender=env.get("NOTIFY_EMAIL_SENDER", defaults.email_sender),
-    )
-    # A retry scheduled past the visibility timeout is redelivered by Redis while it still waits.
-    if settings.retry_backoff_max * 2 > settings.visibility_timeout:
-        raise ConfigurationError("NOTIFY_RETRY_BACKOFF_MAX must be at most half of REDIS_VISIBILITY_TIMEOUT")
-    return settings
-
-
-Number = TypeVar("Number", int, float)
-
-
-def _number(
-    env: Mapping[str, str],
-    name: str,
-    default: Number,
-    kind: type[Number],
-    *,
-    minimum: float = 0,
-    maximum: float | None = None,
-) -> Number:
-    raw = env.get(name)
-    if raw is None or not raw.strip():
-        return default
-    upper = "" if maximum is None else f" and at most {maximum}"
-    wanted = f"{name} must be {'a whole number' if kind is int else 'a number'} of at least {minimum}{upper}"
-    text = raw.strip()
-    # int() would also take other scripts' digits and numbers of any length.
-    if not text.isascii() or len(text) > 18:
-        raise ConfigurationError(wanted)
-    try:
-        value = kind(text)
-    except ValueError:
-        raise ConfigurationError(wanted) from None
-    if value < minimum or (maximum is not None and value > maximum):
-        raise ConfigurationError(wanted)
-    return value
-
-
 def _refuse_unsafe_production(settings: Settings) -> None:
     if settings.stage != "prod":
         return
@@ -300,8 +155,7 @@ def _refuse_unsafe_production(settings: Settings) -> None:
         raise ConfigurationError("prod stage needs DATABASE_URL for PostgreSQL, not SQLite")
     if not settings.token_digests and settings.jwt is None:
         raise ConfigurationError("prod stage needs API_TOKENS, API_TOKEN_SHA256 or JWT settings")
-    development_digest = token_sha256(DEVELOPMENT_TOKEN)
-    if any(t.sha256 == development_digest for t in settings.token_digests):
+    if any(is_development_token(t) for t in settings.token_digests):
         raise ConfigurationError("prod stage refuses the development token")
 
 
@@ -344,34 +198,3 @@ def get_log_settings() -> LogSettings:
 def get_settings() -> Settings:
     """The process's settings, read once (in Lambda: once per cold start, secrets included)."""
     return load_settings(os.environ)
-
-
-def check_settings_at_startup() -> None:
-    """Fail a cold start with unsafe settings before any request is served.
-
-    Chalice's CLI also imports app.py for commands that only read its routes
-    (``package``, ``deploy``, ``delete``): those must neither fetch production
-    secrets from AWS nor need them, so under them the check is left to the
-    deployed functions' cold start. ``chalice local`` serves, and checks.
-    """
-    command = _chalice_cli_command()
-    if command is None or command in SERVING_COMMANDS:
-        get_settings()
-
-
-# Chalice CLI commands that import app.py to serve it (others read its routes).
-SERVING_COMMANDS = frozenset({"local"})
-
-
-def serving_with_chalice_local() -> bool:
-    """True while ``chalice local`` (or ``python -m scripts.local_api``) loads the app to serve it."""
-    return _chalice_cli_command() in SERVING_COMMANDS
-
-
-def _chalice_cli_command() -> str | None:
-    if os.environ.get("AWS_CHALICE_CLI_MODE") != "true":  # set by chalice's CLI, never in Lambda
-        return None
-    import click  # loaded already: chalice's CLI is built on it
-
-    context = click.get_current_context(silent=True)
-    return context.command.name if context is not None else None

@@ -19,7 +19,8 @@ from datetime import timedelta
 from enum import StrEnum
 from typing import NoReturn
 
-from chalicelib.config.settings import NotificationSettings, get_settings
+from chalicelib.config.notifications import NotificationSettings
+from chalicelib.config.settings import get_settings
 from chalicelib.notifications.providers import (
     EMAIL,
     SMS,

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from chalicelib.config.settings import token_sha256
+from chalicelib.config.tokens import token_sha256
 from chalicelib.storage.migrate import upgrade_database
 from deploy.gateway_responses import select_operation
 from deploy.lambda_events import authorizer_context, rest_event, token_event

@@ -6,7 +6,8 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.pool import NullPool, QueuePool
 
-from chalicelib.config.settings import ConfigurationError, load_settings
+from chalicelib.config.environment import ConfigurationError
+from chalicelib.config.settings import load_settings
 from chalicelib.storage.database import get_engine
 from chalicelib.storage.unit_of_work import UnitOfWork
 from tests.conftest import configure_environment

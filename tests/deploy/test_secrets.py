@@ -8,8 +8,10 @@ from typing import Any
 import pytest
 from moto import mock_aws
 
+from chalicelib.config.environment import ConfigurationError
 from chalicelib.config.secrets import aws_client
-from chalicelib.config.settings import ConfigurationError, get_settings, load_settings, token_sha256
+from chalicelib.config.settings import get_settings, load_settings
+from chalicelib.config.tokens import token_sha256
 from tests.conftest import configure_environment
 
 TOKENS_SECRET = "telehealth-api/test/api-token-sha256"

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from chalicelib.config.settings import DEVELOPMENT_TOKEN
+from chalicelib.config.tokens import DEVELOPMENT_TOKEN
 from chalicelib.http.gateway_responses import UNAUTHORIZED_BODY
 from scripts.api_process import (
     HOST,

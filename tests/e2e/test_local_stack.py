@@ -25,7 +25,7 @@ from typing import Any
 
 import pytest
 
-from chalicelib.config.settings import DEVELOPMENT_TOKEN
+from chalicelib.config.tokens import DEVELOPMENT_TOKEN
 from scripts.api_process import HOST, PROJECT_DIR, free_port
 from scripts.process_tree import descendants, is_alive, kill_all
 from tests.conftest import parse_json_lines, wait_until

@@ -6,12 +6,9 @@ import hashlib
 
 import pytest
 
-from chalicelib.config.settings import (
-    DEVELOPMENT_PRINCIPAL,
-    ConfigurationError,
-    load_settings,
-    token_sha256,
-)
+from chalicelib.config.environment import ConfigurationError
+from chalicelib.config.settings import load_settings
+from chalicelib.config.tokens import DEVELOPMENT_PRINCIPAL, token_sha256
 
 PG = "postgresql://clinic@db.internal/telehealth"
 

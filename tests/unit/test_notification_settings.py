@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from chalicelib.config.settings import ConfigurationError, load_settings
+from chalicelib.config.environment import ConfigurationError
+from chalicelib.config.settings import load_settings
 from chalicelib.notifications.delivery import retry_delay
 
 

@@ -11,7 +11,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from chalicelib.config.settings import ConfigurationError, load_log_settings
+from chalicelib.config.environment import ConfigurationError
+from chalicelib.config.settings import load_log_settings
 from chalicelib.observability.structured_logging import configure_logging, log_context
 
 

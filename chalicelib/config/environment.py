@@ -1,0 +1,41 @@
+"""Reading settings from the environment: the one error a bad setting raises, and number parsing."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TypeVar
+
+
+class ConfigurationError(RuntimeError):
+    """The environment describes a deployment that must not start."""
+
+
+Number = TypeVar("Number", int, float)
+
+
+def number_setting(
+    env: Mapping[str, str],
+    name: str,
+    default: Number,
+    kind: type[Number],
+    *,
+    minimum: float = 0,
+    maximum: float | None = None,
+) -> Number:
+    """``env[name]`` as an ``int`` or ``float`` within bounds, ``default`` when unset or blank."""
+    raw = env.get(name)
+    if raw is None or not raw.strip():
+        return default
+    upper = "" if maximum is None else f" and at most {maximum}"
+    wanted = f"{name} must be {'a whole number' if kind is int else 'a number'} of at least {minimum}{upper}"
+    text = raw.strip()
+    # int() would also take other scripts' digits and numbers of any length.
+    if not text.isascii() or len(text) > 18:
+        raise ConfigurationError(wanted)
+    try:
+        value = kind(text)
+    except ValueError:
+        raise ConfigurationError(wanted) from None
+    if value < minimum or (maximum is not None and value > maximum):
+        raise ConfigurationError(wanted)
+    return value
