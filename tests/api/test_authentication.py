@@ -55,7 +55,8 @@ def test_every_configured_token_works_for_rotation(client: Any, monkeypatch: pyt
 
 
 def test_principal_reaches_the_handler_context(client: Any) -> None:
-    from chalicelib.http.authorizer import principal_for
+    from chalicelib.access.identity import identify
 
-    assert principal_for(f"Bearer {TEST_TOKEN}") == "suite"
-    assert principal_for("Bearer nope") is None
+    identity = identify(f"Bearer {TEST_TOKEN}")
+    assert identity is not None and identity.principal == "suite"
+    assert identify("Bearer nope") is None

@@ -106,7 +106,7 @@ def test_hs256_and_rs256_tokens_are_accepted(client: Any, signing_key: rsa.RSAPr
 
 
 def test_the_subject_is_the_principal_and_the_scope_claim_its_scopes(client: Any) -> None:
-    from chalicelib.http.authorizer import identify
+    from chalicelib.access.identity import identify
 
     identity = identify(f"Bearer {hs256()}")
 
@@ -187,7 +187,7 @@ def test_without_jwt_settings_a_jwt_is_a_401(monkeypatch: pytest.MonkeyPatch, cl
 def test_pyjwt_is_imported_only_when_a_jwt_is_checked(sqlite_url: str) -> None:
     probe = (
         "import sys, app\n"
-        "from chalicelib.http.authorizer import identify\n"
+        "from chalicelib.access.identity import identify\n"
         "assert identify('Bearer static-token') is not None\n"
         "print(sorted(m for m in ('jwt', 'cryptography') if m in sys.modules))\n"
     )

@@ -1,0 +1,83 @@
+"""Who presents a bearer token: a static token's digest or a signed JWT, checked without Chalice.
+
+Tokens are static (their SHA-256 configured) or, when JWT_* settings are
+given, signed JWTs; PyJWT is imported only for those. The authorizer in
+``chalicelib.http.authorizer`` turns the answer into API Gateway's policy.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from chalicelib.access.scopes import parse_scope_string
+from chalicelib.config.settings import JwtSettings, get_settings
+from chalicelib.config.tokens import token_sha256
+
+# Claims a JWT must carry; PyJWT checks the values of exp, iss and aud.
+REQUIRED_CLAIMS = ["exp", "iss", "aud", "sub"]
+# Clock skew tolerated between the token's issuer and Lambda.
+JWT_LEEWAY_SECONDS = 30
+
+logger = logging.getLogger("telehealth.auth")
+
+
+@dataclass(frozen=True)
+class Identity:
+    principal: str
+    scopes: frozenset[str]
+
+
+def identify(authorization: str | None) -> Identity | None:
+    """The identity behind a ``Bearer <token>`` header value, or None."""
+    if not authorization:
+        return None
+    scheme, _, token = authorization.strip().partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token:
+        return None
+    identity = _static_token_identity(token)
+    jwt_settings = get_settings().jwt
+    if identity is None and jwt_settings is not None and token.count(".") == 2:
+        identity = _jwt_identity(token, jwt_settings)
+    return identity
+
+
+def _static_token_identity(token: str) -> Identity | None:
+    presented = token_sha256(token)
+    identity = None
+    # Compare against every configured digest, so timing does not tell which matched.
+    for candidate in get_settings().token_digests:
+        if hmac.compare_digest(presented, candidate.sha256) and identity is None:
+            identity = Identity(candidate.principal, candidate.scopes)
+    return identity
+
+
+def _jwt_identity(token: str, settings: JwtSettings) -> Identity | None:
+    import jwt
+
+    try:
+        algorithm = str(jwt.get_unverified_header(token).get("alg"))
+        # One algorithm per key, so a token can never choose how it is checked (no RS256/HS256 confusion).
+        key = {"HS256": settings.hs256_secret, "RS256": settings.rs256_public_key}.get(algorithm)
+        if key is None:
+            return None
+        claims: dict[str, Any] = jwt.decode(
+            token,
+            key,
+            algorithms=[algorithm],
+            audience=settings.audience,
+            issuer=settings.issuer,
+            leeway=JWT_LEEWAY_SECONDS,
+            options={"require": REQUIRED_CLAIMS},
+        )
+    except jwt.PyJWTError as error:
+        # The reason only, never the token or its claims.
+        logger.info("JWT refused: %s", type(error).__name__)
+        return None
+    subject = claims.get("sub")
+    if not isinstance(subject, str) or not subject:
+        return None
+    return Identity(subject, parse_scope_string(claims.get("scope")))
