@@ -32,13 +32,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from chalicelib.access.scopes import PATIENTS_READ
+from chalicelib.config.settings import PROJECT_ROOT
 from chalicelib.storage.migrate import upgrade_database
 from deploy.bytecode import ArtifactSize
 from deploy.lambda_events import allowed_token_context, rest_event
 from deploy.lambda_runtime import LambdaContainer, lambda_environment, unpack_task_root
 from deploy.package import build_package
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
 MINIMAL_APP = """
 import os
 

@@ -30,7 +30,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+from chalicelib.config.settings import PROJECT_ROOT
 
 
 def parse_args() -> argparse.Namespace:

@@ -27,11 +27,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from chalicelib.config.settings import PROJECT_ROOT
 from deploy.bytecode import ArtifactSize, add_bytecode, check_runtime_matches_interpreter
 from deploy.gateway_responses import sam_template_for_api_gateway
 from deploy.terraform import modernize
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUT = PROJECT_ROOT / "build" / "package"
 DEFAULT_STAGE = "prod"
 SAM_TEMPLATE = "sam.json"

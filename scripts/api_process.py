@@ -16,7 +16,8 @@ import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
-PROJECT_DIR = Path(__file__).resolve().parent.parent
+from chalicelib.config.settings import PROJECT_ROOT
+
 HOST = "127.0.0.1"
 
 
@@ -56,7 +57,7 @@ def running_server(
         # A session of its own, so the autoreload worker process stops with its parent.
         process = subprocess.Popen(
             command,
-            cwd=PROJECT_DIR,
+            cwd=PROJECT_ROOT,
             env=dict(env),
             stdout=log,
             stderr=subprocess.STDOUT,

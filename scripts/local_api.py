@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import os
 import sys
-from pathlib import Path
 from typing import IO, Any
 
 from chalice import local
@@ -26,9 +25,9 @@ from chalice.cli import local as chalice_local_command
 from chalice.cli.factory import CLIFactory
 from chalice.config import Config
 
+from chalicelib.config.settings import PROJECT_ROOT
 from chalicelib.http.local_serving import LocalRequestHandling
 
-PROJECT_DIR = Path(__file__).resolve().parent.parent
 MAX_CHUNK_SIZE_LINE = 1024
 
 
@@ -110,9 +109,9 @@ def main() -> None:
     # Autoreload's parent process starts its worker with sys.argv: make that this module again.
     sys.argv = [sys.executable, "-m", "scripts.local_api", *options]
     # What the `chalice` command group does before running `local`.
-    os.chdir(PROJECT_DIR)
+    os.chdir(PROJECT_ROOT)
     os.environ["AWS_CHALICE_CLI_MODE"] = "true"
-    factory = KeepAliveCLIFactory(str(PROJECT_DIR), environ=os.environ)
+    factory = KeepAliveCLIFactory(str(PROJECT_ROOT), environ=os.environ)
     chalice_local_command.main(
         args=options, prog_name="python -m scripts.local_api", obj={"factory": factory}
     )

@@ -32,14 +32,12 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
-from chalicelib.config.settings import get_settings, normalize_database_url
+from chalicelib.config.settings import PROJECT_ROOT, get_settings, normalize_database_url
 from chalicelib.notifications.dispatch import reset_celery_client
 from chalicelib.observability.structured_logging import json_log_handler
 from chalicelib.storage.database import get_engine, reset_engine
 from chalicelib.storage.migrate import upgrade_database
 from scripts.embedded_services import start_embedded_postgres, start_embedded_redis
-
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 TEST_TOKEN = "test-token-for-suite"
 # The suite's token holds every scope; tests of scopes configure narrower ones.

@@ -9,8 +9,8 @@ from urllib.parse import urljoin, urlsplit
 
 import pytest
 
+from chalicelib.config.settings import PROJECT_ROOT
 from chalicelib.http.docs_page import ASSETS
-from tests.e2e.chalice_local import PROJECT_ROOT
 
 
 def test_docs_page_is_public_html_that_loads_only_our_assets(client: Any) -> None:

@@ -10,7 +10,6 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import chalice.test
@@ -19,9 +18,9 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from chalicelib.config.settings import PROJECT_ROOT
 from tests.conftest import configure_environment
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
 ISSUER, AUDIENCE = "https://idp.clinic.example", "telehealth-api"
 HS256_SECRET = "a-shared-secret-of-at-least-32-bytes!"
 STATIC_TOKEN = "static-token"

@@ -5,12 +5,11 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from pathlib import Path
 
+from chalicelib.config.settings import PROJECT_ROOT
 from deploy.lambda_events import allowed_token_context, rest_event
 from deploy.lambda_runtime import LambdaContainer, lambda_environment
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
 LOADED_ON_FIRST_USE = (
     "celery",
     "kombu",

@@ -21,10 +21,10 @@ import boto3
 import pytest
 import requests
 
+from chalicelib.config.settings import PROJECT_ROOT
 from chalicelib.http.gateway_responses import GATEWAY_RESPONSES
 from tests.deploy.conftest import app_routes
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
 PROJECT_FILES = ("app.py", "requirements.txt", "chalicelib", "functions", "vendor")
 FUNCTIONS = {
     "telehealth-api-prod": "app.app",

@@ -13,7 +13,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
+from chalicelib.config.settings import PROJECT_ROOT
+
 STARTUP_TIMEOUT_S = 30
 
 

@@ -18,8 +18,9 @@ from pathlib import Path
 
 import pytest
 
+from chalicelib.config.settings import PROJECT_ROOT
 from chalicelib.storage.migrate import upgrade_database
-from scripts.api_process import HOST, PROJECT_DIR, free_port, keep_alive_command, running_server
+from scripts.api_process import HOST, free_port, keep_alive_command, running_server
 from tests.conftest import SUITE_TOKENS, TEST_TOKEN
 
 SEED = 20261130
@@ -58,7 +59,7 @@ def test_schemathesis_finds_nothing_against_the_live_server(live_api: tuple[str,
     command += ["--generation-database", "none", "--no-color"]
 
     run = subprocess.run(
-        command, cwd=PROJECT_DIR, capture_output=True, text=True, timeout=MAX_TIME_SECONDS * 4, check=False
+        command, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=MAX_TIME_SECONDS * 4, check=False
     )
 
     server_log = log_path.read_text(errors="replace")[-4000:]

@@ -15,11 +15,11 @@ from typing import Any
 
 import pytest
 
+from chalicelib.config.settings import PROJECT_ROOT
 from chalicelib.config.tokens import DEVELOPMENT_TOKEN
 from chalicelib.http.gateway_responses import UNAUTHORIZED_BODY
 from scripts.api_process import (
     HOST,
-    PROJECT_DIR,
     free_port,
     keep_alive_command,
     running_server,
@@ -208,7 +208,7 @@ def test_the_prod_stage_refuses_sqlite(command: Callable[..., list[str]], server
     # WHEN the server starts it on SQLite
     result = subprocess.run(
         command(free_port(), stage="prod"),
-        cwd=PROJECT_DIR,
+        cwd=PROJECT_ROOT,
         env=server_env,
         capture_output=True,
         text=True,

@@ -25,8 +25,9 @@ from typing import Any
 
 import pytest
 
+from chalicelib.config.settings import PROJECT_ROOT
 from chalicelib.config.tokens import DEVELOPMENT_TOKEN
-from scripts.api_process import HOST, PROJECT_DIR, free_port
+from scripts.api_process import HOST, free_port
 from scripts.process_tree import descendants, is_alive, kill_all
 from tests.conftest import parse_json_lines, wait_until
 
@@ -42,7 +43,7 @@ UNSET = (
     "LOG_FORMAT",
 )
 RUN_STACK = [sys.executable, "-m", "scripts.run_stack"]
-MAKE_RUN = ["make", "--no-print-directory", "-C", str(PROJECT_DIR), "run"]
+MAKE_RUN = ["make", "--no-print-directory", "-C", str(PROJECT_ROOT), "run"]
 
 
 class Stack:
@@ -97,7 +98,7 @@ def start_stack(tmp_path: Path) -> Iterator[Callable[..., Stack]]:
             # A session of its own, as a terminal gives: Ctrl-C reaches its whole process group.
             process = subprocess.Popen(
                 command,
-                cwd=PROJECT_DIR,
+                cwd=PROJECT_ROOT,
                 env=stack_env(tmp_path, port, workers),
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -226,7 +227,7 @@ def test_stopping_make_run_alone_stops_every_process(
     start_stack: Callable[..., Stack], signum: signal.Signals
 ) -> None:
     # GIVEN `make run`, with the virtualenv already installed (else make would install it first)
-    if subprocess.run(["make", "-q", "-C", str(PROJECT_DIR), ".venv/.installed"], check=False).returncode:
+    if subprocess.run(["make", "-q", "-C", str(PROJECT_ROOT), ".venv/.installed"], check=False).returncode:
         pytest.skip("make run would install .venv first")
     stack = start_stack(MAKE_RUN, workers=1)
     started = running_in_full(stack, workers=1)
@@ -242,7 +243,7 @@ def test_stopping_make_run_alone_stops_every_process(
 
 def test_ctrl_c_on_make_run_stops_every_process_gracefully(start_stack: Callable[..., Stack]) -> None:
     # GIVEN `make run` in a terminal, with the virtualenv already installed
-    if subprocess.run(["make", "-q", "-C", str(PROJECT_DIR), ".venv/.installed"], check=False).returncode:
+    if subprocess.run(["make", "-q", "-C", str(PROJECT_ROOT), ".venv/.installed"], check=False).returncode:
         pytest.skip("make run would install .venv first")
     stack = start_stack(MAKE_RUN, workers=1)
     started = running_in_full(stack, workers=1)
@@ -267,7 +268,7 @@ def test_a_taken_port_ends_the_stack_at_once_with_one_line(tmp_path: Path) -> No
         started = time.monotonic()
         result = subprocess.run(
             RUN_STACK,
-            cwd=PROJECT_DIR,
+            cwd=PROJECT_ROOT,
             env=stack_env(tmp_path, port, 1),
             capture_output=True,
             text=True,

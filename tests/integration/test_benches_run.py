@@ -7,7 +7,7 @@ import subprocess
 import sys
 from collections.abc import Mapping
 
-from tests.e2e.chalice_local import PROJECT_ROOT
+from chalicelib.config.settings import PROJECT_ROOT
 
 
 def run_bench(

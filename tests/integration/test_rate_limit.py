@@ -16,20 +16,19 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Any
 
 import chalice.test
 import pytest
 
 from chalicelib.access.rate_limit import enforce_rate_limit, reset_rate_limiter
+from chalicelib.config.settings import PROJECT_ROOT
 from chalicelib.errors import RateLimited
 from scripts.api_process import free_port
 from scripts.embedded_services import start_embedded_redis
 from tests.api.test_openapi_document import assert_documented, get_document
 from tests.conftest import configure_environment
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
 TOKENS = "alice:alice-token,bob:bob-token"
 SESSION_PREFIX = f"telehealth-test:{uuid.uuid4().hex[:12]}:"
 

@@ -6,7 +6,7 @@ import json
 import subprocess
 import sys
 
-from tests.conftest import PROJECT_ROOT
+from chalicelib.config.settings import PROJECT_ROOT
 
 LOADED_ON_FIRST_USE = ("celery", "kombu", "redis", "boto3", "botocore")
 
