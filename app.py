@@ -1,21 +1,20 @@
-"""Wiring only: routes, the authorizer and the error mapping. Rules live in chalicelib."""
+"""Wiring only: the endpoints served, the authorizer and the middleware. Rules live in chalicelib.
+
+Each handler declares its own path, method, scope, audit action and documentation (``@endpoint``
+in ``functions/<handler>.py``); this file lists what is served.
+"""
 
 import sys
 
 from chalice import Chalice
 
-from chalicelib.access.scopes import AUDIT_READ, PATIENTS_READ, PATIENTS_WRITE
-from chalicelib.audit import recording as audit
-from chalicelib.config.settings import check_settings_at_startup, get_log_settings
+from chalicelib.config.settings import get_log_settings
 from chalicelib.http import authorizer as auth
 from chalicelib.http.gateway_responses import emulate_in_local_gateway
 from chalicelib.http.local_serving import prepare_local_server
-from chalicelib.http.routes import (
-    bind_current_request,
-    log_request,
-    method_not_allowed_in_our_shape,
-    register_route,
-)
+from chalicelib.http.middleware import bind_current_request, log_request, method_not_allowed_in_our_shape
+from chalicelib.http.routes import register_endpoint
+from chalicelib.http.startup import check_settings_at_startup
 from chalicelib.observability.structured_logging import configure_logging
 from functions.create_patient import create_patient
 from functions.delete_patient import delete_patient
@@ -49,33 +48,24 @@ app.register_middleware(bind_current_request, "http")
 # Lambda runs the authorizer as ``app.<its function's name>``: that attribute must be the wrapper.
 authorize_bearer_token = app.authorizer(name="bearer_token")(auth.authorize_bearer_token)
 
-# Each patient route names the one scope a token needs for it, and the action
-# its calls are recorded as in the audit trail.
-for path, method, handler, scope, action in (
-    ("/patients", "POST", create_patient, PATIENTS_WRITE, audit.CREATE_PATIENT),
-    ("/patients", "GET", list_patients, PATIENTS_READ, audit.LIST_PATIENTS),
-    ("/patients/{patient_id}", "GET", get_patient, PATIENTS_READ, audit.READ_PATIENT),
-    ("/patients/{patient_id}", "PUT", update_patient, PATIENTS_WRITE, audit.UPDATE_PATIENT),
-    ("/patients/{patient_id}", "DELETE", delete_patient, PATIENTS_WRITE, audit.DELETE_PATIENT),
+for handler in (
+    # Patient records (PHI): each call is in the audit trail.
+    create_patient,
+    list_patients,
+    get_patient,
+    update_patient,
+    delete_patient,
+    # Delivery status of the notifications a change produced: ids and states, no patient data.
+    list_patient_notifications,
+    list_notifications,
+    get_notification,
+    # The trail itself, no patient data.
+    list_audit_events,
+    # Public, no token: the API's description, its browser view and its health.
+    get_openapi_document,
+    get_health,
+    get_docs_page,
+    get_docs_asset,
 ):
-    register_route(app, path, method, handler, authorizer=authorize_bearer_token, scope=scope, audit=action)
-
-# Delivery status of the notifications a change produced: ids and states, no patient data.
-for path, method, handler in (
-    ("/patients/{patient_id}/notifications", "GET", list_patient_notifications),
-    ("/notifications", "GET", list_notifications),
-    ("/notifications/{notification_id}", "GET", get_notification),
-):
-    register_route(app, path, method, handler, authorizer=authorize_bearer_token, scope=PATIENTS_READ)
-
-# The trail itself holds no patient data.
-register_route(app, "/audit", "GET", list_audit_events, authorizer=authorize_bearer_token, scope=AUDIT_READ)
-
-# Public: the API's description and its browser view (no patient data).
-for path, method, handler in (
-    ("/openapi.json", "GET", get_openapi_document),
-    ("/health", "GET", get_health),
-    ("/docs", "GET", get_docs_page),
-    ("/docs/assets/{asset}", "GET", get_docs_asset),
-):
-    register_route(app, path, method, handler, authorizer=None)
+    # Behind the authorizer when the handler's @endpoint names a scope.
+    register_endpoint(app, handler, authorizer=authorize_bearer_token)

@@ -1,5 +1,7 @@
 from chalice.app import Request, Response
 
+from chalicelib.access.scopes import PATIENTS_WRITE
+from chalicelib.audit.recording import CREATE_PATIENT
 from chalicelib.errors import (
     DuplicateEmail,
     IdempotencyKeyReused,
@@ -7,20 +9,22 @@ from chalicelib.errors import (
     UnacceptableValue,
     ValidationFailed,
 )
-from chalicelib.http.openapi import ETAG_HEADER, IDEMPOTENCY_KEY_PARAMETER, PATIENTS_TAG, Reply, operation
-from chalicelib.http.routes import (
-    json_response,
-    patient_change_json,
-    principal_of,
-    read_json_object,
-    request_id_of,
-)
+from chalicelib.http.endpoints import PATIENTS_TAG, Reply, endpoint
+from chalicelib.http.openapi_schemas import ETAG_HEADER, IDEMPOTENCY_KEY_PARAMETER
+from chalicelib.http.requests import principal_of, read_json_object, request_id_of
+from chalicelib.http.responses import json_response
 from chalicelib.patients import service as patients
 from chalicelib.patients.idempotency import IDEMPOTENCY_KEY, REPLAYED, idempotency_key
 from chalicelib.patients.preconditions import etag_for
+from chalicelib.patients.shapes import patient_change_json
+from chalicelib.storage.unit_of_work import UnitOfWork
 
 
-@operation(
+@endpoint(
+    "POST",
+    "/patients",
+    scope=PATIENTS_WRITE,
+    audit=CREATE_PATIENT,
     summary="Create a patient",
     description="With an `Idempotency-Key`, a retry of the same body by the same token within 24 hours"
     " answers the first create again (same status, same body, same id, `Idempotent-Replayed: true`)"
@@ -47,7 +51,7 @@ from chalicelib.patients.preconditions import etag_for
 def create_patient(request: Request) -> Response:
     payload = read_json_object(request)
     key = idempotency_key(principal_of(request), request.headers.get(IDEMPOTENCY_KEY), payload)
-    change = patients.create_patient(payload, key, correlation_id=request_id_of(request))
+    change = patients.create_patient(UnitOfWork(), payload, key, correlation_id=request_id_of(request))
     headers = {"ETag": etag_for(change.patient.id, change.patient.version)}
     if change.replayed:
         headers[REPLAYED] = "true"

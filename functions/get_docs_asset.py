@@ -2,14 +2,16 @@ from chalice.app import Request, Response
 
 from chalicelib.errors import DocumentationAssetNotFound
 from chalicelib.http.docs_page import ASSET_CACHE_CONTROL, ASSETS, read_asset
-from chalicelib.http.openapi import DOCUMENTATION_TAG, Reply, operation
-from chalicelib.http.routes import text_response
+from chalicelib.http.endpoints import DOCUMENTATION_TAG, Reply, endpoint
+from chalicelib.http.responses import text_response
 
 
-@operation(
+@endpoint(
+    "GET",
+    "/docs/assets/{asset}",
     summary="A script or stylesheet of the docs page",
     tag=DOCUMENTATION_TAG,
-    path={"asset": {"schema": {"type": "string", "enum": sorted(ASSETS)}}},
+    path_parameters={"asset": {"schema": {"type": "string", "enum": sorted(ASSETS)}}},
     replies={200: Reply("The file", {"type": "string"}, media_types=("text/css", "text/javascript"))},
     errors=(DocumentationAssetNotFound,),
 )

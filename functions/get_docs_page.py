@@ -1,11 +1,13 @@
 from chalice.app import Request, Response
 
 from chalicelib.http.docs_page import DOCS_PAGE, DOCS_PAGE_FROM_ITS_DIRECTORY
-from chalicelib.http.openapi import DOCUMENTATION_TAG, Reply, operation
-from chalicelib.http.routes import redirect_response, text_response
+from chalicelib.http.endpoints import DOCUMENTATION_TAG, Reply, endpoint
+from chalicelib.http.responses import redirect_response, text_response
 
 
-@operation(
+@endpoint(
+    "GET",
+    "/docs",
     summary="Browse and try this API (Swagger UI)",
     description="`/docs/` redirects here: the page's links are relative to `/docs`.",
     tag=DOCUMENTATION_TAG,

@@ -1,11 +1,14 @@
 from chalice.app import Request, Response
 
 from chalicelib.health.service import check_health
-from chalicelib.http.openapi import DOCUMENTATION_TAG, Reply, operation
-from chalicelib.http.routes import json_response
+from chalicelib.http.endpoints import DOCUMENTATION_TAG, Reply, endpoint
+from chalicelib.http.responses import json_response
+from chalicelib.storage.unit_of_work import ReadTransaction
 
 
-@operation(
+@endpoint(
+    "GET",
+    "/health",
     summary="Whether the API can reach its database and Redis",
     description="200 while the database answers (Redis down only delays notifications), else 503."
     " No token, no patient data.",
@@ -13,7 +16,7 @@ from chalicelib.http.routes import json_response
     replies={200: Reply("Healthy", "Health"), 503: Reply("The database is unreachable", "Health")},
 )
 def get_health(request: Request) -> Response:
-    health = check_health()
+    health = check_health(ReadTransaction())
     body = {
         "status": "ok" if health.healthy else "unavailable",
         "database": health.database,

@@ -1,19 +1,27 @@
 from chalice.app import Request, Response
 
+from chalicelib.access.scopes import PATIENTS_READ
 from chalicelib.errors import NotificationNotFound
-from chalicelib.http.openapi import NOTIFICATIONS_TAG, Reply, operation
-from chalicelib.http.routes import json_response, notification_json
+from chalicelib.http.endpoints import NOTIFICATIONS_TAG, Reply, endpoint
+from chalicelib.http.responses import json_response
 from chalicelib.notifications import service as notifications
+from chalicelib.notifications.shapes import notification_json
+from chalicelib.storage.unit_of_work import ReadTransaction
 
 NOTIFICATION_ID = {"description": "The notification's id (a UUID).", "schema": {"type": "string"}}
 
 
-@operation(
+@endpoint(
+    "GET",
+    "/notifications/{notification_id}",
+    scope=PATIENTS_READ,
     summary="One notification's delivery status",
     tag=NOTIFICATIONS_TAG,
-    path={"notification_id": NOTIFICATION_ID},
+    path_parameters={"notification_id": NOTIFICATION_ID},
     replies={200: Reply("The notification", "Notification")},
     errors=(NotificationNotFound,),
 )
 def get_notification(request: Request, notification_id: str) -> Response:
-    return json_response(notification_json(notifications.get_notification(notification_id)))
+    return json_response(
+        notification_json(notifications.get_notification(ReadTransaction(), notification_id))
+    )

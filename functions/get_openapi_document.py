@@ -1,17 +1,18 @@
 from chalice.app import Request, Response
 
-from chalicelib.http.openapi import DOCUMENTATION_TAG, Reply, document_json, operation
-from chalicelib.http.routes import text_response
+from chalicelib.http.endpoints import DOCUMENTATION_TAG, Reply, endpoint
+from chalicelib.http.openapi import document_json
+from chalicelib.http.responses import text_response
+from chalicelib.http.routes import registered_app
 
 
-@operation(
+@endpoint(
+    "GET",
+    "/openapi.json",
     summary="This API's OpenAPI 3.1 document",
     tag=DOCUMENTATION_TAG,
     replies={200: Reply("The document", "OpenApiDocument")},
 )
 def get_openapi_document(request: Request) -> Response:
-    # The document describes the routes app.py registered; app.py imports this module, so the
-    # app is looked up on the first call, which builds the document once per process.
-    from app import app
-
-    return text_response(document_json(app), "application/json")
+    # The routes app.py registered, built into the document on the first call, once per process.
+    return text_response(document_json(registered_app()), "application/json")

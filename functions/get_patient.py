@@ -1,19 +1,28 @@
 from chalice.app import Request, Response
 
+from chalicelib.access.scopes import PATIENTS_READ
+from chalicelib.audit.recording import READ_PATIENT
 from chalicelib.errors import PatientNotFound, ValidationFailed
-from chalicelib.http.openapi import ETAG_HEADER, IF_NONE_MATCH_PARAMETER, PATIENTS_TAG, Reply, operation
-from chalicelib.http.routes import empty_response, json_response, patient_json
+from chalicelib.http.endpoints import PATIENTS_TAG, Reply, endpoint
+from chalicelib.http.openapi_schemas import ETAG_HEADER, IF_NONE_MATCH_PARAMETER
+from chalicelib.http.responses import empty_response, json_response
 from chalicelib.patients import service as patients
 from chalicelib.patients.preconditions import IF_NONE_MATCH, etag_for, parse_tag_condition
+from chalicelib.patients.shapes import patient_json
+from chalicelib.storage.unit_of_work import ReadTransaction
 from chalicelib.validation import PATIENT_ID
 
 
-@operation(
+@endpoint(
+    "GET",
+    "/patients/{patient_id}",
+    scope=PATIENTS_READ,
+    audit=READ_PATIENT,
     summary="Get a patient",
     description="The `ETag` header carries the patient's version: send it back in `If-Match` to change"
     " or delete only that version, or in `If-None-Match` to get a bodiless 304 while it is current.",
     tag=PATIENTS_TAG,
-    path={"patient_id": PATIENT_ID},
+    path_parameters={"patient_id": PATIENT_ID},
     headers=(IF_NONE_MATCH_PARAMETER,),
     replies={
         200: Reply("The patient", "Patient", headers=ETAG_HEADER),
@@ -23,7 +32,7 @@ from chalicelib.validation import PATIENT_ID
 )
 def get_patient(request: Request, patient_id: str) -> Response:
     if_none_match = parse_tag_condition(IF_NONE_MATCH, request.headers.get(IF_NONE_MATCH))
-    patient = patients.get_patient(patient_id)
+    patient = patients.get_patient(ReadTransaction(), patient_id)
     headers = {"ETag": etag_for(patient.id, patient.version)}
     if if_none_match is not None and if_none_match.matches_weakly(patient.id, patient.version):
         return empty_response(304, headers)

@@ -1,18 +1,21 @@
-from urllib.parse import urlencode
-
 from chalice.app import Request, Response
 
 from chalicelib.access.scopes import AUDIT_READ
 from chalicelib.audit import service as audit_trail
+from chalicelib.audit.shapes import audit_event_json
 from chalicelib.errors import InsufficientScope, UnacceptableValue, ValidationFailed
-from chalicelib.http.openapi import AUDIT_TAG, Reply, operation
-from chalicelib.http.routes import iso_utc, json_response
-from chalicelib.storage.models import AuditEvent
+from chalicelib.http.endpoints import AUDIT_TAG, Reply, endpoint
+from chalicelib.http.requests import next_page_link
+from chalicelib.http.responses import json_response
+from chalicelib.storage.unit_of_work import ReadTransaction
 
 FILTERS = ("patient_id", "principal", "since", "until")
 
 
-@operation(
+@endpoint(
+    "GET",
+    "/audit",
+    scope=AUDIT_READ,
     summary="Read the audit trail, newest first",
     description="Who read or changed patient data, when, and how it ended. Needs a token with the"
     f" `{AUDIT_READ}` scope. Filters combine; follow `next` for older events.",
@@ -24,34 +27,18 @@ FILTERS = ("patient_id", "principal", "since", "until")
 def list_audit_events(request: Request) -> Response:
     query = request.query_params or {}
     page = audit_trail.list_audit_events(
-        **{name: query.get(name) for name in (*FILTERS, "before", "per_page")}
+        ReadTransaction(), **{name: query.get(name) for name in (*FILTERS, "before", "per_page")}
     )
     return json_response(
         {
             "events": [audit_event_json(event) for event in page.events],
             "per_page": page.per_page,
-            "next": next_link(request, page),
+            "next": next_page_link(
+                request,
+                "/audit",
+                ("before", page.next_before),
+                page.per_page,
+                kept={name: query[name] for name in FILTERS if name in query},
+            ),
         }
     )
-
-
-def audit_event_json(event: AuditEvent) -> dict[str, object]:
-    return {
-        "id": event.id,
-        "occurred_at": iso_utc(event.occurred_at),
-        "principal": event.principal,
-        "action": event.action,
-        "patient_id": event.patient_id,
-        "status": event.status,
-        "request_id": event.request_id,
-    }
-
-
-def next_link(request: Request, page: audit_trail.AuditPage) -> str | None:
-    if page.next_before is None:
-        return None
-    query = request.query_params or {}
-    kept = {name: query[name] for name in FILTERS if name in query}
-    # The path as the client called it, so API Gateway's stage prefix (/api) stays in the link.
-    path = (request.context or {}).get("path") or "/audit"
-    return f"{path}?{urlencode({**kept, 'before': page.next_before, 'per_page': page.per_page})}"

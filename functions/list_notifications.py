@@ -1,12 +1,18 @@
 from chalice.app import Request, Response
 
+from chalicelib.access.scopes import PATIENTS_READ
 from chalicelib.errors import ValidationFailed
-from chalicelib.http.openapi import NOTIFICATIONS_TAG, Reply, operation
-from chalicelib.http.routes import json_response, notification_page_json
+from chalicelib.http.endpoints import NOTIFICATIONS_TAG, Reply, endpoint
+from chalicelib.http.responses import json_response
 from chalicelib.notifications import service as notifications
+from chalicelib.notifications.shapes import notification_page_json
+from chalicelib.storage.unit_of_work import ReadTransaction
 
 
-@operation(
+@endpoint(
+    "GET",
+    "/notifications",
+    scope=PATIENTS_READ,
     summary="Notifications in one status, oldest first",
     description="By default the dead letters: notifications that failed after their last retry.",
     tag=NOTIFICATIONS_TAG,
@@ -17,6 +23,6 @@ from chalicelib.notifications import service as notifications
 def list_notifications(request: Request) -> Response:
     query = request.query_params or {}
     page = notifications.list_notifications_with_status(
-        query.get("status"), query.get("page"), query.get("per_page")
+        ReadTransaction(), query.get("status"), query.get("page"), query.get("per_page")
     )
     return json_response(notification_page_json(page))

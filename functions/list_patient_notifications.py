@@ -1,25 +1,34 @@
 from chalice.app import Request, Response
 
+from chalicelib.access.scopes import PATIENTS_READ
 from chalicelib.errors import PatientNotFound, ValidationFailed
-from chalicelib.http.openapi import NOTIFICATIONS_TAG, Reply, operation
-from chalicelib.http.routes import json_response, notification_page_json
+from chalicelib.http.endpoints import NOTIFICATIONS_TAG, Reply, endpoint
+from chalicelib.http.responses import json_response
 from chalicelib.notifications import service as notifications
+from chalicelib.notifications.shapes import notification_page_json
+from chalicelib.paging import paging_parameters
+from chalicelib.storage.unit_of_work import ReadTransaction
 from chalicelib.validation import PATIENT_ID
 
 
-@operation(
+@endpoint(
+    "GET",
+    "/patients/{patient_id}/notifications",
+    scope=PATIENTS_READ,
     summary="The notifications of one patient's changes, oldest first",
     description="404 once the patient is deleted, like every route under the patient. Its"
     " notifications are kept (`cancelled` if they had not been sent): read them by id"
     " (`GET /notifications/{notification_id}`, the id each change answered with) or by status"
     " (`GET /notifications`).",
     tag=NOTIFICATIONS_TAG,
-    path={"patient_id": PATIENT_ID},
-    query=notifications.paging_parameters,
+    path_parameters={"patient_id": PATIENT_ID},
+    query=paging_parameters,
     replies={200: Reply("One page of notifications", "NotificationList")},
     errors=(PatientNotFound, ValidationFailed),
 )
 def list_patient_notifications(request: Request, patient_id: str) -> Response:
     query = request.query_params or {}
-    page = notifications.list_patient_notifications(patient_id, query.get("page"), query.get("per_page"))
+    page = notifications.list_patient_notifications(
+        ReadTransaction(), patient_id, query.get("page"), query.get("per_page")
+    )
     return json_response(notification_page_json(page))

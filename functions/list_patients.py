@@ -1,14 +1,21 @@
-from urllib.parse import urlencode
-
 from chalice.app import Request, Response
 
+from chalicelib.access.scopes import PATIENTS_READ
+from chalicelib.audit.recording import LIST_PATIENTS
 from chalicelib.errors import ValidationFailed
-from chalicelib.http.openapi import PATIENTS_TAG, Reply, operation
-from chalicelib.http.routes import json_response, patient_json
+from chalicelib.http.endpoints import PATIENTS_TAG, Reply, endpoint
+from chalicelib.http.requests import next_page_link
+from chalicelib.http.responses import json_response
 from chalicelib.patients import service as patients
+from chalicelib.patients.shapes import patient_page_json
+from chalicelib.storage.unit_of_work import ReadTransaction
 
 
-@operation(
+@endpoint(
+    "GET",
+    "/patients",
+    scope=PATIENTS_READ,
+    audit=LIST_PATIENTS,
     summary="List patients in id order",
     description="Page by number (`page`) or, for long lists, by cursor: follow `next`, which carries"
     " `after`. The cursor costs the same at any depth; a page number costs more the deeper it is.",
@@ -19,22 +26,8 @@ from chalicelib.patients import service as patients
 )
 def list_patients(request: Request) -> Response:
     query = request.query_params or {}
-    page = patients.list_patients(query.get("page"), query.get("per_page"), query.get("after"))
-    return json_response(
-        {
-            "total": page.total,
-            "pages": page.pages,
-            "current_page": page.page,
-            "per_page": page.per_page,
-            "patients": [patient_json(p) for p in page.patients],
-            "next": next_link(request, page),
-        }
+    page = patients.list_patients(
+        ReadTransaction(), query.get("page"), query.get("per_page"), query.get("after")
     )
-
-
-def next_link(request: Request, page: patients.PatientPage) -> str | None:
-    if page.next_after is None:
-        return None
-    # The path as the client called it, so API Gateway's stage prefix (/api) stays in the link.
-    path = (request.context or {}).get("path") or "/patients"
-    return f"{path}?{urlencode({'after': page.next_after, 'per_page': page.per_page})}"
+    next_page = next_page_link(request, "/patients", ("after", page.next_after), page.per_page)
+    return json_response({**patient_page_json(page), "next": next_page})

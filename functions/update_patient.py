@@ -1,5 +1,7 @@
 from chalice.app import Request, Response
 
+from chalicelib.access.scopes import PATIENTS_WRITE
+from chalicelib.audit.recording import UPDATE_PATIENT
 from chalicelib.errors import (
     DuplicateEmail,
     PatientNotFound,
@@ -7,19 +9,27 @@ from chalicelib.errors import (
     UnacceptableValue,
     ValidationFailed,
 )
-from chalicelib.http.openapi import ETAG_HEADER, IF_MATCH_PARAMETER, PATIENTS_TAG, Reply, operation
-from chalicelib.http.routes import json_response, patient_change_json, read_json_object, request_id_of
+from chalicelib.http.endpoints import PATIENTS_TAG, Reply, endpoint
+from chalicelib.http.openapi_schemas import ETAG_HEADER, IF_MATCH_PARAMETER
+from chalicelib.http.requests import read_json_object, request_id_of
+from chalicelib.http.responses import json_response
 from chalicelib.patients import service as patients
 from chalicelib.patients.preconditions import IF_MATCH, etag_for, parse_tag_condition
+from chalicelib.patients.shapes import patient_change_json
+from chalicelib.storage.unit_of_work import UnitOfWork
 from chalicelib.validation import PATIENT_ID
 
 
-@operation(
+@endpoint(
+    "PUT",
+    "/patients/{patient_id}",
+    scope=PATIENTS_WRITE,
+    audit=UPDATE_PATIENT,
     summary="Change some of a patient's fields",
     description="With `If-Match`, only while the patient is still the version named there (its `ETag`);"
     " otherwise 412 and nothing changes.",
     tag=PATIENTS_TAG,
-    path={"patient_id": PATIENT_ID},
+    path_parameters={"patient_id": PATIENT_ID},
     request_body="PatientUpdate",
     headers=(IF_MATCH_PARAMETER,),
     replies={200: Reply("The patient as now stored", "PatientUpdated", headers=ETAG_HEADER)},
@@ -28,7 +38,7 @@ from chalicelib.validation import PATIENT_ID
 def update_patient(request: Request, patient_id: str) -> Response:
     if_match = parse_tag_condition(IF_MATCH, request.headers.get(IF_MATCH))
     change = patients.update_patient(
-        patient_id, read_json_object(request), if_match, correlation_id=request_id_of(request)
+        UnitOfWork(), patient_id, read_json_object(request), if_match, correlation_id=request_id_of(request)
     )
     return json_response(
         patient_change_json("Patient updated successfully", change),

@@ -31,7 +31,8 @@ from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any
 
-from chalicelib.http.routes import BASE_HEADERS, JSON_MEDIA_TYPE, METHOD_NOT_ALLOWED_CODE
+from chalicelib.http.errors import METHOD_NOT_ALLOWED_CODE
+from chalicelib.http.responses import BASE_HEADERS, JSON_MEDIA_TYPE
 
 REALM = "telehealth-api"
 # RFC 6750 section 3: a bare challenge when no credentials came, invalid_token when they were refused.

@@ -17,15 +17,16 @@ from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from chalicelib.config.settings import get_settings, serving_with_chalice_local
+from chalicelib.config.settings import get_settings
 from chalicelib.http.gateway_responses import GATEWAY_RESPONSE_HEADERS, SERVER_ERRORS
+from chalicelib.http.startup import serving_with_chalice_local
 
 if TYPE_CHECKING:  # chalice.local (and http.server) load only under chalice local
     from chalice.local import ChaliceRequestHandler as _RequestHandler
 else:
     _RequestHandler = object
 
-# chalicelib.http.routes's access logger: one line per request, the route template and never the query.
+# chalicelib.http.middleware's access logger: one line per request, the route template and never the query.
 access_logger = logging.getLogger("telehealth.access")
 # Per server thread: whether the app wrote the access line of the request being answered.
 _current_request = threading.local()

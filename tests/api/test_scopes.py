@@ -121,7 +121,7 @@ def test_a_context_without_scopes_allows_nothing(client: Any) -> None:
     # An authorizer context from before scopes (e.g. cached by API Gateway) must not open every route.
     from types import SimpleNamespace
 
-    from chalicelib.http.routes import scopes_of
+    from chalicelib.http.requests import scopes_of
 
     request: Any = SimpleNamespace(context={"authorizer": {"principal": "clinic"}})
     assert scopes_of(request) == frozenset()

@@ -1,0 +1,100 @@
+"""The ``@endpoint`` declaration: everything that describes one endpoint, on its handler.
+
+Method, path, the scope a token needs, the action the audit trail records, and
+the OpenAPI description (answers, request body, parameters, the domain errors
+the handler can raise) are written once, above the handler in ``functions/``.
+``chalicelib.http.routes`` routes it from this declaration, and
+``chalicelib.http.openapi`` documents it from the same one; its error statuses
+come from the table in ``chalicelib.http.errors``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any, TypeVar
+
+from chalicelib.audit.recording import AuditedAction
+from chalicelib.errors import DomainError
+from chalicelib.validation import IntegerParameter, QueryParameter
+
+JSON = "application/json"
+METHODS = ("GET", "POST", "PUT", "DELETE")
+
+# The groups of the document, in its order.
+PATIENTS_TAG = "patients"
+NOTIFICATIONS_TAG = "notifications"
+AUDIT_TAG = "audit"
+DOCUMENTATION_TAG = "documentation"
+TAG_DESCRIPTIONS = {
+    PATIENTS_TAG: "Patient records (PHI)",
+    NOTIFICATIONS_TAG: "Delivery of the notifications patient changes send",
+    AUDIT_TAG: "Who read or changed patient data (no PHI)",
+    DOCUMENTATION_TAG: "This document and its browser view, no token",
+}
+
+Handler = TypeVar("Handler", bound=Callable[..., Any])
+
+
+@dataclass(frozen=True)
+class Reply:
+    """One successful answer: a component schema (or inline schema; None: no body) under one or more
+    media types, and the response headers it carries."""
+
+    description: str
+    schema: str | Mapping[str, Any] | None
+    media_types: tuple[str, ...] = (JSON,)
+    headers: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    method: str
+    path: str
+    summary: str
+    tag: str
+    replies: Mapping[int, Reply]
+    # What a token needs for this endpoint; None: public, no token at all.
+    scope: str | None = None
+    # How the audit trail records each call; None: not recorded (no patient data).
+    audit: AuditedAction | None = None
+    # Domain errors the service can raise; body, auth and 500 errors are added from the route.
+    errors: tuple[type[DomainError], ...] = ()
+    request_body: str | None = None  # component schema name of a JSON body
+    # A callable is called when the route is first documented or called (it may read settings).
+    query: Sequence[QueryParameter] | Callable[[], Sequence[QueryParameter]] = ()
+    headers: Sequence[Mapping[str, Any]] = ()  # request header parameter objects
+    path_parameters: Mapping[str, IntegerParameter | Mapping[str, Any]] = field(default_factory=dict)
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        if self.method not in METHODS:
+            raise ValueError(f"{self.method} {self.path}: the method is one of {', '.join(METHODS)}")
+        if self.tag not in TAG_DESCRIPTIONS:
+            raise ValueError(f"{self.method} {self.path}: the tag is one of {', '.join(TAG_DESCRIPTIONS)}")
+
+    def query_parameters(self) -> Sequence[QueryParameter]:
+        return self.query() if callable(self.query) else self.query
+
+    @cached_property
+    def query_parameter_names(self) -> frozenset[str]:
+        """Every other query parameter is refused (``chalicelib.http.requests``)."""
+        return frozenset(parameter.name for parameter in self.query_parameters())
+
+
+def endpoint(method: str, path: str, **details: Any) -> Callable[[Handler], Handler]:
+    """Declare ``handler`` as the endpoint ``method path`` (the other fields: ``Endpoint``'s)."""
+    declared = Endpoint(method, path, **details)
+
+    def attach(handler: Handler) -> Handler:
+        handler.endpoint = declared  # type: ignore[attr-defined]
+        return handler
+
+    return attach
+
+
+def endpoint_of(handler: Callable[..., Any]) -> Endpoint | None:
+    """The declaration ``@endpoint`` attached to ``handler`` (or to the view wrapping it), if any."""
+    declared = getattr(handler, "endpoint", None)
+    return declared if isinstance(declared, Endpoint) else None

@@ -1,0 +1,85 @@
+"""Domain errors as HTTP answers: the one status table, and the one error body.
+
+Services raise the errors of ``chalicelib.errors``, which carry no status;
+``STATUS_FOR_ERROR`` maps them here, once, for the answers (``error_response``)
+and for the OpenAPI document (``chalicelib.http.openapi``) alike.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chalice.app import Request, Response
+
+from chalicelib.errors import (
+    DocumentationAssetNotFound,
+    DomainError,
+    DuplicateEmail,
+    IdempotencyKeyReused,
+    InsufficientScope,
+    MalformedRequest,
+    NotificationNotFound,
+    PatientNotFound,
+    PayloadTooLarge,
+    PreconditionFailed,
+    RateLimited,
+    ServiceUnavailable,
+    UnacceptableValue,
+    Unauthenticated,
+    UnsupportedMediaType,
+    ValidationFailed,
+)
+from chalicelib.http.requests import request_id_of
+from chalicelib.http.responses import json_response
+
+INTERNAL_ERROR_CODE = "internal_error"
+INTERNAL_ERROR_MESSAGE = "An internal error occurred"
+# Chalice answers a method its route does not declare itself, before any view, in its own shape.
+METHOD_NOT_ALLOWED_CODE = "method_not_allowed"
+METHOD_NOT_ALLOWED_MESSAGE = "This path does not accept this method; Allow lists the ones it does"
+
+STATUS_FOR_ERROR: dict[type[DomainError], int] = {
+    ValidationFailed: 400,
+    MalformedRequest: 400,
+    Unauthenticated: 401,
+    InsufficientScope: 403,
+    PatientNotFound: 404,
+    DocumentationAssetNotFound: 404,
+    NotificationNotFound: 404,
+    DuplicateEmail: 409,
+    PreconditionFailed: 412,
+    PayloadTooLarge: 413,
+    UnsupportedMediaType: 415,
+    IdempotencyKeyReused: 422,
+    UnacceptableValue: 422,
+    RateLimited: 429,
+    ServiceUnavailable: 503,
+}
+
+
+def status_for(error_class: type[DomainError]) -> int:
+    return next(STATUS_FOR_ERROR[cls] for cls in error_class.__mro__ if cls in STATUS_FOR_ERROR)
+
+
+def error_response(error: DomainError, request: Request | None) -> Response:
+    body = error_body(error.code, error.message, request)
+    if error.field is not None:
+        body["field"] = error.field
+    headers = {}
+    if isinstance(error, RateLimited):
+        headers["Retry-After"] = str(error.retry_after_seconds)
+    return json_response(body, status_for(type(error)), headers)
+
+
+def internal_error_response(request: Request | None) -> Response:
+    """A 500 that says nothing of the cause: database errors can quote the statement."""
+    return json_response(error_body(INTERNAL_ERROR_CODE, INTERNAL_ERROR_MESSAGE, request), 500)
+
+
+def error_body(code: str, message: str, request: Request | None) -> dict[str, Any]:
+    """The one body of every error answer: code, message and the request's id."""
+    body: dict[str, Any] = {"code": code, "message": message}
+    request_id = request_id_of(request)
+    if request_id:
+        body["request_id"] = request_id
+    return body

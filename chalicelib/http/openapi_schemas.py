@@ -1,0 +1,302 @@
+"""The schema catalogue of the OpenAPI document: named schemas, header parameters, error descriptions.
+
+Request bodies come from the declarations in ``chalicelib.validation`` that the
+parsers enforce; answers are described as the features' ``shapes`` modules build
+them. ``chalicelib.http.openapi`` assembles the document from these and the
+endpoints' declarations.
+
+Adding an answer or a body: add its schema to ``component_schemas()`` and name
+it in the handler's ``@endpoint``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from chalicelib.audit.recording import ACTIONS
+from chalicelib.http.gateway_responses import BEARER_CHALLENGE, CODES_BEFORE_ANY_VIEW, INVALID_TOKEN_CHALLENGE
+from chalicelib.notifications.dispatch import TASK_STATES
+from chalicelib.notifications.service import PATIENT_CREATED, PATIENT_UPDATED
+from chalicelib.patients.idempotency import IDEMPOTENCY_KEY
+from chalicelib.patients.preconditions import (
+    IF_MATCH,
+    IF_NONE_MATCH,
+    MAX_HEADER_LENGTH,
+    TAG_CONDITION_PATTERN,
+)
+from chalicelib.storage.models import NotificationStatus
+from chalicelib.validation import EMAIL, NAME, PATIENT_ID, PHONE, patient_create_schema, patient_update_schema
+
+ERROR_DESCRIPTIONS = {
+    400: "The request breaks this document (a type, length, pattern, or unknown parameter or field)",
+    401: "Missing or invalid bearer token",
+    403: "The token lacks this route's scope",
+    404: "Not found",
+    409: "Conflict",
+    412: "Precondition failed: the patient changed since the version named in If-Match",
+    413: "Request body too large",
+    415: "Unsupported media type",
+    422: "Fits this document but cannot be done: a value its own check refuses (an email address,"
+    " a phone number, a date that does not exist; `field` names it), or an Idempotency-Key used with"
+    " another body",
+    429: "Too many requests from this token",
+    500: "Internal error",
+    503: "Service unavailable",
+}
+
+
+ERROR_HEADERS = {
+    401: {
+        "WWW-Authenticate": {
+            "description": f"`{BEARER_CHALLENGE}`; `{INVALID_TOKEN_CHALLENGE}` when a token was sent"
+            " (RFC 6750).",
+            "required": True,
+            "schema": {"type": "string"},
+        }
+    },
+    429: {
+        "Retry-After": {
+            "description": "Seconds until this token may send another request.",
+            "required": True,
+            "schema": {"type": "integer", "minimum": 1},
+        }
+    },
+}
+
+
+ETAG_HEADER: Mapping[str, Mapping[str, Any]] = {
+    "ETag": {
+        "description": 'The patient\'s id and version as a strong entity tag, e.g. `"7-3"` (patient 7,'
+        " version 3): it never matches another patient's.",
+        "schema": {"type": "string", "pattern": '^"[0-9]+-[0-9]+"$'},
+    }
+}
+
+
+def _tag_condition(name: str, description: str) -> Mapping[str, Any]:
+    return {
+        "name": name,
+        "in": "header",
+        "required": False,
+        "description": description + " A value that is neither `*` nor a list of entity tags is a 400.",
+        # The pattern alone says it all; "*" is also named on its own because schemathesis's coverage
+        # phase draws header values from letters and digits, so it would find no valid value to send.
+        "schema": {
+            "anyOf": [
+                {"const": "*"},
+                {"type": "string", "maxLength": MAX_HEADER_LENGTH, "pattern": TAG_CONDITION_PATTERN},
+            ],
+            "examples": ['"7-3"', "*"],
+        },
+    }
+
+
+IF_MATCH_PARAMETER = _tag_condition(
+    IF_MATCH,
+    "Act only if the patient's current ETag is one of these (strong comparison) or, for `*`, if the"
+    " patient exists; otherwise 412 and nothing changes.",
+)
+IF_NONE_MATCH_PARAMETER = _tag_condition(
+    IF_NONE_MATCH, "Answer 304 without a body if the patient's current ETag is one of these."
+)
+IDEMPOTENCY_KEY_PARAMETER: Mapping[str, Any] = {
+    "name": IDEMPOTENCY_KEY,
+    "in": "header",
+    "required": False,
+    "description": "1 to 255 printable ASCII characters, unique per intended create (a UUID does)."
+    " Keys belong to the token's principal and expire after 24 hours.",
+    "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[\\x20-\\x7e]+$"},
+}
+
+
+def ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def component_schemas() -> dict[str, Any]:
+    """Named schemas: request bodies from chalicelib.validation, answers as the shapes modules build them."""
+    patient_id = {"type": "integer", "minimum": PATIENT_ID.minimum, "maximum": PATIENT_ID.maximum}
+    timestamp = {"type": "string", "format": "date-time", "examples": ["2023-09-01T12:00:00.000000Z"]}
+    message = {"type": "string"}
+    return {
+        "Error": {
+            "type": "object",
+            "description": "The one body of every error answer (4xx, 5xx).",
+            "required": ["code", "message", "request_id"],
+            "properties": {
+                "code": {
+                    "type": "string",
+                    "description": "Stable, machine-readable error code: each response lists its own. Any"
+                    " request can also get one of "
+                    + ", ".join(f"`{code}`" for code in CODES_BEFORE_ANY_VIEW)
+                    + " before it reaches a route: 404 for an unknown path, 405 (with `Allow`, the path's"
+                    " methods) for a method the path does not declare, and from the local server 400,"
+                    " 414, 431 or 505 for a request it cannot parse.",
+                },
+                "message": {"type": "string", "description": "Human-readable; never contains patient data."},
+                "field": {"type": "string", "description": "The request field or parameter at fault."},
+                "request_id": {
+                    "type": "string",
+                    "description": "The request's id (API Gateway's in the cloud), as in its log lines.",
+                },
+            },
+            "additionalProperties": False,
+        },
+        **_notification_schemas(timestamp, patient_id),
+        "Health": {
+            "type": "object",
+            "required": ["status", "database", "redis", "notifications"],
+            "properties": {
+                "status": {"type": "string", "enum": ["ok", "unavailable"]},
+                "database": {"type": "string", "enum": ["ok", "unreachable"]},
+                "redis": {"type": "string", "enum": ["ok", "unreachable", "not_configured"]},
+                "notifications": {
+                    "type": "object",
+                    "required": ["pending", "failed"],
+                    "properties": {
+                        "pending": {"type": ["integer", "null"], "minimum": 0},
+                        "failed": {"type": ["integer", "null"], "minimum": 0},
+                    },
+                    "additionalProperties": False,
+                },
+            },
+            "additionalProperties": False,
+        },
+        "PatientCreate": patient_create_schema(),
+        "PatientUpdate": patient_update_schema(),
+        "Patient": {
+            "type": "object",
+            "required": ["id", "name", "email", "phone", "created_at", "updated_at"],
+            "properties": {
+                "id": patient_id,
+                "name": {"type": "string", "maxLength": NAME.max_length},
+                "email": {"type": "string", "format": "email", "maxLength": EMAIL.max_length},
+                "phone": {"type": ["string", "null"], "maxLength": PHONE.max_length},
+                "created_at": timestamp,
+                "updated_at": timestamp,
+            },
+            "additionalProperties": False,
+        },
+        "PatientCreated": _message_with_patient("Patient created successfully"),
+        "PatientUpdated": _message_with_patient("Patient updated successfully"),
+        "PatientDeleted": {
+            "type": "object",
+            "required": ["message"],
+            "properties": {"message": {**message, "examples": ["Patient deleted successfully"]}},
+            "additionalProperties": False,
+        },
+        "PatientList": {
+            "type": "object",
+            "required": ["total", "pages", "current_page", "per_page", "patients", "next"],
+            "properties": {
+                "total": {"type": "integer", "minimum": 0, "description": "Patients in all pages."},
+                "pages": {"type": "integer", "minimum": 0},
+                "current_page": {
+                    "type": ["integer", "null"],
+                    "minimum": 1,
+                    "description": "The page number asked for; null when the page was asked for by `after`.",
+                },
+                "per_page": {"type": "integer", "minimum": 1},
+                "patients": {"type": "array", "items": ref("Patient")},
+                "next": {
+                    "type": ["string", "null"],
+                    "description": "Path and query of the following page (by cursor); null on the last page.",
+                    "examples": ["/patients?after=20&per_page=20"],
+                },
+            },
+            "additionalProperties": False,
+        },
+        "AuditEvent": {
+            "type": "object",
+            "description": "One read or change of patient data. Never holds a name, email or phone.",
+            "required": ["id", "occurred_at", "principal", "action", "patient_id", "status", "request_id"],
+            "properties": {
+                "id": {"type": "integer", "minimum": 1},
+                "occurred_at": timestamp,
+                "principal": {"type": "string", "description": "Who: the token's principal."},
+                "action": {"type": "string", "enum": list(ACTIONS)},
+                "patient_id": {**patient_id, "type": ["integer", "null"], "description": "null for lists."},
+                "status": {
+                    "type": ["integer", "null"],
+                    "description": "The HTTP status answered; null for a change made outside the API.",
+                },
+                "request_id": {"type": ["string", "null"], "description": "API Gateway's request id."},
+            },
+            "additionalProperties": False,
+        },
+        "AuditEventList": {
+            "type": "object",
+            "required": ["events", "per_page", "next"],
+            "properties": {
+                "events": {"type": "array", "items": ref("AuditEvent")},
+                "per_page": {"type": "integer", "minimum": 1},
+                "next": {
+                    "type": ["string", "null"],
+                    "description": "Path and query of the next (older) page; null on the last page.",
+                    "examples": ["/audit?patient_id=7&before=120&per_page=20"],
+                },
+            },
+            "additionalProperties": False,
+        },
+        "OpenApiDocument": {"type": "object", "description": "This document."},
+    }
+
+
+def _message_with_patient(text: str) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "required": ["message", "patient", "notification_id"],
+        "properties": {
+            "message": {"type": "string", "examples": [text]},
+            "patient": ref("Patient"),
+            "notification_id": {
+                "type": ["string", "null"],
+                "format": "uuid",
+                "description": "The notification announcing this change (GET /notifications/{id}).",
+            },
+        },
+        "additionalProperties": False,
+    }
+
+
+def _notification_schemas(timestamp: dict[str, Any], patient_id: dict[str, Any]) -> dict[str, Any]:
+    notification = {
+        "type": "object",
+        "description": "The delivery of one patient change: ids and states, never patient data.",
+        "required": ["id", "patient_id", "event", "channels", "status", "attempts", "created_at"],
+        "properties": {
+            "id": {"type": "string", "format": "uuid"},
+            "patient_id": patient_id,
+            "event": {"type": "string", "enum": [PATIENT_CREATED, PATIENT_UPDATED]},
+            "channels": {"type": "array", "items": {"type": "string"}},
+            "status": {"type": "string", "enum": list(NotificationStatus.ALL)},
+            "attempts": {"type": "integer", "minimum": 0},
+            "last_error": {"type": ["string", "null"]},
+            "correlation_id": {"type": ["string", "null"]},
+            "created_at": timestamp,
+            "updated_at": timestamp,
+            "delivered_at": {"anyOf": [timestamp, {"type": "null"}]},
+            "task_state": {
+                "type": ["string", "null"],
+                "enum": [*TASK_STATES, None],
+                "description": "Celery's state in the Redis result backend; `UNKNOWN` if Redis is down;"
+                " `EXPIRED` for a finished notification (delivered, failed, cancelled) whose result the"
+                " backend no longer holds (kept a week; lost if Redis restarts without persistence).",
+            },
+        },
+        "additionalProperties": False,
+    }
+    page = {
+        "type": "object",
+        "required": ["total", "pages", "current_page", "per_page", "notifications"],
+        "properties": {
+            "total": {"type": "integer", "minimum": 0},
+            "pages": {"type": "integer", "minimum": 0},
+            "current_page": {"type": "integer", "minimum": 1},
+            "per_page": {"type": "integer", "minimum": 1},
+            "notifications": {"type": "array", "items": ref("Notification")},
+        },
+        "additionalProperties": False,
+    }
+    return {"Notification": notification, "NotificationList": page}
