@@ -198,34 +198,3 @@ def get_log_settings() -> LogSettings:
 def get_settings() -> Settings:
     """The process's settings, read once (in Lambda: once per cold start, secrets included)."""
     return load_settings(os.environ)
-
-
-def check_settings_at_startup() -> None:
-    """Fail a cold start with unsafe settings before any request is served.
-
-    Chalice's CLI also imports app.py for commands that only read its routes
-    (``package``, ``deploy``, ``delete``): those must neither fetch production
-    secrets from AWS nor need them, so under them the check is left to the
-    deployed functions' cold start. ``chalice local`` serves, and checks.
-    """
-    command = _chalice_cli_command()
-    if command is None or command in SERVING_COMMANDS:
-        get_settings()
-
-
-# Chalice CLI commands that import app.py to serve it (others read its routes).
-SERVING_COMMANDS = frozenset({"local"})
-
-
-def serving_with_chalice_local() -> bool:
-    """True while ``chalice local`` (or ``python -m scripts.local_api``) loads the app to serve it."""
-    return _chalice_cli_command() in SERVING_COMMANDS
-
-
-def _chalice_cli_command() -> str | None:
-    if os.environ.get("AWS_CHALICE_CLI_MODE") != "true":  # set by chalice's CLI, never in Lambda
-        return None
-    import click  # loaded already: chalice's CLI is built on it
-
-    context = click.get_current_context(silent=True)
-    return context.command.name if context is not None else None
