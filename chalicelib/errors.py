@@ -1,4 +1,4 @@
-"""Domain errors. Services raise these; ``chalicelib.http.routes`` maps them to HTTP once."""
+"""Domain errors. Services raise these; ``chalicelib.http.errors`` maps them to HTTP once."""
 
 from __future__ import annotations
 
