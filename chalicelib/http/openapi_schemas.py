@@ -17,7 +17,7 @@ from typing import Any
 from chalicelib.audit.recording import ACTIONS
 from chalicelib.http.gateway_responses import BEARER_CHALLENGE, CODES_BEFORE_ANY_VIEW, INVALID_TOKEN_CHALLENGE
 from chalicelib.notifications.dispatch import TASK_STATES
-from chalicelib.notifications.service import PATIENT_CREATED, PATIENT_UPDATED
+from chalicelib.notifications.events import PATIENT_CREATED, PATIENT_UPDATED
 from chalicelib.patients.idempotency import IDEMPOTENCY_KEY
 from chalicelib.patients.preconditions import (
     IF_MATCH,

@@ -21,9 +21,8 @@ from typing import NoReturn
 
 from chalicelib.config.notifications import NotificationSettings
 from chalicelib.config.settings import get_settings
+from chalicelib.notifications.events import channels_for
 from chalicelib.notifications.providers import (
-    EMAIL,
-    SMS,
     MissingAddress,
     OutgoingNotification,
     Recipient,
@@ -117,7 +116,7 @@ def _claim(notification_id: str, settings: NotificationSettings) -> Claim | Deli
             return DeliveryOutcome.CANCELLED
         uow.commit()
     email, phone_e164 = contact
-    reachable = {EMAIL} | ({SMS} if phone_e164 else set())
+    reachable = channels_for(phone_e164)
     already = frozenset(c for c in claimed.delivered_channels.split(",") if c)
     return Claim(
         claimed=claimed,

@@ -19,15 +19,13 @@ from functools import lru_cache
 from typing import Any, Protocol
 
 from chalicelib.config.settings import get_settings
+from chalicelib.notifications.events import EMAIL, PATIENT_CREATED, PATIENT_UPDATED, SMS
 
 logger = logging.getLogger("telehealth.notifications")
 
-EMAIL = "email"
-SMS = "sms"
-
 SUBJECTS = {
-    "patient.created": "Your telehealth patient record was created",
-    "patient.updated": "Your telehealth patient record was updated",
+    PATIENT_CREATED: "Your telehealth patient record was created",
+    PATIENT_UPDATED: "Your telehealth patient record was updated",
 }
 BODY = "{subject}. Sign in to your patient portal to see it. Reference: {notification_id}"
 

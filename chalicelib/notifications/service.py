@@ -21,6 +21,7 @@ from chalicelib.notifications.dispatch import (
     hand_off_after_commit,
     task_states,
 )
+from chalicelib.notifications.events import channels_for
 from chalicelib.storage.models import Notification, NotificationStatus, Patient, utc_now
 from chalicelib.storage.unit_of_work import UnitOfWork
 from chalicelib.validation import (
@@ -37,8 +38,6 @@ STATUS_FILTER = ChoiceParameter(
     NotificationStatus.FAILED,
     "Which notifications to list; `failed` (the default) lists the dead letters.",
 )
-PATIENT_CREATED = "patient.created"
-PATIENT_UPDATED = "patient.updated"
 
 
 @dataclass(frozen=True)
@@ -56,10 +55,6 @@ class NotificationPage:
     notifications: Sequence[NotificationView]
 
 
-def channels_for(patient: Patient) -> list[str]:
-    return ["email", "sms"] if patient.phone_e164 else ["email"]
-
-
 def record_patient_change(
     uow: UnitOfWork, patient: Patient, event: str, correlation_id: str | None
 ) -> Notification:
@@ -70,7 +65,7 @@ def record_patient_change(
             id=str(uuid.uuid4()),
             patient_id=patient.id,
             event=event,
-            channels=",".join(channels_for(patient)),
+            channels=",".join(channels_for(patient.phone_e164)),
             status=NotificationStatus.QUEUED,  # the hand-off after commit marks it pending if it fails
             attempts=0,
             delivered_channels="",

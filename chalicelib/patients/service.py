@@ -14,7 +14,8 @@ from typing import Any
 
 from chalicelib.config.settings import get_settings
 from chalicelib.errors import PatientNotFound, PreconditionFailed
-from chalicelib.notifications.service import PATIENT_CREATED, PATIENT_UPDATED, record_patient_change
+from chalicelib.notifications.events import PATIENT_CREATED, PATIENT_UPDATED
+from chalicelib.notifications.service import record_patient_change
 from chalicelib.patients import idempotency
 from chalicelib.patients.idempotency import IdempotencyKey
 from chalicelib.patients.preconditions import TagCondition
