@@ -3,7 +3,7 @@ from chalice.app import Request, Response
 from chalicelib.http.endpoints import DOCUMENTATION_TAG, Reply, endpoint
 from chalicelib.http.openapi import document_json
 from chalicelib.http.responses import text_response
-from chalicelib.http.routes import registered_app
+from chalicelib.http.routes import current_app
 
 
 @endpoint(
@@ -14,5 +14,5 @@ from chalicelib.http.routes import registered_app
     replies={200: Reply("The document", "OpenApiDocument")},
 )
 def get_openapi_document(request: Request) -> Response:
-    # The routes app.py registered, built into the document on the first call, once per process.
-    return text_response(document_json(registered_app()), "application/json")
+    # The routes of the app serving this call, built into the document once per process.
+    return text_response(document_json(current_app()), "application/json")

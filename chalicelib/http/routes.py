@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Callable
+from contextvars import ContextVar
 
 from chalice.app import Chalice, ChaliceAuthorizer, Request, Response
 
@@ -41,23 +42,29 @@ ANY_CONTENT_TYPE = ["*/*"]
 
 Handler = Callable[..., Response]
 
-# The apps register_endpoint routed onto: GET /openapi.json describes the app from here, so that
-# no handler imports app.py (which imports every handler).
-_registered_apps: list[Chalice] = []
+# The app whose view is answering the call: GET /openapi.json describes it from here, so that no
+# handler imports app.py (which imports every handler).
+_current_app: ContextVar[Chalice] = ContextVar("current_app")
 
 
-def register_endpoint(app: Chalice, handler: Handler, *, authorizer: ChaliceAuthorizer) -> None:
+def register_endpoint(app: Chalice, handler: Handler, *, authorizer: ChaliceAuthorizer | None) -> None:
     """Route ``handler`` as its ``@endpoint`` declares; behind ``authorizer`` if it names a scope."""
     declared = endpoint_of(handler)
     if declared is None:
         raise ValueError(f"{handler.__name__} is not declared with @endpoint")
+    if declared.scope is not None and authorizer is None:
+        raise ValueError(f"{declared.method} {declared.path} needs a token: register it with an authorizer")
 
     @functools.wraps(handler)
     def view(**path_params: str) -> Response:
         request = current_request()
-        if declared.audit is not None:
-            return call_audited(declared.audit, handler, request, path_params, declared.scope)
-        return call_handler(handler, request, path_params, declared.scope)
+        app_token = _current_app.set(app)
+        try:
+            if declared.audit is not None:
+                return call_audited(declared.audit, handler, request, path_params, declared.scope)
+            return call_handler(handler, request, path_params, declared.scope)
+        finally:
+            _current_app.reset(app_token)
 
     app.route(
         declared.path,
@@ -65,15 +72,11 @@ def register_endpoint(app: Chalice, handler: Handler, *, authorizer: ChaliceAuth
         authorizer=authorizer if declared.scope is not None else None,
         content_types=ANY_CONTENT_TYPE,
     )(view)
-    if app not in _registered_apps:
-        _registered_apps.append(app)
 
 
-def registered_app() -> Chalice:
-    """The app ``register_endpoint`` routed endpoints onto (the latest, if a process built several)."""
-    if not _registered_apps:
-        raise LookupError("no endpoint has been registered yet")
-    return _registered_apps[-1]
+def current_app() -> Chalice:
+    """The app whose route is answering this call."""
+    return _current_app.get()
 
 
 def call_handler(
