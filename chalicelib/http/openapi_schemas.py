@@ -1,12 +1,8 @@
 """The schema catalogue of the OpenAPI document: named schemas, header parameters, error descriptions.
 
-Request bodies come from the declarations in ``chalicelib.validation`` that the
-parsers enforce; answers are described as the features' ``shapes`` modules build
-them. ``chalicelib.http.openapi`` assembles the document from these and the
-endpoints' declarations.
-
-Adding an answer or a body: add its schema to ``component_schemas()`` and name
-it in the handler's ``@endpoint``.
+Request bodies come from the declarations in ``chalicelib.validation`` that the parsers enforce;
+answers are described as the features' ``shapes`` modules build them. A new answer or body: add its
+schema to ``component_schemas()`` and name it in the handler's ``@endpoint``.
 """
 
 from __future__ import annotations
