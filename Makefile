@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: install run test lint migrate browser bench-baseline bench-local bench-lists bench-rate-limit package bench-cold-start bench-audit bench-notifications
+.PHONY: install run test test-fast lint migrate browser bench-baseline bench-local bench-lists bench-rate-limit package bench-cold-start bench-audit bench-notifications
 
 $(INSTALLED): requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -20,6 +20,12 @@ run: $(INSTALLED)
 ## test: the whole suite (SQLite, PostgreSQL, Redis, Celery, chalice local, headless Chromium)
 test: $(INSTALLED)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+## test-fast: the edit loop, under a minute: unit and in-process API tests on SQLite only, no server started
+## (the tiers it leaves out are the markers in pyproject.toml; tests/conftest.py sets them)
+FAST_TESTS := not (postgres or redis or worker or integration or e2e or deploy or browser or slow)
+test-fast: $(INSTALLED)
+	$(BIN)/python -m pytest -m "$(FAST_TESTS)" $(PYTEST_ARGS)
 
 ## browser: Debian's chromium + chromedriver for the docs-page test (apt-get, only when missing;
 ## the test installs them itself when it runs as root or in CI)

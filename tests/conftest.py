@@ -48,6 +48,50 @@ JSON_AUTH = {**AUTH, "Content-Type": "application/json"}
 TRUNCATE_TABLES = ("patients", "notifications", "idempotency_keys", "audit_events")
 
 
+# --- Tiers ---------------------------------------------------------------------------------------
+# Each test's markers come from where it lives and what it uses, so a new test lands in its tier by
+# itself. `make test-fast` runs what carries none: unit and in-process API tests on SQLite.
+
+TESTS_ROOT = Path(__file__).resolve().parent
+TIER_OF_DIRECTORY = {"integration": "integration", "e2e": "e2e", "deploy": "deploy"}
+TIERS_OF_FIXTURE = {
+    "postgres_server_url": ("postgres",),
+    "postgres_url": ("postgres",),
+    "redis_database_url": ("redis",),
+    "redis_url": ("redis",),
+    "rate_limit_redis_url": ("redis",),
+    "celery_worker": ("worker", "redis"),
+    "browser": ("browser",),
+}
+# What a test under tests/unit never needs: a server of its own is integration's, or e2e's.
+NOT_IN_UNIT = {"postgres", "redis", "worker", "browser"}
+
+
+def tiers_of(item: pytest.Item) -> set[str]:
+    tiers = {tier for name in getattr(item, "fixturenames", ()) for tier in TIERS_OF_FIXTURE.get(name, ())}
+    callspec = getattr(item, "callspec", None)
+    if callspec is not None and "postgresql" in callspec.params.values():
+        tiers.add("postgres")  # database_url and its kind open PostgreSQL only for this parameter
+    with contextlib.suppress(ValueError):
+        directory = item.path.resolve().relative_to(TESTS_ROOT).parts[0]
+        tiers.update([TIER_OF_DIRECTORY[directory]] if directory in TIER_OF_DIRECTORY else [])
+    return tiers
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    misplaced = []
+    for item in items:
+        tiers = tiers_of(item)
+        for tier in sorted(tiers):
+            item.add_marker(tier)
+        if item.path.resolve().is_relative_to(TESTS_ROOT / "unit") and tiers & NOT_IN_UNIT:
+            misplaced.append(f"{item.nodeid} ({', '.join(sorted(tiers & NOT_IN_UNIT))})")
+    if misplaced:
+        raise pytest.UsageError(
+            "tests/unit needs no server; move these to tests/integration:\n  " + "\n  ".join(misplaced)
+        )
+
+
 PROCESS_ENVIRON = os.environ
 
 

@@ -29,6 +29,8 @@ SEED = 20261130
 MAX_TIME_SECONDS = 50
 SCHEMATHESIS = Path(sys.executable).with_name("schemathesis")
 
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def migrated_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:

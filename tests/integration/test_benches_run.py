@@ -7,7 +7,11 @@ import subprocess
 import sys
 from collections.abc import Mapping
 
+import pytest
+
 from chalicelib.config.settings import PROJECT_ROOT
+
+pytestmark = pytest.mark.slow
 
 
 def run_bench(
