@@ -101,25 +101,26 @@ def worker(args: argparse.Namespace, log_path: Path) -> Iterator[None]:
 
 def create(index: int) -> str:
     from chalicelib.patients import service as patients
+    from chalicelib.storage.unit_of_work import UnitOfWork
 
     payload = {
         "name": f"Bench Patient {index}",
         "email": f"bench{index}@example.com",
         "phone": "+14155550100",
     }
-    return patients.create_patient(payload).notification_id
+    return patients.create_patient(UnitOfWork(), payload).notification_id
 
 
 def wait_delivered(ids: list[str], timeout: float = 300) -> None:
     from sqlalchemy import func, select
 
+    from chalicelib.storage.database import get_engine
     from chalicelib.storage.models import Notification
-    from chalicelib.storage.unit_of_work import UnitOfWork
 
     deadline = time.monotonic() + timeout
     while True:
-        with UnitOfWork() as uow:
-            pending = uow.session.scalar(
+        with get_engine().connect() as connection:
+            pending = connection.scalar(
                 select(func.count()).select_from(Notification).where(Notification.status != "delivered")
             )
         if not pending:
@@ -133,11 +134,11 @@ def timings(ids: list[str]) -> tuple[list[float], float]:
     """Each notification's commit-to-delivered seconds, and first commit -> last delivery."""
     from sqlalchemy import select
 
+    from chalicelib.storage.database import get_engine
     from chalicelib.storage.models import Notification
-    from chalicelib.storage.unit_of_work import UnitOfWork
 
-    with UnitOfWork() as uow:
-        rows = uow.session.execute(
+    with get_engine().connect() as connection:
+        rows = connection.execute(
             select(Notification.created_at, Notification.delivered_at).where(Notification.id.in_(ids))
         ).all()
     latencies = [(delivered - created).total_seconds() for created, delivered in rows]
@@ -148,11 +149,11 @@ def timings(ids: list[str]) -> tuple[list[float], float]:
 def delivery_span(ids: list[str]) -> float:
     from sqlalchemy import func, select
 
+    from chalicelib.storage.database import get_engine
     from chalicelib.storage.models import Notification
-    from chalicelib.storage.unit_of_work import UnitOfWork
 
-    with UnitOfWork() as uow:
-        first, last = uow.session.execute(
+    with get_engine().connect() as connection:
+        first, last = connection.execute(
             select(func.min(Notification.delivered_at), func.max(Notification.delivered_at)).where(
                 Notification.id.in_(ids)
             )

@@ -155,7 +155,7 @@ def point_app_at(database_url: str) -> Any:
     os.environ.update(DATABASE_URL=database_url, APP_STAGE="dev", API_TOKENS=f"bench:{TOKEN}")
     get_settings.cache_clear()
     reset_engine()
-    with UnitOfWork(write=True) as uow:  # the rows were loaded behind the API's back
+    with UnitOfWork() as uow:  # the rows were loaded behind the API's back
         uow.patients.recount()
         uow.commit()
     from app import app

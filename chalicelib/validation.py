@@ -298,26 +298,9 @@ PHONE = TextField(
 PATIENT_FIELDS: Mapping[str, TextField] = {field.name: field for field in (NAME, EMAIL, PHONE)}
 REQUIRED_ON_CREATE = (NAME.name, EMAIL.name)
 
-PATIENT_ID = IntegerParameter("patient_id", 1, 2**63 - 1, "The patient's id.")
-PAGE = IntegerParameter(
-    "page",
-    1,
-    2**31 - 1,
-    "Page number, from 1. Deep pages cost more (the database skips the rows before them): use `after`"
-    " to walk a long list. With `after`, pages are counted from the cursor.",
-    default=1,
-)
-AFTER = IntegerParameter(
-    "after",
-    0,
-    2**63 - 1,
-    "Cursor: list the patients whose id is greater than this, in id order. The `next` link of each"
-    " answer carries it. With `page`, the page-th page after the cursor (default the first).",
-)
-
-
-def per_page_parameter(*, default: int, maximum: int) -> IntegerParameter:
-    return IntegerParameter("per_page", 1, maximum, "Patients per page.", default=default)
+# The largest id a table hands out: PostgreSQL's bigint (SQLite's integer is as wide).
+MAX_ID = 2**63 - 1
+PATIENT_ID = IntegerParameter("patient_id", 1, MAX_ID, "The patient's id.")
 
 
 # Validated column values keyed by column name; absent keys are not being changed.

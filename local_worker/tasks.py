@@ -8,6 +8,7 @@ from sqlalchemy.exc import OperationalError
 from chalicelib.config.settings import get_settings
 from chalicelib.notifications.delivery import DeliveryFailed, deliver_notification, retry_delay
 from chalicelib.notifications.dispatch import RELAY_TASK, SEND_NOTIFICATION_TASK, relay_notifications
+from chalicelib.storage.unit_of_work import UnitOfWork
 from local_worker.celery import app
 
 notifications = get_settings().notifications
@@ -25,7 +26,7 @@ notifications = get_settings().notifications
 )
 def send_notification(self: Task, notification_id: str) -> str:
     try:
-        return deliver_notification(notification_id).value
+        return deliver_notification(UnitOfWork(), notification_id).value
     # OperationalError: the database was unreachable, so nothing was claimed or recorded.
     except (DeliveryFailed, OperationalError) as error:
         # Our backoff rather than autoretry_for's: see retry_delay.
@@ -34,4 +35,4 @@ def send_notification(self: Task, notification_id: str) -> str:
 
 @app.task(name=RELAY_TASK, ignore_result=True)
 def relay_overdue_notifications() -> int:
-    return relay_notifications()
+    return relay_notifications(UnitOfWork())

@@ -20,12 +20,13 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Connection, Table, event, insert
+from sqlalchemy import event
 from sqlalchemy.orm import Session
 
-from chalicelib.storage.models import AuditEvent, Patient, utc_now
+from chalicelib.audit.queries import AuditRow, insert_rows
+from chalicelib.storage.models import Patient, utc_now
 
 # Written by changes made outside any request (scripts, a shell): someone still did them.
 SYSTEM_PRINCIPAL = "system"
@@ -33,9 +34,6 @@ MAX_PRINCIPAL_LENGTH = 255
 MAX_REQUEST_ID_LENGTH = 128
 # session.info key: {patient id: action} of the patients this session has flushed changes to.
 CHANGED_PATIENTS = "audit_changed_patients"
-# The values of one audit_events row, by column name.
-AuditRow = dict[str, Any]
-AUDIT_EVENTS = cast(Table, AuditEvent.__table__)
 
 
 @dataclass(frozen=True)
@@ -173,8 +171,3 @@ def record_changes(session: Session) -> AuditContext | None:
             rows.append(context.row(status=context.action.success_status, at=now, action=action))
     insert_rows(session, rows)
     return context
-
-
-def insert_rows(executor: Session | Connection, rows: list[AuditRow]) -> None:
-    # An insert into the table, not the class: the ORM's flush or bulk path costs more than the rows.
-    executor.execute(insert(AUDIT_EVENTS), rows)

@@ -8,11 +8,9 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from sqlalchemy import text
-
 from chalicelib.config.settings import get_settings
 from chalicelib.storage.models import NotificationStatus
-from chalicelib.storage.unit_of_work import UnitOfWork
+from chalicelib.storage.unit_of_work import ReadTransaction
 
 logger = logging.getLogger("telehealth.health")
 REDIS_TIMEOUT_SECONDS = 0.5
@@ -32,17 +30,17 @@ class Health:
         return self.database == UP
 
 
-def check_health() -> Health:
-    database, pending, failed = _database()
+def check_health(reads: ReadTransaction) -> Health:
+    """Reachability of the database (through ``reads``) and Redis; never raises."""
+    database, pending, failed = _database(reads)
     return Health(database, _redis(), pending, failed)
 
 
-def _database() -> tuple[str, int | None, int | None]:
+def _database(reads: ReadTransaction) -> tuple[str, int | None, int | None]:
     try:
-        with UnitOfWork() as uow:
-            uow.session.execute(text("SELECT 1"))
-            pending = uow.notifications.count_with_status(NotificationStatus.PENDING)
-            failed = uow.notifications.count_with_status(NotificationStatus.FAILED)
+        with reads:
+            pending = reads.notifications.count_with_status(NotificationStatus.PENDING)
+            failed = reads.notifications.count_with_status(NotificationStatus.FAILED)
         return UP, pending, failed
     except Exception as error:
         logger.warning("health: database unreachable (%s)", type(error).__name__)

@@ -28,9 +28,9 @@ from chalicelib.notifications.providers import (
     Recipient,
     providers_by_channel,
 )
+from chalicelib.notifications.queries import ClaimedNotification
 from chalicelib.observability.structured_logging import log_context
 from chalicelib.storage.models import NotificationStatus, utc_now
-from chalicelib.storage.repository import ClaimedNotification
 from chalicelib.storage.unit_of_work import UnitOfWork
 
 logger = logging.getLogger("telehealth.notifications")
@@ -67,8 +67,10 @@ class Claim:
     already_delivered: frozenset[str]
 
 
-def deliver_notification(notification_id: str) -> DeliveryOutcome:
+def deliver_notification(uow: UnitOfWork, notification_id: str) -> DeliveryOutcome:
     """Deliver the notification on each of its channels and record the outcome.
+
+    Two transactions in ``uow``: the claim, then the outcome; the provider is called between them.
 
     Raises DeliveryFailed when a retry is due, DeliveryAbandoned after the
     last attempt. Database errors propagate: nothing was recorded, so the
@@ -76,15 +78,15 @@ def deliver_notification(notification_id: str) -> DeliveryOutcome:
     """
     settings = get_settings().notifications
     with log_context(notification_id=notification_id):
-        claim = _claim(notification_id, settings)
+        claim = _claim(uow, notification_id, settings)
         if isinstance(claim, DeliveryOutcome):
             return claim
         # The request id of the change that wrote this notification: the API's access line has it too.
         with log_context(correlation_id=claim.message.correlation_id):
-            return _deliver(claim, settings)
+            return _deliver(uow, claim, settings)
 
 
-def _deliver(claim: Claim, settings: NotificationSettings) -> DeliveryOutcome:
+def _deliver(uow: UnitOfWork, claim: Claim, settings: NotificationSettings) -> DeliveryOutcome:
     delivered = set(claim.already_delivered)
     try:
         if random.random() < settings.failure_rate:  # noqa: S311 - a drill, not security
@@ -95,14 +97,14 @@ def _deliver(claim: Claim, settings: NotificationSettings) -> DeliveryOutcome:
                 providers[channel].send(channel, claim.recipient, claim.message)
                 delivered.add(channel)
     except Exception as error:
-        _record_failure(claim, error, delivered, settings)
-    _record_delivery(claim, delivered)
+        _record_failure(uow, claim, error, delivered, settings)
+    _record_delivery(uow, claim, delivered)
     return DeliveryOutcome.DELIVERED
 
 
-def _claim(notification_id: str, settings: NotificationSettings) -> Claim | DeliveryOutcome:
+def _claim(uow: UnitOfWork, notification_id: str, settings: NotificationSettings) -> Claim | DeliveryOutcome:
     now = utc_now()
-    with UnitOfWork(write=True) as uow:
+    with uow:
         claimed = uow.notifications.claim(
             notification_id, now=now, until=now + timedelta(seconds=settings.claim_timeout)
         )
@@ -135,16 +137,16 @@ def _claim(notification_id: str, settings: NotificationSettings) -> Claim | Deli
 
 
 def _why_not_claimable(uow: UnitOfWork, notification_id: str) -> DeliveryOutcome:
-    notification = uow.notifications.get(notification_id)
-    if notification is None:
+    status = uow.notifications.status_of(notification_id)
+    if status is None:
         return DeliveryOutcome.NOT_FOUND
-    if notification.status == NotificationStatus.SENDING:
+    if status == NotificationStatus.SENDING:
         return DeliveryOutcome.CLAIMED_ELSEWHERE
     return DeliveryOutcome.ALREADY_FINISHED
 
 
-def _record_delivery(claim: Claim, delivered: set[str]) -> None:
-    with UnitOfWork(write=True) as uow:
+def _record_delivery(uow: UnitOfWork, claim: Claim, delivered: set[str]) -> None:
+    with uow:
         recorded = uow.notifications.record_delivered(
             claim.claimed, channels=",".join(sorted(delivered)), now=utc_now()
         )
@@ -158,13 +160,13 @@ def _record_delivery(claim: Claim, delivered: set[str]) -> None:
 
 
 def _record_failure(
-    claim: Claim, error: Exception, delivered: set[str], settings: NotificationSettings
+    uow: UnitOfWork, claim: Claim, error: Exception, delivered: set[str], settings: NotificationSettings
 ) -> NoReturn:
     message = claim.message
     reason = safe_error_text(error)
     final = message.attempt > settings.max_retries
     now = utc_now()
-    with UnitOfWork(write=True) as uow:
+    with uow:
         uow.notifications.record_failure(
             claim.claimed,
             final=final,

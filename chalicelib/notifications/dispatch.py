@@ -143,7 +143,8 @@ def _hand_off(notification_id: str) -> None:
     if enqueue_notification(notification_id):
         return
     try:
-        with UnitOfWork(write=True) as uow:
+        # A transaction of its own, after the change's: the unit of work that committed is still open.
+        with UnitOfWork() as uow:
             uow.notifications.mark_pending(notification_id, utc_now())
             uow.commit()
     except Exception as error:
@@ -154,8 +155,10 @@ def _hand_off(notification_id: str) -> None:
         )
 
 
-def relay_notifications(enqueue: Callable[[str], bool] = enqueue_notification) -> int:
+def relay_notifications(uow: UnitOfWork, enqueue: Callable[[str], bool] = enqueue_notification) -> int:
     """Hand off again every notification whose next step is overdue; return how many were handed off.
+
+    Two short transactions in ``uow`` per batch: take the due rows, then mark those handed off.
 
     Overdue: pending or queued past the relay delay (hand-off failed, or the
     message was lost with Redis), retrying past its longest backoff, or
@@ -165,7 +168,7 @@ def relay_notifications(enqueue: Callable[[str], bool] = enqueue_notification) -
     handed_off = 0
     while True:
         now = utc_now()
-        with UnitOfWork(write=True) as uow:
+        with uow:
             taken = uow.notifications.take_due_for_relay(now=now, until=now + relay_delay, limit=RELAY_BATCH)
             uow.commit()
         sent = []
@@ -174,7 +177,7 @@ def relay_notifications(enqueue: Callable[[str], bool] = enqueue_notification) -
                 break  # the broker is down: the rest waits for a later run
             sent.append(notification_id)
         if sent:
-            with UnitOfWork(write=True) as uow:
+            with uow:
                 uow.notifications.mark_queued(sent, utc_now())
                 uow.commit()
         handed_off += len(sent)

@@ -7,7 +7,6 @@ the broker happens only after that commit.
 
 from __future__ import annotations
 
-import math
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -22,15 +21,10 @@ from chalicelib.notifications.dispatch import (
     task_states,
 )
 from chalicelib.notifications.events import channels_for
-from chalicelib.storage.models import Notification, NotificationStatus, Patient, utc_now
-from chalicelib.storage.unit_of_work import UnitOfWork
-from chalicelib.validation import (
-    PAGE,
-    ChoiceParameter,
-    IntegerParameter,
-    parse_patient_id,
-    per_page_parameter,
-)
+from chalicelib.paging import Paging, paging_parameters, parse_paging
+from chalicelib.storage.models import Notification, NotificationRecord, NotificationStatus, Patient, utc_now
+from chalicelib.storage.unit_of_work import ReadTransaction, UnitOfWork
+from chalicelib.validation import ChoiceParameter, IntegerParameter, parse_patient_id
 
 STATUS_FILTER = ChoiceParameter(
     "status",
@@ -42,7 +36,7 @@ STATUS_FILTER = ChoiceParameter(
 
 @dataclass(frozen=True)
 class NotificationView:
-    notification: Notification
+    notification: NotificationRecord
     task_state: str
 
 
@@ -79,18 +73,20 @@ def record_patient_change(
     return notification
 
 
-def get_notification(raw_id: str) -> NotificationView:
+def get_notification(reads: ReadTransaction, raw_id: str) -> NotificationView:
     """Raises NotificationNotFound, also for ids that cannot exist."""
     notification_id = _parse_notification_id(raw_id)
-    with UnitOfWork() as uow:
-        notification = uow.notifications.get(notification_id) if notification_id else None
+    if notification_id is None:
+        raise NotificationNotFound()
+    with reads:
+        notification = reads.notifications.get(notification_id)
     if notification is None:
         raise NotificationNotFound()
     return _with_task_states([notification])[0]
 
 
 def list_patient_notifications(
-    raw_patient_id: str, raw_page: str | None, raw_per_page: str | None
+    reads: ReadTransaction, raw_patient_id: str, raw_page: str | None, raw_per_page: str | None
 ) -> NotificationPage:
     """The patient's notifications, oldest first.
 
@@ -100,34 +96,28 @@ def list_patient_notifications(
     patient_id = parse_patient_id(raw_patient_id)
     if patient_id is None:
         raise PatientNotFound()
-    page, per_page = _paging(raw_page, raw_per_page)
-    with UnitOfWork() as uow:
-        if uow.patients.get(patient_id) is None:
+    paging = parse_paging(raw_page, raw_per_page)
+    with reads:
+        if reads.patients.get(patient_id) is None:
             raise PatientNotFound()
-        total = uow.notifications.count_for_patient(patient_id)
-        rows = uow.notifications.page_for_patient(patient_id, offset=(page - 1) * per_page, limit=per_page)
-    return NotificationPage(total, math.ceil(total / per_page), page, per_page, _with_task_states(rows))
+        total = reads.notifications.count_for_patient(patient_id)
+        rows = reads.notifications.page_for_patient(patient_id, offset=paging.offset, limit=paging.per_page)
+    return _page(paging, total, rows)
 
 
 def list_notifications_with_status(
-    raw_status: str | None, raw_page: str | None, raw_per_page: str | None
+    reads: ReadTransaction, raw_status: str | None, raw_page: str | None, raw_per_page: str | None
 ) -> NotificationPage:
     """Every notification in one status (``failed`` by default: the dead letters), oldest first.
 
     Raises ValidationFailed for an unknown status or bad paging values.
     """
     status = STATUS_FILTER.parse(raw_status)
-    page, per_page = _paging(raw_page, raw_per_page)
-    with UnitOfWork() as uow:
-        total = uow.notifications.count_with_status(status)
-        rows = uow.notifications.page_with_status(status, offset=(page - 1) * per_page, limit=per_page)
-    return NotificationPage(total, math.ceil(total / per_page), page, per_page, _with_task_states(rows))
-
-
-def paging_parameters() -> tuple[IntegerParameter, IntegerParameter]:
-    """The page and per_page query parameters of a notification list."""
-    settings = get_settings()
-    return PAGE, per_page_parameter(default=settings.default_per_page, maximum=settings.max_per_page)
+    paging = parse_paging(raw_page, raw_per_page)
+    with reads:
+        total = reads.notifications.count_with_status(status)
+        rows = reads.notifications.page_with_status(status, offset=paging.offset, limit=paging.per_page)
+    return _page(paging, total, rows)
 
 
 def status_list_parameters() -> tuple[ChoiceParameter | IntegerParameter, ...]:
@@ -135,17 +125,16 @@ def status_list_parameters() -> tuple[ChoiceParameter | IntegerParameter, ...]:
     return (STATUS_FILTER, *paging_parameters())
 
 
-def _paging(raw_page: str | None, raw_per_page: str | None) -> tuple[int, int]:
-    page, per_page = paging_parameters()
-    return page.parse_or_default(raw_page), per_page.parse_or_default(raw_per_page)
+def _page(paging: Paging, total: int, rows: Sequence[NotificationRecord]) -> NotificationPage:
+    return NotificationPage(total, paging.pages(total), paging.page, paging.per_page, _with_task_states(rows))
 
 
-def _with_task_states(rows: Sequence[Notification]) -> list[NotificationView]:
+def _with_task_states(rows: Sequence[NotificationRecord]) -> list[NotificationView]:
     states = task_states([row.id for row in rows])
     return [NotificationView(row, _task_state(row, states[row.id])) for row in rows]
 
 
-def _task_state(row: Notification, celery_state: str) -> str:
+def _task_state(row: NotificationRecord, celery_state: str) -> str:
     # Without a result, Celery's PENDING would read "not run yet" for a notification that is
     # finished: nothing more will happen to it (a cancelled one's task, if still queued, does nothing).
     if celery_state == NO_RESULT_TASK_STATE and row.status in NotificationStatus.FINISHED:

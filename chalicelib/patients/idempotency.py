@@ -101,13 +101,13 @@ def complete(uow: UnitOfWork, key: IdempotencyKey, patient: Patient, notificatio
     uow.idempotency_keys.complete(key.principal, key.key, patient_id=patient.id, result=result)
 
 
-def purge_expired_keys(now: datetime | None = None) -> int:
+def purge_expired_keys(uow: UnitOfWork, now: datetime | None = None) -> int:
     """Delete every expired key row (and its copy of patient data); returns how many.
 
     Expired rows are already ignored and replaced when their key comes again;
     this bounds the table and the data it holds. Meant for a periodic job.
     """
-    with UnitOfWork(write=True) as uow:
+    with uow:
         purged = uow.idempotency_keys.delete_expired(now or utc_now())
         uow.commit()
     return purged

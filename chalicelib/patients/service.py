@@ -1,12 +1,12 @@
 """Patient service: the rules for creating, reading, changing and listing patients.
 
-Each public function is one transaction. Inputs are the client's raw values;
-errors are the domain errors of ``chalicelib.errors``.
+Each public function is one transaction, in the unit of work (writes) or read
+transaction (reads) its caller hands it unopened. Inputs are the client's raw
+values; errors are the domain errors of ``chalicelib.errors``.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
@@ -16,19 +16,26 @@ from chalicelib.config.settings import get_settings
 from chalicelib.errors import PatientNotFound, PreconditionFailed
 from chalicelib.notifications.events import PATIENT_CREATED, PATIENT_UPDATED
 from chalicelib.notifications.service import record_patient_change
+from chalicelib.paging import Paging, paging_parameters
 from chalicelib.patients import idempotency
 from chalicelib.patients.idempotency import IdempotencyKey
 from chalicelib.patients.preconditions import TagCondition
 from chalicelib.storage.models import Patient, PatientRecord, utc_now
 from chalicelib.storage.unit_of_work import ReadTransaction, UnitOfWork
 from chalicelib.validation import (
-    AFTER,
-    PAGE,
+    MAX_ID,
     IntegerParameter,
     parse_patient_create,
     parse_patient_id,
     parse_patient_update,
-    per_page_parameter,
+)
+
+AFTER = IntegerParameter(
+    "after",
+    0,
+    MAX_ID,
+    "Cursor: list the patients whose id is greater than this, in id order. The `next` link of each"
+    " answer carries it. With `page`, the page-th page after the cursor (default the first).",
 )
 
 
@@ -50,7 +57,7 @@ class PatientChange:
 
 
 def create_patient(
-    payload: Any, key: IdempotencyKey | None = None, *, correlation_id: str | None = None
+    uow: UnitOfWork, payload: Any, key: IdempotencyKey | None = None, *, correlation_id: str | None = None
 ) -> PatientChange:
     """Validate and store a new patient with its ``patient.created`` notification.
 
@@ -60,7 +67,7 @@ def create_patient(
     """
     values = parse_patient_create(payload, phone_region=get_settings().phone_default_region)
     now = utc_now()
-    with UnitOfWork(write=True) as uow:
+    with uow:
         earlier = idempotency.claim(uow, key, now) if key else None
         if earlier is not None:
             patient, notification_id = earlier
@@ -73,10 +80,10 @@ def create_patient(
     return PatientChange(patient, notification.id)
 
 
-def get_patient(raw_id: str) -> PatientRecord:
+def get_patient(reads: ReadTransaction, raw_id: str) -> PatientRecord:
     """Raises PatientNotFound, also for ids that cannot exist."""
     patient_id = _id_or_not_found(raw_id)
-    with ReadTransaction() as reads:
+    with reads:
         patient = reads.patients.get(patient_id)
     if patient is None:
         raise PatientNotFound()
@@ -84,7 +91,12 @@ def get_patient(raw_id: str) -> PatientRecord:
 
 
 def update_patient(
-    raw_id: str, payload: Any, if_match: TagCondition | None = None, *, correlation_id: str | None = None
+    uow: UnitOfWork,
+    raw_id: str,
+    payload: Any,
+    if_match: TagCondition | None = None,
+    *,
+    correlation_id: str | None = None,
 ) -> PatientChange:
     """Apply a partial update, if the patient's version satisfies ``if_match``, and record
     its ``patient.updated`` notification.
@@ -93,7 +105,7 @@ def update_patient(
     """
     patient_id = _id_or_not_found(raw_id)
     values = parse_patient_update(payload, phone_region=get_settings().phone_default_region)
-    with UnitOfWork(write=True) as uow:
+    with uow:
         patient = _existing(uow, patient_id, for_update=True)
         _require_match(patient, if_match)
         for column, value in values.items():
@@ -107,12 +119,12 @@ def update_patient(
     return PatientChange(patient, notification.id)
 
 
-def delete_patient(raw_id: str, if_match: TagCondition | None = None) -> None:
+def delete_patient(uow: UnitOfWork, raw_id: str, if_match: TagCondition | None = None) -> None:
     """Delete the patient, if its version satisfies ``if_match``, and cancel its unsent notifications.
 
     Raises PatientNotFound, PreconditionFailed.
     """
-    with UnitOfWork(write=True) as uow:
+    with uow:
         patient = _existing(uow, raw_id, for_update=True)
         _require_match(patient, if_match)
         uow.patients.delete(patient)
@@ -123,12 +135,11 @@ def delete_patient(raw_id: str, if_match: TagCondition | None = None) -> None:
 
 def list_parameters() -> tuple[IntegerParameter, IntegerParameter, IntegerParameter]:
     """The query parameters of a patient list: page, per_page, after."""
-    settings = get_settings()
-    return PAGE, per_page_parameter(default=settings.default_per_page, maximum=settings.max_per_page), AFTER
+    return (*paging_parameters(), AFTER)
 
 
 def list_patients(
-    raw_page: str | None, raw_per_page: str | None, raw_after: str | None = None
+    reads: ReadTransaction, raw_page: str | None, raw_per_page: str | None, raw_after: str | None = None
 ) -> PatientPage:
     """One page in id order, addressed by page number or by cursor (``after``, an id).
 
@@ -136,22 +147,22 @@ def list_patients(
     it has a meaning). The total comes from the maintained counter, so it costs the same
     at any size. Raises ValidationFailed for bad paging values.
     """
-    page_rule, per_page_rule, after_rule = list_parameters()
+    page_rule, per_page_rule = paging_parameters()
     per_page = per_page_rule.parse_or_default(raw_per_page)
-    after = after_rule.parse(raw_after)
-    page = page_rule.parse_or_default(raw_page)
-    with ReadTransaction() as reads:
+    after = AFTER.parse(raw_after)
+    paging = Paging(page_rule.parse_or_default(raw_page), per_page)
+    with reads:
         total = reads.patients.count()
         # One row more than the page holds tells whether a next page exists.
         if after is not None:
-            rows = reads.patients.after(after, limit=per_page + 1, offset=(page - 1) * per_page)
+            rows = reads.patients.after(after, limit=per_page + 1, offset=paging.offset)
         else:
-            rows = reads.patients.page(offset=(page - 1) * per_page, limit=per_page + 1) if total else []
+            rows = reads.patients.page(offset=paging.offset, limit=per_page + 1) if total else []
     shown = rows[:per_page]
     next_after = shown[-1].id if len(rows) > per_page else None
     # Page numbers count from the start of the list; with a cursor they count from it instead.
-    number = page if after is None else None
-    return PatientPage(total, math.ceil(total / per_page), number, per_page, shown, next_after)
+    number = paging.page if after is None else None
+    return PatientPage(total, paging.pages(total), number, per_page, shown, next_after)
 
 
 def _id_or_not_found(raw_id: str | int) -> int:

@@ -96,7 +96,11 @@ def get_engine() -> Engine:
 
 @lru_cache(maxsize=1)
 def get_session_factory() -> sessionmaker[Session]:
-    return sessionmaker(bind=get_engine(), expire_on_commit=False, autoflush=False)
+    # A unit of work binds each session to its own connection and commits that connection's
+    # transaction itself: the session may roll it back (a failed flush) but never commits it.
+    return sessionmaker(
+        bind=get_engine(), expire_on_commit=False, autoflush=False, join_transaction_mode="rollback_only"
+    )
 
 
 def reset_engine(*, close_connections: bool = True) -> None:

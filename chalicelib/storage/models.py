@@ -114,6 +114,19 @@ class AuditEvent(Base):
     request_id: Mapped[str | None] = mapped_column(String(128))
 
 
+@dataclass(frozen=True, slots=True)
+class AuditEventRecord:
+    """An audit event as read to answer a request."""
+
+    id: int
+    occurred_at: datetime
+    principal: str
+    action: str
+    patient_id: int | None
+    status: int | None
+    request_id: str | None
+
+
 class NotificationStatus:
     PENDING = "pending"  # the hand-off to the broker failed: the relay will hand it off again
     QUEUED = "queued"  # written with the patient change and handed to the broker after commit
@@ -151,6 +164,25 @@ class Notification(Base):
     delivered_at: Mapped[datetime | None] = mapped_column(DateTime())
     # When the relay hands it to the broker again if nothing else happened; NULL once finished.
     next_attempt_at: Mapped[datetime | None] = mapped_column(DateTime(), index=True)
+
+
+@dataclass(frozen=True, slots=True)
+class NotificationRecord:
+    """A notification as read to answer a request or a check: plain values, no session behind them."""
+
+    id: str
+    patient_id: int
+    event: str
+    channels: str
+    status: str
+    attempts: int
+    last_error: str | None
+    correlation_id: str | None
+    created_at: datetime
+    updated_at: datetime
+    delivered_at: datetime | None
+    delivered_channels: str
+    next_attempt_at: datetime | None
 
     @property
     def channel_list(self) -> list[str]:

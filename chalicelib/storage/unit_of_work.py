@@ -1,4 +1,9 @@
-"""The transaction boundary: one session, committed once or rolled back."""
+"""Transaction boundaries: ``UnitOfWork`` is the one way to write, ``ReadTransaction`` the one way to read.
+
+The caller creates one and hands it to a service, unopened; the service opens
+it with ``with``. Each ``with`` is one transaction on one connection, so an
+object can be entered again once left (delivery runs two transactions).
+"""
 
 from __future__ import annotations
 
@@ -6,45 +11,34 @@ from collections.abc import Callable
 from types import TracebackType
 
 from sqlalchemy import Connection
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
+from chalicelib.audit.queries import AuditEventReader, AuditEventRepository
 from chalicelib.audit.recording import record_changes, watch_patient_changes
+from chalicelib.notifications.queries import NotificationReader, NotificationRepository
+from chalicelib.patients.queries import IdempotencyKeyRepository, PatientReader, PatientRepository
 from chalicelib.storage.database import SQLITE_BEGIN_IMMEDIATE, get_engine, get_session_factory
-from chalicelib.storage.repository import (
-    AuditEventRepository,
-    IdempotencyKeyRepository,
-    NotificationRepository,
-    PatientReader,
-    PatientRepository,
-)
 
 
 class UnitOfWork:
-    """``with UnitOfWork(write=True) as uow: ...; uow.commit()``.
+    """``with uow: ...; uow.commit()``: one write transaction, committed once or rolled back.
 
     Leaving the block without ``commit()`` rolls back. Callbacks registered
     with ``after_commit`` run only once the commit succeeded, which is where
     side effects that leave the process belong. ``commit()`` also writes the
     audit row of every patient the unit of work changed (``chalicelib.audit.recording``),
     in the same transaction.
+
+    The ORM session (``session`` and the repositories on it) is built on first use:
+    a unit of work that only appends an audit row (every read's outcome) stays one
+    INSERT on a bare connection.
     """
 
-    def __init__(self, *, write: bool = False, session_factory: sessionmaker[Session] | None = None) -> None:
-        self._write = write
-        self._session_factory = session_factory
-        self._after_commit: list[Callable[[], None]] = []
-
     def __enter__(self) -> UnitOfWork:
-        factory = self._session_factory or get_session_factory()
-        self.session = factory()
-        if self._write:
-            # Only SQLite reads this option (see chalicelib.storage.database).
-            self.session.connection(execution_options={SQLITE_BEGIN_IMMEDIATE: True})
-        watch_patient_changes(self.session)
-        self.patients = PatientRepository(self.session)
-        self.idempotency_keys = IdempotencyKeyRepository(self.session)
-        self.audit_events = AuditEventRepository(self.session)
-        self.notifications = NotificationRepository(self.session)
+        self._connection = _begin(write=True)
+        self._session: Session | None = None
+        self._after_commit: list[Callable[[], None]] = []
+        self.audit_events = AuditEventRepository(self._connection)
         return self
 
     def __exit__(
@@ -54,14 +48,38 @@ class UnitOfWork:
         traceback: TracebackType | None,
     ) -> None:
         # Closing ends (rolls back) any transaction still open; objects keep their loaded state.
-        self.session.close()
+        if self._session is not None:
+            self._session.close()
+        self._connection.close()
+
+    @property
+    def session(self) -> Session:
+        if self._session is None:
+            self._session = get_session_factory()(bind=self._connection)
+            watch_patient_changes(self._session)
+        return self._session
+
+    @property
+    def patients(self) -> PatientRepository:
+        return PatientRepository(self.session)
+
+    @property
+    def notifications(self) -> NotificationRepository:
+        return NotificationRepository(self.session)
+
+    @property
+    def idempotency_keys(self) -> IdempotencyKeyRepository:
+        return IdempotencyKeyRepository(self.session)
 
     def after_commit(self, callback: Callable[[], None]) -> None:
         self._after_commit.append(callback)
 
     def commit(self) -> None:
-        audited = record_changes(self.session)
-        self.session.commit()
+        audited = None
+        if self._session is not None:
+            audited = record_changes(self._session)
+            self._session.commit()  # flushes: the transaction is the connection's
+        self._connection.commit()
         if audited is not None:
             audited.recorded = True
         callbacks, self._after_commit = self._after_commit, []
@@ -70,17 +88,18 @@ class UnitOfWork:
 
 
 class ReadTransaction:
-    """``with ReadTransaction() as reads: reads.patients.get(...)``: reads that answer a request.
+    """``with reads: reads.patients.get(...)``: the reads that answer a request or a check.
 
     One transaction on a bare connection, so that the statements in it see one
     state of the database; it changes nothing and is rolled back on leaving.
-    No Session: the answer needs values, not objects to change.
+    No Session: an answer needs values, not objects to change.
     """
 
     def __enter__(self) -> ReadTransaction:
-        self._connection: Connection = get_engine().connect()
-        self._connection.begin()
+        self._connection = _begin(write=False)
         self.patients = PatientReader(self._connection)
+        self.notifications = NotificationReader(self._connection)
+        self.audit_events = AuditEventReader(self._connection)
         return self
 
     def __exit__(
@@ -90,3 +109,16 @@ class ReadTransaction:
         traceback: TracebackType | None,
     ) -> None:
         self._connection.close()
+
+
+def _begin(*, write: bool) -> Connection:
+    connection = get_engine().connect()
+    if write:
+        # Only SQLite reads this option (see chalicelib.storage.database).
+        connection.execution_options(**{SQLITE_BEGIN_IMMEDIATE: True})
+    try:
+        connection.begin()
+    except BaseException:
+        connection.close()
+        raise
+    return connection

@@ -12,6 +12,7 @@ from sqlalchemy import text
 from chalicelib.audit.recording import utc_now
 from chalicelib.patients.idempotency import purge_expired_keys
 from chalicelib.storage.database import get_engine
+from chalicelib.storage.unit_of_work import UnitOfWork
 from tests.api.test_openapi_document import assert_documented, get_document
 from tests.api.test_patients_api import JOHN, assert_error
 from tests.conftest import AUTH, JSON_AUTH, OTHER_TOKEN, TEST_TOKEN
@@ -140,9 +141,9 @@ def test_purge_deletes_only_expired_keys(client: Any) -> None:
     expire_keys()
     post_keyed(client, "new", {**JOHN, "email": "new@example.com"})
 
-    assert purge_expired_keys() == 1
+    assert purge_expired_keys(UnitOfWork()) == 1
     assert [row.key for row in key_rows()] == ["new"]
-    assert purge_expired_keys(utc_now() + timedelta(days=2)) == 1
+    assert purge_expired_keys(UnitOfWork(), utc_now() + timedelta(days=2)) == 1
     assert key_rows() == []
 
 

@@ -123,8 +123,8 @@ def test_unknown_ids_are_404_with_the_error_body(client: Any, path: str, code: s
 
 def test_dead_letters_are_listed_and_bad_filters_refused(client: Any) -> None:
     created = create(client)
-    with UnitOfWork(write=True) as uow:
-        notification = uow.notifications.get(created["notification_id"])
+    with UnitOfWork() as uow:
+        notification = uow.session.get(Notification, created["notification_id"])
         assert notification is not None
         notification.status, notification.last_error = (
             "failed",

@@ -19,7 +19,7 @@ JANE = {"name": "Jane Roe", "email": "jane.roe@example.com"}
 
 
 def make_overdue() -> None:
-    with UnitOfWork(write=True) as uow:
+    with UnitOfWork() as uow:
         uow.session.execute(
             text("UPDATE notifications SET next_attempt_at = :past WHERE next_attempt_at IS NOT NULL"),
             {"past": utc_now() - timedelta(seconds=1)},
@@ -43,15 +43,18 @@ def test_notifications_left_pending_by_an_outage_are_handed_off_by_the_relay(
 ) -> None:
     # GIVEN changes committed while Redis was unreachable
     notifying_app(REDIS_URL="redis://127.0.0.1:9/0")
-    ids = [patients.create_patient({**JANE, "email": f"p{i}@example.com"}).notification_id for i in range(3)]
+    ids = [
+        patients.create_patient(UnitOfWork(), {**JANE, "email": f"p{i}@example.com"}).notification_id
+        for i in range(3)
+    ]
     assert set(statuses().values()) == {"pending"}
 
     # WHEN Redis is back and they are overdue
     notifying_app(REDIS_URL=redis_url)
-    assert relay_notifications() == 0  # not overdue yet
+    assert relay_notifications(UnitOfWork()) == 0  # not overdue yet
     make_overdue()
-    handed_off = relay_notifications()
-    again = relay_notifications()
+    handed_off = relay_notifications(UnitOfWork())
+    again = relay_notifications(UnitOfWork())
 
     # THEN each is handed off once, and queued
     assert (handed_off, again) == (3, 0)
@@ -62,13 +65,13 @@ def test_notifications_left_pending_by_an_outage_are_handed_off_by_the_relay(
 def test_the_relay_releases_an_expired_claim_and_leaves_finished_ones_alone(
     notifying_app: Callable[..., Any], redis_url: str
 ) -> None:
-    abandoned = patients.create_patient(JANE).notification_id
+    abandoned = patients.create_patient(UnitOfWork(), JANE).notification_id
     now = utc_now()
-    with UnitOfWork(write=True) as uow:
+    with UnitOfWork() as uow:
         uow.notifications.claim(abandoned, now=now, until=now - timedelta(seconds=1))  # its worker died
         uow.commit()
-    finished = patients.create_patient({**JANE, "email": "done@example.com"}).notification_id
-    with UnitOfWork(write=True) as uow:
+    finished = patients.create_patient(UnitOfWork(), {**JANE, "email": "done@example.com"}).notification_id
+    with UnitOfWork() as uow:
         uow.session.execute(
             text("UPDATE notifications SET status = 'delivered', next_attempt_at = NULL WHERE id = :id"),
             {"id": finished},
@@ -76,5 +79,5 @@ def test_the_relay_releases_an_expired_claim_and_leaves_finished_ones_alone(
         uow.commit()
     make_overdue()
 
-    assert relay_notifications() == 1
+    assert relay_notifications(UnitOfWork()) == 1
     assert statuses() == {abandoned: "queued", finished: "delivered"}

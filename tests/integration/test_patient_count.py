@@ -10,7 +10,7 @@ from sqlalchemy import func, select, text
 from chalicelib.patients import service as patients
 from chalicelib.storage.database import get_engine
 from chalicelib.storage.models import Patient
-from chalicelib.storage.unit_of_work import UnitOfWork
+from chalicelib.storage.unit_of_work import ReadTransaction, UnitOfWork
 
 WRITERS = 6
 CREATES_PER_WRITER = 12
@@ -29,11 +29,13 @@ def test_concurrent_creates_and_deletes_lose_no_count(configured_app: str) -> No
     def writer(number: int) -> None:
         start.wait()
         created = [
-            patients.create_patient({"name": f"W{number}", "email": f"w{number}.{i}@example.com"}).patient.id
+            patients.create_patient(
+                UnitOfWork(), {"name": f"W{number}", "email": f"w{number}.{i}@example.com"}
+            ).patient.id
             for i in range(CREATES_PER_WRITER)
         ]
         for patient_id in created[:DELETES_PER_WRITER]:
-            patients.delete_patient(str(patient_id))
+            patients.delete_patient(UnitOfWork(), str(patient_id))
 
     # WHEN they create and delete at the same time
     with ThreadPoolExecutor(WRITERS) as pool:
@@ -43,16 +45,16 @@ def test_concurrent_creates_and_deletes_lose_no_count(configured_app: str) -> No
     # THEN the maintained total is exact
     expected = WRITERS * (CREATES_PER_WRITER - DELETES_PER_WRITER)
     assert exact_count() == expected
-    assert patients.list_patients(None, None).total == expected
+    assert patients.list_patients(ReadTransaction(), None, None).total == expected
 
 
 def test_recount_repairs_a_counter_after_writes_behind_the_api(configured_app: str) -> None:
-    patients.create_patient({"name": "A", "email": "a@example.com"})
+    patients.create_patient(UnitOfWork(), {"name": "A", "email": "a@example.com"})
     with get_engine().begin() as connection:
         connection.execute(text("UPDATE row_counts SET row_count = 42"))
 
-    with UnitOfWork(write=True) as uow:
+    with UnitOfWork() as uow:
         assert uow.patients.recount() == 1
         uow.commit()
 
-    assert patients.list_patients(None, None).total == 1
+    assert patients.list_patients(ReadTransaction(), None, None).total == 1

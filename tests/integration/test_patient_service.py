@@ -8,6 +8,7 @@ import pytest
 
 from chalicelib.errors import DuplicateEmail, PatientNotFound
 from chalicelib.patients import service as patients
+from chalicelib.storage.unit_of_work import ReadTransaction, UnitOfWork
 
 
 @pytest.fixture
@@ -20,33 +21,33 @@ def test_updated_at_advances_even_within_one_clock_tick(
 ) -> None:
     frozen = datetime(2026, 1, 1, 12, 0, 0)
     monkeypatch.setattr(patients, "utc_now", lambda: frozen)
-    created = patients.create_patient({"name": "A", "email": "a@example.com"}).patient
+    created = patients.create_patient(UnitOfWork(), {"name": "A", "email": "a@example.com"}).patient
 
-    first = patients.update_patient(str(created.id), {"name": "B"}).patient
-    second = patients.update_patient(str(created.id), {"name": "C"}).patient
+    first = patients.update_patient(UnitOfWork(), str(created.id), {"name": "B"}).patient
+    second = patients.update_patient(UnitOfWork(), str(created.id), {"name": "C"}).patient
 
     assert created.created_at == first.created_at == second.created_at == frozen
     assert created.updated_at < first.updated_at < second.updated_at
 
 
 def test_failed_update_changes_nothing(service: str) -> None:
-    patients.create_patient({"name": "A", "email": "a@example.com"})
-    other = patients.create_patient({"name": "B", "email": "b@example.com"}).patient
+    patients.create_patient(UnitOfWork(), {"name": "A", "email": "a@example.com"})
+    other = patients.create_patient(UnitOfWork(), {"name": "B", "email": "b@example.com"}).patient
 
     with pytest.raises(DuplicateEmail):
-        patients.update_patient(str(other.id), {"name": "Changed", "email": "A@example.com"})
+        patients.update_patient(UnitOfWork(), str(other.id), {"name": "Changed", "email": "A@example.com"})
 
-    assert patients.get_patient(str(other.id)).name == "B"
+    assert patients.get_patient(ReadTransaction(), str(other.id)).name == "B"
 
 
 def test_delete_unknown_raises(service: str) -> None:
     with pytest.raises(PatientNotFound):
-        patients.delete_patient("12345")
+        patients.delete_patient(UnitOfWork(), "12345")
 
 
 def test_version_counts_changes(service: str) -> None:
-    created = patients.create_patient({"name": "A", "email": "a@example.com"}).patient
+    created = patients.create_patient(UnitOfWork(), {"name": "A", "email": "a@example.com"}).patient
 
-    updated = patients.update_patient(str(created.id), {"name": "B"}).patient
+    updated = patients.update_patient(UnitOfWork(), str(created.id), {"name": "B"}).patient
 
     assert (created.version, updated.version) == (1, 2)

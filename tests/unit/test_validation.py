@@ -5,12 +5,12 @@ from __future__ import annotations
 import pytest
 
 from chalicelib.errors import MalformedRequest, ValidationFailed
+from chalicelib.paging import per_page_parameter
 from chalicelib.validation import (
     parse_patient_create,
     parse_patient_id,
     parse_patient_update,
     parse_phone,
-    per_page_parameter,
 )
 
 

@@ -1,0 +1,79 @@
+"""Queries over the ``audit_events`` table: rows appended, and the trail read newest first.
+
+Both work on the transaction's connection, never a Session: every request
+appends a row (``chalicelib.audit.service.record_outcome``), and the ORM would
+add a third to that cost.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, cast
+
+from sqlalchemy import Connection, Table, insert, select
+from sqlalchemy.orm import Session
+
+from chalicelib.storage.models import AuditEvent, AuditEventRecord
+
+# The values of one audit_events row, by column name.
+AuditRow = dict[str, Any]
+AUDIT_EVENTS = cast(Table, AuditEvent.__table__)
+_events = AUDIT_EVENTS.c
+_RECORD = select(
+    _events.id,
+    _events.occurred_at,
+    _events.principal,
+    _events.action,
+    _events.patient_id,
+    _events.status,
+    _events.request_id,
+)
+
+
+def insert_rows(executor: Session | Connection, rows: list[AuditRow]) -> None:
+    # An insert into the table, not the class: the ORM's flush or bulk path costs more than the rows.
+    executor.execute(insert(AUDIT_EVENTS), rows)
+
+
+class AuditEventRepository:
+    """Appends to the trail inside a ``UnitOfWork``, on its connection."""
+
+    def __init__(self, connection: Connection) -> None:
+        self._connection = connection
+
+    def add(self, row: AuditRow) -> None:
+        insert_rows(self._connection, [row])
+
+
+class AuditEventReader:
+    """Reads the trail inside a ``ReadTransaction``."""
+
+    def __init__(self, connection: Connection) -> None:
+        self._connection = connection
+
+    def newest_first(
+        self,
+        *,
+        limit: int,
+        before_id: int | None = None,
+        patient_id: int | None = None,
+        principal: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> list[AuditEventRecord]:
+        """Up to ``limit`` events matching every given filter, newest (highest id) first.
+
+        ``since`` is inclusive and ``until`` exclusive; ``before_id`` is the keyset cursor.
+        """
+        query = _RECORD.order_by(_events.id.desc()).limit(limit)
+        if before_id is not None:
+            query = query.where(_events.id < before_id)
+        if patient_id is not None:
+            query = query.where(_events.patient_id == patient_id)
+        if principal is not None:
+            query = query.where(_events.principal == principal)
+        if since is not None:
+            query = query.where(_events.occurred_at >= since)
+        if until is not None:
+            query = query.where(_events.occurred_at < until)
+        return [AuditEventRecord(*row) for row in self._connection.execute(query)]

@@ -1,0 +1,225 @@
+"""Queries over the patient feature's tables: ``patients``, its ``row_counts`` counter, ``idempotency_keys``.
+
+``PatientRepository`` and ``IdempotencyKeyRepository`` change rows inside a
+``UnitOfWork``; ``PatientReader`` answers reads inside a ``ReadTransaction``.
+Constraint violations become domain errors.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, cast
+
+from sqlalchemy import Connection, Select, Table, bindparam, delete, func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from chalicelib.errors import DuplicateEmail
+from chalicelib.storage.models import IdempotencyRecord, Patient, PatientRecord, RowCount
+
+EMAIL_CONSTRAINT = "uq_patients_email_key"
+PATIENTS_TABLE = Patient.__tablename__
+
+
+class PatientRepository:
+    def __init__(self, session: Session) -> None:
+        self._session = session
+
+    def get(self, patient_id: int, *, for_update: bool = False) -> Patient | None:
+        return self._session.get(Patient, patient_id, with_for_update=for_update or None)
+
+    def add(self, patient: Patient) -> Patient:
+        self._session.add(patient)
+        self.flush()
+        self._change_count(+1)
+        return patient
+
+    def flush(self) -> None:
+        """Write pending changes now, so the database's constraints decide."""
+        try:
+            self._session.flush()
+        except IntegrityError as error:
+            if _violates(error, EMAIL_CONSTRAINT, "patients.email_key"):
+                raise DuplicateEmail() from None
+            raise
+
+    def delete(self, patient: Patient) -> None:
+        self._session.delete(patient)
+        self._session.flush()
+        self._change_count(-1)
+
+    def recount(self) -> int:
+        """Set the counter from ``count(*)``: after rows were loaded or removed behind the API's back."""
+        exact = self._session.scalar(select(func.count()).select_from(Patient)) or 0
+        self._session.execute(
+            update(RowCount).where(RowCount.table_name == PATIENTS_TABLE).values(row_count=exact),
+            execution_options={"synchronize_session": False},
+        )
+        return exact
+
+    def contact(self, patient_id: int) -> tuple[str, str | None] | None:
+        """The patient's email and E.164 phone, or None if the patient is gone."""
+        row = self._session.execute(_CONTACT, {"patient_id": patient_id}).first()
+        return (row.email, row.phone_e164) if row else None
+
+    def _change_count(self, delta: int) -> None:
+        # One UPDATE ... SET row_count = row_count + delta: the database serializes
+        # concurrent writers on the counter row, so no change is lost. It comes last
+        # in the transaction, so that row stays locked only until the commit.
+        self._session.execute(
+            update(RowCount)
+            .where(RowCount.table_name == PATIENTS_TABLE)
+            .values(row_count=RowCount.row_count + delta),
+            execution_options={"synchronize_session": False},
+        )
+
+
+class PatientReader:
+    """The reads that answer patient requests, as plain records on a bare connection.
+
+    Loading ORM objects costs more than the query itself (``make bench-baseline``),
+    and an answer needs only the values.
+    """
+
+    def __init__(self, connection: Connection) -> None:
+        self._connection = connection
+
+    def get(self, patient_id: int) -> PatientRecord | None:
+        row = self._connection.execute(_PATIENT_BY_ID, {"patient_id": patient_id}).first()
+        return PatientRecord(*row) if row else None
+
+    def count(self) -> int:
+        """The maintained count; an exact ``count(*)`` only if the counter row is missing."""
+        maintained = self._connection.scalar(_MAINTAINED_PATIENT_COUNT)
+        if maintained is not None:
+            return int(maintained)
+        return int(self._connection.scalar(_EXACT_PATIENT_COUNT) or 0)
+
+    def page(self, *, offset: int, limit: int) -> list[PatientRecord]:
+        """``limit`` patients in id order from position ``offset``.
+
+        The skipping happens on the primary key alone (an index-only scan on
+        PostgreSQL), and only the rows returned are read in full.
+        """
+        return self._records(_PATIENT_PAGE_AT_OFFSET, {"offset": offset, "limit": limit})
+
+    def after(self, patient_id: int, *, limit: int, offset: int = 0) -> list[PatientRecord]:
+        """``limit`` patients in id order whose id is greater than ``patient_id`` (keyset paging),
+        from position ``offset`` among those (skipped on the primary key alone, as in ``page``)."""
+        if offset:
+            params = {"after": patient_id, "offset": offset, "limit": limit}
+            return self._records(_PATIENT_PAGE_AFTER_AT_OFFSET, params)
+        return self._records(_PATIENT_PAGE_AFTER, {"after": patient_id, "limit": limit})
+
+    def _records(self, query: Select[Any], params: dict[str, int]) -> list[PatientRecord]:
+        return [PatientRecord(*row) for row in self._connection.execute(query, params)]
+
+
+# Statements built once, on the table rather than the mapped class: building SQLAlchemy
+# expressions, and ORM execution, cost more per request than running the SQL.
+_PATIENTS = cast(Table, Patient.__table__)
+_patients = _PATIENTS.c
+_PATIENT_RECORD = select(
+    _patients.id,
+    _patients.name,
+    _patients.email,
+    _patients.phone,
+    _patients.version,
+    _patients.created_at,
+    _patients.updated_at,
+)
+_PATIENT_BY_ID = _PATIENT_RECORD.where(_patients.id == bindparam("patient_id"))
+_PATIENT_PAGE_AFTER = (
+    _PATIENT_RECORD.where(_patients.id > bindparam("after")).order_by(_patients.id).limit(bindparam("limit"))
+)
+# The first id of the page, found by skipping on the primary key alone.
+_FIRST_ID_AT_OFFSET = (
+    select(_patients.id).order_by(_patients.id).offset(bindparam("offset")).limit(1).scalar_subquery()
+)
+_PATIENT_PAGE_AT_OFFSET = (
+    _PATIENT_RECORD.where(_patients.id >= _FIRST_ID_AT_OFFSET)
+    .order_by(_patients.id)
+    .limit(bindparam("limit"))
+)
+_FIRST_ID_AFTER_AT_OFFSET = (
+    select(_patients.id)
+    .where(_patients.id > bindparam("after"))
+    .order_by(_patients.id)
+    .offset(bindparam("offset"))
+    .limit(1)
+    .scalar_subquery()
+)
+_PATIENT_PAGE_AFTER_AT_OFFSET = (
+    _PATIENT_RECORD.where(_patients.id >= _FIRST_ID_AFTER_AT_OFFSET)
+    .order_by(_patients.id)
+    .limit(bindparam("limit"))
+)
+_MAINTAINED_PATIENT_COUNT = select(RowCount.row_count).where(RowCount.table_name == PATIENTS_TABLE)
+_EXACT_PATIENT_COUNT = select(func.count()).select_from(_PATIENTS)
+_CONTACT = select(_patients.email, _patients.phone_e164).where(_patients.id == bindparam("patient_id"))
+
+
+def _violates(error: IntegrityError, constraint: str, sqlite_column: str) -> bool:
+    diag = getattr(error.orig, "diag", None)
+    if diag is not None and getattr(diag, "constraint_name", None):
+        return bool(diag.constraint_name == constraint)
+    return sqlite_column in str(error.orig)
+
+
+class IdempotencyKeyRepository:
+    """The ``idempotency_keys`` table: one row per (principal, key)."""
+
+    def __init__(self, session: Session) -> None:
+        self._session = session
+
+    def find(self, principal: str, key: str) -> IdempotencyRecord | None:
+        # A fresh SELECT, never the identity map: after losing an insert race the winner's row must be read.
+        query = select(IdempotencyRecord).where(
+            IdempotencyRecord.principal == principal, IdempotencyRecord.key == key
+        )
+        return self._session.scalars(query, execution_options={"populate_existing": True}).one_or_none()
+
+    def insert_if_absent(self, values: dict[str, Any]) -> bool:
+        """Insert a row unless one with its (principal, key) exists; True if this one went in.
+
+        On PostgreSQL a concurrent insert of the same key makes this wait until
+        that transaction ends, so the loser then sees the winner's row.
+        """
+        # The engine has loaded its own dialect already; importing the other would cost cold-start time.
+        if self._session.get_bind().dialect.name == "postgresql":
+            from sqlalchemy.dialects import postgresql as dialect
+        else:
+            from sqlalchemy.dialects import sqlite as dialect  # type: ignore[no-redef]
+        statement = (
+            dialect.insert(IdempotencyRecord)
+            .values(**values)
+            .on_conflict_do_nothing()
+            .returning(IdempotencyRecord.key)
+        )
+        # RETURNING yields the row only if it went in (rowcount is not reliable across drivers here).
+        return self._session.execute(statement).first() is not None
+
+    def complete(self, principal: str, key: str, *, patient_id: int, result: str) -> None:
+        self._session.execute(
+            update(IdempotencyRecord)
+            .where(IdempotencyRecord.principal == principal, IdempotencyRecord.key == key)
+            .values(patient_id=patient_id, result=result),
+            execution_options={"synchronize_session": False},
+        )
+
+    def delete_expired(self, now: datetime, *, principal: str | None = None, key: str | None = None) -> int:
+        """Delete expired rows: all of them, or the one of (principal, key)."""
+        statement = delete(IdempotencyRecord).where(IdempotencyRecord.expires_at <= now)
+        if principal is not None and key is not None:
+            statement = statement.where(
+                IdempotencyRecord.principal == principal, IdempotencyRecord.key == key
+            )
+        result = self._session.execute(statement, execution_options={"synchronize_session": False})
+        return int(result.rowcount)  # type: ignore[attr-defined]
+
+    def forget_patient(self, patient_id: int) -> None:
+        """Drop the replayable copies of a deleted patient's data."""
+        self._session.execute(
+            delete(IdempotencyRecord).where(IdempotencyRecord.patient_id == patient_id),
+            execution_options={"synchronize_session": False},
+        )
