@@ -11,15 +11,10 @@ from __future__ import annotations
 
 import contextlib
 import io
-import json
 import logging
 import os
 import shutil
-import signal
-import subprocess
-import sys
 import tempfile
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -32,19 +27,14 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
-from chalicelib.config.settings import PROJECT_ROOT, get_settings, normalize_database_url
+from chalicelib.config.settings import get_settings, normalize_database_url
 from chalicelib.notifications.dispatch import reset_celery_client
 from chalicelib.observability.structured_logging import json_log_handler
 from chalicelib.storage.database import get_engine, reset_engine
 from chalicelib.storage.migrate import upgrade_database
 from scripts.embedded_services import start_embedded_postgres, start_embedded_redis
+from tests.helpers import OTHER_TOKEN, SUITE_TOKENS, WorkerProcess, configure_environment, parse_json_lines
 
-TEST_TOKEN = "test-token-for-suite"
-# The suite's token holds every scope; tests of scopes configure narrower ones.
-SUITE_TOKENS = f"suite[patients:read patients:write audit:read]:{TEST_TOKEN}"
-OTHER_TOKEN = "another-token-for-suite"  # principal "other", with the two_principals fixture
-AUTH = {"Authorization": f"Bearer {TEST_TOKEN}"}
-JSON_AUTH = {**AUTH, "Content-Type": "application/json"}
 TRUNCATE_TABLES = ("patients", "notifications", "idempotency_keys", "audit_events")
 
 
@@ -162,20 +152,6 @@ def database_url(request: pytest.FixtureRequest) -> str:
     return url
 
 
-def configure_environment(monkeypatch: pytest.MonkeyPatch, **env: str) -> None:
-    """Point the process's settings at ``env`` and forget every cached engine."""
-    for key in ("DATABASE_URL", "API_TOKENS", "API_TOKEN_SHA256", "APP_STAGE", "REDIS_URL"):
-        monkeypatch.delenv(key, raising=False)
-    for key in os.environ:
-        if key.startswith(("NOTIFY_", "REDIS_")):
-            monkeypatch.delenv(key, raising=False)
-    for key, value in env.items():
-        monkeypatch.setenv(key, value)
-    get_settings.cache_clear()
-    reset_engine()
-    reset_celery_client()
-
-
 @pytest.fixture
 def configured_app(monkeypatch: pytest.MonkeyPatch, database_url: str) -> Iterator[str]:
     """Settings for the API on ``database_url`` with the suite's token; tables start empty."""
@@ -288,53 +264,6 @@ def notifying_app(
     return configure
 
 
-class WorkerProcess:
-    """``celery -A local_worker worker`` in a subprocess, on the test's settings; its log in a file."""
-
-    def __init__(self, log_path: Path, *, beat: bool) -> None:
-        self.log_path = log_path
-        self.beat = beat
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self, timeout: float = 30) -> WorkerProcess:
-        command = [sys.executable, "-m", "celery", "-A", "local_worker", "worker", "--pool=threads"]
-        command += ["--concurrency=4", "--loglevel=INFO", "--without-gossip", "--without-mingle"]
-        command += ["--without-heartbeat", f"--hostname=test-{uuid.uuid4().hex[:8]}@%h"]
-        if self.beat:
-            command += ["--beat", f"--schedule={self.log_path.parent / 'beat-schedule'}"]
-        offset = self.log_path.stat().st_size if self.log_path.exists() else 0
-        with self.log_path.open("ab") as log:
-            # A session of its own: kill() must also reach the beat process the worker forks.
-            self.process = subprocess.Popen(
-                command, cwd=PROJECT_ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-            )
-        wait_until(lambda: " ready." in self.log()[offset:] or self.process.poll() is not None, timeout)
-        assert self.process.poll() is None, self.log()
-        return self
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
-
-    def kill(self) -> None:
-        """SIGKILL the worker and everything it started, as a crash of its machine would."""
-        if self.process is not None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait()
-
-    def json_lines(self) -> list[dict[str, Any]]:
-        """The worker's log lines (ours and Celery's); the banner Celery prints is not one of them."""
-        return parse_json_lines(self.log())
-
-    def sent_lines(self, notification_id: str) -> list[dict[str, Any]]:
-        """The log provider's line for each channel delivered."""
-        return [
-            line
-            for line in self.json_lines()
-            if line["message"] == "notification sent" and line.get("notification_id") == notification_id
-        ]
-
-
 @pytest.fixture
 def celery_worker(tmp_path: Path) -> Iterator[Callable[..., WorkerProcess]]:
     """Start workers with ``celery_worker()`` (``beat=True`` to run the relay too); all die at teardown."""
@@ -351,16 +280,6 @@ def celery_worker(tmp_path: Path) -> Iterator[Callable[..., WorkerProcess]]:
         worker.kill()
 
 
-def parse_json_lines(text: str) -> list[dict[str, Any]]:
-    """The lines of ``text`` that are JSON objects, decoded."""
-    lines = []
-    for line in text.splitlines():
-        if line.startswith("{"):
-            with contextlib.suppress(ValueError):
-                lines.append(json.loads(line))
-    return lines
-
-
 @pytest.fixture
 def api_log_lines() -> Iterator[Callable[[], list[dict[str, Any]]]]:
     """The JSON lines the API logs during the test, as the process's handler writes them."""
@@ -373,15 +292,3 @@ def api_log_lines() -> Iterator[Callable[[], list[dict[str, Any]]]]:
     yield lambda: parse_json_lines(stream.getvalue())
     root.removeHandler(handler)
     root.setLevel(level)
-
-
-def wait_until(condition: Callable[[], Any], timeout: float = 30, interval: float = 0.05) -> Any:
-    """Poll ``condition`` until it is truthy; fail with a clear message after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = condition()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            pytest.fail(f"condition not met within {timeout} s")
-        time.sleep(interval)

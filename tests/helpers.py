@@ -1,9 +1,265 @@
-"""What several test modules share: constants, request helpers and assertions (fixtures stay in conftest).
+"""What several test modules share: tokens, request helpers, assertions and processes.
 
-No test module imports another test module; what two of them need lives here.
+Fixtures live in tests/conftest.py; everything a test module imports from the suite comes from
+here, and no test module imports another test module.
 """
 
 from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+from jsonschema import Draft202012Validator
+from referencing import Registry
+from referencing.jsonschema import DRAFT202012
+
+from chalicelib.config.settings import PROJECT_ROOT, get_settings
+from chalicelib.notifications.dispatch import reset_celery_client
+from chalicelib.storage.database import reset_engine
+from scripts.api_process import free_port
+
+# --- Tokens and headers ------------------------------------------------------------------------
+
+TEST_TOKEN = "test-token-for-suite"
+# The suite's token holds every scope; tests of scopes configure narrower ones.
+SUITE_TOKENS = f"suite[patients:read patients:write audit:read]:{TEST_TOKEN}"
+OTHER_TOKEN = "another-token-for-suite"  # principal "other", with the two_principals fixture
+AUTH = {"Authorization": f"Bearer {TEST_TOKEN}"}
+JSON_AUTH = {**AUTH, "Content-Type": "application/json"}
+
+
+def configure_environment(monkeypatch: pytest.MonkeyPatch, **env: str) -> None:
+    """Point the process's settings at ``env`` and forget every cached engine."""
+    for key in ("DATABASE_URL", "API_TOKENS", "API_TOKEN_SHA256", "APP_STAGE", "REDIS_URL"):
+        monkeypatch.delenv(key, raising=False)
+    for key in os.environ:
+        if key.startswith(("NOTIFY_", "REDIS_")):
+            monkeypatch.delenv(key, raising=False)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    get_settings.cache_clear()
+    reset_engine()
+    reset_celery_client()
+
+
+# For tests whose requests never reach the database: once, on SQLite, instead of once per database.
+sqlite_only = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+
+
+# --- Requests and answers through chalice.test.Client ------------------------------------------
+
+JOHN = {"name": "John Doe", "email": "john.doe@example.com", "phone": "123-456-7890"}
+
+
+def post(client: Any, body: Any, headers: dict[str, str] = JSON_AUTH) -> Any:
+    raw = body if isinstance(body, (str, bytes)) else json.dumps(body)
+    return client.http.post("/patients", headers=headers, body=raw)
+
+
+def assert_error(response: Any, status: int, code: str, field: str | None = None) -> None:
+    assert response.status_code == status, response.body
+    body = response.json_body
+    assert body["code"] == code
+    assert isinstance(body["message"], str) and body["message"]
+    if field is not None:
+        assert body["field"] == field
+    assert "Traceback" not in response.body.decode()
+
+
+def app_routes() -> dict[tuple[str, str], bool]:
+    """Every route of app.py as (path, METHOD), mapped to whether the bearer authorizer guards it."""
+    from app import app
+
+    return {
+        (path, method): entry.authorizer is not None
+        for path, methods in app.routes.items()
+        for method, entry in methods.items()
+    }
+
+
+# --- The OpenAPI document ------------------------------------------------------------------------
+
+DOCUMENT_URI = "urn:telehealth:openapi"
+
+
+def get_document(client: Any) -> dict[str, Any]:
+    response = client.http.get("/openapi.json")
+    assert response.status_code == 200, response.body
+    return json.loads(response.body)
+
+
+def schema_validator(document: dict[str, Any], pointer: str) -> Draft202012Validator:
+    registry = Registry().with_resource(DOCUMENT_URI, DRAFT202012.create_resource(document))
+    return Draft202012Validator({"$ref": f"{DOCUMENT_URI}#{pointer}"}, registry=registry)
+
+
+def answer_schema(document: dict[str, Any], path: str, method: str, status: int) -> Draft202012Validator:
+    escaped = path.replace("~", "~0").replace("/", "~1")
+    assert str(status) in document["paths"][path][method]["responses"], (path, method, status)
+    return schema_validator(
+        document, f"/paths/{escaped}/{method}/responses/{status}/content/application~1json/schema"
+    )
+
+
+def assert_documented(document: dict[str, Any], path: str, method: str, response: Any) -> None:
+    errors = list(answer_schema(document, path, method, response.status_code).iter_errors(response.json_body))
+    assert not errors, (path, method, response.status_code, [e.message for e in errors])
+
+
+# --- Waiting, concurrency, logs ------------------------------------------------------------------
+
+
+def wait_until(condition: Callable[[], Any], timeout: float = 30, interval: float = 0.05) -> Any:
+    """Poll ``condition`` until it is truthy; fail with a clear message after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = condition()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            pytest.fail(f"condition not met within {timeout} s")
+        time.sleep(interval)
+
+
+def run_together(count: int, request: Any) -> list[Any]:
+    """Start ``count`` calls of ``request(i)`` at the same moment and collect their results."""
+    barrier = threading.Barrier(count)
+
+    def call(i: int) -> Any:
+        barrier.wait()
+        return request(i)
+
+    with ThreadPoolExecutor(max_workers=count) as pool:
+        return list(pool.map(call, range(count)))
+
+
+def parse_json_lines(text: str) -> list[dict[str, Any]]:
+    """The lines of ``text`` that are JSON objects, decoded."""
+    lines = []
+    for line in text.splitlines():
+        if line.startswith("{"):
+            with contextlib.suppress(ValueError):
+                lines.append(json.loads(line))
+    return lines
+
+
+# --- Processes: a Celery worker, chalice local ---------------------------------------------------
+
+
+class WorkerProcess:
+    """``celery -A local_worker worker`` in a subprocess, on the test's settings; its log in a file."""
+
+    def __init__(self, log_path: Path, *, beat: bool) -> None:
+        self.log_path = log_path
+        self.beat = beat
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout: float = 30) -> WorkerProcess:
+        command = [sys.executable, "-m", "celery", "-A", "local_worker", "worker", "--pool=threads"]
+        command += ["--concurrency=4", "--loglevel=INFO", "--without-gossip", "--without-mingle"]
+        command += ["--without-heartbeat", f"--hostname=test-{uuid.uuid4().hex[:8]}@%h"]
+        if self.beat:
+            command += ["--beat", f"--schedule={self.log_path.parent / 'beat-schedule'}"]
+        offset = self.log_path.stat().st_size if self.log_path.exists() else 0
+        with self.log_path.open("ab") as log:
+            # A session of its own: kill() must also reach the beat process the worker forks.
+            self.process = subprocess.Popen(
+                command, cwd=PROJECT_ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            )
+        wait_until(lambda: " ready." in self.log()[offset:] or self.process.poll() is not None, timeout)
+        assert self.process.poll() is None, self.log()
+        return self
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def kill(self) -> None:
+        """SIGKILL the worker and everything it started, as a crash of its machine would."""
+        if self.process is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+
+    def json_lines(self) -> list[dict[str, Any]]:
+        """The worker's log lines (ours and Celery's); the banner Celery prints is not one of them."""
+        return parse_json_lines(self.log())
+
+    def sent_lines(self, notification_id: str) -> list[dict[str, Any]]:
+        """The log provider's line for each channel delivered."""
+        return [
+            line
+            for line in self.json_lines()
+            if line["message"] == "notification sent" and line.get("notification_id") == notification_id
+        ]
+
+
+CHALICE_LOCAL_STARTUP_TIMEOUT_S = 30
+
+
+@contextmanager
+def chalice_local(env: dict[str, str], log_path: Path) -> Iterator[str]:
+    """A real ``chalice local`` on a free port with ``env`` added to this environment; yield its base URL."""
+    port = free_port()
+    chalice = str(Path(sys.executable).with_name("chalice"))
+    command = [
+        chalice,
+        "local",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--stage",
+        "dev",
+        "--no-autoreload",
+    ]
+    with log_path.open("wb") as log:
+        server = subprocess.Popen(
+            command, cwd=PROJECT_ROOT, env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT
+        )
+        try:
+            base_url = f"http://127.0.0.1:{port}"
+            _wait_until_serving(server, base_url, log_path)
+            yield base_url
+        finally:
+            server.terminate()
+            try:
+                server.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                server.kill()
+                server.wait()
+
+
+def _wait_until_serving(server: subprocess.Popen[bytes], base_url: str, log_path: Path) -> None:
+    deadline = time.monotonic() + CHALICE_LOCAL_STARTUP_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise RuntimeError(f"chalice local exited: {log_path.read_text(errors='replace')}")
+        try:
+            with urllib.request.urlopen(f"{base_url}/openapi.json", timeout=2):  # noqa: S310 - loopback
+                return
+        except (urllib.error.URLError, ConnectionError):
+            time.sleep(0.1)
+    raise RuntimeError(
+        f"chalice local did not answer in {CHALICE_LOCAL_STARTUP_TIMEOUT_S}s: {log_path.read_text()}"
+    )
+
+
+# --- Cold start ------------------------------------------------------------------------------------
 
 # Modules a cold start must not import: each loads on the first request that needs it.
 LOADED_ON_FIRST_USE = (

@@ -14,9 +14,15 @@ from sqlalchemy import select, text, update
 
 from chalicelib.storage.database import get_engine
 from chalicelib.storage.models import AuditEvent
-from tests.api.test_openapi_document import assert_documented, get_document
-from tests.api.test_patients_api import assert_error
-from tests.conftest import AUTH, JSON_AUTH, OTHER_TOKEN
+from tests.helpers import (
+    AUTH,
+    JSON_AUTH,
+    OTHER_TOKEN,
+    assert_documented,
+    assert_error,
+    get_document,
+    sqlite_only,
+)
 
 ANN = {"name": "Annabel Quixote", "email": "annabel.quixote@example.org", "phone": "+1 415 555 0199"}
 COLUMNS = ("principal", "action", "patient_id", "status")
@@ -342,6 +348,7 @@ def test_get_audit_filters_by_time_range(client: Any) -> None:
         ("per_page=101", "per_page"),
     ],
 )
+@sqlite_only
 def test_get_audit_rejects_filters_the_document_refuses(client: Any, query: str, field: str) -> None:
     assert_error(client.http.get(f"/audit?{query}", headers=AUTH), 400, "validation_failed", field)
 
@@ -356,6 +363,7 @@ def test_get_audit_rejects_filters_the_document_refuses(client: Any, query: str,
         ("since=0001-01-01T00:00:00%2B01:00", "since"),
     ],
 )
+@sqlite_only
 def test_get_audit_answers_422_to_a_well_formed_time_that_does_not_exist(
     client: Any, query: str, field: str
 ) -> None:

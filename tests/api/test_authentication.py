@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from chalicelib.http.gateway_responses import UNAUTHORIZED_BODY
-from tests.conftest import AUTH, TEST_TOKEN
+from tests.helpers import AUTH, TEST_TOKEN, sqlite_only
 
 ROUTES = [
     ("get", "/patients"),
@@ -31,6 +31,7 @@ REFUSED_HEADERS = [
 
 @pytest.mark.parametrize("headers", REFUSED_HEADERS)
 @pytest.mark.parametrize("method, path", ROUTES)
+@sqlite_only
 def test_refused_requests_get_401_json(client: Any, method: str, path: str, headers: dict[str, str]) -> None:
     response = getattr(client.http, method)(path, headers={**headers, "Content-Type": "application/json"})
 
@@ -54,6 +55,7 @@ def test_every_configured_token_works_for_rotation(client: Any, monkeypatch: pyt
     assert client.http.get("/patients", headers={"Authorization": "Bearer next-token"}).status_code == 200
 
 
+@sqlite_only
 def test_principal_reaches_the_handler_context(client: Any) -> None:
     from chalicelib.access.identity import identify
 

@@ -11,8 +11,10 @@ import pytest
 
 from chalicelib.config.settings import PROJECT_ROOT
 from chalicelib.http.docs_page import ASSETS
+from tests.helpers import sqlite_only
 
 
+@sqlite_only
 def test_docs_page_is_public_html_that_loads_only_our_assets(client: Any) -> None:
     response = client.http.get("/docs")
 
@@ -28,6 +30,7 @@ def test_docs_page_is_public_html_that_loads_only_our_assets(client: Any) -> Non
 @pytest.mark.parametrize(
     "page", ["http://127.0.0.1:8000/docs/", "https://x.execute-api.amazonaws.com/api/docs/"]
 )
+@sqlite_only
 def test_docs_with_a_trailing_slash_redirects_to_the_page_its_links_are_relative_to(
     client: Any, page: str
 ) -> None:
@@ -44,6 +47,7 @@ def test_docs_with_a_trailing_slash_redirects_to_the_page_its_links_are_relative
     )
 
 
+@sqlite_only
 def test_assets_are_served_as_text_with_their_content_type(client: Any) -> None:
     for asset, content_type in ASSETS.items():
         response = client.http.get(f"/docs/assets/{asset}")
@@ -54,6 +58,7 @@ def test_assets_are_served_as_text_with_their_content_type(client: Any) -> None:
         assert len(response.body) > 10_000
 
 
+@sqlite_only
 def test_bundle_is_swagger_ui_5_which_reads_openapi_3_1(client: Any) -> None:
     bundle = client.http.get("/docs/assets/swagger-ui-bundle.js").body.decode()
 
@@ -61,6 +66,7 @@ def test_bundle_is_swagger_ui_5_which_reads_openapi_3_1(client: Any) -> None:
     assert "OpenAPI 3.1" in bundle or "3.1.0" in bundle
 
 
+@sqlite_only
 def test_unknown_asset_is_a_404_error_body(client: Any) -> None:
     for name in ("nope.js", "..%2F..%2Fchalicelib%2Fconfig.py", "swagger-ui.js"):
         response = client.http.get(f"/docs/assets/{name}")

@@ -10,7 +10,7 @@ import pytest
 from chalicelib.config.settings import get_settings
 from chalicelib.storage.database import reset_engine
 from scripts.api_process import free_port
-from tests.conftest import JSON_AUTH
+from tests.helpers import JSON_AUTH, sqlite_only
 
 
 def health(client: Any) -> Any:
@@ -49,6 +49,7 @@ def test_redis_reachable_and_unreachable(
     assert down.json_body["redis"] == "unreachable" and down.json_body["database"] == "ok"
 
 
+@sqlite_only
 def test_database_down_is_503(client: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
     blocker = tmp_path / "not-a-directory"
     blocker.write_text("")

@@ -7,8 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.api.test_openapi_document import assert_documented, get_document
-from tests.conftest import AUTH, JSON_AUTH
+from tests.helpers import AUTH, JSON_AUTH, assert_documented, get_document
 
 VALID = b'"name": "A", "email": "a@example.com"'
 

@@ -13,9 +13,16 @@ from chalicelib.audit.recording import utc_now
 from chalicelib.patients.idempotency import purge_expired_keys
 from chalicelib.storage.database import get_engine
 from chalicelib.storage.unit_of_work import UnitOfWork
-from tests.api.test_openapi_document import assert_documented, get_document
-from tests.api.test_patients_api import JOHN, assert_error
-from tests.conftest import AUTH, JSON_AUTH, OTHER_TOKEN, TEST_TOKEN
+from tests.helpers import (
+    AUTH,
+    JOHN,
+    JSON_AUTH,
+    OTHER_TOKEN,
+    TEST_TOKEN,
+    assert_documented,
+    assert_error,
+    get_document,
+)
 
 
 def post_keyed(client: Any, key: str, body: Any, token: str = TEST_TOKEN) -> Any:

@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 
 from chalicelib.storage.models import Notification
 from chalicelib.storage.unit_of_work import UnitOfWork
-from tests.conftest import AUTH, JSON_AUTH
+from tests.helpers import AUTH, JSON_AUTH, sqlite_only
 
 JOHN = {"name": "John Doe", "email": "john.doe@example.com", "phone": "123-456-7890"}
 
@@ -147,6 +147,7 @@ def test_dead_letters_are_listed_and_bad_filters_refused(client: Any) -> None:
 @pytest.mark.parametrize(
     "path", ["/notifications", f"/notifications/{uuid.uuid4()}", "/patients/1/notifications"]
 )
+@sqlite_only
 def test_notification_routes_need_the_token(client: Any, path: str) -> None:
     response = client.http.get(path)
 

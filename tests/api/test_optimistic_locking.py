@@ -8,9 +8,7 @@ from typing import Any
 import pytest
 
 from chalicelib.patients.preconditions import etag_for
-from tests.api.test_openapi_document import assert_documented, get_document
-from tests.api.test_patients_api import JOHN, assert_error, post
-from tests.conftest import AUTH, JSON_AUTH
+from tests.helpers import AUTH, JOHN, JSON_AUTH, assert_documented, assert_error, get_document, post
 
 
 def create(client: Any) -> tuple[str, Any]:

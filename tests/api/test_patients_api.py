@@ -8,14 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import AUTH, JSON_AUTH
-
-JOHN = {"name": "John Doe", "email": "john.doe@example.com", "phone": "123-456-7890"}
-
-
-def post(client: Any, body: Any, headers: dict[str, str] = JSON_AUTH) -> Any:
-    raw = body if isinstance(body, (str, bytes)) else json.dumps(body)
-    return client.http.post("/patients", headers=headers, body=raw)
+from tests.helpers import AUTH, JOHN, JSON_AUTH, assert_error, post
 
 
 def put(client: Any, patient_id: Any, body: Any) -> Any:
@@ -27,16 +20,6 @@ def create(client: Any, **overrides: Any) -> dict[str, Any]:
     response = post(client, {**JOHN, **overrides})
     assert response.status_code == 201, response.body
     return response.json_body["patient"]
-
-
-def assert_error(response: Any, status: int, code: str, field: str | None = None) -> None:
-    assert response.status_code == status, response.body
-    body = response.json_body
-    assert body["code"] == code
-    assert isinstance(body["message"], str) and body["message"]
-    if field is not None:
-        assert body["field"] == field
-    assert "Traceback" not in response.body.decode()
 
 
 def test_create_returns_the_seed_shape(client: Any) -> None:

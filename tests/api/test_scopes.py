@@ -9,8 +9,7 @@ from typing import Any
 import chalice.test
 import pytest
 
-from tests.api.test_openapi_document import assert_documented, get_document
-from tests.conftest import configure_environment
+from tests.helpers import assert_documented, configure_environment, get_document
 
 READER, WRITER, AUDITOR, CLINIC = "reader-token", "writer-token", "auditor-token", "clinic-token"
 TOKENS = (

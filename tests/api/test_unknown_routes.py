@@ -7,11 +7,12 @@ from typing import Any
 import pytest
 
 from chalicelib.http.gateway_responses import ROUTE_NOT_FOUND_BODY
-from tests.conftest import AUTH
+from tests.helpers import AUTH, sqlite_only
 
 
 @pytest.mark.parametrize("headers", [{}, AUTH], ids=["anonymous", "with-token"])
 @pytest.mark.parametrize("path", ["/", "/patient", "/patients/1/notes"])
+@sqlite_only
 def test_unknown_paths_are_404_json(client: Any, path: str, headers: dict[str, str]) -> None:
     response = client.http.get(path, headers=headers)
 

@@ -28,14 +28,3 @@ def sam_api_definition(lambda_package: PackageOutput) -> dict[str, Any]:
     """The Swagger document the SAM template gives API Gateway."""
     template = json.loads(lambda_package.sam_template.read_text())
     return dict(template["Resources"]["RestAPI"]["Properties"]["DefinitionBody"])
-
-
-def app_routes() -> dict[tuple[str, str], bool]:
-    """Every route of app.py as (path, METHOD), mapped to whether the bearer authorizer guards it."""
-    from app import app
-
-    return {
-        (path, method): entry.authorizer is not None
-        for path, methods in app.routes.items()
-        for method, entry in methods.items()
-    }

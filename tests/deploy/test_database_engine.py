@@ -10,7 +10,7 @@ from chalicelib.config.environment import ConfigurationError
 from chalicelib.config.settings import load_settings
 from chalicelib.storage.database import get_engine
 from chalicelib.storage.unit_of_work import UnitOfWork
-from tests.conftest import configure_environment
+from tests.helpers import configure_environment
 
 PG = "postgresql://clinic@db.internal/telehealth"
 

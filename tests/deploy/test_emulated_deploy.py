@@ -23,7 +23,7 @@ import requests
 
 from chalicelib.config.settings import PROJECT_ROOT
 from chalicelib.http.gateway_responses import GATEWAY_RESPONSES
-from tests.deploy.conftest import app_routes
+from tests.helpers import app_routes
 
 PROJECT_FILES = ("app.py", "requirements.txt", "chalicelib", "functions", "vendor")
 FUNCTIONS = {

@@ -12,7 +12,7 @@ from chalicelib.config.environment import ConfigurationError
 from chalicelib.config.secrets import aws_client
 from chalicelib.config.settings import get_settings, load_settings
 from chalicelib.config.tokens import token_sha256
-from tests.conftest import configure_environment
+from tests.helpers import configure_environment
 
 TOKENS_SECRET = "telehealth-api/test/api-token-sha256"
 DATABASE_PARAMETER = "/telehealth-api/test/database-url"

@@ -20,7 +20,7 @@ from chalicelib.http.gateway_responses import (
 from deploy.gateway_responses import ANY_METHOD, INTEGRATION, select_operation
 from deploy.package import PackageOutput
 from deploy.terraform import modernize
-from tests.deploy.conftest import app_routes
+from tests.helpers import app_routes
 
 GATEWAY_RESPONSES_KEY = "x-amazon-apigateway-gateway-responses"
 

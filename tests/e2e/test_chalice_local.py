@@ -14,8 +14,7 @@ import requests
 
 from chalicelib.storage.migrate import upgrade_database
 from scripts.api_process import free_port, keep_alive_command, running_server, stock_chalice_command
-from tests.conftest import parse_json_lines
-from tests.integration.test_concurrency import run_together
+from tests.helpers import parse_json_lines, run_together
 
 DEV_TOKEN = {"Authorization": "Bearer secret-token-123"}
 UNAUTHORIZED = {"code": "unauthorized", "message": "Missing or invalid bearer token"}

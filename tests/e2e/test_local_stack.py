@@ -29,7 +29,7 @@ from chalicelib.config.settings import PROJECT_ROOT
 from chalicelib.config.tokens import DEVELOPMENT_TOKEN
 from scripts.api_process import HOST, free_port
 from scripts.process_tree import descendants, is_alive, kill_all
-from tests.conftest import parse_json_lines, wait_until
+from tests.helpers import parse_json_lines, wait_until
 
 AUTH = {"Authorization": f"Bearer {DEVELOPMENT_TOKEN}"}
 # Variables a developer's shell or the suite may hold, which a fresh laptop does not.

@@ -3,26 +3,12 @@
 from __future__ import annotations
 
 import json
-import threading
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from tests.conftest import AUTH, JSON_AUTH
+from tests.helpers import AUTH, JSON_AUTH, run_together
 
 WORKERS = 16
-
-
-def run_together(count: int, request: Any) -> list[Any]:
-    """Start ``count`` calls of ``request(i)`` at the same moment and collect their results."""
-    barrier = threading.Barrier(count)
-
-    def call(i: int) -> Any:
-        barrier.wait()
-        return request(i)
-
-    with ThreadPoolExecutor(max_workers=count) as pool:
-        return list(pool.map(call, range(count)))
 
 
 def patient_path(client: Any, email: str) -> str:

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import redis
 
-from tests.conftest import AUTH, JSON_AUTH, WorkerProcess, wait_until
+from tests.helpers import AUTH, JSON_AUTH, WorkerProcess, wait_until
 
 PATIENT = {
     "name": "Ottoline Vasquez-Brandywine",

@@ -16,7 +16,7 @@ import redis
 from sqlalchemy import text
 
 from chalicelib.storage.database import get_engine
-from tests.conftest import AUTH, JSON_AUTH, WorkerProcess, wait_until
+from tests.helpers import AUTH, JSON_AUTH, WorkerProcess, wait_until
 
 JANE = {"name": "Jane Roe", "email": "jane.roe@example.com", "phone": "+1 415 555 0100"}
 # Strings that cannot turn up in Redis by chance (ids, base64), unlike "Jane" or "555".

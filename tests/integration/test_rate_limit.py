@@ -26,8 +26,7 @@ from chalicelib.config.settings import PROJECT_ROOT
 from chalicelib.errors import RateLimited
 from scripts.api_process import free_port
 from scripts.embedded_services import start_embedded_redis
-from tests.api.test_openapi_document import assert_documented, get_document
-from tests.conftest import configure_environment
+from tests.helpers import assert_documented, configure_environment, get_document
 
 TOKENS = "alice:alice-token,bob:bob-token"
 SESSION_PREFIX = f"telehealth-test:{uuid.uuid4().hex[:12]}:"
