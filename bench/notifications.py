@@ -115,13 +115,15 @@ def wait_delivered(ids: list[str], timeout: float = 300) -> None:
     from sqlalchemy import func, select
 
     from chalicelib.storage.database import get_engine
-    from chalicelib.storage.models import Notification
+    from chalicelib.storage.models import Notification, NotificationStatus
 
     deadline = time.monotonic() + timeout
     while True:
         with get_engine().connect() as connection:
             pending = connection.scalar(
-                select(func.count()).select_from(Notification).where(Notification.status != "delivered")
+                select(func.count())
+                .select_from(Notification)
+                .where(Notification.status != NotificationStatus.DELIVERED)
             )
         if not pending:
             return
