@@ -47,10 +47,7 @@ class UnitOfWork:
         exc: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        # Closing ends (rolls back) any transaction still open; objects keep their loaded state.
-        if self._session is not None:
-            self._session.close()
-        self._connection.close()
+        self._close()
 
     @property
     def session(self) -> Session:
@@ -75,16 +72,26 @@ class UnitOfWork:
         self._after_commit.append(callback)
 
     def commit(self) -> None:
+        """Commit, and end the unit of work: its connection goes back to the pool before the
+        after-commit callbacks run, since they may need one (concurrent requests would otherwise
+        exhaust the pool, each holding one connection and waiting for another)."""
         audited = None
         if self._session is not None:
             audited = record_changes(self._session)
             self._session.commit()  # flushes: the transaction is the connection's
         self._connection.commit()
+        self._close()
         if audited is not None:
             audited.recorded = True
         callbacks, self._after_commit = self._after_commit, []
         for callback in callbacks:
             callback()
+
+    def _close(self) -> None:
+        # Closing ends (rolls back) any transaction still open; objects keep their loaded state.
+        if self._session is not None:
+            self._session.close()
+        self._connection.close()
 
 
 class ReadTransaction:
