@@ -12,9 +12,9 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from chalicelib.access.scopes import parse_scope_string
 from chalicelib.config.settings import JwtSettings, get_settings
 from chalicelib.config.tokens import token_sha256
+from chalicelib.scopes import parse_scope_string
 
 # Claims a JWT must carry; PyJWT checks the values of exp, iss and aud.
 REQUIRED_CLAIMS = ["exp", "iss", "aud", "sub"]

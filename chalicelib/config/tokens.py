@@ -11,8 +11,8 @@ import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from chalicelib.access.scopes import ALL_SCOPES, DEFAULT_SCOPES
 from chalicelib.config.environment import ConfigurationError
+from chalicelib.scopes import ALL_SCOPES, DEFAULT_SCOPES
 
 DEVELOPMENT_TOKEN = "secret-token-123"  # noqa: S105 - the seed's documented token, dev stage only
 DEVELOPMENT_PRINCIPAL = "development"

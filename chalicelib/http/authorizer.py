@@ -15,7 +15,7 @@ from __future__ import annotations
 from chalice.app import AuthRequest, AuthResponse
 
 from chalicelib.access.identity import identify
-from chalicelib.access.scopes import scope_string
+from chalicelib.scopes import scope_string
 
 ANONYMOUS = "anonymous"
 

@@ -18,7 +18,6 @@ from typing import Any
 
 from chalice.app import Chalice
 
-from chalicelib.access.scopes import ALL_SCOPES
 from chalicelib.config.settings import get_settings
 from chalicelib.errors import (
     AuditUnavailable,
@@ -34,6 +33,7 @@ from chalicelib.http.endpoints import JSON, TAG_DESCRIPTIONS, Endpoint, Reply, e
 from chalicelib.http.errors import INTERNAL_ERROR_CODE, status_for
 from chalicelib.http.gateway_responses import UNAUTHORIZED_BODY, UNAUTHORIZED_STATUS
 from chalicelib.http.openapi_schemas import ERROR_DESCRIPTIONS, ERROR_HEADERS, component_schemas, ref
+from chalicelib.scopes import ALL_SCOPES
 from chalicelib.validation import IntegerParameter, QueryParameter
 
 TITLE = "Telehealth patient API"

@@ -1,6 +1,6 @@
 """The schema catalogue of the OpenAPI document: named schemas, header parameters, error descriptions.
 
-Request bodies come from the declarations in ``chalicelib.validation`` that the parsers enforce;
+Request bodies come from the declarations in ``chalicelib.patients.fields`` that the parsers enforce;
 answers are described as the features' ``shapes`` modules build them. A new answer or body: add its
 schema to ``component_schemas()`` and name it in the handler's ``@endpoint``.
 """
@@ -14,6 +14,7 @@ from chalicelib.audit.recording import ACTIONS
 from chalicelib.http.gateway_responses import BEARER_CHALLENGE, CODES_BEFORE_ANY_VIEW, INVALID_TOKEN_CHALLENGE
 from chalicelib.notifications.dispatch import TASK_STATES
 from chalicelib.notifications.events import PATIENT_CREATED, PATIENT_UPDATED
+from chalicelib.patients.fields import EMAIL, NAME, PHONE, patient_create_schema, patient_update_schema
 from chalicelib.patients.idempotency import IDEMPOTENCY_KEY
 from chalicelib.patients.preconditions import (
     IF_MATCH,
@@ -22,7 +23,7 @@ from chalicelib.patients.preconditions import (
     TAG_CONDITION_PATTERN,
 )
 from chalicelib.storage.models import NotificationStatus
-from chalicelib.validation import EMAIL, NAME, PATIENT_ID, PHONE, patient_create_schema, patient_update_schema
+from chalicelib.validation import PATIENT_ID
 
 ERROR_DESCRIPTIONS = {
     400: "The request breaks this document (a type, length, pattern, or unknown parameter or field)",
@@ -111,7 +112,7 @@ def ref(name: str) -> dict[str, str]:
 
 
 def component_schemas() -> dict[str, Any]:
-    """Named schemas: request bodies from chalicelib.validation, answers as the shapes modules build them."""
+    """Named schemas: request bodies from chalicelib.patients.fields, answers as the shapes build them."""
     patient_id = {"type": "integer", "minimum": PATIENT_ID.minimum, "maximum": PATIENT_ID.maximum}
     timestamp = {"type": "string", "format": "date-time", "examples": ["2023-09-01T12:00:00.000000Z"]}
     message = {"type": "string"}

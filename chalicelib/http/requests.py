@@ -13,7 +13,6 @@ from urllib.parse import urlencode
 
 from chalice.app import Request
 
-from chalicelib.access.scopes import parse_scope_string
 from chalicelib.config.settings import get_settings
 from chalicelib.errors import (
     MalformedRequest,
@@ -22,6 +21,7 @@ from chalicelib.errors import (
     UnsupportedMediaType,
     ValidationFailed,
 )
+from chalicelib.scopes import parse_scope_string
 from chalicelib.validation import SHOWN_FIELD_NAME
 
 

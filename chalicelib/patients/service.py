@@ -18,17 +18,12 @@ from chalicelib.notifications.events import PATIENT_CREATED, PATIENT_UPDATED
 from chalicelib.notifications.service import record_patient_change
 from chalicelib.paging import Paging, paging_parameters
 from chalicelib.patients import idempotency
+from chalicelib.patients.fields import parse_patient_create, parse_patient_update
 from chalicelib.patients.idempotency import IdempotencyKey
 from chalicelib.patients.preconditions import TagCondition
 from chalicelib.storage.models import Patient, PatientRecord, utc_now
 from chalicelib.storage.unit_of_work import ReadTransaction, UnitOfWork
-from chalicelib.validation import (
-    MAX_ID,
-    IntegerParameter,
-    parse_patient_create,
-    parse_patient_id,
-    parse_patient_update,
-)
+from chalicelib.validation import MAX_ID, IntegerParameter, parse_patient_id
 
 AFTER = IntegerParameter(
     "after",

@@ -12,12 +12,12 @@ import pytest
 from chalice import Chalice
 from chalice.app import Request, Response
 
-from chalicelib.access.scopes import PATIENTS_READ
 from chalicelib.config.settings import PROJECT_ROOT
 from chalicelib.http.endpoints import DOCUMENTATION_TAG, Reply, endpoint
 from chalicelib.http.middleware import bind_current_request
 from chalicelib.http.responses import json_response
 from chalicelib.http.routes import register_endpoint
+from chalicelib.scopes import PATIENTS_READ
 from functions.get_docs_page import get_docs_page
 from functions.get_openapi_document import get_openapi_document
 

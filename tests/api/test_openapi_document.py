@@ -10,7 +10,7 @@ from chalice import Chalice
 from openapi_spec_validator import validate
 
 from chalicelib.http.openapi import UndocumentedRoute, build_document, document_json
-from chalicelib.validation import EMAIL, NAME, PHONE
+from chalicelib.patients.fields import EMAIL, NAME, PHONE
 from tests.helpers import AUTH, JSON_AUTH, assert_documented, get_document, schema_validator, sqlite_only
 
 TEXT_AUTH = {**AUTH, "Content-Type": "text/plain"}

@@ -15,6 +15,7 @@ import pytest
 from schemathesis.core.jsonschema import FANCY_REGEX_OPTIONS
 
 from chalicelib.errors import UnacceptableValue, ValidationFailed
+from chalicelib.patients.fields import EMAIL, NAME, PHONE
 from chalicelib.patients.preconditions import (
     IF_NONE_MATCH,
     MAX_HEADER_LENGTH,
@@ -22,9 +23,6 @@ from chalicelib.patients.preconditions import (
     parse_tag_condition,
 )
 from chalicelib.validation import (
-    EMAIL,
-    NAME,
-    PHONE,
     TIMESTAMP,
     VISIBLE_TEXT,
     TextField,

@@ -6,12 +6,8 @@ import pytest
 
 from chalicelib.errors import MalformedRequest, ValidationFailed
 from chalicelib.paging import per_page_parameter
-from chalicelib.validation import (
-    parse_patient_create,
-    parse_patient_id,
-    parse_patient_update,
-    parse_phone,
-)
+from chalicelib.patients.fields import parse_patient_create, parse_patient_update, parse_phone
+from chalicelib.validation import parse_patient_id
 
 
 def test_create_fills_missing_phone_with_none() -> None:
