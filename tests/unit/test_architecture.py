@@ -236,3 +236,15 @@ def test_a_package_without_a_rule_is_reported(tmp_path: Path) -> None:
     added = set(map(str, import_violations(tmp_path))) - before
 
     assert added == {"chalicelib.metrics: no part of PARTS claims it; give its package a rule"}
+
+
+def test_the_readme_map_names_every_part_of_chalicelib() -> None:
+    # GIVEN the README's architecture map (the table under "## Architecture")
+    readme = (PROJECT_ROOT / "README.md").read_text()
+    section = readme.split("## Architecture", 1)[1].split("\n## ", 1)[0]
+
+    # THEN each package and top-level module of chalicelib is named there, as the tree has it
+    chalicelib = PROJECT_ROOT / "chalicelib"
+    parts = [f"`{p.name}/`" for p in chalicelib.iterdir() if (p / "__init__.py").exists()]
+    parts += [f"`{p.name}`" for p in chalicelib.glob("*.py") if p.name != "__init__.py"]
+    assert [part for part in sorted(parts) if part not in section] == []
