@@ -31,8 +31,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from chalicelib.access.scopes import PATIENTS_READ
 from chalicelib.config.settings import PROJECT_ROOT
+from chalicelib.scopes import PATIENTS_READ
 from chalicelib.storage.migrate import upgrade_database
 from deploy.bytecode import ArtifactSize
 from deploy.lambda_events import allowed_token_context, rest_event

@@ -197,8 +197,8 @@ class ChaliceLambdaInvoke:
 
     def __init__(self, database: Path) -> None:
         from app import app
-        from chalicelib.access.scopes import ALL_SCOPES, scope_string
         from chalicelib.config.tokens import DEVELOPMENT_PRINCIPAL
+        from chalicelib.scopes import ALL_SCOPES, scope_string
         from chalicelib.storage.migrate import upgrade_database
         from deploy.lambda_events import allowed_token_context
         from deploy.lambda_runtime import LambdaContext

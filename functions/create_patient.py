@@ -1,6 +1,5 @@
 from chalice.app import Request, Response
 
-from chalicelib.access.scopes import PATIENTS_WRITE
 from chalicelib.audit.recording import CREATE_PATIENT
 from chalicelib.errors import (
     DuplicateEmail,
@@ -17,6 +16,7 @@ from chalicelib.patients import service as patients
 from chalicelib.patients.idempotency import IDEMPOTENCY_KEY, REPLAYED, idempotency_key
 from chalicelib.patients.preconditions import etag_for
 from chalicelib.patients.shapes import patient_change_json
+from chalicelib.scopes import PATIENTS_WRITE
 from chalicelib.storage.unit_of_work import UnitOfWork
 
 

@@ -1,6 +1,5 @@
 from chalice.app import Request, Response
 
-from chalicelib.access.scopes import PATIENTS_WRITE
 from chalicelib.audit.recording import DELETE_PATIENT
 from chalicelib.errors import PatientNotFound, PreconditionFailed, ValidationFailed
 from chalicelib.http.endpoints import PATIENTS_TAG, Reply, endpoint
@@ -8,6 +7,7 @@ from chalicelib.http.openapi_schemas import IF_MATCH_PARAMETER
 from chalicelib.http.responses import json_response
 from chalicelib.patients import service as patients
 from chalicelib.patients.preconditions import IF_MATCH, parse_tag_condition
+from chalicelib.scopes import PATIENTS_WRITE
 from chalicelib.storage.unit_of_work import UnitOfWork
 from chalicelib.validation import PATIENT_ID
 

@@ -1,11 +1,11 @@
 from chalice.app import Request, Response
 
-from chalicelib.access.scopes import PATIENTS_READ
 from chalicelib.errors import NotificationNotFound
 from chalicelib.http.endpoints import NOTIFICATIONS_TAG, Reply, endpoint
 from chalicelib.http.responses import json_response
 from chalicelib.notifications import service as notifications
 from chalicelib.notifications.shapes import notification_json
+from chalicelib.scopes import PATIENTS_READ
 from chalicelib.storage.unit_of_work import ReadTransaction
 
 NOTIFICATION_ID = {"description": "The notification's id (a UUID).", "schema": {"type": "string"}}

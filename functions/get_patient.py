@@ -1,6 +1,5 @@
 from chalice.app import Request, Response
 
-from chalicelib.access.scopes import PATIENTS_READ
 from chalicelib.audit.recording import READ_PATIENT
 from chalicelib.errors import PatientNotFound, ValidationFailed
 from chalicelib.http.endpoints import PATIENTS_TAG, Reply, endpoint
@@ -9,6 +8,7 @@ from chalicelib.http.responses import empty_response, json_response
 from chalicelib.patients import service as patients
 from chalicelib.patients.preconditions import IF_NONE_MATCH, etag_for, parse_tag_condition
 from chalicelib.patients.shapes import patient_json
+from chalicelib.scopes import PATIENTS_READ
 from chalicelib.storage.unit_of_work import ReadTransaction
 from chalicelib.validation import PATIENT_ID
 

@@ -1,12 +1,12 @@
 from chalice.app import Request, Response
 
-from chalicelib.access.scopes import AUDIT_READ
 from chalicelib.audit import service as audit_trail
 from chalicelib.audit.shapes import audit_event_json
 from chalicelib.errors import InsufficientScope, UnacceptableValue, ValidationFailed
 from chalicelib.http.endpoints import AUDIT_TAG, Reply, endpoint
 from chalicelib.http.requests import next_page_link
 from chalicelib.http.responses import json_response
+from chalicelib.scopes import AUDIT_READ
 from chalicelib.storage.unit_of_work import ReadTransaction
 
 FILTERS = ("patient_id", "principal", "since", "until")

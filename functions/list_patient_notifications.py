@@ -1,12 +1,12 @@
 from chalice.app import Request, Response
 
-from chalicelib.access.scopes import PATIENTS_READ
 from chalicelib.errors import PatientNotFound, ValidationFailed
 from chalicelib.http.endpoints import NOTIFICATIONS_TAG, Reply, endpoint
 from chalicelib.http.responses import json_response
 from chalicelib.notifications import service as notifications
 from chalicelib.notifications.shapes import notification_page_json
 from chalicelib.paging import paging_parameters
+from chalicelib.scopes import PATIENTS_READ
 from chalicelib.storage.unit_of_work import ReadTransaction
 from chalicelib.validation import PATIENT_ID
 

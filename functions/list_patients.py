@@ -1,6 +1,5 @@
 from chalice.app import Request, Response
 
-from chalicelib.access.scopes import PATIENTS_READ
 from chalicelib.audit.recording import LIST_PATIENTS
 from chalicelib.errors import ValidationFailed
 from chalicelib.http.endpoints import PATIENTS_TAG, Reply, endpoint
@@ -8,6 +7,7 @@ from chalicelib.http.requests import next_page_link
 from chalicelib.http.responses import json_response
 from chalicelib.patients import service as patients
 from chalicelib.patients.shapes import patient_page_json
+from chalicelib.scopes import PATIENTS_READ
 from chalicelib.storage.unit_of_work import ReadTransaction
 
 

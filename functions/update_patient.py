@@ -1,6 +1,5 @@
 from chalice.app import Request, Response
 
-from chalicelib.access.scopes import PATIENTS_WRITE
 from chalicelib.audit.recording import UPDATE_PATIENT
 from chalicelib.errors import (
     DuplicateEmail,
@@ -16,6 +15,7 @@ from chalicelib.http.responses import json_response
 from chalicelib.patients import service as patients
 from chalicelib.patients.preconditions import IF_MATCH, etag_for, parse_tag_condition
 from chalicelib.patients.shapes import patient_change_json
+from chalicelib.scopes import PATIENTS_WRITE
 from chalicelib.storage.unit_of_work import UnitOfWork
 from chalicelib.validation import PATIENT_ID
 
