@@ -1,5 +1,6 @@
 from chalice.app import Request, Response
 
+from chalicelib.audit.recording import READ_NOTIFICATION
 from chalicelib.errors import NotificationNotFound
 from chalicelib.http.endpoints import NOTIFICATIONS_TAG, Reply, endpoint
 from chalicelib.http.responses import json_response
@@ -15,6 +16,7 @@ NOTIFICATION_ID = {"description": "The notification's id (a UUID).", "schema": {
     "GET",
     "/notifications/{notification_id}",
     scope=PATIENTS_READ,
+    audit=READ_NOTIFICATION,
     summary="One notification's delivery status",
     tag=NOTIFICATIONS_TAG,
     path_parameters={"notification_id": NOTIFICATION_ID},

@@ -1,6 +1,7 @@
 from chalice.app import Request, Response
 
 from chalicelib.audit import service as audit_trail
+from chalicelib.audit.recording import READ_AUDIT
 from chalicelib.audit.shapes import audit_event_json
 from chalicelib.errors import InsufficientScope, UnacceptableValue, ValidationFailed
 from chalicelib.http.endpoints import AUDIT_TAG, Reply, endpoint
@@ -16,6 +17,7 @@ FILTERS = ("patient_id", "principal", "since", "until")
     "GET",
     "/audit",
     scope=AUDIT_READ,
+    audit=READ_AUDIT,
     summary="Read the audit trail, newest first",
     description="Who read or changed patient data, when, and how it ended. Needs a token with the"
     f" `{AUDIT_READ}` scope. Filters combine; follow `next` for older events.",

@@ -1,5 +1,6 @@
 from chalice.app import Request, Response
 
+from chalicelib.audit.recording import LIST_NOTIFICATIONS
 from chalicelib.errors import ValidationFailed
 from chalicelib.http.endpoints import NOTIFICATIONS_TAG, Reply, endpoint
 from chalicelib.http.responses import json_response
@@ -13,6 +14,7 @@ from chalicelib.storage.unit_of_work import ReadTransaction
     "GET",
     "/notifications",
     scope=PATIENTS_READ,
+    audit=LIST_NOTIFICATIONS,
     summary="Notifications in one status, oldest first",
     description="By default the dead letters: notifications that failed after their last retry.",
     tag=NOTIFICATIONS_TAG,

@@ -1,5 +1,6 @@
 from chalice.app import Request, Response
 
+from chalicelib.audit.recording import LIST_PATIENT_NOTIFICATIONS
 from chalicelib.errors import PatientNotFound, ValidationFailed
 from chalicelib.http.endpoints import NOTIFICATIONS_TAG, Reply, endpoint
 from chalicelib.http.responses import json_response
@@ -15,6 +16,7 @@ from chalicelib.validation import PATIENT_ID
     "GET",
     "/patients/{patient_id}/notifications",
     scope=PATIENTS_READ,
+    audit=LIST_PATIENT_NOTIFICATIONS,
     summary="The notifications of one patient's changes, oldest first",
     description="404 once the patient is deleted, like every route under the patient. Its"
     " notifications are kept (`cancelled` if they had not been sent): read them by id"

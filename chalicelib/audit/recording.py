@@ -48,6 +48,11 @@ READ_PATIENT = AuditedAction("patient.read")
 UPDATE_PATIENT = AuditedAction("patient.update")
 DELETE_PATIENT = AuditedAction("patient.delete")
 LIST_PATIENTS = AuditedAction("patient.list")
+# Notifications name patients and their change events; the trail names who accessed whom.
+LIST_NOTIFICATIONS = AuditedAction("notification.list")
+READ_NOTIFICATION = AuditedAction("notification.read")
+LIST_PATIENT_NOTIFICATIONS = AuditedAction("patient.notifications")
+READ_AUDIT = AuditedAction("audit.read")
 # A create answered from its Idempotency-Key record: patient data disclosed, nothing changed.
 REPLAY_CREATE = "patient.create_replayed"
 ACTIONS = (
@@ -57,6 +62,10 @@ ACTIONS = (
     UPDATE_PATIENT.name,
     DELETE_PATIENT.name,
     LIST_PATIENTS.name,
+    LIST_PATIENT_NOTIFICATIONS.name,
+    LIST_NOTIFICATIONS.name,
+    READ_NOTIFICATION.name,
+    READ_AUDIT.name,
 )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from chalicelib.audit.recording import AuditContext
+from chalicelib.audit.recording import AuditContext, note_patient
 from chalicelib.paging import configured_per_page
 from chalicelib.storage.models import AuditEventRecord
 from chalicelib.storage.unit_of_work import ReadTransaction, UnitOfWork
@@ -72,6 +72,9 @@ def list_audit_events(
         PRINCIPAL_FILTER.parse(principal),
     )
     start, end = SINCE.parse(since), UNTIL.parse(until)
+    if patient is not None:
+        # Reading a patient's trail is an access to that patient's history: its row names them.
+        note_patient(patient)
     with reads:
         # One row more than the page holds tells whether a next page exists.
         rows = reads.audit_events.newest_first(

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
+from chalicelib.audit import recording as audit
 from chalicelib.config.settings import get_settings
 from chalicelib.errors import NotificationNotFound, PatientNotFound
 from chalicelib.notifications.dispatch import (
@@ -82,6 +83,8 @@ def get_notification(reads: ReadTransaction, raw_id: str) -> NotificationView:
         notification = reads.notifications.get(notification_id)
     if notification is None:
         raise NotificationNotFound()
+    # The audit row names whose change this notification announced.
+    audit.note_patient(notification.patient_id)
     return _with_task_states([notification])[0]
 
 

@@ -1,4 +1,5 @@
-"""The audit trail: one row per read or change of patient data, and GET /audit, on SQLite and PostgreSQL."""
+"""The audit trail: one row per read or change of patient data, of notifications and of the trail itself,
+and GET /audit, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -306,7 +307,11 @@ def test_get_audit_filters_by_principal(two_principals: Any) -> None:
     mine = client.http.get("/audit?principal=suite", headers=AUTH).json_body["events"]
 
     assert [(e["principal"], e["action"]) for e in theirs] == [("other", "patient.read")]
-    assert [(e["principal"], e["action"]) for e in mine] == [("suite", "patient.create")]
+    # The first GET /audit is in the trail by now.
+    assert [(e["principal"], e["action"]) for e in mine] == [
+        ("suite", "audit.read"),
+        ("suite", "patient.create"),
+    ]
 
 
 def test_get_audit_filters_by_time_range(client: Any) -> None:
@@ -324,7 +329,8 @@ def test_get_audit_filters_by_time_range(client: Any) -> None:
     def ids_between(**bounds: str) -> list[int]:
         response = client.http.get(f"/audit?{urlencode(bounds)}", headers=AUTH)
         assert response.status_code == 200, response.body
-        return [event["id"] for event in response.json_body["events"]]
+        # Each GET /audit adds its own row, dated now: only the three dated rows are compared.
+        return [event["id"] for event in response.json_body["events"] if event["id"] in ids]
 
     assert ids_between(since="2026-01-01T10:00:00Z") == [ids[2], ids[1]]
     assert ids_between(until="2026-01-01T10:00:00Z") == [ids[0]]
@@ -371,12 +377,54 @@ def test_get_audit_answers_422_to_a_well_formed_time_that_does_not_exist(
     assert_error(client.http.get(f"/audit?{query}", headers=AUTH), 422, "validation_failed", field)
 
 
-def test_reading_the_trail_is_not_itself_recorded(client: Any) -> None:
-    create(client)
+def test_notification_and_audit_reads_are_recorded_with_the_patient_they_concern(client: Any) -> None:
+    # GIVEN a patient whose creation wrote a notification
+    created = client.http.post("/patients", headers=JSON_AUTH, body=json.dumps(ANN)).json_body
+    patient_id, notification_id = created["patient"]["id"], created["notification_id"]
 
-    client.http.get("/audit", headers=AUTH)
+    # WHEN the notifications and the trail are read, and refused
+    answers = [
+        client.http.get("/notifications?status=pending", headers=AUTH),
+        client.http.get(f"/notifications/{notification_id}", headers=AUTH),
+        client.http.get("/notifications/00000000-0000-4000-8000-000000000000", headers=AUTH),
+        client.http.get(f"/patients/{patient_id}/notifications", headers=AUTH),
+        client.http.get("/patients/424242/notifications", headers=AUTH),
+        client.http.get("/audit", headers=AUTH),
+        client.http.get(f"/audit?patient_id={patient_id}", headers=AUTH),
+        client.http.get("/audit?since=never", headers=AUTH),
+    ]
 
-    assert [row[1] for row in summary()] == ["patient.create"]
+    # THEN each leaves its row, naming the patient whose data it showed
+    assert [answer.status_code for answer in answers] == [200, 200, 404, 200, 404, 200, 200, 400]
+    assert summary() == [
+        ("suite", "patient.create", patient_id, 201),
+        ("suite", "notification.list", None, 200),
+        ("suite", "notification.read", patient_id, 200),
+        ("suite", "notification.read", None, 404),
+        ("suite", "patient.notifications", patient_id, 200),
+        ("suite", "patient.notifications", 424242, 404),
+        ("suite", "audit.read", None, 200),
+        ("suite", "audit.read", patient_id, 200),
+        ("suite", "audit.read", None, 400),
+    ]
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/notifications", "/notifications/{notification_id}", "/patients/{patient_id}/notifications", "/audit"],
+)
+def test_a_notification_or_audit_read_whose_row_cannot_be_written_is_refused_with_503(
+    client: Any, path: str
+) -> None:
+    created = client.http.post("/patients", headers=JSON_AUTH, body=json.dumps(ANN)).json_body
+    url = path.format(patient_id=created["patient"]["id"], notification_id=created["notification_id"])
+
+    with audit_trail_offline():
+        response = client.http.get(url, headers=AUTH)
+
+    assert_error(response, 503, "audit_unavailable")
+    assert created["notification_id"] not in response.body.decode()
+    assert_documented(get_document(client), path, "get", response)
 
 
 def test_get_audit_needs_a_token_and_the_audit_read_scope(client: Any) -> None:
@@ -393,7 +441,9 @@ def test_get_audit_needs_a_token_and_the_audit_read_scope(client: Any) -> None:
     assert refused["statusCode"] == 403
     assert json.loads(refused["body"])["code"] == "insufficient_scope"
     assert allowed["statusCode"] == 200
-    assert json.loads(allowed["body"])["events"] == []
+    # The refusal is in the trail it was refused.
+    refusal = json.loads(allowed["body"])["events"]
+    assert [(e["principal"], e["action"], e["status"]) for e in refusal] == [("p", "audit.read", 403)]
 
 
 def test_audit_answers_match_the_openapi_document(client: Any) -> None:
