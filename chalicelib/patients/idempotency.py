@@ -8,9 +8,12 @@ the winner's row and replays it. A create that fails rolls its key row back
 with it, so only a completed create holds a key.
 
 A key belongs to the principal that used it and lives 24 hours. The row keeps
-the created patient as first stored (patient data, hence in the database and
-nowhere else), so that a replay answers exactly what the first request got;
-deleting the patient deletes it too.
+the created patient's id and the id of its notification, never a copy of the
+patient: a replay answers the patient as it is now (its current version and
+``ETag``), so a retry never hands out a name, email or phone that was changed
+since. Deleting the patient deletes its key rows in the same transaction, so a
+retry after the delete is a new create and nothing of the deleted patient
+(not even the hash of the body that held its data) stays behind.
 """
 
 from __future__ import annotations
@@ -21,8 +24,6 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
-
-from sqlalchemy import DateTime
 
 from chalicelib.audit import recording as audit
 from chalicelib.errors import IdempotencyKeyReused, ServiceUnavailable, ValidationFailed
@@ -67,7 +68,7 @@ def claim(uow: UnitOfWork, key: IdempotencyKey, now: datetime) -> tuple[Patient,
     """Take ``key`` for the create running in ``uow``, or return what an earlier create with it made.
 
     Returns None when this transaction now holds the key (call ``complete`` after
-    the create). Returns the earlier create's patient, as first stored, for the
+    the create). Returns the earlier create's patient, as it is now, for the
     same body, with the id of its notification. Raises IdempotencyKeyReused for another body.
     """
     keys = uow.idempotency_keys
@@ -89,20 +90,25 @@ def claim(uow: UnitOfWork, key: IdempotencyKey, now: datetime) -> tuple[Patient,
             continue  # a concurrent request with this key committed first: read its row
         if record.request_sha256 != key.request_sha256:
             raise IdempotencyKeyReused()
-        patient, notification_id = _restore(record)
+        patient = uow.patients.get(record.patient_id) if record.patient_id is not None else None
+        if patient is None:
+            # Deleting a patient forgets its keys in the same transaction; a row left over
+            # (written outside the API) is forgotten now and the key taken afresh.
+            keys.forget(key.principal, key.key)
+            continue
         audit.note_patient(patient.id, action=audit.REPLAY_CREATE)
-        return patient, notification_id
+        return patient, _notification_id(record)
     raise ServiceUnavailable("The Idempotency-Key could not be claimed; try again")
 
 
 def complete(uow: UnitOfWork, key: IdempotencyKey, patient: Patient, notification_id: str | None) -> None:
-    """Store what the create made, in its transaction, for replays."""
-    result = _snapshot(patient, notification_id)
+    """Store what the create made (ids only), in its transaction, for replays."""
+    result = json.dumps({"notification_id": notification_id}, separators=(",", ":"))
     uow.idempotency_keys.complete(key.principal, key.key, patient_id=patient.id, result=result)
 
 
 def purge_expired_keys(uow: UnitOfWork, now: datetime | None = None) -> int:
-    """Delete every expired key row (and its copy of patient data); returns how many.
+    """Delete every expired key row; returns how many.
 
     Expired rows are already ignored and replaced when their key comes again;
     this bounds the table and the data it holds. Meant for a periodic job.
@@ -113,23 +119,9 @@ def purge_expired_keys(uow: UnitOfWork, now: datetime | None = None) -> int:
     return purged
 
 
-def _snapshot(patient: Patient, notification_id: str | None) -> str:
-    columns = Patient.__table__.columns
-    values = {c.key: _json_value(getattr(patient, c.key)) for c in columns}
-    return json.dumps({"patient": values, "notification_id": notification_id}, separators=(",", ":"))
-
-
-def _json_value(value: Any) -> Any:
-    return value.isoformat() if isinstance(value, datetime) else value
-
-
-def _restore(record: IdempotencyRecord) -> tuple[Patient, str | None]:
+def _notification_id(record: IdempotencyRecord) -> str | None:
     if record.result is None:
         # Written in the transaction that inserted the row, so never seen empty once committed.
         raise RuntimeError("idempotency key row without a result")
-    result = json.loads(record.result)
-    values = result["patient"]
-    for column in Patient.__table__.columns:
-        if isinstance(column.type, DateTime) and values.get(column.key) is not None:
-            values[column.key] = datetime.fromisoformat(values[column.key])
-    return Patient(**values), result.get("notification_id")
+    notification_id = json.loads(record.result).get("notification_id")
+    return str(notification_id) if notification_id is not None else None

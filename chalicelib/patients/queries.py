@@ -217,6 +217,14 @@ class IdempotencyKeyRepository:
         result = self._session.execute(statement, execution_options={"synchronize_session": False})
         return int(result.rowcount)  # type: ignore[attr-defined]
 
+    def forget(self, principal: str, key: str) -> None:
+        self._session.execute(
+            delete(IdempotencyRecord).where(
+                IdempotencyRecord.principal == principal, IdempotencyRecord.key == key
+            ),
+            execution_options={"synchronize_session": False},
+        )
+
     def forget_patient(self, patient_id: int) -> None:
         """Drop the replayable copies of a deleted patient's data."""
         self._session.execute(

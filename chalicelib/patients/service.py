@@ -48,7 +48,7 @@ class PatientPage:
 class PatientChange:
     patient: Patient
     notification_id: str | None  # the notification announcing the change, committed with it
-    replayed: bool = False  # an earlier create with the same Idempotency-Key, as it was then
+    replayed: bool = False  # an earlier create with the same Idempotency-Key; the patient as it is now
 
 
 def create_patient(
@@ -58,7 +58,7 @@ def create_patient(
 
     Raises ValidationFailed, MalformedRequest, DuplicateEmail. With an idempotency
     ``key`` already used for this body, nothing is created and the earlier create's
-    patient and notification come back; used for another body, IdempotencyKeyReused.
+    patient (as it is now) and notification come back; used for another body, IdempotencyKeyReused.
     """
     values = parse_patient_create(payload, phone_region=get_settings().phone_default_region)
     now = utc_now()

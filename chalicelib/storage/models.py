@@ -78,8 +78,9 @@ class IdempotencyRecord(Base):
     """A create made under an ``Idempotency-Key``: the key, a hash of the body and what was created.
 
     The primary key (principal, key) decides between concurrent requests with one key.
-    ``result`` holds what a replay answers (patient data: it lives here, never in logs)
-    and is written in the create's transaction, so it is never seen empty.
+    ``result`` holds the id of the create's notification (JSON), never patient data: a
+    replay reads the patient as it is now. It is written in the create's transaction, so
+    it is never seen empty.
     """
 
     __tablename__ = "idempotency_keys"

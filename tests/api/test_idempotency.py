@@ -60,12 +60,50 @@ def test_a_retry_replays_the_first_answer_without_a_second_patient(client: Any) 
     assert total(client) == 1
 
 
-def test_a_replay_answers_the_patient_as_first_created(client: Any) -> None:
+def test_a_replay_after_a_change_answers_the_patient_as_it_is_now(client: Any) -> None:
+    # GIVEN a keyed create, then a change of every field the create set
     first = post_keyed(client, "key-1", JOHN)
     patient_id = first.json_body["patient"]["id"]
-    client.http.put(f"/patients/{patient_id}", headers=JSON_AUTH, body=json.dumps({"name": "Changed"}))
+    changed = {"name": "Jane Roe", "email": "jane.roe@example.com", "phone": "+1 212 555 0123"}
+    updated = client.http.put(f"/patients/{patient_id}", headers=JSON_AUTH, body=json.dumps(changed))
 
-    assert post_keyed(client, "key-1", JOHN).body == first.body
+    # WHEN the create is retried
+    retry = post_keyed(client, "key-1", JOHN)
+
+    # THEN it answers the current record, never the superseded name, email or phone
+    assert retry.status_code == 201 and retry.headers["Idempotent-Replayed"] == "true"
+    assert retry.json_body["patient"] == updated.json_body["patient"]
+    assert retry.json_body["notification_id"] == first.json_body["notification_id"]
+    assert retry.headers["ETag"] == updated.headers["ETag"] == f'"{patient_id}-2"'
+    for value in (JOHN["name"], JOHN["email"], "456-7890"):
+        assert value not in retry.body.decode()
+    assert total(client) == 1
+
+
+def test_key_rows_hold_ids_and_no_patient_data(client: Any) -> None:
+    post_keyed(client, "key-1", JOHN)
+
+    with get_engine().connect() as connection:
+        stored = " ".join(
+            str(value) for row in connection.execute(text("SELECT * FROM idempotency_keys")) for value in row
+        )
+
+    for value in (JOHN["name"], JOHN["email"], "456-7890"):
+        assert value not in stored
+
+
+def test_a_key_whose_patient_is_gone_is_taken_afresh(client: Any) -> None:
+    # GIVEN a key row left behind by a delete made outside the API (the API's delete forgets keys)
+    first = post_keyed(client, "key-1", JOHN)
+    with get_engine().begin() as connection:
+        connection.execute(text("DELETE FROM patients"))
+
+    # WHEN the create is retried THEN it creates again instead of answering a patient that is gone
+    again = post_keyed(client, "key-1", JOHN)
+
+    assert again.status_code == 201 and "Idempotent-Replayed" not in again.headers
+    assert again.json_body["patient"]["id"] != first.json_body["patient"]["id"]
+    assert [row.patient_id for row in key_rows()] == [again.json_body["patient"]["id"]]
 
 
 def test_the_same_key_with_another_body_is_422_and_creates_nothing(client: Any) -> None:
@@ -138,8 +176,10 @@ def test_deleting_the_patient_forgets_its_keys(client: Any) -> None:
     client.http.delete(f"/patients/{first.json_body['patient']['id']}", headers=AUTH)
 
     assert key_rows() == []
+    # A retry after the delete is a new create: the deleted record is never answered.
     again = post_keyed(client, "key-1", JOHN)
     assert again.status_code == 201 and "Idempotent-Replayed" not in again.headers
+    assert again.json_body["patient"]["id"] != first.json_body["patient"]["id"]
     assert total(client) == 1
 
 

@@ -132,3 +132,31 @@ def test_patient_ids_of_deleted_patients_are_not_handed_out_after_the_upgrade(un
         assert 9 < newest < after_delete
     finally:
         engine.dispose()
+
+
+def test_idempotency_keys_lose_their_copies_of_patient_data_on_upgrade(unmigrated_url: str) -> None:
+    # GIVEN a key row written before migration 0007, holding the patient as first created
+    upgrade_database(unmigrated_url, "0006")
+    engine = create_engine(unmigrated_url)
+    old_result = '{"patient":{"id":1,"name":"Ann Old","email":"ann@example.com"},"notification_id":"n-1"}'
+    with engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO idempotency_keys (principal, key, request_sha256, patient_id, result,"
+                " created_at, expires_at) VALUES ('p', 'k', 'h', 1, :r, :t, :t)"
+            ),
+            {"r": old_result, "t": datetime(2026, 1, 1)},
+        )
+    engine.dispose()
+
+    # WHEN the database is upgraded
+    upgrade_database(unmigrated_url)
+
+    # THEN the row keeps the ids and nothing of the patient
+    engine = create_engine(unmigrated_url)
+    try:
+        with engine.begin() as connection:
+            rows = connection.execute(text("SELECT patient_id, result FROM idempotency_keys")).all()
+    finally:
+        engine.dispose()
+    assert [tuple(row) for row in rows] == [(1, '{"notification_id":"n-1"}')]
