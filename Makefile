@@ -41,8 +41,9 @@ lint: $(INSTALLED)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
+## migrate: a migration needs only DATABASE_URL (its stage, if none is set: dev)
 migrate: $(INSTALLED)
-	$(BIN)/python -m chalicelib.storage.migrate
+	APP_STAGE=$${APP_STAGE:-dev} $(BIN)/python -m chalicelib.storage.migrate
 
 ## bench-baseline: per-request cost against the seed-style Flask app
 bench-baseline: $(INSTALLED)

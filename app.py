@@ -46,7 +46,9 @@ app.register_middleware(log_request, "http")
 app.register_middleware(method_not_allowed_in_our_shape, "http")
 app.register_middleware(bind_current_request, "http")
 # Lambda runs the authorizer as ``app.<its function's name>``: that attribute must be the wrapper.
-authorize_bearer_token = app.authorizer(name="bearer_token")(auth.authorize_bearer_token)
+authorize_bearer_token = app.authorizer(name="bearer_token", ttl_seconds=auth.AUTHORIZER_CACHE_SECONDS)(
+    auth.authorize_bearer_token
+)
 
 for handler in (
     # Patient records (PHI): each call is in the audit trail.

@@ -175,7 +175,9 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-cold-start-") as name:
         workdir = Path(name)
-        env = lambda_environment(APP_STAGE="dev", DATABASE_URL=prepare_database(workdir))
+        env = lambda_environment(
+            APP_STAGE="dev", DATABASE_URL=prepare_database(workdir), API_TOKENS="bench:cold-start"
+        )
         variants, size = prepare_variants(workdir, with_artifact=not args.no_artifact)
         for variant in variants:  # not timed: writes the dev bytecode, warms the page cache
             cold_start(variant, env)

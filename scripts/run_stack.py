@@ -16,6 +16,7 @@ it only through here, once. A second signal while stopping kills what is left.
 from __future__ import annotations
 
 import errno
+import json
 import os
 import signal
 import socket
@@ -50,6 +51,9 @@ DEFAULTS = {
     "WORKER_CONCURRENCY": "1",
     "TELEHEALTH_DATA_DIR": str(PROJECT_ROOT / ".data"),
 }
+# The stage `make run` serves; its environment_variables in .chalice/config.json (APP_STAGE among
+# them) apply to every process of the stack, as `chalice local --stage dev` applies them to the API.
+STAGE = "dev"
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 # Honcho gives its processes 5 s after SIGTERM before it kills them; then ours kills what is left.
 LEFTOVER_GRACE_S = 5.0
@@ -166,8 +170,17 @@ def startup_problem(env: dict[str, str]) -> str | None:
     return None
 
 
+def stage_variables(stage: str = STAGE) -> dict[str, str]:
+    """The stage's environment_variables from .chalice/config.json."""
+    config = json.loads((PROJECT_ROOT / ".chalice" / "config.json").read_text())
+    return {
+        **config.get("environment_variables", {}),
+        **config["stages"][stage].get("environment_variables", {}),
+    }
+
+
 def main() -> int:
-    env = {**DEFAULTS, **os.environ}
+    env = {**DEFAULTS, **os.environ, **stage_variables()}
     problem = startup_problem(env)
     if problem is not None:
         print(problem, file=sys.stderr)
@@ -177,7 +190,7 @@ def main() -> int:
         signal.signal(signum, stack.on_stop_signal)
     signal_me_when_my_parent_dies()
     adopt_orphaned_descendants()
-    os.environ["TELEHEALTH_DATA_DIR"] = env["TELEHEALTH_DATA_DIR"]
+    os.environ.update(TELEHEALTH_DATA_DIR=env["TELEHEALTH_DATA_DIR"], **stage_variables())
     redis_server: Any = None
     try:
         upgrade_database()

@@ -35,6 +35,10 @@ from chalicelib.storage.migrate import upgrade_database
 from scripts.embedded_services import start_embedded_postgres, start_embedded_redis
 from tests.helpers import OTHER_TOKEN, SUITE_TOKENS, WorkerProcess, configure_environment, parse_json_lines
 
+# The suite runs under the dev stage, said here: APP_STAGE has no default (a missing one refuses to
+# start), and modules such as test_fuzz_openapi import app while they are collected.
+os.environ["APP_STAGE"] = "dev"
+
 TRUNCATE_TABLES = ("patients", "notifications", "idempotency_keys", "audit_events")
 
 

@@ -28,7 +28,7 @@ from jsonschema import Draft202012Validator
 from referencing import Registry
 from referencing.jsonschema import DRAFT202012
 
-from chalicelib.config.settings import PROJECT_ROOT, get_settings
+from chalicelib.config.settings import PROJECT_ROOT, Settings, get_settings, load_settings
 from chalicelib.notifications.dispatch import reset_celery_client
 from chalicelib.storage.database import reset_engine
 from scripts.api_process import free_port
@@ -43,14 +43,19 @@ AUTH = {"Authorization": f"Bearer {TEST_TOKEN}"}
 JSON_AUTH = {**AUTH, "Content-Type": "application/json"}
 
 
+def load_dev_settings(env: dict[str, str]) -> Settings:
+    """``load_settings`` under the dev stage, unless ``env`` names another: APP_STAGE has no default."""
+    return load_settings({"APP_STAGE": "dev", **env})
+
+
 def configure_environment(monkeypatch: pytest.MonkeyPatch, **env: str) -> None:
-    """Point the process's settings at ``env`` and forget every cached engine."""
+    """Point the process's settings at ``env`` (APP_STAGE dev unless given); forget cached engines."""
     for key in ("DATABASE_URL", "API_TOKENS", "API_TOKEN_SHA256", "APP_STAGE", "REDIS_URL"):
         monkeypatch.delenv(key, raising=False)
     for key in os.environ:
         if key.startswith(("NOTIFY_", "REDIS_")):
             monkeypatch.delenv(key, raising=False)
-    for key, value in env.items():
+    for key, value in {"APP_STAGE": "dev", **env}.items():
         monkeypatch.setenv(key, value)
     get_settings.cache_clear()
     reset_engine()

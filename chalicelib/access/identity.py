@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hmac
 import logging
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +21,9 @@ from chalicelib.scopes import parse_scope_string
 REQUIRED_CLAIMS = ["exp", "iss", "aud", "sub"]
 # Clock skew tolerated between the token's issuer and Lambda.
 JWT_LEEWAY_SECONDS = 30
+# A JWT's principal is jwt:<issuer>:<sub>, never a static token's name (those hold no ':').
+# sub reaches logs and the audit trail: a short, printable alphabet (Auth0's "auth0|…", Cognito's UUIDs).
+SUBJECT_PATTERN = re.compile(r"[A-Za-z0-9._@|+:-]{1,128}")
 
 logger = logging.getLogger("telehealth.auth")
 
@@ -49,7 +53,7 @@ def _static_token_identity(token: str) -> Identity | None:
     presented = token_sha256(token)
     identity = None
     # Compare against every configured digest, so timing does not tell which matched.
-    for candidate in get_settings().token_digests:
+    for candidate in get_settings().current_token_digests():
         if hmac.compare_digest(presented, candidate.sha256) and identity is None:
             identity = Identity(candidate.principal, candidate.scopes)
     return identity
@@ -78,6 +82,7 @@ def _jwt_identity(token: str, settings: JwtSettings) -> Identity | None:
         logger.info("JWT refused: %s", type(error).__name__)
         return None
     subject = claims.get("sub")
-    if not isinstance(subject, str) or not subject:
+    if not isinstance(subject, str) or not SUBJECT_PATTERN.fullmatch(subject):
+        logger.info("JWT refused: sub is not 1-128 letters, digits or . _ @ | + : -")
         return None
-    return Identity(subject, parse_scope_string(claims.get("scope")))
+    return Identity(f"jwt:{settings.issuer}:{subject}", parse_scope_string(claims.get("scope")))

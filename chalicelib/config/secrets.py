@@ -4,9 +4,11 @@ A stage names where a secret lives instead of holding its value:
 
 * ``API_TOKENS_SECRET_ID``: a Secrets Manager secret whose string is the value of
   ``API_TOKEN_SHA256`` (``principal:<sha256 hex>`` entries, comma-separated);
-* ``DATABASE_URL_PARAMETER``: an SSM parameter (SecureString) holding ``DATABASE_URL``.
+* ``DATABASE_URL_PARAMETER``: an SSM parameter (SecureString) holding ``DATABASE_URL``;
+* ``REDIS_URL_PARAMETER``: an SSM parameter (SecureString) holding ``REDIS_URL``.
 
-``chalicelib.config.settings`` resolves them once per process (one Lambda cold start).
+``chalicelib.config.settings`` resolves them once per process (one Lambda cold start);
+the token digests are read again on a short TTL (``chalicelib.config.token_secret``).
 boto3 is imported only when a stage names one of them, so development and tests
 never load it.
 """
@@ -21,6 +23,7 @@ from typing import Any
 SECRET_REFERENCES = {
     "API_TOKENS_SECRET_ID": "API_TOKEN_SHA256",
     "DATABASE_URL_PARAMETER": "DATABASE_URL",
+    "REDIS_URL_PARAMETER": "REDIS_URL",
 }
 
 
@@ -40,15 +43,19 @@ def resolve_secret_references(env: Mapping[str, str]) -> dict[str, str]:
             raise ValueError(f"set either {reference} or {SECRET_REFERENCES[reference]}, not both")
     resolved = dict(env)
     for reference, name in references.items():
-        resolved[SECRET_REFERENCES[reference]] = _read(reference, name)
+        resolved[SECRET_REFERENCES[reference]] = read_reference(reference, name)
     return resolved
 
 
-def _read(reference: str, name: str) -> str:
+def read_reference(reference: str, name: str) -> str:
+    """The value of the secret ``name`` that ``reference`` (a key of SECRET_REFERENCES) points at.
+
+    Raises SecretUnavailable, whose message names the secret, never its value.
+    """
     from botocore.exceptions import BotoCoreError, ClientError
 
     try:
-        if reference == "DATABASE_URL_PARAMETER":
+        if reference.endswith("_PARAMETER"):
             return read_parameter(name)
         return read_secret_string(name)
     except (BotoCoreError, ClientError) as error:

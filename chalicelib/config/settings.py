@@ -1,8 +1,11 @@
 """Configuration: every setting the API and the worker read, read once from the environment.
 
-Development defaults are safe to run on a laptop (SQLite under ``.data/``,
-the published development token). The ``prod`` stage refuses to start with
-either of them, also when they come from AWS secrets (``chalicelib.config.secrets``).
+Fail closed: APP_STAGE must name a stage (``dev`` or ``prod``, exactly).
+Only the ``dev`` stage outside Lambda gets the development defaults (SQLite
+under ``.data/``, the published development token). Inside Lambda
+(``AWS_LAMBDA_FUNCTION_NAME`` set), whatever the stage, neither exists; the
+``prod`` stage also refuses SQLite and a missing Redis URL, also when they come
+from AWS secrets (``chalicelib.config.secrets``).
 """
 
 from __future__ import annotations
@@ -17,7 +20,13 @@ from pathlib import Path
 from chalicelib.config.environment import ConfigurationError, number_setting
 from chalicelib.config.notifications import NotificationSettings, load_notification_settings
 from chalicelib.config.secrets import SecretUnavailable, resolve_secret_references
-from chalicelib.config.tokens import TokenDigest, is_development_token, load_token_digests
+from chalicelib.config.token_secret import TokenSecret
+from chalicelib.config.tokens import (
+    TokenDigest,
+    is_development_token,
+    load_token_digests,
+    parse_token_entries,
+)
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_MAX_BODY_BYTES = 64 * 1024
@@ -26,6 +35,11 @@ MIN_HS256_SECRET_BYTES = 32
 # "queue": a small pool per process (behind RDS Proxy: one connection, reused);
 # "null": a connection per unit of work, so a frozen Lambda container holds none.
 DB_POOL_KINDS = ("queue", "null")
+# The stages .chalice/config.json defines; APP_STAGE must name one of them, exactly.
+STAGES = ("dev", "prod")
+DEFAULT_TOKEN_CACHE_SECONDS = 60
+# A JWT principal is jwt:<issuer>:<sub> in a 255-character column; sub is at most 128.
+MAX_JWT_ISSUER_LENGTH = 120
 
 
 @dataclass(frozen=True)
@@ -55,7 +69,11 @@ class JwtSettings:
 class Settings:
     stage: str
     database_url: str
+    # The digests read at start; the authorizer asks ``current_token_digests()``.
     token_digests: tuple[TokenDigest, ...]
+    # API_TOKENS_SECRET_ID: the secret re-read on a TTL, so a removed token stops working.
+    token_secret: TokenSecret | None = None
+    in_lambda: bool = False
     # No DATABASE_URL: the SQLite file under TELEHEALTH_DATA_DIR (``.data/``).
     uses_development_database: bool = False
     redis_url: str | None = None
@@ -74,6 +92,12 @@ class Settings:
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+    def current_token_digests(self) -> tuple[TokenDigest, ...]:
+        """The static tokens valid now: from the secret when one is named, read again after its TTL."""
+        if self.token_secret is None:
+            return self.token_digests
+        return self.token_secret.digests()
 
 
 def _default_database_url(env: Mapping[str, str]) -> str:
@@ -102,12 +126,16 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         env = resolve_secret_references(env)
     except (ValueError, SecretUnavailable) as error:
         raise ConfigurationError(str(error)) from None
-    stage = env.get("APP_STAGE", "dev")
+    stage = _stage(env)
+    in_lambda = bool(env.get("AWS_LAMBDA_FUNCTION_NAME"))
+    token_digests = load_token_digests(env, development_token=stage == "dev" and not in_lambda)
     settings = Settings(
         stage=stage,
+        in_lambda=in_lambda,
         database_url=normalize_database_url(env.get("DATABASE_URL") or _default_database_url(env)),
         uses_development_database=not env.get("DATABASE_URL"),
-        token_digests=load_token_digests(env, stage=stage),
+        token_digests=token_digests,
+        token_secret=_token_secret(env, token_digests),
         redis_url=env.get("REDIS_URL") or None,
         phone_default_region=env.get("PHONE_DEFAULT_REGION", "US"),
         max_body_bytes=number_setting(env, "MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES, int, minimum=1),
@@ -121,6 +149,28 @@ def load_settings(env: Mapping[str, str]) -> Settings:
     )
     _refuse_unsafe_production(settings)
     return settings
+
+
+def _stage(env: Mapping[str, str]) -> str:
+    stage = env.get("APP_STAGE")
+    if stage not in STAGES:
+        found = "is not set" if not stage else "names no stage"
+        raise ConfigurationError(f"APP_STAGE {found}: it must be one of {', '.join(STAGES)} (exactly)")
+    return stage
+
+
+def _token_secret(env: Mapping[str, str], token_digests: tuple[TokenDigest, ...]) -> TokenSecret | None:
+    secret_id = env.get("API_TOKENS_SECRET_ID")
+    if not secret_id:
+        return None
+    seconds = number_setting(env, "TOKEN_CACHE_SECONDS", DEFAULT_TOKEN_CACHE_SECONDS, int, maximum=3600)
+    return TokenSecret(
+        secret_id,
+        cache_seconds=seconds,
+        # API_TOKENS, when set beside the secret, stay as they are: the environment cannot change.
+        fixed=tuple(parse_token_entries(env.get("API_TOKENS", ""), variable="API_TOKENS")),
+        first_read=token_digests,
+    )
 
 
 def _rate_limit_settings(env: Mapping[str, str]) -> RateLimitSettings:
@@ -143,20 +193,31 @@ def _jwt_settings(env: Mapping[str, str]) -> JwtSettings | None:
         return None
     if not (issuer and audience):
         raise ConfigurationError("JWTs need JWT_ISSUER and JWT_AUDIENCE, both checked on every token")
+    if len(issuer) > MAX_JWT_ISSUER_LENGTH or not issuer.isprintable():
+        raise ConfigurationError(f"JWT_ISSUER must be at most {MAX_JWT_ISSUER_LENGTH} printable characters")
     if hs256_secret and len(hs256_secret.encode()) < MIN_HS256_SECRET_BYTES:
         raise ConfigurationError(f"JWT_HS256_SECRET must be at least {MIN_HS256_SECRET_BYTES} bytes")
     return JwtSettings(issuer, audience, hs256_secret, rs256_public_key)
 
 
 def _refuse_unsafe_production(settings: Settings) -> None:
-    if settings.stage != "prod":
-        return
-    if settings.is_sqlite:
-        raise ConfigurationError("prod stage needs DATABASE_URL for PostgreSQL, not SQLite")
-    if not settings.token_digests and settings.jwt is None:
-        raise ConfigurationError("prod stage needs API_TOKENS, API_TOKEN_SHA256 or JWT settings")
-    if any(is_development_token(t) for t in settings.token_digests):
-        raise ConfigurationError("prod stage refuses the development token")
+    if settings.stage == "prod":
+        if settings.is_sqlite:
+            raise ConfigurationError("prod stage needs DATABASE_URL for PostgreSQL, not SQLite")
+        if not settings.redis_url:
+            raise ConfigurationError(
+                "prod stage needs REDIS_URL (or REDIS_URL_PARAMETER): rate limits, notifications"
+            )
+    if settings.stage == "prod" or settings.in_lambda:
+        where = "prod stage" if settings.stage == "prod" else "in Lambda, every stage"
+        if settings.uses_development_database:
+            raise ConfigurationError(
+                f"{where} needs DATABASE_URL: the development SQLite file exists only locally"
+            )
+        if not settings.token_digests and settings.jwt is None:
+            raise ConfigurationError(f"{where} needs API_TOKENS, API_TOKEN_SHA256 or JWT settings")
+        if any(is_development_token(t) for t in settings.token_digests):
+            raise ConfigurationError(f"{where} refuses the development token")
 
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")

@@ -18,6 +18,9 @@ from chalicelib.access.identity import identify
 from chalicelib.scopes import scope_string
 
 ANONYMOUS = "anonymous"
+# API Gateway caches an authorizer's answer per token this long (its default: 300 s). With the
+# digests' own cache (TOKEN_CACHE_SECONDS, 60 s) a removed token stops working within 2 minutes.
+AUTHORIZER_CACHE_SECONDS = 60
 
 
 def authorize_bearer_token(auth_request: AuthRequest) -> AuthResponse:

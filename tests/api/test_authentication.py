@@ -62,3 +62,15 @@ def test_principal_reaches_the_handler_context(client: Any) -> None:
     identity = identify(f"Bearer {TEST_TOKEN}")
     assert identity is not None and identity.principal == "suite"
     assert identify("Bearer nope") is None
+
+
+@sqlite_only
+def test_api_gateway_caches_an_authorizer_answer_for_60_seconds_not_its_default_300(client: Any) -> None:
+    from chalice.deploy.swagger import TemplatedSwaggerGenerator
+
+    from app import app
+
+    document = TemplatedSwaggerGenerator().generate_swagger(app)
+
+    authorizer = document["securityDefinitions"]["bearer_token"]["x-amazon-apigateway-authorizer"]
+    assert authorizer["authorizerResultTtlInSeconds"] == 60

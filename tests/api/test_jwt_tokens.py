@@ -104,14 +104,38 @@ def test_hs256_and_rs256_tokens_are_accepted(client: Any, signing_key: rsa.RSAPr
     assert get_patients(client, STATIC_TOKEN).status_code == 200  # static tokens keep working
 
 
-def test_the_subject_is_the_principal_and_the_scope_claim_its_scopes(client: Any) -> None:
+def test_the_principal_is_the_subject_under_its_issuer_and_the_scope_claim_its_scopes(client: Any) -> None:
     from chalicelib.access.identity import identify
 
     identity = identify(f"Bearer {hs256()}")
 
     assert identity is not None
-    assert identity.principal == "clinic-42"
+    assert identity.principal == f"jwt:{ISSUER}:clinic-42"
     assert identity.scopes == {"patients:read", "patients:write"}
+
+
+def test_a_subject_named_like_a_static_principal_is_not_that_principal(client: Any) -> None:
+    from chalicelib.access.identity import identify
+
+    # GIVEN a JWT whose sub is the static principal "static" (and the dev token's "development")
+    for subject in ("static", "development"):
+        identity = identify(f"Bearer {hs256(sub=subject)}")
+
+        # THEN its audit identity, rate-limit bucket and idempotency namespace are its own
+        assert identity is not None and identity.principal == f"jwt:{ISSUER}:{subject}"
+
+
+@pytest.mark.parametrize(
+    "subject",
+    ["x" * 129, "clinic\n42", "clinic 42", "", "clinic\u202e42", "<script>", 42],
+    ids=["too-long", "newline", "space", "empty", "bidi", "markup", "not-a-string"],
+)
+def test_a_subject_outside_the_safe_alphabet_is_a_401(
+    client: Any, signing_key: rsa.RSAPrivateKey, subject: Any
+) -> None:
+    # A refused token never reaches a handler: its sub is in no log line, audit row or rate-limit key.
+    for token in (hs256(sub=subject), rs256(signing_key, sub=subject)):
+        assert get_patients(client, token).status_code == 401
 
 
 def test_the_scope_claim_decides_what_the_token_may_do(client: Any, signing_key: rsa.RSAPrivateKey) -> None:
@@ -192,6 +216,7 @@ def test_pyjwt_is_imported_only_when_a_jwt_is_checked(sqlite_url: str) -> None:
     )
     env = {
         "PATH": "/usr/bin:/bin",
+        "APP_STAGE": "dev",
         "DATABASE_URL": sqlite_url,
         "API_TOKENS": f"static:{STATIC_TOKEN}",
         "JWT_ISSUER": ISSUER,

@@ -21,7 +21,9 @@ def test_a_read_loads_none_of_them(sqlite_url: str) -> None:
     )
 
     with LambdaContainer(
-        PROJECT_ROOT, lambda_environment(APP_STAGE="dev", DATABASE_URL=sqlite_url), isolated=False
+        PROJECT_ROOT,
+        lambda_environment(APP_STAGE="dev", DATABASE_URL=sqlite_url, API_TOKENS="clinic:cold-start-token"),
+        isolated=False,
     ) as container:
         response = container.invoke("app.app", event)
         modules = container.report()["modules"]

@@ -7,10 +7,9 @@ from sqlalchemy import text
 from sqlalchemy.pool import NullPool, QueuePool
 
 from chalicelib.config.environment import ConfigurationError
-from chalicelib.config.settings import load_settings
 from chalicelib.storage.database import get_engine
 from chalicelib.storage.unit_of_work import UnitOfWork
-from tests.helpers import configure_environment
+from tests.helpers import configure_environment, load_dev_settings
 
 PG = "postgresql://clinic@db.internal/telehealth"
 
@@ -68,4 +67,4 @@ def test_no_server_side_prepared_statements_that_would_pin_rds_proxy(
 )
 def test_pool_settings_are_checked(env: dict[str, str], reason: str) -> None:
     with pytest.raises(ConfigurationError, match=reason):
-        load_settings({"DATABASE_URL": PG, **env})
+        load_dev_settings({"DATABASE_URL": PG, **env})

@@ -1,4 +1,4 @@
-"""prod reads its token digests and database URL from AWS (moto), once per process."""
+"""prod reads its token digests, database URL and Redis URL from AWS (moto); the digests again after a TTL."""
 
 from __future__ import annotations
 
@@ -8,25 +8,31 @@ from typing import Any
 import pytest
 from moto import mock_aws
 
+from chalicelib.access.identity import Identity, identify
+from chalicelib.config import token_secret
 from chalicelib.config.environment import ConfigurationError
 from chalicelib.config.secrets import aws_client
 from chalicelib.config.settings import get_settings, load_settings
 from chalicelib.config.tokens import token_sha256
+from chalicelib.scopes import DEFAULT_SCOPES
 from tests.helpers import configure_environment
 
 TOKENS_SECRET = "telehealth-api/test/api-token-sha256"
 DATABASE_PARAMETER = "/telehealth-api/test/database-url"
+REDIS_PARAMETER = "/telehealth-api/test/redis-url"
 PG = "postgresql://clinic@db.internal/telehealth"
+REDIS = "redis://cache.internal:6379/0"
 REFERENCES = {
     "APP_STAGE": "prod",
     "API_TOKENS_SECRET_ID": TOKENS_SECRET,
     "DATABASE_URL_PARAMETER": DATABASE_PARAMETER,
+    "REDIS_URL_PARAMETER": REDIS_PARAMETER,
 }
 
 
 @pytest.fixture
 def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    """An in-process moto account; yields a function storing the two secrets."""
+    """An in-process moto account; yields a function storing the three secrets."""
     for key in ("AWS_ENDPOINT_URL", "AWS_PROFILE"):
         monkeypatch.delenv(key, raising=False)
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
@@ -35,9 +41,11 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     aws_client.cache_clear()
     with mock_aws():
 
-        def store(tokens: str, database_url: str) -> None:
+        def store(tokens: str, database_url: str, redis_url: str = REDIS) -> None:
             aws_client("secretsmanager").create_secret(Name=TOKENS_SECRET, SecretString=tokens)
             aws_client("ssm").put_parameter(Name=DATABASE_PARAMETER, Value=database_url, Type="SecureString")
+            if redis_url:
+                aws_client("ssm").put_parameter(Name=REDIS_PARAMETER, Value=redis_url, Type="SecureString")
 
         yield store
     aws_client.cache_clear()
@@ -58,6 +66,14 @@ def test_prod_reads_token_digests_and_database_url_from_aws(aws: Any) -> None:
     assert [t.principal for t in settings.token_digests] == ["clinic-a", "ops"]
     assert settings.token_digests[1].sha256 == token_sha256("beta")
     assert settings.database_url == "postgresql+psycopg://clinic@db.internal/telehealth"
+    assert settings.redis_url == REDIS
+
+
+def test_prod_without_its_redis_parameter_refuses_to_start(aws: Any) -> None:
+    aws(digest_entry("clinic-a", "alpha"), PG, redis_url="")
+
+    with pytest.raises(ConfigurationError, match="REDIS_URL_PARAMETER.*redis-url"):
+        load_settings(REFERENCES)
 
 
 @pytest.mark.parametrize(
@@ -77,18 +93,99 @@ def test_prod_refuses_unsafe_values_that_come_from_aws(
         load_settings(REFERENCES)
 
 
-def test_secrets_are_read_once_per_process(aws: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_settings_are_read_once_per_process(aws: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     aws(digest_entry("clinic", "first"), PG)
     configure_environment(monkeypatch, **REFERENCES)
     first = get_settings()
 
-    # A rotation in AWS reaches the next cold start, not a warm container.
-    aws_client("secretsmanager").put_secret_value(SecretId=TOKENS_SECRET, SecretString=digest_entry("c", "x"))
+    aws_client("ssm").put_parameter(
+        Name=DATABASE_PARAMETER, Value=PG + "2", Type="SecureString", Overwrite=True
+    )
 
-    assert get_settings() is first
-    assert first.token_digests[0].sha256 == token_sha256("first")
+    assert get_settings() is first and first.database_url.endswith("/telehealth")
     get_settings.cache_clear()
-    assert get_settings().token_digests[0].sha256 == token_sha256("x")
+    assert get_settings().database_url.endswith("/telehealth2")
+    get_settings.cache_clear()
+
+
+class Clock:
+    """token_secret's monotonic clock, moved by the test instead of sleeping."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
+    clock = Clock()
+    monkeypatch.setattr(token_secret, "clock", clock)
+    return clock
+
+
+def remove_from_secret(principal: str) -> None:
+    client = aws_client("secretsmanager")
+    entries = client.get_secret_value(SecretId=TOKENS_SECRET)["SecretString"].split(",")
+    kept = ",".join(entry for entry in entries if not entry.startswith(f"{principal}:"))
+    client.put_secret_value(SecretId=TOKENS_SECRET, SecretString=kept)
+
+
+def test_a_token_removed_from_the_secret_is_refused_after_the_cache_ttl(
+    aws: Any, monkeypatch: pytest.MonkeyPatch, clock: Clock
+) -> None:
+    # GIVEN a warm container that has accepted two tokens from the secret, re-read every 60 s
+    aws(f"{digest_entry('clinic-a', 'alpha')},{digest_entry('ops', 'beta')}", PG)
+    configure_environment(monkeypatch, **REFERENCES, TOKEN_CACHE_SECONDS="60")
+    assert identify("Bearer alpha") == Identity("clinic-a", DEFAULT_SCOPES)
+
+    # WHEN clinic-a's digest is removed from the secret
+    remove_from_secret("clinic-a")
+
+    # THEN it keeps working until the TTL has passed, then is refused; the other token is not
+    clock.now += 59
+    assert identify("Bearer alpha") is not None
+    clock.now += 1
+    assert identify("Bearer alpha") is None
+    assert identify("Bearer beta") == Identity("ops", DEFAULT_SCOPES)
+    get_settings.cache_clear()
+
+
+def test_when_the_secret_cannot_be_read_the_last_good_set_serves_for_a_bounded_time(
+    aws: Any, monkeypatch: pytest.MonkeyPatch, clock: Clock, caplog: pytest.LogCaptureFixture
+) -> None:
+    # GIVEN a warm container with a token read from the secret
+    aws(digest_entry("clinic-a", "alpha"), PG)
+    configure_environment(monkeypatch, **REFERENCES, TOKEN_CACHE_SECONDS="60")
+    assert identify("Bearer alpha") is not None
+
+    # WHEN Secrets Manager refuses every read from now on (here: the secret is gone)
+    aws_client("secretsmanager").delete_secret(SecretId=TOKENS_SECRET, ForceDeleteWithoutRecovery=True)
+
+    # THEN the last good set keeps serving, with a warning naming the secret, for at most MAX_STALE_SECONDS
+    clock.now += 61
+    assert identify("Bearer alpha") is not None
+    assert any(
+        "token digests not re-read" in r.getMessage() and TOKENS_SECRET in r.getMessage()
+        for r in caplog.records
+    )
+    clock.now += token_secret.MAX_STALE_SECONDS
+    assert identify("Bearer alpha") is None
+    get_settings.cache_clear()
+
+
+def test_a_secret_that_turns_malformed_keeps_the_last_good_set(
+    aws: Any, monkeypatch: pytest.MonkeyPatch, clock: Clock
+) -> None:
+    aws(digest_entry("clinic-a", "alpha"), PG)
+    configure_environment(monkeypatch, **REFERENCES, TOKEN_CACHE_SECONDS="60")
+    assert identify("Bearer alpha") is not None
+
+    aws_client("secretsmanager").put_secret_value(SecretId=TOKENS_SECRET, SecretString="clinic-a:not-hex")
+    clock.now += 60
+
+    assert identify("Bearer alpha") is not None
     get_settings.cache_clear()
 
 

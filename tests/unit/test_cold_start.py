@@ -15,7 +15,7 @@ from tests.helpers import heavy_modules
 
 
 def test_importing_app_loads_none_of_them(sqlite_url: str) -> None:
-    env = lambda_environment(APP_STAGE="dev", DATABASE_URL=sqlite_url)
+    env = lambda_environment(APP_STAGE="dev", DATABASE_URL=sqlite_url, API_TOKENS="clinic:cold-start-token")
     script = "import json, sys; import app; print(json.dumps(sorted(sys.modules)))"
 
     result = subprocess.run(

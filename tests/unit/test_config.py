@@ -9,12 +9,16 @@ import pytest
 from chalicelib.config.environment import ConfigurationError
 from chalicelib.config.settings import load_settings
 from chalicelib.config.tokens import DEVELOPMENT_PRINCIPAL, token_sha256
+from tests.helpers import load_dev_settings
 
 PG = "postgresql://clinic@db.internal/telehealth"
+REDIS = "redis://cache.internal:6379/0"
+PROD = {"APP_STAGE": "prod", "DATABASE_URL": PG, "REDIS_URL": REDIS}
+IN_LAMBDA = {"AWS_LAMBDA_FUNCTION_NAME": "telehealth-api-dev"}
 
 
 def test_dev_defaults_to_sqlite_and_the_development_token() -> None:
-    settings = load_settings({})
+    settings = load_settings({"APP_STAGE": "dev"})
 
     assert settings.stage == "dev"
     assert settings.is_sqlite
@@ -22,14 +26,50 @@ def test_dev_defaults_to_sqlite_and_the_development_token() -> None:
     assert settings.token_digests[0].sha256 == token_sha256("secret-token-123")
 
 
+@pytest.mark.parametrize("stage", [None, "", "staging", "Prod", "production", "DEV", " dev"])
+def test_a_missing_or_unknown_stage_is_refused(stage: str | None) -> None:
+    env = {"DATABASE_URL": PG, "API_TOKENS": "clinic:long-random"}
+    if stage is not None:
+        env["APP_STAGE"] = stage
+
+    with pytest.raises(ConfigurationError, match="APP_STAGE .* one of dev, prod"):
+        load_settings(env)
+
+
+@pytest.mark.parametrize("stage", ["dev", "prod"])
+def test_in_lambda_no_stage_gets_the_development_token_or_the_development_database(stage: str) -> None:
+    # GIVEN Lambda, whatever the stage, with neither DATABASE_URL nor tokens
+    env = {**IN_LAMBDA, "APP_STAGE": stage, "REDIS_URL": REDIS}
+
+    with pytest.raises(ConfigurationError, match="DATABASE_URL"):
+        load_settings(env)
+    with pytest.raises(ConfigurationError, match="API_TOKENS"):
+        load_settings({**env, "DATABASE_URL": PG})
+    with pytest.raises(ConfigurationError, match="development token"):
+        load_settings({**env, "DATABASE_URL": PG, "API_TOKENS": "secret-token-123"})
+
+
+def test_in_lambda_the_dev_stage_runs_on_what_it_is_given_explicitly() -> None:
+    settings = load_settings({**IN_LAMBDA, "APP_STAGE": "dev", "DATABASE_URL": PG, "API_TOKENS": "c:long"})
+
+    assert settings.in_lambda and [t.principal for t in settings.token_digests] == ["c"]
+
+
+def test_prod_refuses_to_start_without_redis() -> None:
+    env = {"APP_STAGE": "prod", "DATABASE_URL": PG, "API_TOKENS": "clinic:long-random"}
+
+    with pytest.raises(ConfigurationError, match="REDIS_URL"):
+        load_settings(env)
+
+
 def test_postgres_urls_use_psycopg3() -> None:
-    assert load_settings({"DATABASE_URL": PG}).database_url.startswith("postgresql+psycopg://")
+    assert load_dev_settings({"DATABASE_URL": PG}).database_url.startswith("postgresql+psycopg://")
 
 
 def test_tokens_accept_principals_and_digests() -> None:
     digest = hashlib.sha256(b"from-digest").hexdigest()
 
-    settings = load_settings({"API_TOKENS": "clinic-a:alpha, beta", "API_TOKEN_SHA256": f"ops:{digest}"})
+    settings = load_dev_settings({"API_TOKENS": "clinic-a:alpha, beta", "API_TOKEN_SHA256": f"ops:{digest}"})
 
     principals = [t.principal for t in settings.token_digests]
     assert principals[0] == "clinic-a"
@@ -41,26 +81,19 @@ def test_tokens_accept_principals_and_digests() -> None:
 @pytest.mark.parametrize(
     "env, reason",
     [
-        ({"APP_STAGE": "prod", "API_TOKENS": "a:strong"}, "SQLite"),
-        ({"APP_STAGE": "prod", "DATABASE_URL": PG}, "API_TOKENS"),
-        ({"APP_STAGE": "prod", "DATABASE_URL": PG, "API_TOKENS": "secret-token-123"}, "development token"),
-        (
-            {
-                "APP_STAGE": "prod",
-                "DATABASE_URL": PG,
-                "API_TOKEN_SHA256": token_sha256("secret-token-123").hex(),
-            },
-            "development token",
-        ),
+        ({"APP_STAGE": "prod", "REDIS_URL": REDIS, "API_TOKENS": "a:strong"}, "SQLite"),
+        (PROD, "API_TOKENS"),
+        ({**PROD, "API_TOKENS": "secret-token-123"}, "development token"),
+        ({**PROD, "API_TOKEN_SHA256": token_sha256("secret-token-123").hex()}, "development token"),
     ],
 )
 def test_prod_refuses_unsafe_settings(env: dict[str, str], reason: str) -> None:
     with pytest.raises(ConfigurationError, match=reason):
-        load_settings(env)
+        load_dev_settings(env)
 
 
 def test_prod_accepts_postgres_and_real_tokens() -> None:
-    settings = load_settings({"APP_STAGE": "prod", "DATABASE_URL": PG, "API_TOKENS": "clinic:long-random"})
+    settings = load_settings({**PROD, "API_TOKENS": "clinic:long-random"})
 
     assert settings.stage == "prod"
 
@@ -68,21 +101,21 @@ def test_prod_accepts_postgres_and_real_tokens() -> None:
 @pytest.mark.parametrize("bad", ["abcd", "zz" * 32, "ops:" + "0" * 63])
 def test_malformed_digest_is_refused(bad: str) -> None:
     with pytest.raises(ConfigurationError):
-        load_settings({"API_TOKEN_SHA256": bad})
+        load_dev_settings({"API_TOKEN_SHA256": bad})
 
 
 def test_tokens_without_scopes_read_and_write_and_the_development_token_holds_all() -> None:
-    assert load_settings({"API_TOKENS": "clinic:alpha"}).token_digests[0].scopes == {
+    assert load_dev_settings({"API_TOKENS": "clinic:alpha"}).token_digests[0].scopes == {
         "patients:read",
         "patients:write",
     }
-    assert load_settings({}).token_digests[0].scopes == {"patients:read", "patients:write", "audit:read"}
+    assert load_dev_settings({}).token_digests[0].scopes == {"patients:read", "patients:write", "audit:read"}
 
 
 def test_tokens_take_scopes_in_brackets_after_the_principal() -> None:
     digest = hashlib.sha256(b"auditor-token").hexdigest()
 
-    settings = load_settings(
+    settings = load_dev_settings(
         {
             "API_TOKENS": "front-desk[patients:read]:alpha, ops[patients:read patients:write  audit:read]:b",
             "API_TOKEN_SHA256": f"auditor[audit:read]:{digest}, [patients:read]:{'ab' * 32}",
@@ -100,21 +133,46 @@ def test_tokens_take_scopes_in_brackets_after_the_principal() -> None:
 
 
 @pytest.mark.parametrize(
+    "entries, position",
+    [
+        ("ok:firstZq, clinic:toZq:ken", 2),  # a token holding ':' would be cut: refused, not split
+        ("clinic:tokZq en", 1),
+        (":tokenZq", 1),
+        ("ok:firstZq, cli nic:tokenZq", 2),
+        ("a\nb:tokenZq", 1),
+        ("clinic/../x:tokenZq", 1),
+        ("ok:firstZq, ok2:secondZq, clinic[patients:read]:toZq:ken", 3),
+        ("clinic:", 1),
+        ("x" * 65 + ":tokenZq", 1),
+    ],
+)
+def test_token_entries_that_split_more_than_one_way_are_refused_by_position(
+    entries: str, position: int
+) -> None:
+    with pytest.raises(ConfigurationError, match=f"API_TOKENS entry {position}:") as refused:
+        load_dev_settings({"API_TOKENS": entries})
+
+    assert "Zq" not in str(refused.value)
+
+
+@pytest.mark.parametrize(
     "entry",
     ["a[]:t", "a[patients:delete]:t", "a[patients:read:t", "a[b[patients:read]:t", "a patients:read]:t"],
 )
 def test_unknown_or_malformed_scopes_are_refused(entry: str) -> None:
     with pytest.raises(ConfigurationError, match="scope"):
-        load_settings({"API_TOKENS": entry})
+        load_dev_settings({"API_TOKENS": entry})
 
 
 def test_rate_limit_is_off_unless_configured_and_bursts_a_minute_by_default() -> None:
-    assert not load_settings({}).rate_limit.enabled
+    assert not load_dev_settings({}).rate_limit.enabled
 
-    limit = load_settings({"RATE_LIMIT_PER_MINUTE": "120"}).rate_limit
+    limit = load_dev_settings({"RATE_LIMIT_PER_MINUTE": "120"}).rate_limit
 
     assert limit.enabled and limit.per_minute == 120 and limit.burst == 120
-    assert load_settings({"RATE_LIMIT_PER_MINUTE": "120", "RATE_LIMIT_BURST": "10"}).rate_limit.burst == 10
+    assert (
+        load_dev_settings({"RATE_LIMIT_PER_MINUTE": "120", "RATE_LIMIT_BURST": "10"}).rate_limit.burst == 10
+    )
 
 
 @pytest.mark.parametrize(
@@ -130,12 +188,12 @@ def test_rate_limit_is_off_unless_configured_and_bursts_a_minute_by_default() ->
 )
 def test_malformed_numbers_are_refused(env: dict[str, str]) -> None:
     with pytest.raises(ConfigurationError, match="whole number"):
-        load_settings(env)
+        load_dev_settings(env)
 
 
 def test_body_limit_is_configurable() -> None:
-    assert load_settings({}).max_body_bytes == 64 * 1024
-    assert load_settings({"MAX_BODY_BYTES": "1024"}).max_body_bytes == 1024
+    assert load_dev_settings({}).max_body_bytes == 64 * 1024
+    assert load_dev_settings({"MAX_BODY_BYTES": "1024"}).max_body_bytes == 1024
 
 
 JWT = {"JWT_ISSUER": "https://idp.example", "JWT_AUDIENCE": "telehealth-api"}
@@ -151,10 +209,10 @@ JWT = {"JWT_ISSUER": "https://idp.example", "JWT_AUDIENCE": "telehealth-api"}
 )
 def test_incomplete_jwt_settings_are_refused(env: dict[str, str], reason: str) -> None:
     with pytest.raises(ConfigurationError, match=reason):
-        load_settings(env)
+        load_dev_settings(env)
 
 
 def test_prod_may_rely_on_jwts_alone() -> None:
-    settings = load_settings({"APP_STAGE": "prod", "DATABASE_URL": PG, **JWT, "JWT_HS256_SECRET": "s" * 32})
+    settings = load_settings({**PROD, **JWT, "JWT_HS256_SECRET": "s" * 32})
 
     assert settings.token_digests == () and settings.jwt is not None

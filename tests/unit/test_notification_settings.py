@@ -5,12 +5,12 @@ from __future__ import annotations
 import pytest
 
 from chalicelib.config.environment import ConfigurationError
-from chalicelib.config.settings import load_settings
 from chalicelib.notifications.delivery import retry_delay
+from tests.helpers import load_dev_settings
 
 
 def test_defaults_follow_the_seed() -> None:
-    notify = load_settings({}).notifications
+    notify = load_dev_settings({}).notifications
 
     assert notify.failure_rate == 0.25
     assert notify.providers == ("log",)
@@ -18,7 +18,7 @@ def test_defaults_follow_the_seed() -> None:
 
 
 def test_values_are_read_from_the_environment() -> None:
-    notify = load_settings(
+    notify = load_dev_settings(
         {"NOTIFY_FAILURE_RATE": "0", "NOTIFY_PROVIDER": "ses, sns", "NOTIFY_MAX_RETRIES": "2"}
     ).notifications
 
@@ -37,11 +37,11 @@ def test_values_are_read_from_the_environment() -> None:
 )
 def test_unsafe_values_refuse_to_start(env: dict[str, str], message: str) -> None:
     with pytest.raises(ConfigurationError, match=message):
-        load_settings(env)
+        load_dev_settings(env)
 
 
 def test_retry_delays_grow_exponentially_with_jitter_up_to_the_cap_and_never_near_zero() -> None:
-    notify = load_settings({"NOTIFY_RETRY_BACKOFF": "2", "NOTIFY_RETRY_BACKOFF_MAX": "30"}).notifications
+    notify = load_dev_settings({"NOTIFY_RETRY_BACKOFF": "2", "NOTIFY_RETRY_BACKOFF_MAX": "30"}).notifications
 
     delays = {retries: [retry_delay(retries, notify) for _ in range(200)] for retries in range(6)}
 
