@@ -1,4 +1,4 @@
-"""Queries over the ``audit_events`` table: rows appended, and the trail read newest first.
+"""Queries over the ``audit_events`` table: rows appended or counted, and the trail read newest first.
 
 Both work on the transaction's connection, never a Session: every request
 appends a row (``chalicelib.audit.service.record_outcome``), and the ORM would
@@ -27,6 +27,7 @@ _RECORD = select(
     _events.patient_id,
     _events.status,
     _events.request_id,
+    _events.count,
 )
 
 
@@ -43,6 +44,25 @@ class AuditEventRepository:
 
     def add(self, row: AuditRow) -> None:
         insert_rows(self._connection, [row])
+
+    def count_in_window(self, row: AuditRow, window_start: datetime) -> None:
+        """Add ``row`` as the first of its principal's window, or add one to the row already there.
+
+        One statement (INSERT … ON CONFLICT DO UPDATE on the unique (principal, window_start)
+        index), so concurrent refusals never write a second row for the window.
+        """
+        # The engine has loaded its own dialect already; importing the other would cost cold-start time.
+        if self._connection.dialect.name == "postgresql":
+            from sqlalchemy.dialects import postgresql as dialect
+        else:
+            from sqlalchemy.dialects import sqlite as dialect  # type: ignore[no-redef]
+        statement = dialect.insert(AUDIT_EVENTS).values(**row, count=1, window_start=window_start)
+        self._connection.execute(
+            statement.on_conflict_do_update(
+                index_elements=[_events.principal, _events.window_start],
+                set_={"count": _events.count + 1},
+            )
+        )
 
 
 class AuditEventReader:

@@ -55,6 +55,8 @@ LIST_PATIENT_NOTIFICATIONS = AuditedAction("patient.notifications")
 READ_AUDIT = AuditedAction("audit.read")
 # A create answered from its Idempotency-Key record: patient data disclosed, nothing changed.
 REPLAY_CREATE = "patient.create_replayed"
+# Refused by the rate limit, on any route: one row per principal per minute, with the count.
+RATE_LIMITED = "request.rate_limited"
 ACTIONS = (
     CREATE_PATIENT.name,
     REPLAY_CREATE,
@@ -66,6 +68,7 @@ ACTIONS = (
     LIST_NOTIFICATIONS.name,
     READ_NOTIFICATION.name,
     READ_AUDIT.name,
+    RATE_LIMITED,
 )
 
 

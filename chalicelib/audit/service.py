@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
-from chalicelib.audit.recording import AuditContext, note_patient
+from chalicelib.audit.recording import RATE_LIMITED, AuditContext, note_patient
 from chalicelib.paging import configured_per_page
 from chalicelib.storage.models import AuditEventRecord
 from chalicelib.storage.unit_of_work import ReadTransaction, UnitOfWork
@@ -26,6 +27,10 @@ BEFORE = IntegerParameter(
 )
 
 
+# The status of a rate-limited refusal: counted per principal and minute, not written row by row.
+TOO_MANY_REQUESTS = 429
+
+
 @dataclass(frozen=True)
 class AuditPage:
     events: Sequence[AuditEventRecord]
@@ -36,14 +41,27 @@ class AuditPage:
 def record_outcome(uow: UnitOfWork, context: AuditContext, status: int) -> None:
     """Write the row of a request that committed no change (a read, a refusal, a failure).
 
+    A rate-limited refusal (429) adds one to its principal's refusal row of the
+    current minute instead (``RATE_LIMITED``, no patient): a token flooding the
+    API adds one row a minute, not one per request, and the count says how hard.
     Its own short transaction. Raises whatever the database raises: the caller
     decides that an unrecorded answer is not given.
     """
-    # One INSERT on the unit of work's connection: it builds no Session for this, which
+    # One statement on the unit of work's connection: it builds no Session for this, which
     # would add a third to the cost of every read.
     with uow:
-        uow.audit_events.add(context.row(status=status))
+        if status == TOO_MANY_REQUESTS:
+            row = context.row(status=status, action=RATE_LIMITED)
+            row["patient_id"] = None
+            uow.audit_events.count_in_window(row, window_start=refusal_window(row["occurred_at"]))
+        else:
+            uow.audit_events.add(context.row(status=status))
         uow.commit()
+
+
+def refusal_window(at: datetime) -> datetime:
+    """The start of the window a refusal at ``at`` is counted in: its UTC minute."""
+    return at.replace(second=0, microsecond=0)
 
 
 def list_parameters() -> tuple[QueryParameter, ...]:

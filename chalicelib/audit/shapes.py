@@ -10,6 +10,19 @@ if TYPE_CHECKING:
     from chalicelib.storage.models import AuditEventRecord
 
 
+# The keys of every event, in the order shown (the document's list of required properties).
+AUDIT_EVENT_FIELDS = (
+    "id",
+    "occurred_at",
+    "principal",
+    "action",
+    "patient_id",
+    "status",
+    "request_id",
+    "count",
+)
+
+
 def audit_event_json(event: AuditEventRecord) -> dict[str, Any]:
     return {
         "id": event.id,
@@ -19,4 +32,5 @@ def audit_event_json(event: AuditEventRecord) -> dict[str, Any]:
         "patient_id": event.patient_id,
         "status": event.status,
         "request_id": event.request_id,
+        "count": event.count,
     }

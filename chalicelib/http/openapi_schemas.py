@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from chalicelib.audit.recording import ACTIONS
+from chalicelib.audit.shapes import AUDIT_EVENT_FIELDS
 from chalicelib.http.gateway_responses import BEARER_CHALLENGE, CODES_BEFORE_ANY_VIEW, INVALID_TOKEN_CHALLENGE
 from chalicelib.notifications.dispatch import TASK_STATES
 from chalicelib.notifications.events import PATIENT_CREATED, PATIENT_UPDATED
@@ -25,6 +26,10 @@ from chalicelib.patients.preconditions import (
 from chalicelib.storage.models import NotificationStatus
 from chalicelib.validation import PATIENT_ID
 
+REFUSALS_COUNTED = (
+    "How many requests the event stands for: 1, except `request.rate_limited`: one event per principal"
+    " and UTC minute (that of `occurred_at`, the first refusal's) counting every refusal in it."
+)
 ERROR_DESCRIPTIONS = {
     400: "The request breaks this document (a type, length, pattern, or unknown parameter or field)",
     401: "Missing or invalid bearer token",
@@ -207,7 +212,7 @@ def component_schemas() -> dict[str, Any]:
         "AuditEvent": {
             "type": "object",
             "description": "One read or change of patient data. Never holds a name, email or phone.",
-            "required": ["id", "occurred_at", "principal", "action", "patient_id", "status", "request_id"],
+            "required": [*AUDIT_EVENT_FIELDS],
             "properties": {
                 "id": {"type": "integer", "minimum": 1},
                 "occurred_at": timestamp,
@@ -219,6 +224,7 @@ def component_schemas() -> dict[str, Any]:
                     "description": "The HTTP status answered; null for a change made outside the API.",
                 },
                 "request_id": {"type": ["string", "null"], "description": "API Gateway's request id."},
+                "count": {"type": "integer", "minimum": 1, "description": REFUSALS_COUNTED},
             },
             "additionalProperties": False,
         },

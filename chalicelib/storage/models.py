@@ -104,6 +104,8 @@ class AuditEvent(Base):
     __table_args__ = (
         Index("ix_audit_events_patient_id_id", "patient_id", "id"),
         Index("ix_audit_events_principal_id", "principal", "id"),
+        # One refusal row per principal per minute: the upsert counting refusals relies on it.
+        Index("ix_audit_events_principal_window_start", "principal", "window_start", unique=True),
     )
 
     id: Mapped[int] = mapped_column(BigIntPrimaryKey, primary_key=True, autoincrement=True)
@@ -113,6 +115,10 @@ class AuditEvent(Base):
     patient_id: Mapped[int | None] = mapped_column(BigInteger)
     status: Mapped[int | None] = mapped_column(Integer)
     request_id: Mapped[str | None] = mapped_column(String(128))
+    # How many requests the row stands for: 1, or the rate-limited refusals of its window.
+    count: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    # Set on refusal rows only: the UTC minute they count (NULLs never collide in the index).
+    window_start: Mapped[datetime | None] = mapped_column(DateTime())
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +132,7 @@ class AuditEventRecord:
     patient_id: int | None
     status: int | None
     request_id: str | None
+    count: int
 
 
 class NotificationStatus:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import json
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
@@ -13,8 +14,11 @@ from urllib.parse import urlencode
 import pytest
 from sqlalchemy import select, text, update
 
+from chalicelib.audit.recording import LIST_PATIENTS, READ_PATIENT, AuditContext
+from chalicelib.audit.service import record_outcome
 from chalicelib.storage.database import get_engine
 from chalicelib.storage.models import AuditEvent
+from chalicelib.storage.unit_of_work import UnitOfWork
 from tests.helpers import (
     AUTH,
     JSON_AUTH,
@@ -274,6 +278,29 @@ def test_a_change_never_commits_without_its_row(client: Any) -> None:
     patients = client.http.get("/patients", headers=AUTH).json_body
     assert [(p["id"], p["name"]) for p in patients["patients"]] == [(patient_id, ANN["name"])]
     assert patients["total"] == 1
+
+
+def test_concurrent_refusals_of_one_principal_share_one_row_per_minute(client: Any) -> None:
+    # GIVEN 24 rate-limited refusals of one principal recorded at once, on several routes
+    def refuse(n: int) -> None:
+        action = (READ_PATIENT, LIST_PATIENTS)[n % 2]
+        context = AuditContext(principal="flood", action=action, request_id=f"r{n}", patient_id=n)
+        record_outcome(UnitOfWork(), context, 429)
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(refuse, range(24)))
+
+    # THEN they are counted, one row per minute, with no patient (a refusal disclosed nothing)
+    rows = audit_rows()
+    assert sum(row["count"] for row in rows) == 24
+    assert len(rows) == len({row["window_start"] for row in rows}) <= 2
+    assert {(r["principal"], r["action"], r["patient_id"], r["status"]) for r in rows} == {
+        ("flood", "request.rate_limited", None, 429)
+    }
+    # and GET /audit shows the count, as the document describes it
+    response = client.http.get("/audit?principal=flood", headers=AUTH)
+    assert sum(event["count"] for event in response.json_body["events"]) == 24
+    assert_documented(get_document(client), "/audit", "get", response)
 
 
 def test_get_audit_pages_newest_first_and_keeps_filters_in_next(client: Any) -> None:

@@ -1,4 +1,5 @@
-"""The per-principal rate limit against a real Redis: 429 with Retry-After, refill, and failing open.
+"""The per-principal rate limit against a real Redis: 429 with Retry-After, refill, failing open, and
+refusals counted in the audit trail (one row per principal and minute).
 
 Redis is TEST_REDIS_URL or an embedded Valkey server. Every test keeps its
 buckets under a key prefix of its own, so runs sharing a Redis never meet.
@@ -16,6 +17,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
 from typing import Any
 
 import chalice.test
@@ -116,6 +118,68 @@ def test_every_protected_route_counts_and_public_ones_do_not(limited: Callable[.
 
     assert client.http.delete("/patients/1", headers=bearer("alice")).status_code == 429
     assert client.http.put("/patients/1", headers=json_auth, body="{}").status_code == 429
+
+
+def refusal_rows() -> list[dict[str, Any]]:
+    """The audit trail's rows of rate-limited refusals, oldest first."""
+    from sqlalchemy import select
+
+    from chalicelib.storage.database import get_engine
+    from chalicelib.storage.models import AuditEvent
+
+    table = AuditEvent.__table__
+    with get_engine().connect() as connection:
+        rows = connection.execute(select(table).where(table.c.status == 429).order_by(table.c.id))
+        return [dict(row._mapping) for row in rows]
+
+
+def test_a_flood_of_refusals_is_counted_in_one_audit_row_per_principal_and_minute(
+    limited: Callable[..., Any],
+) -> None:
+    # GIVEN a bucket of 2 that refills once a minute
+    client = limited(per_minute=1, burst=2)
+
+    # WHEN alice sends 50 requests and bob 5, across routes
+    alice = [list_patients(client).status_code for _ in range(25)]
+    alice += [client.http.get("/patients/1", headers=bearer("alice")).status_code for _ in range(25)]
+    bob = [list_patients(client, "bob").status_code for _ in range(5)]
+
+    # THEN each principal's refusals are counted in one row per UTC minute (two if the flood
+    # crossed a minute), never one row per refusal
+    assert (alice.count(429), bob.count(429)) == (48, 3)
+    rows = refusal_rows()
+    for principal, refused in (("alice", 48), ("bob", 3)):
+        theirs = [row for row in rows if row["principal"] == principal]
+        assert sum(row["count"] for row in theirs) == refused
+        assert 1 <= len(theirs) <= 2
+        assert len({row["window_start"] for row in theirs}) == len(theirs)
+        assert {(row["action"], row["patient_id"]) for row in theirs} == {("request.rate_limited", None)}
+        assert all(
+            row["occurred_at"].replace(second=0, microsecond=0) == row["window_start"] for row in theirs
+        )
+
+
+def test_refusals_in_a_new_minute_start_a_new_row(limited: Callable[..., Any]) -> None:
+    from sqlalchemy import update
+
+    from chalicelib.storage.database import get_engine
+    from chalicelib.storage.models import AuditEvent
+
+    client = limited(per_minute=1, burst=1)
+    assert [list_patients(client).status_code for _ in range(3)] == [200, 429, 429]
+    # GIVEN the refusals so far belong to a minute that has passed
+    table = AuditEvent.__table__
+    with get_engine().begin() as connection:
+        connection.execute(
+            update(table).where(table.c.status == 429).values(window_start=datetime(2026, 1, 1, 9, 30))
+        )
+
+    # WHEN alice is refused again THEN a row of its own starts counting
+    assert list_patients(client).status_code == 429
+    assert [(row["window_start"] == datetime(2026, 1, 1, 9, 30), row["count"]) for row in refusal_rows()] == [
+        (True, 2),
+        (False, 1),
+    ]
 
 
 def test_each_principal_has_its_own_bucket(limited: Callable[..., Any]) -> None:
