@@ -33,7 +33,7 @@ def replay_definition(client: Any, rest_api_id: str, definition: dict[str, Any])
         client.put_gateway_response(
             restApiId=rest_api_id,
             responseType=response_type,
-            statusCode=response["statusCode"],
+            **({"statusCode": response["statusCode"]} if "statusCode" in response else {}),
             responseParameters=response.get("responseParameters", {}),
             responseTemplates=response.get("responseTemplates", {}),
         )

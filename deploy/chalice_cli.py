@@ -10,6 +10,11 @@ wherever you would run ``chalice``: ``python -m deploy.chalice_cli deploy --stag
 ``--emulator`` is for moto (``AWS_ENDPOINT_URL`` pointing at ``moto_server``),
 whose API Gateway reads only OpenAPI 3 documents and ignores authorizers: the
 document is replayed there call by call instead (``deploy.api_gateway_replay``).
+
+``chalice package --pkg-format terraform`` fails on ``log_retention_in_days``
+(chalice 1.34 names its handler ``_generate_log_group`` where the dispatcher looks
+for ``_generate_loggroup``); ``package_log_groups_for_terraform`` connects the two,
+and ``deploy.terraform`` completes the log groups it writes.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from typing import Any
 
 from chalice.awsclient import TypedAWSClient
 from chalice.cli import main as chalice_main
+from chalice.package import TerraformGenerator
 
 from deploy.api_gateway_replay import replay_definition
 from deploy.gateway_responses import for_api_gateway
@@ -56,7 +62,14 @@ def replay_the_api_on_the_emulator() -> None:
     TypedAWSClient.update_api_from_swagger = update_by_replay  # type: ignore[method-assign]
 
 
+def package_log_groups_for_terraform() -> None:
+    generator: Any = TerraformGenerator
+    if not hasattr(generator, "_generate_loggroup"):
+        generator._generate_loggroup = generator._generate_log_group
+
+
 def main(argv: list[str]) -> int:
+    package_log_groups_for_terraform()
     if EMULATOR_FLAG in argv:
         argv.remove(EMULATOR_FLAG)
         replay_the_api_on_the_emulator()

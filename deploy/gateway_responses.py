@@ -53,7 +53,7 @@ def swagger_gateway_responses() -> dict[str, Any]:
     """``x-amazon-apigateway-gateway-responses``: each response type with our status, headers and body."""
     return {
         response_type: {
-            "statusCode": str(response.status),
+            **({"statusCode": str(response.status)} if response.status is not None else {}),
             "responseParameters": {
                 f"gatewayresponse.header.{name}": _static_header_value(value)
                 for name, value in {**GATEWAY_RESPONSE_HEADERS, **response.headers}.items()

@@ -6,6 +6,9 @@ writes ``OUT/sam/{sam.json,deployment.zip}`` and ``OUT/terraform/{chalice.tf.jso
 
 * ``chalice package`` builds both; ``deploy.gateway_responses`` completes the
   API definition of each with our gateway responses and an ANY method per path;
+* ``deploy.sam`` completes the SAM template for production (VPC, log, WAF and
+  domain parameters, access logs, throttling), ``deploy.terraform_production``
+  the Terraform configuration alike;
 * ``deploy.terraform`` makes the Terraform configuration fit for current versions;
 * ``deploy.bytecode`` adds unchecked-hash bytecode to the zip, after checking
   that this interpreter is the Python of the declared Lambda runtime.
@@ -29,8 +32,9 @@ from typing import Any
 
 from chalicelib.config.settings import PROJECT_ROOT
 from deploy.bytecode import ArtifactSize, add_bytecode, check_runtime_matches_interpreter
-from deploy.gateway_responses import sam_template_for_api_gateway
+from deploy.sam import for_production as sam_for_production
 from deploy.terraform import modernize
+from deploy.terraform_production import for_production as terraform_for_production
 
 DEFAULT_OUT = PROJECT_ROOT / "build" / "package"
 DEFAULT_STAGE = "prod"
@@ -72,13 +76,15 @@ def build_package(out: Path = DEFAULT_OUT, stage: str = DEFAULT_STAGE) -> Packag
         _chalice_package(stage, terraform_dir, "--pkg-format", "terraform")
         sam_template = sam_dir / SAM_TEMPLATE
         sam_template.write_text(
-            json.dumps(sam_template_for_api_gateway(json.loads(sam_template.read_text())), indent=2)
+            json.dumps(sam_for_production(json.loads(sam_template.read_text())), indent=2)
         )
 
         for function in _lambda_functions(sam_dir / SAM_TEMPLATE):
             check_runtime_matches_interpreter(function["Properties"]["Runtime"])
         config = terraform_dir / TERRAFORM_CONFIG
-        config.write_text(json.dumps(modernize(json.loads(config.read_text())), indent=2))
+        config.write_text(
+            json.dumps(terraform_for_production(modernize(json.loads(config.read_text()))), indent=2)
+        )
 
         same_zip = _sha256(sam_dir / DEPLOYMENT_ZIP) == _sha256(terraform_dir / DEPLOYMENT_ZIP)
         size = add_bytecode(sam_dir / DEPLOYMENT_ZIP)
@@ -97,8 +103,7 @@ def build_package(out: Path = DEFAULT_OUT, stage: str = DEFAULT_STAGE) -> Packag
 def _chalice_package(stage: str, out: Path, *options: str) -> None:
     env = dict(os.environ)
     env.setdefault("AWS_DEFAULT_REGION", "us-east-1")  # chalice asks for one even offline
-    chalice = Path(sys.executable).parent / "chalice"
-    command = [str(chalice), "package", "--stage", stage, *options, str(out)]
+    command = [sys.executable, "-m", "deploy.chalice_cli", "package", "--stage", stage, *options, str(out)]
     subprocess.run(command, cwd=PROJECT_ROOT, env=env, check=True, stdout=subprocess.DEVNULL)
 
 

@@ -12,6 +12,11 @@ A method and path that match no route get MISSING_AUTHENTICATION_TOKEN, a 403
 "Missing Authentication Token" that reads like an authentication failure; we
 answer it as a 404 in our error shape, locally too.
 
+Every other refusal or failure of the gateway itself (throttling, a WAF block,
+an oversized request, an integration timeout, an authorizer that failed) gets
+DEFAULT_4XX or DEFAULT_5XX: our error shape and headers (``no-store`` above all),
+under the status API Gateway chose. Those happen only in the cloud.
+
 Every one of these bodies names the request (``request_id``): API Gateway's
 ``$context.requestId``, and locally the id chalice's gateway sends in
 ``x-amzn-RequestId``.
@@ -48,9 +53,15 @@ ROUTE_NOT_FOUND_STATUS = 404
 ROUTE_NOT_FOUND_BODY = {"code": "route_not_found", "message": "No route matches this method and path"}
 
 
+# The gateway's own refusals and failures, whatever their status (429, 403 from WAF, 504, ...).
+GATEWAY_REFUSED_BODY = {"code": "gateway_refused", "message": "The API gateway refused this request"}
+GATEWAY_FAILED_BODY = {"code": "gateway_error", "message": "The API gateway could not complete this request"}
+
+
 @dataclass(frozen=True)
 class GatewayResponse:
-    status: int
+    # None keeps the status API Gateway chose for the response type.
+    status: int | None
     body: Mapping[str, str]
     # Besides GATEWAY_RESPONSE_HEADERS.
     headers: Mapping[str, str] = field(default_factory=dict)
@@ -64,6 +75,8 @@ GATEWAY_RESPONSES: dict[str, GatewayResponse] = {
         UNAUTHORIZED_STATUS, UNAUTHORIZED_BODY, {"WWW-Authenticate": INVALID_TOKEN_CHALLENGE}
     ),
     "MISSING_AUTHENTICATION_TOKEN": GatewayResponse(ROUTE_NOT_FOUND_STATUS, ROUTE_NOT_FOUND_BODY),
+    "DEFAULT_4XX": GatewayResponse(None, GATEWAY_REFUSED_BODY),
+    "DEFAULT_5XX": GatewayResponse(None, GATEWAY_FAILED_BODY),
 }
 GATEWAY_RESPONSE_HEADERS = {"Content-Type": JSON_MEDIA_TYPE, **BASE_HEADERS}
 

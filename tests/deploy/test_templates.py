@@ -210,7 +210,8 @@ def test_terraform_stage_is_its_own_resource_as_aws_provider_6_requires(terrafor
     assert "stage_name" not in deployment and "stage_description" not in deployment
     assert deployment["triggers"] == {"redeployment": "${sha1(local.chalice_api_swagger)}"}
     assert deployment["lifecycle"] == {"create_before_destroy": True}
-    assert resources["aws_api_gateway_stage"]["rest_api"] == {
+    stage = resources["aws_api_gateway_stage"]["rest_api"]
+    assert {name: stage[name] for name in ("stage_name", "rest_api_id", "deployment_id")} == {
         "stage_name": "api",
         "rest_api_id": "${aws_api_gateway_rest_api.rest_api.id}",
         "deployment_id": "${aws_api_gateway_deployment.rest_api.id}",
@@ -250,3 +251,209 @@ def test_terraform_region_name_becomes_region_and_requires_provider_6() -> None:
     topic = modern["resource"]["aws_sns_topic_subscription"]["alerts"]["topic_arn"]
     assert topic == "arn:aws:sns:${data.aws_region.chalice.region}:1:alerts"
     assert modern["terraform"]["required_providers"]["aws"]["version"] == ">= 6.0, < 7"
+
+
+# --- A deployment a PHI review can pass: each point on the SAM template after the transform and on Terraform.
+
+API_GATEWAY_INTEGRATION_TIMEOUT_SECONDS = 29
+
+
+@pytest.fixture(scope="module")
+def deployed_sam(sam: dict[str, Any]) -> dict[str, Any]:
+    """What CloudFormation deploys from the SAM template."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+        return translate_sam(sam)
+
+
+def sam_functions(template: dict[str, Any]) -> dict[str, Any]:
+    """Logical id -> properties of each Lambda function, by handler."""
+    return {
+        r["Properties"]["Handler"]: r["Properties"]
+        for r in resources_of_type(template, "AWS::Lambda::Function").values()
+    }
+
+
+def terraform_functions(terraform: dict[str, Any]) -> dict[str, Any]:
+    return {f["handler"]: f for f in terraform["resource"]["aws_lambda_function"].values()}
+
+
+def tag_dict(tags: Any) -> dict[str, str]:
+    return tags if isinstance(tags, dict) else {tag["Key"]: tag["Value"] for tag in tags}
+
+
+def test_functions_time_out_before_the_gateway_with_tracing_reserved_concurrency_and_phi_tags(
+    deployed_sam: dict[str, Any], terraform: dict[str, Any]
+) -> None:
+    sam_side, terraform_side = sam_functions(deployed_sam), terraform_functions(terraform)
+
+    assert set(sam_side) == set(terraform_side) == {"app.app", "app.authorize_bearer_token"}
+    for handler, function in sam_side.items():
+        assert function["Timeout"] < API_GATEWAY_INTEGRATION_TIMEOUT_SECONDS, handler
+        assert function["TracingConfig"] == {"Mode": "Active"}, handler
+        assert function["ReservedConcurrentExecutions"] >= 1, handler
+        assert tag_dict(function["Tags"])["data-classification"] == "phi", handler
+    for handler, function in terraform_side.items():
+        assert function["timeout"] < API_GATEWAY_INTEGRATION_TIMEOUT_SECONDS, handler
+        assert function["tracing_config"] == {"mode": "Active"}, handler
+        assert function["reserved_concurrent_executions"] >= 1, handler
+        assert function["tags"]["data-classification"] == "phi", handler
+        assert function["reserved_concurrent_executions"] == sam_side[handler]["ReservedConcurrentExecutions"]
+
+
+@pytest.mark.parametrize("definition_of", [sam_definition, terraform_definition])
+def test_every_other_gateway_refusal_or_failure_answers_our_json_without_caching(
+    sam: dict[str, Any], terraform: dict[str, Any], definition_of: Any
+) -> None:
+    template = sam if definition_of is sam_definition else terraform
+    responses = definition_of(template)[GATEWAY_RESPONSES_KEY]
+
+    for response_type in ("DEFAULT_4XX", "DEFAULT_5XX"):
+        response = responses[response_type]
+        # No statusCode: API Gateway keeps its own (429 throttled, 403 WAF, 504 timeout...).
+        assert "statusCode" not in response, response_type
+        body = gateway_body(response)
+        assert set(body) == {"code", "message", "request_id"} and body["request_id"] == "$context.requestId"
+        assert gateway_headers(response) == {
+            "Content-Type": "application/json",
+            "Cache-Control": "no-store",
+            "X-Content-Type-Options": "nosniff",
+        }
+
+
+def test_the_api_has_one_stage_with_access_logs_throttling_and_tracing_in_cloudformation(
+    deployed_sam: dict[str, Any],
+) -> None:
+    (stage,) = resources_of_type(deployed_sam, "AWS::ApiGateway::Stage").values()
+    properties = stage["Properties"]
+
+    assert properties["StageName"] == "api"  # and no second stage named "Stage"
+    assert properties["TracingEnabled"] is True
+    assert tag_dict(properties["Tags"])["data-classification"] == "phi"
+    assert_access_log_format_holds_no_body_nor_query(properties["AccessLogSetting"]["Format"])
+    assert properties["AccessLogSetting"]["DestinationArn"] == {"Fn::GetAtt": ["ApiAccessLogGroup", "Arn"]}
+    (method_settings,) = properties["MethodSettings"]
+    assert method_settings == {
+        "ResourcePath": "/*",
+        "HttpMethod": "*",
+        "ThrottlingRateLimit": {"Ref": "ThrottlingRateLimit"},
+        "ThrottlingBurstLimit": {"Ref": "ThrottlingBurstLimit"},
+        "MetricsEnabled": True,
+        "DataTraceEnabled": False,
+    }
+
+
+def test_the_terraform_stage_has_access_logs_throttling_and_tracing(terraform: dict[str, Any]) -> None:
+    resources = terraform["resource"]
+    stage = resources["aws_api_gateway_stage"]["rest_api"]
+
+    assert stage["xray_tracing_enabled"] is True
+    assert stage["tags"]["data-classification"] == "phi"
+    assert resources["aws_api_gateway_rest_api"]["rest_api"]["tags"]["data-classification"] == "phi"
+    assert stage["access_log_settings"]["destination_arn"] == "${aws_cloudwatch_log_group.api_access.arn}"
+    assert_access_log_format_holds_no_body_nor_query(stage["access_log_settings"]["format"])
+    (method_settings,) = resources["aws_api_gateway_method_settings"].values()
+    assert method_settings["method_path"] == "*/*"
+    assert method_settings["stage_name"] == "${aws_api_gateway_stage.rest_api.stage_name}"
+    assert method_settings["settings"] == {
+        "throttling_rate_limit": "${var.throttling_rate_limit}",
+        "throttling_burst_limit": "${var.throttling_burst_limit}",
+        "metrics_enabled": True,
+        "data_trace_enabled": False,
+    }
+
+
+def assert_access_log_format_holds_no_body_nor_query(log_format: str) -> None:
+    fields = json.loads(log_format)
+    variables = set(fields.values())
+    assert {"$context.requestId", "$context.status", "$context.resourcePath"} <= variables
+    # $context.path and requestOverride/responseOverride carry the concrete path or bodies; no
+    # $input (body) nor $method.request.querystring exist in an access log format at all.
+    assert not [v for v in variables if not v.startswith("$context.") or v.split(".")[-1] == "path"]
+    assert not [v for v in variables if "Override" in v or "querystring" in v.lower()]
+
+
+def test_every_log_group_exists_with_retention_and_the_optional_kms_key(
+    deployed_sam: dict[str, Any], terraform: dict[str, Any]
+) -> None:
+    log_groups = resources_of_type(deployed_sam, "AWS::Logs::LogGroup")
+    functions = resources_of_type(deployed_sam, "AWS::Lambda::Function")
+
+    names = {json.dumps(group["Properties"]["LogGroupName"]) for group in log_groups.values()}
+    # One per function, named as Lambda names it (so Lambda never creates one without retention).
+    for logical_id in functions:
+        assert json.dumps({"Fn::Sub": f"/aws/lambda/${{{logical_id}}}"}) in names
+    assert len(log_groups) == len(functions) + 1  # and the API's access log group
+    for group in log_groups.values():
+        properties = group["Properties"]
+        assert properties["RetentionInDays"] >= 365
+        assert properties["KmsKeyId"] == {
+            "Fn::If": ["HasLogKmsKey", {"Ref": "LogKmsKeyArn"}, {"Ref": "AWS::NoValue"}]
+        }
+        assert tag_dict(properties["Tags"])["data-classification"] == "phi"
+    assert deployed_sam["Parameters"]["LogKmsKeyArn"]["Default"] == ""
+
+    terraform_groups = terraform["resource"]["aws_cloudwatch_log_group"]
+    terraform_names = {group["name"] for group in terraform_groups.values()}
+    for resource_name, function in terraform["resource"]["aws_lambda_function"].items():
+        assert f"/aws/lambda/{function['function_name']}" in terraform_names
+        (log_group,) = function["depends_on"]
+        assert terraform_groups[log_group.removeprefix("aws_cloudwatch_log_group.")]["name"] == (
+            f"/aws/lambda/{function['function_name']}"
+        ), resource_name
+    for group in terraform_groups.values():
+        assert group["retention_in_days"] >= 365
+        assert group["kms_key_id"] == "${var.log_kms_key_arn}"
+        assert group["tags"]["data-classification"] == "phi"
+    assert terraform["variable"]["log_kms_key_arn"]["default"] is None
+
+
+def test_the_api_function_runs_in_the_subnets_and_security_groups_given_as_parameters(
+    deployed_sam: dict[str, Any], terraform: dict[str, Any]
+) -> None:
+    api = sam_functions(deployed_sam)["app.app"]
+    assert api["VpcConfig"] == {
+        "SubnetIds": {"Ref": "SubnetIds"},
+        "SecurityGroupIds": {"Ref": "SecurityGroupIds"},
+    }
+    assert deployed_sam["Parameters"]["SubnetIds"]["Type"] == "List<AWS::EC2::Subnet::Id>"
+    assert deployed_sam["Parameters"]["SecurityGroupIds"]["Type"] == "List<AWS::EC2::SecurityGroup::Id>"
+    assert "Default" not in deployed_sam["Parameters"]["SubnetIds"]  # an operator must choose them
+
+    terraform_api = terraform_functions(terraform)["app.app"]
+    assert terraform_api["vpc_config"] == {
+        "subnet_ids": "${var.subnet_ids}",
+        "security_group_ids": "${var.security_group_ids}",
+    }
+    for name in ("subnet_ids", "security_group_ids"):
+        assert terraform["variable"][name]["type"] == "list(string)"
+        assert "default" not in terraform["variable"][name]
+    assert "set-by-package-parameters" not in json.dumps([deployed_sam, terraform])
+
+
+def test_an_optional_waf_web_acl_and_a_tls_1_2_custom_domain_as_parameters(
+    deployed_sam: dict[str, Any], terraform: dict[str, Any]
+) -> None:
+    (association,) = resources_of_type(deployed_sam, "AWS::WAFv2::WebACLAssociation").values()
+    (domain,) = resources_of_type(deployed_sam, "AWS::ApiGateway::DomainName").values()
+    (mapping,) = resources_of_type(deployed_sam, "AWS::ApiGateway::BasePathMapping").values()
+
+    assert association["Condition"] == "HasWebAcl"
+    assert association["Properties"]["WebACLArn"] == {"Ref": "WebAclArn"}
+    assert "/stages/${RestAPIapiStage}" in association["Properties"]["ResourceArn"]["Fn::Sub"]
+    assert domain["Condition"] == mapping["Condition"] == "HasCustomDomain"
+    assert domain["Properties"]["SecurityPolicy"] == "TLS_1_2"
+    assert domain["Properties"]["RegionalCertificateArn"] == {"Ref": "CertificateArn"}
+    assert mapping["Properties"]["Stage"] == {"Ref": "RestAPIapiStage"}
+    for parameter in ("WebAclArn", "DomainName", "CertificateArn"):
+        assert deployed_sam["Parameters"][parameter]["Default"] == ""
+
+    resources = terraform["resource"]
+    waf = resources["aws_wafv2_web_acl_association"]["rest_api"]
+    assert waf["count"] == "${var.web_acl_arn == null ? 0 : 1}"
+    assert waf["resource_arn"] == "${aws_api_gateway_stage.rest_api.arn}"
+    terraform_domain = resources["aws_api_gateway_domain_name"]["rest_api"]
+    assert terraform_domain["security_policy"] == "TLS_1_2"
+    assert terraform_domain["count"] == resources["aws_api_gateway_base_path_mapping"]["rest_api"]["count"]
+    for variable in ("web_acl_arn", "domain_name", "certificate_arn"):
+        assert terraform["variable"][variable]["default"] is None

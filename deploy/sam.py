@@ -1,0 +1,200 @@
+"""Complete chalice's SAM template for a production (PHI) deployment.
+
+Chalice's own settings in ``.chalice/config.json`` give the functions their
+timeout, tracing, reserved concurrency, tags, log groups with retention, VPC
+placement and roles. ``for_production`` adds what chalice cannot express, as
+template parameters an operator fills per account:
+
+* ``SubnetIds`` / ``SecurityGroupIds`` replace the placeholder VPC ids of the
+  config wherever a function is placed in the VPC (the authorizer is not);
+* ``LogKmsKeyArn`` (optional) encrypts every log group;
+* the REST API: ``OpenApiVersion`` 2.0 (without it the SAM transform adds a
+  second, unconfigured stage named ``Stage``), access logs without bodies or
+  query strings into their own log group, stage throttling, X-Ray tracing, tags;
+* ``WebAclArn`` (optional): a WAF web ACL associated with the stage;
+* ``DomainName`` + ``CertificateArn`` (optional): a regional custom domain with TLS 1.2.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from deploy.gateway_responses import sam_template_for_api_gateway
+from deploy.production import (
+    ACCESS_LOG_FORMAT,
+    DEFAULT_THROTTLING_BURST_LIMIT,
+    DEFAULT_THROTTLING_RATE_LIMIT,
+    our_tags,
+)
+
+SAM_REST_API = "RestAPI"
+ACCESS_LOG_GROUP = "ApiAccessLogGroup"
+FUNCTION = "AWS::Serverless::Function"
+LOG_GROUP = "AWS::Logs::LogGroup"
+
+PARAMETERS: dict[str, dict[str, Any]] = {
+    "SubnetIds": {
+        "Type": "List<AWS::EC2::Subnet::Id>",
+        "Description": "Private subnets of the API function, with a route to the database and Redis",
+    },
+    "SecurityGroupIds": {
+        "Type": "List<AWS::EC2::SecurityGroup::Id>",
+        "Description": "Security groups of the API function, allowed into the database and Redis",
+    },
+    "LogKmsKeyArn": {
+        "Type": "String",
+        "Default": "",
+        "Description": "KMS key ARN encrypting the log groups (empty: CloudWatch Logs' own encryption)",
+    },
+    "ThrottlingRateLimit": {
+        "Type": "Number",
+        "Default": DEFAULT_THROTTLING_RATE_LIMIT,
+        "MinValue": 1,
+        "Description": "Requests per second the stage accepts (steady state)",
+    },
+    "ThrottlingBurstLimit": {
+        "Type": "Number",
+        "Default": DEFAULT_THROTTLING_BURST_LIMIT,
+        "MinValue": 1,
+        "Description": "Requests the stage accepts in a burst",
+    },
+    "WebAclArn": {
+        "Type": "String",
+        "Default": "",
+        "Description": "WAFv2 web ACL ARN (REGIONAL scope) to associate with the stage (empty: none)",
+    },
+    "DomainName": {
+        "Type": "String",
+        "Default": "",
+        "Description": "Custom domain name of the API (empty: none)",
+    },
+    "CertificateArn": {
+        "Type": "String",
+        "Default": "",
+        "Description": "ACM certificate ARN, in the stack's region, for DomainName",
+    },
+}
+CONDITIONS = {
+    "HasLogKmsKey": {"Fn::Not": [{"Fn::Equals": [{"Ref": "LogKmsKeyArn"}, ""]}]},
+    "HasWebAcl": {"Fn::Not": [{"Fn::Equals": [{"Ref": "WebAclArn"}, ""]}]},
+    "HasCustomDomain": {"Fn::Not": [{"Fn::Equals": [{"Ref": "DomainName"}, ""]}]},
+}
+LOG_KMS_KEY = {"Fn::If": ["HasLogKmsKey", {"Ref": "LogKmsKeyArn"}, {"Ref": "AWS::NoValue"}]}
+
+
+def for_production(template: dict[str, Any]) -> dict[str, Any]:
+    """A copy of chalice's SAM template, completed as the module docstring says."""
+    template = copy.deepcopy(sam_template_for_api_gateway(template))
+    resources: dict[str, Any] = template["Resources"]
+    template["Parameters"] = {**template.get("Parameters", {}), **copy.deepcopy(PARAMETERS)}
+    template["Conditions"] = {**template.get("Conditions", {}), **copy.deepcopy(CONDITIONS)}
+    tags = our_tags(r["Properties"].get("Tags", {}) for r in resources.values() if r["Type"] == FUNCTION)
+    retention = _log_retention(resources)
+
+    for resource in resources.values():
+        properties = resource["Properties"]
+        if resource["Type"] == FUNCTION and "VpcConfig" in properties:
+            properties["VpcConfig"] = {
+                "SubnetIds": {"Ref": "SubnetIds"},
+                "SecurityGroupIds": {"Ref": "SecurityGroupIds"},
+            }
+    _complete_function_log_groups(resources, tags)
+
+    resources[ACCESS_LOG_GROUP] = {
+        "Type": LOG_GROUP,
+        "Properties": {
+            "LogGroupName": {"Fn::Sub": f"/aws/apigateway/${{{SAM_REST_API}}}/access"},
+            "RetentionInDays": retention,
+            "KmsKeyId": LOG_KMS_KEY,
+            "Tags": _tag_list(tags),
+        },
+    }
+    api = resources[SAM_REST_API]["Properties"]
+    api["OpenApiVersion"] = "2.0"
+    api["TracingEnabled"] = True
+    api["Tags"] = dict(tags)
+    api["AccessLogSetting"] = {
+        "DestinationArn": {"Fn::GetAtt": [ACCESS_LOG_GROUP, "Arn"]},
+        "Format": ACCESS_LOG_FORMAT,
+    }
+    api["MethodSettings"] = [
+        {
+            "ResourcePath": "/*",
+            "HttpMethod": "*",
+            "ThrottlingRateLimit": {"Ref": "ThrottlingRateLimit"},
+            "ThrottlingBurstLimit": {"Ref": "ThrottlingBurstLimit"},
+            "MetricsEnabled": True,
+            # Execution logs would hold request and response bodies: PHI.
+            "DataTraceEnabled": False,
+        }
+    ]
+    resources.update(_web_acl_association())
+    resources.update(_custom_domain())
+    return template
+
+
+def _log_retention(resources: dict[str, Any]) -> int:
+    days = {r["Properties"].get("RetentionInDays") for r in resources.values() if r["Type"] == LOG_GROUP}
+    if len(days) != 1 or None in days:
+        raise ValueError("set log_retention_in_days for the stage in .chalice/config.json")
+    return int(days.pop())
+
+
+def _complete_function_log_groups(resources: dict[str, Any], tags: dict[str, str]) -> None:
+    # chalice 1.34 names the function in the log group's name by another logical id
+    # ("ApiHandler" for "APIHandler"): point it at the function that exists.
+    functions = {name.lower(): name for name, r in resources.items() if r["Type"] == FUNCTION}
+    for name, resource in resources.items():
+        if resource["Type"] != LOG_GROUP or name == ACCESS_LOG_GROUP:
+            continue
+        function = functions[name.removesuffix("LogGroup").lower()]
+        properties = resource["Properties"]
+        properties["LogGroupName"] = {"Fn::Sub": f"/aws/lambda/${{{function}}}"}
+        properties["KmsKeyId"] = LOG_KMS_KEY
+        properties["Tags"] = _tag_list(tags)
+
+
+def _tag_list(tags: dict[str, str]) -> list[dict[str, str]]:
+    return [{"Key": key, "Value": value} for key, value in tags.items()]
+
+
+def _stage_arn() -> dict[str, Any]:
+    return {
+        "Fn::Sub": f"arn:${{AWS::Partition}}:apigateway:${{AWS::Region}}::/restapis/${{{SAM_REST_API}}}"
+        f"/stages/${{{SAM_REST_API}.Stage}}"
+    }
+
+
+def _web_acl_association() -> dict[str, Any]:
+    return {
+        "ApiWebAclAssociation": {
+            "Type": "AWS::WAFv2::WebACLAssociation",
+            "Condition": "HasWebAcl",
+            "Properties": {"ResourceArn": _stage_arn(), "WebACLArn": {"Ref": "WebAclArn"}},
+        }
+    }
+
+
+def _custom_domain() -> dict[str, Any]:
+    return {
+        "ApiDomainName": {
+            "Type": "AWS::ApiGateway::DomainName",
+            "Condition": "HasCustomDomain",
+            "Properties": {
+                "DomainName": {"Ref": "DomainName"},
+                "RegionalCertificateArn": {"Ref": "CertificateArn"},
+                "EndpointConfiguration": {"Types": ["REGIONAL"]},
+                "SecurityPolicy": "TLS_1_2",
+            },
+        },
+        "ApiBasePathMapping": {
+            "Type": "AWS::ApiGateway::BasePathMapping",
+            "Condition": "HasCustomDomain",
+            "Properties": {
+                "DomainName": {"Ref": "ApiDomainName"},
+                "RestApiId": {"Ref": SAM_REST_API},
+                "Stage": {"Ref": f"{SAM_REST_API}.Stage"},
+            },
+        },
+    }

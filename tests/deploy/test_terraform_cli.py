@@ -1,0 +1,119 @@
+"""Terraform itself on ``make package``'s configuration: ``init`` from a local plugin mirror, ``validate``,
+and ``plan`` against moto_server, all offline.
+
+Needs a ``terraform`` binary and the hashicorp/aws provider in a filesystem mirror
+(``TERRAFORM_PLUGIN_DIR``, default /opt/tf-plugins). Where either is missing the
+tests are skipped with the reason (``-ra`` prints it), never silently.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from deploy.package import DEPLOYMENT_ZIP, TERRAFORM_CONFIG, PackageOutput
+
+PLUGIN_DIR = Path(os.environ.get("TERRAFORM_PLUGIN_DIR", "/opt/tf-plugins"))
+AWS_PROVIDER_IN_MIRROR = "registry.terraform.io/hashicorp/aws"
+# Services the configuration reads or plans, all answered by moto_server.
+EMULATED_SERVICES = ("apigateway", "cloudwatchlogs", "iam", "lambda", "sts", "wafv2")
+PLAN_VARIABLES = {
+    "subnet_ids": ["subnet-0123456789abcdef0"],
+    "security_group_ids": ["sg-0123456789abcdef0"],
+    "log_kms_key_arn": "arn:aws:kms:us-east-1:123456789012:key/11111111-2222-3333-4444-555555555555",
+    "web_acl_arn": "arn:aws:wafv2:us-east-1:123456789012:regional/webacl/telehealth/abc",
+    "domain_name": "api.example.org",
+    "certificate_arn": "arn:aws:acm:us-east-1:123456789012:certificate/abc",
+}
+
+
+def terraform_binary() -> str:
+    binary = shutil.which("terraform")
+    if binary is None:
+        pytest.skip("terraform is not installed: init, validate and plan of the Terraform output not run")
+    if not (PLUGIN_DIR / AWS_PROVIDER_IN_MIRROR).is_dir():
+        pytest.skip(
+            f"no hashicorp/aws provider in {PLUGIN_DIR} (TERRAFORM_PLUGIN_DIR): Terraform checks not run"
+        )
+    return binary
+
+
+@pytest.fixture(scope="module")
+def terraform_dir(lambda_package: PackageOutput, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A Terraform working directory with the package's configuration, initialised offline."""
+    binary = terraform_binary()
+    directory = tmp_path_factory.mktemp("terraform")
+    for name in (TERRAFORM_CONFIG, DEPLOYMENT_ZIP):
+        shutil.copyfile(lambda_package.terraform_dir / name, directory / name)
+    run_terraform(binary, directory, "init", "-input=false", f"-plugin-dir={PLUGIN_DIR}")
+    return directory
+
+
+def run_terraform(binary: str, directory: Path, *args: str) -> str:
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": str(directory),
+        "TF_IN_AUTOMATION": "1",
+        "TF_CLI_CONFIG_FILE": os.devnull,  # no user configuration, no network mirror
+        "CHECKPOINT_DISABLE": "1",
+    }
+    result = subprocess.run(
+        [binary, *args, "-no-color"], cwd=directory, env=env, capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout
+
+
+def test_terraform_validates_the_configuration(terraform_dir: Path) -> None:
+    output = run_terraform(terraform_binary(), terraform_dir, "validate", "-json")
+
+    report = json.loads(output)
+    assert report["valid"] is True and report["warning_count"] == 0, report["diagnostics"]
+
+
+def test_terraform_plans_every_resource_against_moto_server(terraform_dir: Path, moto_endpoint: str) -> None:
+    binary = terraform_binary()
+    # GIVEN the provider pointed at moto_server (an override file, as an operator's provider block would be)
+    provider: dict[str, Any] = {
+        "region": "us-east-1",
+        "access_key": "testing",
+        "secret_key": "testing",
+        "skip_credentials_validation": True,
+        "skip_metadata_api_check": True,
+        "skip_requesting_account_id": True,
+        "endpoints": [{service: moto_endpoint for service in EMULATED_SERVICES}],
+    }
+    (terraform_dir / "moto_override.tf.json").write_text(json.dumps({"provider": {"aws": provider}}))
+    (terraform_dir / "plan.auto.tfvars.json").write_text(json.dumps(PLAN_VARIABLES))
+
+    # WHEN terraform plans the deployment with every optional part switched on
+    run_terraform(binary, terraform_dir, "plan", "-input=false", "-out=tfplan")
+    plan = json.loads(run_terraform(binary, terraform_dir, "show", "-json", "tfplan"))
+
+    # THEN it creates each part, with the operator's values where they belong
+    planned = {change["address"]: change for change in plan["resource_changes"]}
+    assert {change["change"]["actions"][0] for change in planned.values()} == {"create"}
+    for address in (
+        "aws_lambda_function.api_handler",
+        "aws_lambda_function.bearer_token",
+        "aws_cloudwatch_log_group.api_access",
+        "aws_api_gateway_stage.rest_api",
+        "aws_api_gateway_method_settings.rest_api",
+        "aws_wafv2_web_acl_association.rest_api[0]",
+        "aws_api_gateway_domain_name.rest_api[0]",
+        "aws_api_gateway_base_path_mapping.rest_api[0]",
+    ):
+        assert address in planned, sorted(planned)
+    api_function = planned["aws_lambda_function.api_handler"]["change"]["after"]
+    assert api_function["vpc_config"][0]["subnet_ids"] == PLAN_VARIABLES["subnet_ids"]
+    assert api_function["vpc_config"][0]["security_group_ids"] == PLAN_VARIABLES["security_group_ids"]
+    access_logs = planned["aws_cloudwatch_log_group.api_access"]["change"]["after"]
+    assert access_logs["kms_key_id"] == PLAN_VARIABLES["log_kms_key_arn"]
+    domain = planned["aws_api_gateway_domain_name.rest_api[0]"]["change"]["after"]
+    assert domain["security_policy"] == "TLS_1_2"
