@@ -308,6 +308,7 @@ def test_importing_the_app_does_not_import_redis(sqlite_url: str, rate_limit_red
     probe = "import sys, app; print(sorted(m for m in ('redis', 'jwt', 'cryptography') if m in sys.modules))"
     env = {
         "PATH": "/usr/bin:/bin",
+        "APP_STAGE": "dev",
         "DATABASE_URL": sqlite_url,
         "REDIS_URL": rate_limit_redis_url,
         "RATE_LIMIT_PER_MINUTE": "60",
