@@ -76,7 +76,9 @@ def main() -> None:
         upgrade_database(database)
         prefix = f"bench-rate-limit:{uuid.uuid4().hex[:8]}:"
         generous = {"RATE_LIMIT_PER_MINUTE": "6000000", "RATE_LIMIT_BURST": str(count * 10)}
-        configure(DATABASE_URL=database, API_TOKENS=f"bench:{TOKEN}", RATE_LIMIT_KEY_PREFIX=prefix)
+        configure(
+            APP_STAGE="dev", DATABASE_URL=database, API_TOKENS=f"bench:{TOKEN}", RATE_LIMIT_KEY_PREFIX=prefix
+        )
         from app import app
 
         # A stage .chalice/config.json does not name, so these settings stand.
