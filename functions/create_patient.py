@@ -9,7 +9,7 @@ from chalicelib.errors import (
     ValidationFailed,
 )
 from chalicelib.http.endpoints import PATIENTS_TAG, Reply, endpoint
-from chalicelib.http.openapi_schemas import ETAG_HEADER, IDEMPOTENCY_KEY_PARAMETER
+from chalicelib.http.openapi_headers import ETAG_HEADER, IDEMPOTENCY_KEY_PARAMETER
 from chalicelib.http.requests import principal_of, read_json_object, request_id_of
 from chalicelib.http.responses import json_response
 from chalicelib.patients import service as patients

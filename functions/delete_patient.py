@@ -3,7 +3,7 @@ from chalice.app import Request, Response
 from chalicelib.audit.recording import DELETE_PATIENT
 from chalicelib.errors import PatientNotFound, PreconditionFailed, ValidationFailed
 from chalicelib.http.endpoints import PATIENTS_TAG, Reply, endpoint
-from chalicelib.http.openapi_schemas import IF_MATCH_PARAMETER
+from chalicelib.http.openapi_headers import IF_MATCH_PARAMETER
 from chalicelib.http.responses import json_response
 from chalicelib.patients import service as patients
 from chalicelib.patients.preconditions import IF_MATCH, parse_tag_condition

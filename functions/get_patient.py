@@ -3,7 +3,7 @@ from chalice.app import Request, Response
 from chalicelib.audit.recording import READ_PATIENT
 from chalicelib.errors import PatientNotFound, ValidationFailed
 from chalicelib.http.endpoints import PATIENTS_TAG, Reply, endpoint
-from chalicelib.http.openapi_schemas import ETAG_HEADER, IF_NONE_MATCH_PARAMETER
+from chalicelib.http.openapi_headers import ETAG_HEADER, IF_NONE_MATCH_PARAMETER
 from chalicelib.http.responses import empty_response, json_response
 from chalicelib.patients import service as patients
 from chalicelib.patients.preconditions import IF_NONE_MATCH, etag_for, parse_tag_condition
