@@ -14,7 +14,8 @@ document is replayed there call by call instead (``deploy.api_gateway_replay``).
 ``chalice package --pkg-format terraform`` fails on ``log_retention_in_days``
 (chalice 1.34 names its handler ``_generate_log_group`` where the dispatcher looks
 for ``_generate_loggroup``); ``package_log_groups_for_terraform`` connects the two,
-and ``deploy.terraform`` completes the log groups it writes.
+and ``deploy.terraform`` completes the log groups it writes. ``chalice deploy``
+gets the IAM policy files with the deploying account's ARNs (``deploy.iam_policies``).
 """
 
 from __future__ import annotations
@@ -24,10 +25,12 @@ from typing import Any
 
 from chalice.awsclient import TypedAWSClient
 from chalice.cli import main as chalice_main
+from chalice.deploy.deployer import PolicyGenerator
 from chalice.package import TerraformGenerator
 
 from deploy.api_gateway_replay import replay_definition
 from deploy.gateway_responses import for_api_gateway
+from deploy.iam_policies import resolved
 
 EMULATOR_FLAG = "--emulator"
 
@@ -68,8 +71,29 @@ def package_log_groups_for_terraform() -> None:
         generator._generate_loggroup = generator._generate_log_group
 
 
+def fill_in_the_deploying_account() -> None:
+    """``chalice deploy`` reads the policy files as they are: give it this account's ARNs."""
+    read_document = PolicyGenerator._read_document_from_file
+
+    def read_resolved(self: PolicyGenerator, filename: str) -> dict[str, Any]:
+        import boto3
+
+        session = boto3.session.Session()
+        identity = session.client("sts").get_caller_identity()
+        return resolved(
+            read_document(self, filename),
+            partition=identity["Arn"].split(":")[1],
+            region=session.region_name,
+            account_id=identity["Account"],
+        )
+
+    PolicyGenerator._read_document_from_file = read_resolved  # type: ignore[method-assign]
+
+
 def main(argv: list[str]) -> int:
     package_log_groups_for_terraform()
+    if "deploy" in argv:  # package keeps the placeholders: deploy.sam and deploy.terraform fill them in
+        fill_in_the_deploying_account()
     if EMULATOR_FLAG in argv:
         argv.remove(EMULATOR_FLAG)
         replay_the_api_on_the_emulator()

@@ -5,6 +5,7 @@ timeout, tracing, reserved concurrency, tags, log groups with retention, VPC
 placement and roles. ``for_production`` adds what chalice cannot express, as
 template parameters an operator fills per account:
 
+* the roles' policy ARNs name this account, region and partition (``deploy.iam_policies``);
 * ``SubnetIds`` / ``SecurityGroupIds`` replace the placeholder VPC ids of the
   config wherever a function is placed in the VPC (the authorizer is not);
 * ``LogKmsKeyArn`` (optional) encrypts every log group;
@@ -18,9 +19,12 @@ template parameters an operator fills per account:
 from __future__ import annotations
 
 import copy
+import json
+import re
 from typing import Any
 
 from deploy.gateway_responses import sam_template_for_api_gateway
+from deploy.iam_policies import for_cloudformation
 from deploy.production import (
     ACCESS_LOG_FORMAT,
     DEFAULT_THROTTLING_BURST_LIMIT,
@@ -94,6 +98,9 @@ def for_production(template: dict[str, Any]) -> dict[str, Any]:
 
     for resource in resources.values():
         properties = resource["Properties"]
+        if resource["Type"] == "AWS::IAM::Role":
+            for policy in properties.get("Policies", []):
+                policy["PolicyDocument"] = for_cloudformation(policy["PolicyDocument"])
         if resource["Type"] == FUNCTION and "VpcConfig" in properties:
             properties["VpcConfig"] = {
                 "SubnetIds": {"Ref": "SubnetIds"},
@@ -142,17 +149,34 @@ def _log_retention(resources: dict[str, Any]) -> int:
 
 
 def _complete_function_log_groups(resources: dict[str, Any], tags: dict[str, str]) -> None:
-    # chalice 1.34 names the function in the log group's name by another logical id
-    # ("ApiHandler" for "APIHandler"): point it at the function that exists.
+    """Name each function as its role's policy expects (its own log group only), and create that
+    log group before the function, so Lambda never creates one without retention.
+
+    chalice 1.34 leaves the function name to CloudFormation (a generated name, which no policy
+    can name in advance) and names the log group by another logical id ("ApiHandler" for "APIHandler").
+    """
     functions = {name.lower(): name for name, r in resources.items() if r["Type"] == FUNCTION}
     for name, resource in resources.items():
         if resource["Type"] != LOG_GROUP or name == ACCESS_LOG_GROUP:
             continue
-        function = functions[name.removesuffix("LogGroup").lower()]
+        function = resources[functions[name.removesuffix("LogGroup").lower()]]
+        function_name = _log_group_function_name(resources, function)
+        function["Properties"]["FunctionName"] = function_name
+        function["DependsOn"] = sorted({*function.get("DependsOn", []), name})
         properties = resource["Properties"]
-        properties["LogGroupName"] = {"Fn::Sub": f"/aws/lambda/${{{function}}}"}
+        properties["LogGroupName"] = f"/aws/lambda/{function_name}"
         properties["KmsKeyId"] = LOG_KMS_KEY
         properties["Tags"] = _tag_list(tags)
+
+
+def _log_group_function_name(resources: dict[str, Any], function: dict[str, Any]) -> str:
+    """The function name whose log group (``/aws/lambda/<name>``) the function's role may write to."""
+    role = resources[function["Properties"]["Role"]["Fn::GetAtt"][0]]
+    text = json.dumps(role["Properties"]["Policies"])
+    names = set(re.findall(r":log-group:/aws/lambda/([A-Za-z0-9_.-]+):\*", text))
+    if len(names) != 1:
+        raise ValueError(f"a function's role must allow writing to exactly one log group, found {names}")
+    return str(names.pop())
 
 
 def _tag_list(tags: dict[str, str]) -> list[dict[str, str]]:

@@ -5,6 +5,7 @@ The counterpart of ``deploy.sam`` (same settings, same behaviour), applied after
 timeout, tracing, reserved concurrency, tags, log groups and VPC placement;
 ``for_production`` adds input variables an operator sets per account:
 
+* the roles' policy ARNs name this account, region and partition (``deploy.iam_policies``);
 * ``subnet_ids`` / ``security_group_ids`` (required) replace the placeholder VPC
   ids of the config wherever a function is placed in the VPC;
 * ``log_kms_key_arn`` (optional) encrypts every log group; the functions' log
@@ -21,6 +22,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from deploy.iam_policies import for_terraform
 from deploy.production import (
     ACCESS_LOG_FORMAT,
     DEFAULT_THROTTLING_BURST_LIMIT,
@@ -82,6 +84,8 @@ def for_production(config: dict[str, Any]) -> dict[str, Any]:
     functions: dict[str, Any] = resources["aws_lambda_function"]
     tags = our_tags(function.get("tags", {}) for function in functions.values())
 
+    for role_policy in resources.get("aws_iam_role_policy", {}).values():
+        role_policy["policy"] = for_terraform(role_policy["policy"])
     log_groups: dict[str, Any] = resources.get("aws_cloudwatch_log_group", {})
     retention = {group.get("retention_in_days") for group in log_groups.values()}
     if not log_groups or len(retention) != 1 or None in retention:

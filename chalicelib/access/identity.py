@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from chalicelib.config.settings import JwtSettings, get_settings
+from chalicelib.config.settings import JwtSettings, get_auth_settings
 from chalicelib.config.tokens import token_sha256
 from chalicelib.scopes import parse_scope_string
 
@@ -43,7 +43,7 @@ def identify(authorization: str | None) -> Identity | None:
     if scheme.lower() != "bearer" or not token:
         return None
     identity = _static_token_identity(token)
-    jwt_settings = get_settings().jwt
+    jwt_settings = get_auth_settings().jwt
     if identity is None and jwt_settings is not None and token.count(".") == 2:
         identity = _jwt_identity(token, jwt_settings)
     return identity
@@ -53,7 +53,7 @@ def _static_token_identity(token: str) -> Identity | None:
     presented = token_sha256(token)
     identity = None
     # Compare against every configured digest, so timing does not tell which matched.
-    for candidate in get_settings().current_token_digests():
+    for candidate in get_auth_settings().current_token_digests():
         if hmac.compare_digest(presented, candidate.sha256) and identity is None:
             identity = Identity(candidate.principal, candidate.scopes)
     return identity

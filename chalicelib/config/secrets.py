@@ -15,7 +15,7 @@ never load it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from functools import cache
 from typing import Any
 
@@ -31,13 +31,15 @@ class SecretUnavailable(RuntimeError):
     """A referenced secret could not be read (missing, not allowed, or AWS unreachable)."""
 
 
-def resolve_secret_references(env: Mapping[str, str]) -> dict[str, str]:
-    """Return ``env`` with every referenced secret read into its plain variable.
+def resolve_secret_references(
+    env: Mapping[str, str], only: Collection[str] = tuple(SECRET_REFERENCES)
+) -> dict[str, str]:
+    """Return ``env`` with every referenced secret (of ``only``) read into its plain variable.
 
     Raises SecretUnavailable, and ValueError when a stage sets both a reference
     and the plain variable it would supply (which one wins would be a guess).
     """
-    references = {ref: env[ref] for ref in SECRET_REFERENCES if env.get(ref)}
+    references = {ref: env[ref] for ref in SECRET_REFERENCES if ref in only and env.get(ref)}
     for reference in references:  # every conflict before any call to AWS
         if env.get(SECRET_REFERENCES[reference]):
             raise ValueError(f"set either {reference} or {SECRET_REFERENCES[reference]}, not both")

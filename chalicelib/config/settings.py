@@ -38,6 +38,8 @@ DB_POOL_KINDS = ("queue", "null")
 # The stages .chalice/config.json defines; APP_STAGE must name one of them, exactly.
 STAGES = ("dev", "prod")
 DEFAULT_TOKEN_CACHE_SECONDS = 60
+# The handler Lambda runs for the authorizer's function (app.py's attribute), as Lambda sets it in _HANDLER.
+AUTHORIZER_HANDLER = "app.authorize_bearer_token"
 # A JWT principal is jwt:<issuer>:<sub> in a 255-character column; sub is at most 128.
 MAX_JWT_ISSUER_LENGTH = 120
 
@@ -63,6 +65,21 @@ class JwtSettings:
     audience: str
     hs256_secret: str | None = None
     rs256_public_key: str | None = None
+
+
+@dataclass(frozen=True)
+class AuthSettings:
+    """What the authorizer reads: static token digests and JWT settings, nothing of the database or Redis."""
+
+    token_digests: tuple[TokenDigest, ...]
+    token_secret: TokenSecret | None = None
+    jwt: JwtSettings | None = None
+
+    def current_token_digests(self) -> tuple[TokenDigest, ...]:
+        """The static tokens valid now: from the secret when one is named, read again after its TTL."""
+        if self.token_secret is None:
+            return self.token_digests
+        return self.token_secret.digests()
 
 
 @dataclass(frozen=True)
@@ -93,11 +110,12 @@ class Settings:
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
 
+    @property
+    def auth(self) -> AuthSettings:
+        return AuthSettings(self.token_digests, self.token_secret, self.jwt)
+
     def current_token_digests(self) -> tuple[TokenDigest, ...]:
-        """The static tokens valid now: from the secret when one is named, read again after its TTL."""
-        if self.token_secret is None:
-            return self.token_digests
-        return self.token_secret.digests()
+        return self.auth.current_token_digests()
 
 
 def _default_database_url(env: Mapping[str, str]) -> str:
@@ -149,6 +167,21 @@ def load_settings(env: Mapping[str, str]) -> Settings:
     )
     _refuse_unsafe_production(settings)
     return settings
+
+
+def load_auth_settings(env: Mapping[str, str]) -> AuthSettings:
+    """The authorizer's settings from ``env``, reading the token secret only. Raises ConfigurationError."""
+    try:
+        env = resolve_secret_references(env, only=("API_TOKENS_SECRET_ID",))
+    except (ValueError, SecretUnavailable) as error:
+        raise ConfigurationError(str(error)) from None
+    stage = _stage(env)
+    in_lambda = bool(env.get("AWS_LAMBDA_FUNCTION_NAME"))
+    token_digests = load_token_digests(env, development_token=stage == "dev" and not in_lambda)
+    auth = AuthSettings(token_digests, _token_secret(env, token_digests), _jwt_settings(env))
+    if stage == "prod" or in_lambda:
+        _refuse_unsafe_tokens(auth, "prod stage" if stage == "prod" else "in Lambda, every stage")
+    return auth
 
 
 def _stage(env: Mapping[str, str]) -> str:
@@ -214,10 +247,14 @@ def _refuse_unsafe_production(settings: Settings) -> None:
             raise ConfigurationError(
                 f"{where} needs DATABASE_URL: the development SQLite file exists only locally"
             )
-        if not settings.token_digests and settings.jwt is None:
-            raise ConfigurationError(f"{where} needs API_TOKENS, API_TOKEN_SHA256 or JWT settings")
-        if any(is_development_token(t) for t in settings.token_digests):
-            raise ConfigurationError(f"{where} refuses the development token")
+        _refuse_unsafe_tokens(settings.auth, where)
+
+
+def _refuse_unsafe_tokens(auth: AuthSettings, where: str) -> None:
+    if not auth.token_digests and auth.jwt is None:
+        raise ConfigurationError(f"{where} needs API_TOKENS, API_TOKEN_SHA256 or JWT settings")
+    if any(is_development_token(t) for t in auth.token_digests):
+        raise ConfigurationError(f"{where} refuses the development token")
 
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
@@ -253,6 +290,20 @@ def load_log_settings(env: Mapping[str, str], *, stdout_is_terminal: bool = Fals
 
 def get_log_settings() -> LogSettings:
     return load_log_settings(os.environ, stdout_is_terminal=sys.stdout.isatty())
+
+
+def get_auth_settings() -> AuthSettings:
+    """The authorizer's settings. In the authorizer's own function (Lambda's ``_HANDLER``), read alone:
+    its cold start reads no database or Redis secret, which its role may not read. Elsewhere, those of
+    ``get_settings()``."""
+    if os.environ.get("_HANDLER") == AUTHORIZER_HANDLER:
+        return _get_authorizer_function_settings()
+    return get_settings().auth
+
+
+@lru_cache(maxsize=1)
+def _get_authorizer_function_settings() -> AuthSettings:
+    return load_auth_settings(os.environ)
 
 
 @lru_cache(maxsize=1)

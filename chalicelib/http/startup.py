@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 
-from chalicelib.config.settings import get_settings
+from chalicelib.config.settings import AUTHORIZER_HANDLER, get_auth_settings, get_settings
 
 # Chalice CLI commands that import app.py to serve it (others read its routes).
 SERVING_COMMANDS = frozenset({"local"})
@@ -24,7 +24,11 @@ def check_settings_at_startup() -> None:
     """
     command = _chalice_cli_command()
     if command is None or command in SERVING_COMMANDS:
-        get_settings()
+        # The authorizer's function checks what it reads: the token settings (chalicelib.config.settings).
+        if os.environ.get("_HANDLER") == AUTHORIZER_HANDLER:
+            get_auth_settings()
+        else:
+            get_settings()
 
 
 def serving_with_chalice_local() -> bool:

@@ -239,3 +239,34 @@ def test_prod_refuses_sqlite_at_cold_start_in_the_artifact(unzipped_artifact: Pa
         pytest.raises(InvocationError, match="ConfigurationError: prod stage needs DATABASE_URL"),
     ):
         process.invoke(AUTHORIZER, token_event(BEARER, "GET", "/patients"))
+
+
+def test_the_authorizer_function_needs_only_its_token_settings_at_cold_start(unzipped_artifact: Path) -> None:
+    # GIVEN the authorizer's function in prod as deployed: its environment names no database nor Redis,
+    # and Lambda names the handler it runs in _HANDLER
+    env = lambda_environment(
+        APP_STAGE="prod", API_TOKEN_SHA256=f"clinic-a:{token_sha256(TOKEN).hex()}", _HANDLER=AUTHORIZER
+    )
+
+    # WHEN it starts cold and checks a token
+    with LambdaContainer(unzipped_artifact, env) as process:
+        allowed = process.invoke(AUTHORIZER, token_event(BEARER, "GET", "/patients"))
+        denied = process.invoke(AUTHORIZER, token_event("Bearer secret-token-123", "GET", "/patients"))
+
+    # THEN it answers, reading no database setting; the development token stays refused
+    assert allowed["principalId"] == "clinic-a"
+    assert denied["principalId"] == "anonymous"
+
+
+def test_the_authorizer_function_still_refuses_the_development_token_in_prod(unzipped_artifact: Path) -> None:
+    env = lambda_environment(
+        APP_STAGE="prod",
+        API_TOKEN_SHA256=f"ops:{token_sha256('secret-token-123').hex()}",
+        _HANDLER=AUTHORIZER,
+    )
+
+    with (
+        LambdaContainer(unzipped_artifact, env) as process,
+        pytest.raises(InvocationError, match="ConfigurationError: prod stage refuses the development token"),
+    ):
+        process.invoke(AUTHORIZER, token_event(BEARER, "GET", "/patients"))

@@ -12,7 +12,7 @@ from chalicelib.access.identity import Identity, identify
 from chalicelib.config import token_secret
 from chalicelib.config.environment import ConfigurationError
 from chalicelib.config.secrets import aws_client
-from chalicelib.config.settings import get_settings, load_settings
+from chalicelib.config.settings import get_settings, load_auth_settings, load_settings
 from chalicelib.config.tokens import token_sha256
 from chalicelib.scopes import DEFAULT_SCOPES
 from tests.helpers import configure_environment
@@ -67,6 +67,20 @@ def test_prod_reads_token_digests_and_database_url_from_aws(aws: Any) -> None:
     assert settings.token_digests[1].sha256 == token_sha256("beta")
     assert settings.database_url == "postgresql+psycopg://clinic@db.internal/telehealth"
     assert settings.redis_url == REDIS
+
+
+def test_the_authorizers_settings_read_the_token_secret_and_nothing_else(aws: Any) -> None:
+    # GIVEN the token secret in AWS, and a database parameter that cannot be read
+    aws(digest_entry("clinic-a", "alpha"), PG, redis_url="")
+    aws_client("ssm").delete_parameter(Name=DATABASE_PARAMETER)
+
+    # WHEN the authorizer's function loads its settings
+    auth = load_auth_settings(REFERENCES)
+
+    # THEN the tokens are there; the database and Redis parameters were never read
+    assert [t.principal for t in auth.current_token_digests()] == ["clinic-a"]
+    with pytest.raises(ConfigurationError, match="DATABASE_URL_PARAMETER"):
+        load_settings(REFERENCES)
 
 
 def test_prod_without_its_redis_parameter_refuses_to_start(aws: Any) -> None:

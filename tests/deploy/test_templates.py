@@ -181,8 +181,11 @@ def test_prod_functions_read_secrets_from_aws_and_run_the_packaging_python(sam: 
         assert properties["Runtime"] == f"python{sys.version_info.major}.{sys.version_info.minor}"
         variables = properties["Environment"]["Variables"]
         assert variables["APP_STAGE"] == "prod"
-        assert {"API_TOKENS_SECRET_ID", "DATABASE_URL_PARAMETER"} <= set(variables)
-        assert not {"DATABASE_URL", "API_TOKENS", "API_TOKEN_SHA256"} & set(variables)
+        assert "API_TOKENS_SECRET_ID" in variables
+        assert not {"DATABASE_URL", "API_TOKENS", "API_TOKEN_SHA256", "REDIS_URL"} & set(variables)
+        # Only the API function is told where the database and Redis URLs are.
+        names_the_database = {"DATABASE_URL_PARAMETER", "REDIS_URL_PARAMETER"} <= set(variables)
+        assert names_the_database == (properties["Handler"] == "app.app")
 
 
 def test_cfn_lint_passes_on_the_sam_template(lambda_package: PackageOutput) -> None:
@@ -379,10 +382,19 @@ def test_every_log_group_exists_with_retention_and_the_optional_kms_key(
     log_groups = resources_of_type(deployed_sam, "AWS::Logs::LogGroup")
     functions = resources_of_type(deployed_sam, "AWS::Lambda::Function")
 
-    names = {json.dumps(group["Properties"]["LogGroupName"]) for group in log_groups.values()}
-    # One per function, named as Lambda names it (so Lambda never creates one without retention).
-    for logical_id in functions:
-        assert json.dumps({"Fn::Sub": f"/aws/lambda/${{{logical_id}}}"}) in names
+    names = {
+        group["Properties"]["LogGroupName"]: name
+        for name, group in log_groups.items()
+        if name != "ApiAccessLogGroup"  # named after the API: /aws/apigateway/<id>/access
+    }
+    # One per function, named as Lambda names it and created before it (so Lambda never creates one
+    # without retention); the function names are those of the Terraform output and the policies.
+    assert {f["Properties"]["FunctionName"] for f in functions.values()} == {
+        f["function_name"] for f in terraform["resource"]["aws_lambda_function"].values()
+    }
+    for function in functions.values():
+        log_group = names[f"/aws/lambda/{function['Properties']['FunctionName']}"]
+        assert log_group in function["DependsOn"]
     assert len(log_groups) == len(functions) + 1  # and the API's access log group
     for group in log_groups.values():
         properties = group["Properties"]
@@ -457,3 +469,130 @@ def test_an_optional_waf_web_acl_and_a_tls_1_2_custom_domain_as_parameters(
     assert terraform_domain["count"] == resources["aws_api_gateway_base_path_mapping"]["rest_api"]["count"]
     for variable in ("web_acl_arn", "domain_name", "certificate_arn"):
         assert terraform["variable"][variable]["default"] is None
+
+
+# IAM: every ARN scoped to this account, region and partition; the authorizer reaches only the token secret.
+
+TOKEN_SECRET_ARN = (
+    "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:"
+    "secret:telehealth-api/prod/api-token-sha256-??????"  # Secrets Manager's six random characters
+)
+# Actions without resource-level permissions: Lambda's VPC network interfaces and X-Ray.
+ACTIONS_ON_ANY_RESOURCE = {
+    "ec2:CreateNetworkInterface",
+    "ec2:DescribeNetworkInterfaces",
+    "ec2:DeleteNetworkInterface",
+    "ec2:AssignPrivateIpAddresses",
+    "ec2:UnassignPrivateIpAddresses",
+    "xray:PutTraceSegments",
+    "xray:PutTelemetryRecords",
+}
+
+
+def role_permissions(statements: list[dict[str, Any]]) -> dict[str, set[str]]:
+    """Action -> the resources it is allowed on, ARNs as CloudFormation writes them (Fn::Sub or plain)."""
+    permissions: dict[str, set[str]] = {}
+    for statement in statements:
+        assert statement["Effect"] == "Allow"
+        actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        resources = (
+            statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+        )
+        for action in actions:
+            permissions.setdefault(action, set()).update(
+                r["Fn::Sub"] if isinstance(r, dict) else r for r in resources
+            )
+    return permissions
+
+
+def sam_role_permissions(deployed_sam: dict[str, Any], handler: str) -> dict[str, set[str]]:
+    role = sam_functions(deployed_sam)[handler]["Role"]["Fn::GetAtt"][0]
+    (policy,) = deployed_sam["Resources"][role]["Properties"]["Policies"]
+    return role_permissions(policy["PolicyDocument"]["Statement"])
+
+
+def terraform_role_permissions(terraform: dict[str, Any], handler: str) -> dict[str, set[str]]:
+    role = (
+        terraform_functions(terraform)[handler]["role"].removeprefix("${aws_iam_role.").removesuffix(".arn}")
+    )
+    policy = json.loads(terraform["resource"]["aws_iam_role_policy"][role]["policy"])
+    return role_permissions(policy["Statement"])
+
+
+def assert_scoped_to_the_account(
+    permissions: dict[str, set[str]], *, sub: str, region: str, account: str
+) -> None:
+    for action, resources in permissions.items():
+        if action in ACTIONS_ON_ANY_RESOURCE:
+            assert resources == {"*"}, action
+            continue
+        for arn in resources:
+            named = arn.replace(sub, "PARTITION").replace(region, "REGION").replace(account, "ACCOUNT")
+            _arn, partition, _service, arn_region, arn_account, *_rest = named.split(":")
+            assert (partition, arn_region, arn_account) == ("PARTITION", "REGION", "ACCOUNT"), (action, arn)
+            assert "*" not in arn.removesuffix(":*"), (action, arn)  # only a log group's streams
+
+
+def test_each_role_is_scoped_to_the_account_region_and_exact_resources_in_cloudformation(
+    deployed_sam: dict[str, Any],
+) -> None:
+    functions = sam_functions(deployed_sam)
+    api, authorizer = (
+        sam_role_permissions(deployed_sam, h) for h in ("app.app", "app.authorize_bearer_token")
+    )
+
+    for permissions in (api, authorizer):
+        assert_scoped_to_the_account(
+            permissions, sub="${AWS::Partition}", region="${AWS::Region}", account="${AWS::AccountId}"
+        )
+        assert "logs:CreateLogGroup" not in permissions  # the template creates them, with retention
+        assert permissions["secretsmanager:GetSecretValue"] == {TOKEN_SECRET_ARN}
+    assert api["ssm:GetParameter"] == {
+        "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter/telehealth-api/prod/database-url",
+        "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter/telehealth-api/prod/redis-url",
+    }
+    # Each function writes only into its own log group.
+    for handler, permissions in (("app.app", api), ("app.authorize_bearer_token", authorizer)):
+        (log_group,) = permissions["logs:PutLogEvents"]
+        assert log_group.endswith(f":log-group:/aws/lambda/{functions[handler]['FunctionName']}:*")
+
+
+def test_the_authorizer_has_its_own_role_with_the_token_secret_only_and_no_vpc(
+    deployed_sam: dict[str, Any], terraform: dict[str, Any]
+) -> None:
+    for permissions in (
+        sam_role_permissions(deployed_sam, "app.authorize_bearer_token"),
+        terraform_role_permissions(terraform, "app.authorize_bearer_token"),
+    ):
+        assert set(permissions) == {
+            "logs:CreateLogStream",
+            "logs:PutLogEvents",
+            "secretsmanager:GetSecretValue",
+            "xray:PutTraceSegments",
+            "xray:PutTelemetryRecords",
+        }
+    functions = sam_functions(deployed_sam)
+    assert functions["app.authorize_bearer_token"]["Role"] != functions["app.app"]["Role"]
+    assert "VpcConfig" not in functions["app.authorize_bearer_token"]
+    assert "vpc_config" not in terraform_functions(terraform)["app.authorize_bearer_token"]
+    variables = functions["app.authorize_bearer_token"]["Environment"]["Variables"]
+    assert set(variables) == {"APP_STAGE", "API_TOKENS_SECRET_ID"}
+
+
+def test_terraform_roles_name_the_account_region_and_partition_from_its_data_sources(
+    terraform: dict[str, Any],
+) -> None:
+    for handler in ("app.app", "app.authorize_bearer_token"):
+        permissions = terraform_role_permissions(terraform, handler)
+        assert_scoped_to_the_account(
+            permissions,
+            sub="${data.aws_partition.chalice.partition}",
+            region="${data.aws_region.chalice.id}",
+            account="${data.aws_caller_identity.chalice.account_id}",
+        )
+        assert permissions["secretsmanager:GetSecretValue"] == {
+            TOKEN_SECRET_ARN.replace("${AWS::Partition}", "${data.aws_partition.chalice.partition}")
+            .replace("${AWS::Region}", "${data.aws_region.chalice.id}")
+            .replace("${AWS::AccountId}", "${data.aws_caller_identity.chalice.account_id}")
+        }
+    assert "arn:*" not in json.dumps(terraform["resource"]["aws_iam_role_policy"])
