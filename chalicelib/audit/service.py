@@ -44,8 +44,9 @@ def record_outcome(uow: UnitOfWork, context: AuditContext, status: int) -> None:
     A rate-limited refusal (429) adds one to its principal's refusal row of the
     current minute instead (``RATE_LIMITED``, no patient): a token flooding the
     API adds one row a minute, not one per request, and the count says how hard.
-    Its own short transaction. Raises whatever the database raises: the caller
-    decides that an unrecorded answer is not given.
+    One statement, so ``uow`` may be a ``UnitOfWork(one_statement=True)``: committed
+    when it returns, with no BEGIN or COMMIT round trip. Raises whatever the
+    database raises: the caller decides that an unrecorded answer is not given.
     """
     # One statement on the unit of work's connection: it builds no Session for this, which
     # would add a third to the cost of every read.

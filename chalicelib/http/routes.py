@@ -33,7 +33,7 @@ from chalicelib.http.requests import (
     scopes_of,
 )
 from chalicelib.http.responses import with_base_headers
-from chalicelib.storage.unit_of_work import UnitOfWork
+from chalicelib.storage.unit_of_work import UnitOfWork, one_connection
 from chalicelib.validation import parse_patient_id
 
 logger = logging.getLogger("telehealth.http")
@@ -129,13 +129,15 @@ def call_audited(
         request_id=request_id_of(request),
         patient_id=parse_patient_id(raw_id) if raw_id is not None else None,
     )
-    with auditing(context):
-        response = call_handler(handler, request, path_params, scope)
-    if context.recorded:
-        return response
-    try:
-        audit_trail.record_outcome(UnitOfWork(), context, response.status_code)
-    except Exception:
-        logger.exception("audit trail write failed for %s", action.name)
-        return with_base_headers(error_response(AuditUnavailable(), request))
+    # The handler's read and the audit row share one connection: one checkout per request.
+    with one_connection():
+        with auditing(context):
+            response = call_handler(handler, request, path_params, scope)
+        if context.recorded:
+            return response
+        try:
+            audit_trail.record_outcome(UnitOfWork(one_statement=True), context, response.status_code)
+        except Exception:
+            logger.exception("audit trail write failed for %s", action.name)
+            return with_base_headers(error_response(AuditUnavailable(), request))
     return response

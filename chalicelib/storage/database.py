@@ -1,30 +1,52 @@
 """One engine per process, created on first use and reused across warm invocations.
 
 In Lambda a process is a container that serves one request at a time and is
-frozen between invocations, so the PostgreSQL engine is built for that: pre-ping
-(a frozen container's connection may have been closed by RDS Proxy or the
-server), recycling well under RDS Proxy's idle client timeout, no server-side
-prepared statements (they pin a client to one database connection behind RDS
-Proxy), and either a small pool or, with ``DB_POOL=null``, none at all.
+frozen between invocations, so the PostgreSQL engine is built for that: a
+connection the server has closed meanwhile (RDS Proxy's idle timeout, a restart)
+is noticed at checkout without a round trip (``_discard_if_server_closed``),
+recycling well under RDS Proxy's idle client timeout, no server-side prepared
+statements (they pin a client to one database connection behind RDS Proxy),
+and either a small pool or, with ``DB_POOL=null``, none at all.
+
+Round trips, not the statements' work, set a request's time between Lambda and
+the database: each transaction mode (``TransactionMode``) sends only the BEGIN
+and COMMIT it needs.
 """
 
 from __future__ import annotations
 
+import select
+from enum import Enum
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import NullPool
 
 from chalicelib.config.settings import get_settings
 
-# A write transaction on SQLite must take the write lock when it begins: a
-# deferred one that reads first and writes later fails at once with "database
-# is locked" instead of waiting out the busy timeout.
-SQLITE_BEGIN_IMMEDIATE = "sqlite_begin_immediate"
+# The statement that begins a transaction on SQLite (None: none, each statement commits itself).
+SQLITE_BEGIN = "sqlite_begin"
+AUTOCOMMIT = "AUTOCOMMIT"
+
+
+class TransactionMode(Enum):
+    """How the statements of one ``ReadTransaction`` or ``UnitOfWork`` are grouped."""
+
+    # One transaction, BEGIN … COMMIT. On SQLite it takes the write lock when it begins: a
+    # deferred one that reads first and writes later fails at once with "database is locked"
+    # instead of waiting out the busy timeout.
+    WRITE = "BEGIN IMMEDIATE"
+    # Reads that answer a request. On SQLite one deferred transaction, so that they see one state
+    # of the database. On PostgreSQL each statement on its own: at READ COMMITTED each statement
+    # sees its own state anyway, and this spares the BEGIN and ROLLBACK round trips.
+    READ = "BEGIN"
+    # Work that is one statement, which commits by itself: no BEGIN or COMMIT round trip.
+    ONE_STATEMENT = None
 
 
 def build_engine(
@@ -42,15 +64,49 @@ def build_engine(
     connect_args = {"connect_timeout": 5, "prepare_threshold": None}
     if pool == "null":
         return create_engine(url, hide_parameters=True, poolclass=NullPool, connect_args=connect_args)
-    return create_engine(
+    engine = create_engine(
         url,
         hide_parameters=True,
-        pool_pre_ping=True,
+        # No pre-ping: its statement would be one more round trip on every request.
         pool_size=pool_size,
         max_overflow=max_overflow,
         pool_recycle=300,
         connect_args=connect_args,
     )
+    event.listen(engine, "checkout", _discard_if_server_closed)
+    return engine
+
+
+def _discard_if_server_closed(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+    """Refuse a pooled connection the server has ended; the pool then opens a new one.
+
+    An idle connection has nothing to read: anything waiting on its socket is the
+    server's goodbye (``terminating connection``) or the end of the stream. One
+    poll of the socket, no round trip.
+    """
+    try:
+        if dbapi_connection.closed or dbapi_connection.broken:
+            raise DisconnectionError("the connection is closed")
+        readable, _, _ = select.select([dbapi_connection.pgconn.socket], [], [], 0)
+    except (OSError, ValueError) as error:
+        raise DisconnectionError("the connection's socket is gone") from error
+    except Exception as error:  # psycopg.OperationalError: the connection is lost
+        raise DisconnectionError("the connection is lost") from error
+    if readable:
+        raise DisconnectionError("the server closed the connection")
+
+
+def set_transaction_mode(connection: Connection, mode: TransactionMode) -> None:
+    """Make the transactions begun on ``connection`` from now on ones of ``mode`` (none may be open)."""
+    if connection.dialect.name == "sqlite":
+        # The driver never begins a transaction itself here; "begin" below sends what mode says.
+        connection.execution_options(**{SQLITE_BEGIN: mode.value})
+        return
+    autocommit = mode is not TransactionMode.WRITE
+    if (connection.get_execution_options().get("isolation_level") == AUTOCOMMIT) != autocommit:
+        connection.execution_options(
+            isolation_level=AUTOCOMMIT if autocommit else connection.default_isolation_level
+        )
 
 
 def _build_sqlite_engine(url: str, busy_timeout_ms: int) -> Engine:
@@ -76,8 +132,9 @@ def _build_sqlite_engine(url: str, busy_timeout_ms: int) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _begin(connection: Any) -> None:
-        immediate = connection.get_execution_options().get(SQLITE_BEGIN_IMMEDIATE)
-        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+        begin = connection.get_execution_options().get(SQLITE_BEGIN, TransactionMode.READ.value)
+        if begin is not None:
+            connection.exec_driver_sql(begin)
 
     return engine
 

@@ -1,0 +1,205 @@
+"""Database round trips per request on PostgreSQL: no more than the seed app's.
+
+Between Lambda and RDS (through RDS Proxy, across the VPC) each round trip
+costs several tenths of a millisecond, so the count, not the statements' work,
+sets a request's time. The seed (Flask-SQLAlchemy, no audit trail) pays
+create 7, read 3, update 7, list 4; ours audits every read and must not pay more.
+
+The count is taken on the wire: the API talks to PostgreSQL through a proxy
+that counts, per connection, each time the client sent and the server then
+answered (pooled connections are opened before counting). Checked once against
+PostgreSQL's own statement log (``log_statement = all``): one round trip per
+logged statement, psycopg's ``BEGIN`` a round trip of its own.
+"""
+
+from __future__ import annotations
+
+import json
+import selectors
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import chalice.test
+import psycopg
+import pytest
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+
+from chalicelib.config.settings import get_settings
+from chalicelib.notifications.dispatch import reset_celery_client
+from chalicelib.storage.database import get_engine, reset_engine
+from tests.helpers import JSON_AUTH, SUITE_TOKENS, configure_environment
+
+SEED_ROUND_TRIPS = {"create": 7, "read": 3, "update": 7, "list": 4}
+
+
+class RoundTripCounter:
+    """A TCP proxy in front of PostgreSQL counting round trips: a client send the server answered."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self._target = (host, port)
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self._listener.getsockname()[1]
+        self.round_trips = 0
+        self._lock = threading.Lock()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return  # closed
+            server = socket.create_connection(self._target)
+            threading.Thread(target=self._relay, args=(client, server), daemon=True).start()
+
+    def _relay(self, client: socket.socket, server: socket.socket) -> None:
+        # The client waits for each answer before it sends again, so the direction alternates.
+        selector = selectors.DefaultSelector()
+        selector.register(client, selectors.EVENT_READ, server)
+        selector.register(server, selectors.EVENT_READ, client)
+        client_waiting = False
+        with client, server, selector:
+            while True:
+                for key, _ in selector.select():
+                    source = key.fileobj
+                    assert isinstance(source, socket.socket)
+                    try:
+                        data = source.recv(65536)
+                    except OSError:
+                        return
+                    if not data:
+                        return
+                    key.data.sendall(data)
+                    if source is client:
+                        client_waiting = True
+                    elif client_waiting:
+                        client_waiting = False
+                        with self._lock:
+                            self.round_trips += 1
+
+    def close(self) -> None:
+        self._listener.close()
+
+
+@pytest.fixture
+def counted_api(
+    monkeypatch: pytest.MonkeyPatch, postgres_url: str, redis_url: str
+) -> Iterator[tuple[chalice.test.Client, RoundTripCounter]]:
+    """The API on PostgreSQL through the counting proxy, enqueuing to Redis as deployed."""
+    url = make_url(postgres_url)
+    counter = RoundTripCounter(url.host or "127.0.0.1", url.port or 5432)
+    proxied = url.set(host="127.0.0.1", port=counter.port).render_as_string(hide_password=False)
+    configure_environment(monkeypatch, DATABASE_URL=proxied, API_TOKENS=SUITE_TOKENS, REDIS_URL=redis_url)
+    with get_engine().begin() as connection:
+        connection.execute(text("TRUNCATE patients, notifications, idempotency_keys, audit_events CASCADE"))
+        connection.execute(text("UPDATE row_counts SET row_count = 0"))
+    from app import app
+
+    with chalice.test.Client(app, stage_name="dev") as client:
+        yield client, counter
+    counter.close()
+    get_settings.cache_clear()
+    reset_engine()
+    reset_celery_client()
+
+
+def round_trips_of(counter: RoundTripCounter, call: Any) -> tuple[Any, int]:
+    before = counter.round_trips
+    response = call()
+    return response, counter.round_trips - before
+
+
+def run_each_operation(client: chalice.test.Client, counter: RoundTripCounter, n: int) -> dict[str, Any]:
+    body = {"name": "Jane Roe", "email": f"jane.{n}@example.com"}
+    created, create = round_trips_of(
+        counter, lambda: client.http.post("/patients", headers=JSON_AUTH, body=json.dumps(body))
+    )
+    assert created.status_code == 201
+    patient_id = json.loads(created.body)["patient"]["id"]
+    path = f"/patients/{patient_id}"
+    read_response, read = round_trips_of(counter, lambda: client.http.get(path, headers=JSON_AUTH))
+    assert read_response.status_code == 200
+    updated, update = round_trips_of(
+        counter, lambda: client.http.put(path, headers=JSON_AUTH, body=json.dumps({"name": "Jane Doe"}))
+    )
+    assert updated.status_code == 200
+    listed, list_ = round_trips_of(counter, lambda: client.http.get("/patients", headers=JSON_AUTH))
+    assert listed.status_code == 200
+    return {"create": create, "read": read, "update": update, "list": list_}
+
+
+def test_no_request_makes_more_round_trips_than_the_seed(
+    counted_api: tuple[chalice.test.Client, RoundTripCounter],
+) -> None:
+    client, counter = counted_api
+    # GIVEN a warm container: the pool's connection open, the engine's first-connect queries done
+    run_each_operation(client, counter, 0)
+
+    # WHEN each operation runs again
+    counts = run_each_operation(client, counter, 1)
+
+    # THEN none waits on the database more often than the seed does
+    over = {
+        op: f"{counts[op]} > {SEED_ROUND_TRIPS[op]}" for op in counts if counts[op] > SEED_ROUND_TRIPS[op]
+    }
+    assert not over, f"round trips per request {counts}; over the seed's: {over}"
+
+
+def test_every_read_is_still_audited_and_committed(
+    counted_api: tuple[chalice.test.Client, RoundTripCounter], postgres_url: str
+) -> None:
+    client, counter = counted_api
+    run_each_operation(client, counter, 0)
+    missing = client.http.get("/patients/999999", headers=JSON_AUTH)
+    assert missing.status_code == 404
+
+    # Read on another connection: the rows are committed, not waiting in an open transaction.
+    libpq = make_url(postgres_url).set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(libpq) as other:
+        rows = other.execute("SELECT action, patient_id, status FROM audit_events ORDER BY id").fetchall()
+    assert [row[0] for row in rows] == [
+        "patient.create",
+        "patient.read",
+        "patient.update",
+        "patient.list",
+        "patient.read",
+    ]
+    assert rows[-1][1:] == (999999, 404)
+
+
+def end_server_connections(postgres_url: str) -> int:
+    """End every other connection to the test database, as a restart or RDS Proxy's idle timeout does."""
+    libpq = make_url(postgres_url).set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(libpq, autocommit=True) as admin:
+        row = admin.execute(
+            # The timeout makes it wait until each has ended, not just signal it.
+            "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid, 5000)) FROM pg_stat_activity"
+            " WHERE datname = %s AND pid <> pg_backend_pid()",
+            (make_url(postgres_url).database,),
+        ).fetchone()
+    time.sleep(0.1)  # for the proxy to pass the server's goodbye on
+    return int(row[0]) if row else 0
+
+
+@pytest.mark.parametrize("first_request", ["read", "list", "create"])
+def test_a_connection_the_server_ended_gives_the_client_no_error(
+    counted_api: tuple[chalice.test.Client, RoundTripCounter], postgres_url: str, first_request: str
+) -> None:
+    # GIVEN a warm container whose pooled connection the server has since ended
+    client, counter = counted_api
+    run_each_operation(client, counter, 0)
+    assert end_server_connections(postgres_url) >= 1
+
+    # WHEN a request arrives, THEN it is answered as if nothing had happened
+    if first_request == "read":
+        response = client.http.get("/patients/999999", headers=JSON_AUTH)
+        assert response.status_code == 404
+    elif first_request == "list":
+        assert client.http.get("/patients", headers=JSON_AUTH).status_code == 200
+    else:
+        body = json.dumps({"name": "Al Bo", "email": "al@example.com"})
+        assert client.http.post("/patients", headers=JSON_AUTH, body=body).status_code == 201
