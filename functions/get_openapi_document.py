@@ -1,7 +1,6 @@
 from chalice.app import Request, Response
 
 from chalicelib.http.endpoints import DOCUMENTATION_TAG, Reply, endpoint
-from chalicelib.http.openapi import document_json
 from chalicelib.http.responses import text_response
 from chalicelib.http.routes import current_app
 
@@ -14,5 +13,8 @@ from chalicelib.http.routes import current_app
     replies={200: Reply("The document", "OpenApiDocument")},
 )
 def get_openapi_document(request: Request) -> Response:
-    # The routes of the app serving this call, built into the document once per process.
+    # The routes of the app serving this call, built into the document once per process. The builder
+    # and its schema catalogue are imported here, on first use: no other request needs them.
+    from chalicelib.http.openapi import document_json
+
     return text_response(document_json(current_app()), "application/json")

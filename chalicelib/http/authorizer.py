@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from chalice.app import AuthRequest, AuthResponse
 
-from chalicelib.access.identity import identify
 from chalicelib.scopes import scope_string
 
 ANONYMOUS = "anonymous"
@@ -24,6 +23,10 @@ AUTHORIZER_CACHE_SECONDS = 60
 
 
 def authorize_bearer_token(auth_request: AuthRequest) -> AuthResponse:
+    # Imported on first use: the API's function registers this authorizer but never runs it (API
+    # Gateway runs the authorizer's own function), so its cold start does not pay for token parsing.
+    from chalicelib.access.identity import identify
+
     identity = identify(auth_request.token)
     if identity is None:
         return AuthResponse(routes=[], principal_id=ANONYMOUS)

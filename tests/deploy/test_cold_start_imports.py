@@ -1,14 +1,105 @@
 """Cold start pays only for what a request needs: no broker, AWS SDK, migrations or validators.
 
 Importing the app alone is tests/unit/test_cold_start.py; here a read, in an emulated Lambda.
+A read also loads only the modules listed here: one more (an import at the top of a module
+that only another request needs) fails with its name. Import it on first use instead
+(inside the function that needs it, as ``functions/get_openapi_document.py`` does), or add it
+here if every request needs it.
 """
 
 from __future__ import annotations
+
+import sys
 
 from chalicelib.config.settings import PROJECT_ROOT
 from deploy.lambda_events import allowed_token_context, rest_event
 from deploy.lambda_runtime import LambdaContainer, lambda_environment
 from tests.helpers import heavy_modules
+
+# Libraries a cold read loads (by top-level package): the framework, the database layer, the JSON
+# access log. The database driver of SQLite is the standard library's.
+LIBRARIES_OF_A_READ = {"chalice", "sqlalchemy", "typing_extensions", "pythonjsonlogger"}
+# Our own modules a cold read loads, by full name. app.py imports every handler module (each declares
+# its route), so what those import at their top is here too.
+OUR_MODULES_OF_A_READ = {
+    "app",
+    "functions",
+    *(
+        f"functions.{path.stem}"
+        for path in (PROJECT_ROOT / "functions").glob("*.py")
+        if path.stem != "__init__"
+    ),
+    "chalicelib",
+    "chalicelib.errors",
+    "chalicelib.paging",
+    "chalicelib.scopes",
+    "chalicelib.shapes",
+    "chalicelib.validation",
+    "chalicelib.access",
+    "chalicelib.access.rate_limit",
+    "chalicelib.audit",
+    "chalicelib.audit.queries",
+    "chalicelib.audit.recording",
+    "chalicelib.audit.service",
+    "chalicelib.audit.shapes",
+    "chalicelib.config",
+    "chalicelib.config.environment",
+    "chalicelib.config.notifications",
+    "chalicelib.config.secrets",
+    "chalicelib.config.settings",
+    "chalicelib.config.token_secret",
+    "chalicelib.config.tokens",
+    "chalicelib.health",
+    "chalicelib.health.service",
+    "chalicelib.http",
+    "chalicelib.http.authorizer",
+    "chalicelib.http.docs_page",
+    "chalicelib.http.endpoints",
+    "chalicelib.http.errors",
+    "chalicelib.http.middleware",
+    "chalicelib.http.openapi_headers",
+    "chalicelib.http.requests",
+    "chalicelib.http.responses",
+    "chalicelib.http.routes",
+    "chalicelib.http.startup",
+    "chalicelib.notifications",
+    "chalicelib.notifications.dispatch",
+    "chalicelib.notifications.events",
+    "chalicelib.notifications.queries",
+    "chalicelib.notifications.service",
+    "chalicelib.notifications.shapes",
+    "chalicelib.observability",
+    "chalicelib.observability.structured_logging",
+    "chalicelib.patients",
+    "chalicelib.patients.fields",
+    "chalicelib.patients.idempotency",
+    "chalicelib.patients.preconditions",
+    "chalicelib.patients.queries",
+    "chalicelib.patients.service",
+    "chalicelib.patients.shapes",
+    "chalicelib.storage",
+    "chalicelib.storage.database",
+    "chalicelib.storage.models",
+    "chalicelib.storage.unit_of_work",
+}
+OURS = ("app", "functions", "chalicelib")
+
+
+def unexpected_modules(modules: list[str]) -> list[str]:
+    """Our modules not in OUR_MODULES_OF_A_READ and libraries not in LIBRARIES_OF_A_READ.
+
+    The standard library and the interpreter's own helpers (``_``-prefixed, ``cython_runtime``)
+    are left out: they are not ours to choose.
+    """
+
+    def unexpected(name: str) -> bool:
+        top = name.split(".")[0]
+        if top in OURS:
+            return name not in OUR_MODULES_OF_A_READ
+        interpreters = top in sys.stdlib_module_names or top.startswith("_") or top == "cython_runtime"
+        return not interpreters and top not in LIBRARIES_OF_A_READ
+
+    return sorted(filter(unexpected, modules))
 
 
 def test_a_read_loads_none_of_them(sqlite_url: str) -> None:
@@ -30,3 +121,11 @@ def test_a_read_loads_none_of_them(sqlite_url: str) -> None:
 
     assert response["statusCode"] == 404  # the database is empty: a full read, answered
     assert heavy_modules(modules) == []
+    assert unexpected_modules(modules) == []
+    # The OpenAPI builder and its schema catalogue, the local server's emulation, token parsing:
+    # only the requests that use them import them.
+    assert not {
+        "chalicelib.http.openapi",
+        "chalicelib.http.local_serving",
+        "chalicelib.access.identity",
+    } & set(modules)
