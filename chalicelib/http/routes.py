@@ -33,6 +33,7 @@ from chalicelib.http.requests import (
     scopes_of,
 )
 from chalicelib.http.responses import with_base_headers
+from chalicelib.storage.database import is_dropped_connection
 from chalicelib.storage.unit_of_work import UnitOfWork, one_connection
 from chalicelib.validation import parse_patient_id
 
@@ -89,7 +90,7 @@ def call_handler(
         refuse_undeclared_query_parameters(
             request, declared.query_parameter_names if declared else frozenset()
         )
-        response = handler(request, **path_params)
+        response = call_reading_again_if_dropped(handler, request, path_params)
     except DomainError as error:
         response = error_response(error, request)
     except Exception:
@@ -97,6 +98,20 @@ def call_handler(
         logger.exception("unhandled error in %s", handler.__name__)
         response = internal_error_response(request)
     return with_base_headers(response)
+
+
+def call_reading_again_if_dropped(
+    handler: Handler, request: Request, path_params: dict[str, str]
+) -> Response:
+    """The handler's answer; a GET whose database connection died unnoticed (no goodbye from the
+    server, so the pool's checkout could not tell) runs once more on a new connection: it only reads."""
+    try:
+        return handler(request, **path_params)
+    except Exception as error:
+        if request.method != "GET" or not is_dropped_connection(error):
+            raise
+    logger.warning("database connection lost during a read; reading again on a new one")
+    return handler(request, **path_params)
 
 
 def admit(request: Request, scope: str) -> None:

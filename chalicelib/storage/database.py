@@ -23,7 +23,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DisconnectionError
+from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import NullPool
 
@@ -94,6 +94,11 @@ def _discard_if_server_closed(dbapi_connection: Any, _record: Any, _proxy: Any) 
         raise DisconnectionError("the connection is lost") from error
     if readable:
         raise DisconnectionError("the server closed the connection")
+
+
+def is_dropped_connection(error: BaseException) -> bool:
+    """True when ``error`` is the loss of the database connection (which the pool then discards)."""
+    return isinstance(error, DBAPIError) and error.connection_invalidated
 
 
 def set_transaction_mode(connection: Connection, mode: TransactionMode) -> None:

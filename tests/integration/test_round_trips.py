@@ -45,6 +45,8 @@ class RoundTripCounter:
         self.port = self._listener.getsockname()[1]
         self.round_trips = 0
         self._lock = threading.Lock()
+        self._opened = 0  # connections relayed so far
+        self._cut_below = 0  # the ones numbered below this die silently at their next send
         threading.Thread(target=self._accept, daemon=True).start()
 
     def _accept(self) -> None:
@@ -54,9 +56,17 @@ class RoundTripCounter:
             except OSError:
                 return  # closed
             server = socket.create_connection(self._target)
-            threading.Thread(target=self._relay, args=(client, server), daemon=True).start()
+            with self._lock:
+                number, self._opened = self._opened, self._opened + 1
+            threading.Thread(target=self._relay, args=(client, server, number), daemon=True).start()
 
-    def _relay(self, client: socket.socket, server: socket.socket) -> None:
+    def cut_silently(self) -> None:
+        """The open connections die without a word (a network path lost, a failover): at its next
+        send each is closed, the send never delivered, the server never heard from again."""
+        with self._lock:
+            self._cut_below = self._opened
+
+    def _relay(self, client: socket.socket, server: socket.socket, number: int) -> None:
         # The client waits for each answer before it sends again, so the direction alternates.
         selector = selectors.DefaultSelector()
         selector.register(client, selectors.EVENT_READ, server)
@@ -71,7 +81,7 @@ class RoundTripCounter:
                         data = source.recv(65536)
                     except OSError:
                         return
-                    if not data:
+                    if not data or (source is client and number < self._cut_below):
                         return
                     key.data.sendall(data)
                     if source is client:
@@ -203,3 +213,16 @@ def test_a_connection_the_server_ended_gives_the_client_no_error(
     else:
         body = json.dumps({"name": "Al Bo", "email": "al@example.com"})
         assert client.http.post("/patients", headers=JSON_AUTH, body=body).status_code == 201
+
+
+def test_a_read_on_a_connection_that_died_silently_is_read_again(
+    counted_api: tuple[chalice.test.Client, RoundTripCounter],
+) -> None:
+    # GIVEN a warm container whose pooled connection died without the server saying so
+    client, counter = counted_api
+    run_each_operation(client, counter, 0)
+    counter.cut_silently()
+
+    # WHEN a read arrives, THEN it is answered from a new connection, and audited
+    assert client.http.get("/patients", headers=JSON_AUTH).status_code == 200
+    assert client.http.get("/patients/999999", headers=JSON_AUTH).status_code == 404
