@@ -8,7 +8,8 @@ It reads one JSON request a line from stdin and answers one JSON line:
 * ``{"handler": "app.app", "event": {...}}`` -> ``{"result": ...}`` or ``{"error": "<traceback>"}``
 * ``{"report": true}`` -> the task root's modules compiled from source (no usable
   bytecode), those without a bytecode file, every module imported from outside
-  the task root and the standard library, all module names, and peak memory (kB).
+  the task root and the standard library, all module names, peak memory (kB) and
+  the CPU time the process has used.
 
 ``LambdaContainer`` starts and drives one such process for tests and benches.
 Standard library only: it must run where the project's packages are not installed.
@@ -25,6 +26,7 @@ import resource
 import subprocess
 import sys
 import sysconfig
+import time
 import traceback
 import uuid
 import zipfile
@@ -87,6 +89,7 @@ def invoke(handler: str, event: dict[str, Any]) -> Any:
 
 
 def report(task_root: str, compiled: CompileRecorder) -> dict[str, Any]:
+    cpu_seconds = time.process_time()  # since the interpreter started, before this report adds to it
     stdlib = sysconfig.get_paths()["stdlib"]
     files = {
         name: str(module.__file__)
@@ -106,6 +109,7 @@ def report(task_root: str, compiled: CompileRecorder) -> dict[str, Any]:
         ),
         "modules": sorted(sys.modules),
         "peak_rss_kb": peak_rss_kb(),
+        "cpu_seconds": cpu_seconds,
     }
 
 
