@@ -19,7 +19,7 @@ import selectors
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import chalice.test
@@ -39,8 +39,8 @@ SEED_ROUND_TRIPS = {"create": 7, "read": 3, "update": 7, "list": 4}
 class RoundTripCounter:
     """A TCP proxy in front of PostgreSQL counting round trips: a client send the server answered."""
 
-    def __init__(self, host: str, port: int) -> None:
-        self._target = (host, port)
+    def __init__(self, connect_to_server: Callable[[], socket.socket]) -> None:
+        self._connect_to_server = connect_to_server
         self._listener = socket.create_server(("127.0.0.1", 0))
         self.port = self._listener.getsockname()[1]
         self.round_trips = 0
@@ -55,7 +55,7 @@ class RoundTripCounter:
                 client, _ = self._listener.accept()
             except OSError:
                 return  # closed
-            server = socket.create_connection(self._target)
+            server = self._connect_to_server()
             with self._lock:
                 number, self._opened = self._opened, self._opened + 1
             threading.Thread(target=self._relay, args=(client, server, number), daemon=True).start()
@@ -95,14 +95,32 @@ class RoundTripCounter:
         self._listener.close()
 
 
+def server_connector(url: Any) -> Callable[[], socket.socket]:
+    """How the proxy reaches the server: TCP, or the Unix socket libpq would use (``?host=<dir>``)."""
+    port = url.port or 5432
+    socket_dir = url.query.get("host")
+    if socket_dir and str(socket_dir).startswith("/"):
+        path = f"{socket_dir}/.s.PGSQL.{port}"
+
+        def connect_unix() -> socket.socket:
+            connection = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            connection.connect(path)
+            return connection
+
+        return connect_unix
+    return lambda: socket.create_connection((url.host or "127.0.0.1", port))
+
+
 @pytest.fixture
 def counted_api(
     monkeypatch: pytest.MonkeyPatch, postgres_url: str, redis_url: str
 ) -> Iterator[tuple[chalice.test.Client, RoundTripCounter]]:
     """The API on PostgreSQL through the counting proxy, enqueuing to Redis as deployed."""
     url = make_url(postgres_url)
-    counter = RoundTripCounter(url.host or "127.0.0.1", url.port or 5432)
-    proxied = url.set(host="127.0.0.1", port=counter.port).render_as_string(hide_password=False)
+    counter = RoundTripCounter(server_connector(url))
+    # The proxy listens on TCP; a socket directory in the query (embedded PostgreSQL) would win over it.
+    proxied = url.set(host="127.0.0.1", port=counter.port).difference_update_query(["host"])
+    proxied = proxied.render_as_string(hide_password=False)
     configure_environment(monkeypatch, DATABASE_URL=proxied, API_TOKENS=SUITE_TOKENS, REDIS_URL=redis_url)
     with get_engine().begin() as connection:
         connection.execute(text("TRUNCATE patients, notifications, idempotency_keys, audit_events CASCADE"))
