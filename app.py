@@ -15,7 +15,7 @@ import sys
 
 from chalice import Chalice
 
-from chalicelib.config.settings import get_log_settings
+from chalicelib.config.logs import get_log_settings
 from chalicelib.http import authorizer as auth
 from chalicelib.http.middleware import bind_current_request, log_request, method_not_allowed_in_our_shape
 from chalicelib.http.routes import register_endpoint

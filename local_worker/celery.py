@@ -12,7 +12,8 @@ from celery import Celery
 from celery.signals import setup_logging, worker_process_init
 
 from chalicelib.config.environment import ConfigurationError
-from chalicelib.config.settings import get_log_settings, get_settings
+from chalicelib.config.logs import get_log_settings
+from chalicelib.config.settings import get_settings
 from chalicelib.notifications.dispatch import RELAY_TASK, celery_config
 from chalicelib.observability.structured_logging import configure_logging
 from chalicelib.storage.database import reset_engine

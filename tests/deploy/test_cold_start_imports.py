@@ -44,6 +44,7 @@ OUR_MODULES_OF_A_READ = {
     "chalicelib.audit.shapes",
     "chalicelib.config",
     "chalicelib.config.environment",
+    "chalicelib.config.logs",
     "chalicelib.config.notifications",
     "chalicelib.config.secrets",
     "chalicelib.config.settings",

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import pytest
 
 from chalicelib.config.environment import ConfigurationError
-from chalicelib.config.settings import load_log_settings
+from chalicelib.config.logs import load_log_settings
 from chalicelib.observability.structured_logging import configure_logging, log_context
 
 
