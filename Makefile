@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: install run test test-fast lint migrate browser bench-baseline bench-local bench-lists bench-rate-limit package bench-cold-start bench-audit bench-notifications
+.PHONY: install run flower test test-fast lint migrate browser bench-baseline bench-local bench-lists bench-rate-limit package bench-cold-start bench-audit bench-notifications
 
 $(INSTALLED): requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -16,6 +16,10 @@ install: $(INSTALLED)
 ## run: the whole local stack on http://127.0.0.1:$API_PORT (8000); Ctrl-C, SIGTERM or SIGHUP stop it all
 run: $(INSTALLED)
 	$(BIN)/python -m scripts.run_stack
+
+## flower: Celery's dashboard for the running stack's workers on http://127.0.0.1:$FLOWER_PORT (5555)
+flower: $(INSTALLED)
+	$(BIN)/python -m scripts.flower
 
 ## test: the whole suite (SQLite, PostgreSQL, Redis, Celery, chalice local, headless Chromium)
 test: $(INSTALLED)

@@ -30,6 +30,7 @@ from typing import Any
 from chalicelib.config.settings import PROJECT_ROOT
 from chalicelib.storage.migrate import upgrade_database
 from scripts.embedded_services import start_embedded_redis
+from scripts.flower import forget_redis_url, write_redis_url
 from scripts.process_tree import (
     adopt_orphaned_descendants,
     caught_signals,
@@ -201,11 +202,14 @@ def main() -> int:
             env["REDIS_URL"] = f"{redis_server.connection_url}/0"
             print(f"embedded Redis on {redis_server.connection_url}", file=sys.stderr)
         Path(env["TELEHEALTH_DATA_DIR"]).mkdir(parents=True, exist_ok=True)
+        write_redis_url(env, env["REDIS_URL"])  # for `make flower`, in another terminal
+        print("Celery's dashboard: `make flower` in another terminal", file=sys.stderr)
         if stack.stopping or stack.parent.told_to_stop():
             return 0
         command = [os.path.join(bin_dir, "honcho"), "start", "-c", f"worker={int(env['WORKER_PROCESSES'])}"]
         return stack.run_honcho(command, env)
     finally:
+        forget_redis_url(env)
         if redis_server is not None:
             redis_server.stop()
         stop_leftovers()
