@@ -49,9 +49,10 @@ lint: $(INSTALLED)
 migrate: $(INSTALLED)
 	APP_STAGE=$${APP_STAGE:-dev} $(BIN)/python -m chalicelib.storage.migrate
 
-## bench-baseline: per-request cost against the seed-style Flask app
+## bench-baseline: per-request cost against the seed-style Flask app (SQLite), then K processes at once on PostgreSQL
 bench-baseline: $(INSTALLED)
 	$(BIN)/python -m bench.seed_baseline
+	$(BIN)/python -m bench.seed_concurrent $(BENCH_ARGS)
 
 ## bench-local: requests/s and p50/p99 of GET /patients/{id}, stock chalice local beside scripts.local_api
 bench-local: $(INSTALLED)

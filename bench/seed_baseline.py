@@ -7,8 +7,8 @@ Both apps run in this process on their own SQLite file, driven two ways:
 * through their framework's test client (Flask's WSGI test client;
   chalice.test.Client, which also runs our authorizer and gateway emulation
   and copies the process environment on every request);
-* as they are invoked in production: the seed as a WSGI server calls it
-  (``app(environ, start_response)``), ours as Lambda calls it
+* as they are invoked in Lambda: the seed behind apig-wsgi (the usual
+  WSGI-to-Lambda adapter), ours as Lambda calls it
   (``app(event, context)`` with an API Gateway event whose authorizer result
   API Gateway has cached, as it does for ``ttl_seconds``).
 
@@ -20,7 +20,6 @@ an access line; the seed does none of that. Prints requests/s and p50/p99 per ca
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import statistics
 import tempfile
@@ -34,10 +33,16 @@ from typing import Any
 TOKEN = "secret-token-123"
 
 
-def build_seed_app(database: Path) -> Any:
-    """The seed README's Flask app, as its users write it (app.py + models.py + auth.py)."""
+def build_seed_app(database: Path | str, redis_url: str | None = None) -> Any:
+    """The seed README's Flask app, as its users write it (app.py + models.py + auth.py).
+
+    ``database`` is an SQLite file or a database URL. With ``redis_url`` a create sends
+    a Celery task by name to that Redis after its commit, as the seed's notifications do.
+    """
     from flask import Flask, jsonify, request
     from flask_sqlalchemy import SQLAlchemy
+
+    enqueue = _seed_celery_client(redis_url) if redis_url else None
 
     db = SQLAlchemy()
 
@@ -70,7 +75,7 @@ def build_seed_app(database: Path) -> Any:
         return decorated
 
     app = Flask("seed")
-    app.config["SQLALCHEMY_DATABASE_URI"] = f"sqlite:///{database}"
+    app.config["SQLALCHEMY_DATABASE_URI"] = database if isinstance(database, str) else f"sqlite:///{database}"
     db.init_app(app)
 
     @app.route("/patients", methods=["POST"])
@@ -84,6 +89,8 @@ def build_seed_app(database: Path) -> Any:
         patient = Patient(name=data["name"], email=data["email"], phone=data.get("phone"))
         db.session.add(patient)
         db.session.commit()
+        if enqueue is not None:
+            enqueue(patient.id)
         return jsonify({"message": "Patient created successfully", "patient": patient.to_dict()}), 201
 
     @app.route("/patients/<int:patient_id>", methods=["GET"])
@@ -112,6 +119,17 @@ def build_seed_app(database: Path) -> Any:
     with app.app_context():
         db.create_all()
     return app
+
+
+def _seed_celery_client(redis_url: str) -> Callable[[int], None]:
+    from celery import Celery
+
+    client = Celery("seed", broker=redis_url)
+
+    def enqueue(patient_id: int) -> None:
+        client.send_task("seed.send_notification", args=[patient_id])
+
+    return enqueue
 
 
 class SeedClient:
@@ -149,47 +167,26 @@ class ChaliceClient:
         return int(response.status_code)
 
 
-class SeedWsgiServer:
-    """The seed as a WSGI server calls it: one environ per request, the body read to the end."""
+class SeedInLambda:
+    """The seed as Lambda runs it: behind apig-wsgi, the usual WSGI-to-Lambda adapter, given
+    the same API Gateway event ours gets."""
 
     def __init__(self, app: Any) -> None:
-        self._app = app
+        from apig_wsgi import make_lambda_handler
+
+        from deploy.lambda_runtime import LambdaContext
+
+        self._handler, self._context = make_lambda_handler(app), LambdaContext()
 
     def get(self, path: str) -> int:
-        return self._call("GET", path, b"")
+        return self.call("GET", path, None)[0]
 
     def post(self, path: str, body: dict[str, Any]) -> int:
-        return self._call("POST", path, json.dumps(body).encode())
+        return self.call("POST", path, body)[0]
 
-    def _call(self, method: str, path: str, body: bytes) -> int:
-        path_info, _, query = path.partition("?")
-        environ = {
-            "REQUEST_METHOD": method,
-            "SCRIPT_NAME": "",
-            "PATH_INFO": path_info,
-            "QUERY_STRING": query,
-            "SERVER_NAME": "127.0.0.1",
-            "SERVER_PORT": "8000",
-            "SERVER_PROTOCOL": "HTTP/1.1",
-            "REMOTE_ADDR": "127.0.0.1",
-            "HTTP_HOST": "127.0.0.1:8000",
-            "HTTP_AUTHORIZATION": f"Bearer {TOKEN}",
-            "CONTENT_TYPE": "application/json" if body else "",
-            "CONTENT_LENGTH": str(len(body)),
-            "wsgi.version": (1, 0),
-            "wsgi.url_scheme": "http",
-            "wsgi.input": io.BytesIO(body),
-            "wsgi.errors": io.StringIO(),
-            "wsgi.multithread": False,
-            "wsgi.multiprocess": False,
-            "wsgi.run_once": False,
-        }
-        status: list[str] = []
-        chunks = self._app(environ, lambda line, headers, exc_info=None: status.append(line))
-        b"".join(chunks)
-        if hasattr(chunks, "close"):
-            chunks.close()
-        return int(status[0].split(" ", 1)[0])
+    def call(self, method: str, path: str, body: dict[str, Any] | None) -> tuple[int, Any]:
+        response = self._handler(lambda_event(method, path, body, authorizer=None), self._context)
+        return int(response["statusCode"]), response["body"]
 
 
 class ChaliceLambdaInvoke:
@@ -215,21 +212,27 @@ class ChaliceLambdaInvoke:
         return self._call("POST", path, body)
 
     def _call(self, method: str, path: str, body: dict[str, Any] | None) -> int:
-        from deploy.lambda_events import rest_event
+        return int(self._app(lambda_event(method, path, body, self._authorizer), self._context)["statusCode"])
 
-        path_only, _, query = path.partition("?")
-        patient_id = path_only.removeprefix("/patients/") if path_only.startswith("/patients/") else None
-        event = rest_event(
-            method,
-            "/patients/{patient_id}" if patient_id else "/patients",
-            path_only,
-            authorizer=self._authorizer,
-            authorization=f"Bearer {TOKEN}",
-            path_parameters={"patient_id": patient_id} if patient_id else None,
-            query=dict(pair.split("=", 1) for pair in query.split("&")) if query else None,
-            body=body,
-        )
-        return int(self._app(event, self._context)["statusCode"])
+
+def lambda_event(
+    method: str, path: str, body: dict[str, Any] | None, authorizer: dict[str, Any] | None
+) -> dict[str, Any]:
+    """API Gateway's event for ``method path``; ``authorizer``: the context of an allowed token."""
+    from deploy.lambda_events import rest_event
+
+    path_only, _, query = path.partition("?")
+    patient_id = path_only.removeprefix("/patients/") if path_only.startswith("/patients/") else None
+    return rest_event(
+        method,
+        "/patients/{patient_id}" if patient_id else "/patients",
+        path_only,
+        authorizer=authorizer,
+        authorization=f"Bearer {TOKEN}",
+        path_parameters={"patient_id": patient_id} if patient_id else None,
+        query=dict(pair.split("=", 1) for pair in query.split("&")) if query else None,
+        body=body,
+    )
 
 
 def _use_database(database: Path) -> None:
@@ -294,13 +297,13 @@ def main() -> None:
         ours = ChaliceClient(Path(tmp) / "ours.db")
         through_test_clients = run_cases("seed", seed, args.requests) + run_cases("ours", ours, args.requests)
         # Fresh databases, so the second pair starts where the first did.
-        seed_server = SeedWsgiServer(build_seed_app(Path(tmp) / "seed-deployed.db"))
+        seed_server = SeedInLambda(build_seed_app(Path(tmp) / "seed-deployed.db"))
         ours_lambda = ChaliceLambdaInvoke(Path(tmp) / "ours-deployed.db")
         as_deployed = run_cases("seed", seed_server, args.requests)
         as_deployed += run_cases("ours", ours_lambda, args.requests)
     for title, rows in (
         ("through each framework's test client", through_test_clients),
-        ("as deployed: the seed called by a WSGI server, ours by Lambda", as_deployed),
+        ("as deployed in Lambda: the seed behind apig-wsgi, ours called by Lambda", as_deployed),
     ):
         print(title)
         print(f"  {'case':40} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8}")

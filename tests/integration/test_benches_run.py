@@ -53,6 +53,19 @@ def test_bench_baseline_runs_every_case_both_ways() -> None:
         assert result.stdout.count(f"ours {case}") == 2, result.stdout
 
 
+def test_bench_baseline_concurrent_postgres_prints_ratios_per_operation() -> None:
+    # TEST_POSTGRES_URL's server, or an embedded one without it
+    args = ("--processes", "1", "2", "--creates-only", "3", "--creates", "3", "--reads", "4", "--repeat", "2")
+    result = run_bench("seed_concurrent", *args, timeout=180)
+
+    # the bench stops with an error on any unexpected status, so a line per K and operation means answered
+    assert result.stdout.count("round ") == 2, result.stdout
+    spread = result.stdout.split("over 2 round(s)")[1]
+    for line in ("1 create", "1 read", "2 create", "2 read", "3 create"):
+        assert line in spread, result.stdout
+    assert "3 read" not in spread
+
+
 def test_bench_cold_start_times_both_apps() -> None:
     result = run_bench("cold_start", "--runs", "1", "--no-artifact")
 

@@ -1,0 +1,274 @@
+"""``make bench-baseline``, concurrent PostgreSQL part: ours against the seed with K processes at once.
+
+Each side gets a throwaway database of its own on one PostgreSQL server
+(TEST_POSTGRES_URL, or an embedded one) and enqueues to one throwaway Valkey
+(Redis). K worker processes per side each serve one request at a time, as
+Lambda containers do: the seed (Flask + Flask-SQLAlchemy, ``bench.seed_baseline``)
+behind apig-wsgi, the usual WSGI-to-Lambda adapter, its create sending a Celery
+task by name after the commit; ours as Lambda calls it, ``app(event, context)``
+with the authorizer's cached context. After a warm-up, all K start together:
+``--creates`` creates each, then (after all K finished creating) ``--reads``
+reads each of the ids it created. Throughput is requests over the span from the
+first start to the last finish; p50 is over every request of the phase.
+
+The sides alternate, K by K, and which goes first alternates by round, so a
+shared machine's load falls on both alike. ``--repeat N`` runs N rounds and
+prints each round's ratios and, per K and operation, the median with the range.
+
+    python -m bench.seed_concurrent [--processes 1 2 4] [--creates-only 8] [--repeat 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import os
+import random
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from multiprocessing.synchronize import Barrier
+from pathlib import Path
+from typing import Any
+
+from bench.seed_baseline import SeedInLambda, build_seed_app, lambda_event
+
+SIDES = ("seed", "ours")
+OPERATIONS = ("create", "read")
+SEED_TASK = "seed.send_notification"
+WARM_UP = 5
+
+
+# --- throwaway servers and databases ------------------------------------------------------------
+
+
+@contextmanager
+def postgres_databases(names: tuple[str, ...]) -> Iterator[dict[str, str]]:
+    """A fresh database per name on one server, dropped after; yields SQLAlchemy URLs by name."""
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    from bench.patient_lists import postgres_server
+
+    with postgres_server() as server_url:
+        admin = make_url(server_url).set(drivername="postgresql").render_as_string(hide_password=False)
+        created = {name: f"bench_seed_concurrent_{name}_{uuid.uuid4().hex[:8]}" for name in names}
+        with psycopg.connect(admin, autocommit=True) as connection:
+            for database in created.values():
+                connection.execute(f'CREATE DATABASE "{database}"')
+        try:
+            yield {
+                name: make_url(server_url).set(database=database).render_as_string(hide_password=False)
+                for name, database in created.items()
+            }
+        finally:
+            with psycopg.connect(admin, autocommit=True) as connection:
+                for database in created.values():
+                    connection.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+
+
+@contextmanager
+def redis_server() -> Iterator[str]:
+    """A Valkey of the bench's own: the enqueued tasks have no consumer and vanish with it."""
+    from scripts.embedded_services import start_embedded_redis
+
+    with tempfile.TemporaryDirectory(prefix="bench-valkey-") as directory:
+        server = start_embedded_redis(Path(directory))
+        try:
+            yield str(server.connection_url)
+        finally:
+            server.stop()
+
+
+def prepare_databases(urls: dict[str, str]) -> None:
+    from chalicelib.storage.migrate import upgrade_database
+
+    build_seed_app(urls["seed"])  # create_all, as the seed's users run it
+    upgrade_database(urls["ours"])
+
+
+# --- one worker process: one "Lambda container" ----------------------------------------------------
+
+
+class SeedLambda(SeedInLambda):
+    def __init__(self, database_url: str, redis_url: str) -> None:
+        super().__init__(build_seed_app(database_url, redis_url=redis_url))
+
+
+class OursLambda:
+    def __init__(self, database_url: str, redis_url: str) -> None:
+        from chalicelib.config.tokens import DEVELOPMENT_PRINCIPAL
+        from chalicelib.scopes import ALL_SCOPES, scope_string
+        from deploy.lambda_events import allowed_token_context
+
+        os.environ.update(DATABASE_URL=database_url, REDIS_URL=redis_url, APP_STAGE="dev")
+        for name in ("API_TOKENS", "RATE_LIMIT_PER_MINUTE", "AWS_LAMBDA_FUNCTION_NAME"):
+            os.environ.pop(name, None)
+        from app import app
+
+        self._app, self._context = app, _lambda_context()
+        self._authorizer = allowed_token_context(DEVELOPMENT_PRINCIPAL, scope_string(ALL_SCOPES))
+
+    def call(self, method: str, path: str, body: dict[str, Any] | None) -> tuple[int, Any]:
+        response = self._app(lambda_event(method, path, body, self._authorizer), self._context)
+        return int(response["statusCode"]), response["body"]
+
+
+def _lambda_context() -> Any:
+    from deploy.lambda_runtime import LambdaContext
+
+    return LambdaContext()
+
+
+def serve(
+    side: str,
+    number: int,
+    urls: dict[str, str],
+    redis_url: str,
+    counts: dict[str, int],
+    start: Barrier,
+    results: Any,
+) -> None:
+    """One container's run: warm up, then creates and reads each started with the others."""
+    import json
+
+    # Access lines are still built and written, as Lambda's are, but not onto the bench's report.
+    sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - for the life of this process
+    app = (SeedLambda if side == "seed" else OursLambda)(urls[side], redis_url)
+    tag = uuid.uuid4().hex[:8]
+
+    def create(i: int) -> int:
+        status, body = app.call("POST", "/patients", {"name": f"P {i}", "email": f"{tag}-{i}@example.com"})
+        if status != 201:
+            raise SystemExit(f"{side}: create answered {status}")
+        return int(json.loads(body)["patient"]["id"])
+
+    for i in range(WARM_UP):
+        app.call("GET", f"/patients/{create(-1 - i)}", None)
+    outcome: dict[str, Any] = {"side": side, "number": number}
+    ids: list[int] = []
+    for operation in OPERATIONS:
+        order = random.Random(number).sample(ids, len(ids)) if ids else []  # noqa: S311 - not a secret
+        latencies = []
+        start.wait()
+        began = time.perf_counter()
+        for i in range(counts[operation]):
+            t0 = time.perf_counter()
+            if operation == "create":
+                ids.append(create(i))
+            else:
+                status, _ = app.call("GET", f"/patients/{order[i % len(order)]}", None)
+                if status != 200:
+                    raise SystemExit(f"{side}: read answered {status}")
+            latencies.append(time.perf_counter() - t0)
+        outcome[operation] = (began, time.perf_counter(), latencies)
+    results.put(outcome)
+
+
+# --- the runs -------------------------------------------------------------------------------------
+
+
+def run_side(side: str, processes: int, urls: dict[str, str], redis_url: str, counts: dict[str, int]) -> Any:
+    """K containers of one side at once; per operation (requests/s, p50 ms)."""
+    context = multiprocessing.get_context("spawn")
+    start, results = context.Barrier(processes), context.Queue()
+    workers = [
+        context.Process(target=serve, args=(side, number, urls, redis_url, counts, start, results))
+        for number in range(processes)
+    ]
+    for worker in workers:
+        worker.start()
+    outcomes = []
+    for _ in workers:
+        while True:
+            try:
+                outcomes.append(results.get(timeout=5))
+                break
+            except Exception:  # queue.Empty: a worker may have died
+                if any(worker.exitcode not in (None, 0) for worker in workers):
+                    for worker in workers:
+                        worker.kill()
+                    raise SystemExit(f"a {side} worker failed") from None
+    for worker in workers:
+        worker.join()
+    figures = {}
+    for operation in (op for op in OPERATIONS if counts[op]):
+        spans = [outcome[operation] for outcome in outcomes]
+        elapsed = max(span[1] for span in spans) - min(span[0] for span in spans)
+        latencies = [latency for span in spans for latency in span[2]]
+        figures[operation] = (len(latencies) / elapsed, statistics.median(latencies) * 1000)
+    return figures
+
+
+def run_round(
+    number: int, plan: list[tuple[int, dict[str, int]]], urls: dict[str, str], redis_url: str
+) -> dict[tuple[int, str], dict[str, tuple[float, float]]]:
+    """Both sides at each K of the plan; which side goes first alternates by round."""
+    sides = SIDES if number % 2 == 0 else SIDES[::-1]
+    figures: dict[tuple[int, str], dict[str, tuple[float, float]]] = {}
+    for processes, counts in plan:
+        by_side = {side: run_side(side, processes, urls, redis_url, counts) for side in sides}
+        for operation in OPERATIONS:
+            if counts[operation]:
+                figures[processes, operation] = {side: by_side[side][operation] for side in SIDES}
+    return figures
+
+
+def report_round(number: int, figures: dict[tuple[int, str], dict[str, tuple[float, float]]]) -> None:
+    print(f"\nround {number + 1}")
+    seed, ours = f"{'seed req/s':>11} {'p50 ms':>7}", f"{'ours req/s':>11} {'p50 ms':>7}"
+    print(f"  {'K':>2} {'operation':10} {seed} {ours} {'throughput':>10} {'p50':>6}")
+    for (processes, operation), sides in figures.items():
+        (seed_rate, seed_p50), (ours_rate, ours_p50) = sides["seed"], sides["ours"]
+        print(
+            f"  {processes:>2} {operation:10} {seed_rate:11.0f} {seed_p50:7.2f} {ours_rate:11.0f}"
+            f" {ours_p50:7.2f} {ours_rate / seed_rate:9.2f}x {ours_p50 / seed_p50:5.2f}x"
+        )
+
+
+def report_spread(rounds: list[dict[tuple[int, str], dict[str, tuple[float, float]]]]) -> None:
+    print(f"\nours / seed over {len(rounds)} round(s): median [lowest - highest]")
+    print(f"  {'K':>2} {'operation':10} {'throughput':>24} {'p50 latency':>24}")
+    for key in rounds[0]:
+        rates = sorted(r[key]["ours"][0] / r[key]["seed"][0] for r in rounds)
+        p50s = sorted(r[key]["ours"][1] / r[key]["seed"][1] for r in rounds)
+        print(f"  {key[0]:>2} {key[1]:10} {_spread(rates):>24} {_spread(p50s):>24}")
+
+
+def _spread(values: list[float]) -> str:
+    return f"{statistics.median(values):.2f}x [{values[0]:.2f}-{values[-1]:.2f}]"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--processes", type=int, nargs="+", default=[1, 2, 4], help="K: creates and reads")
+    parser.add_argument("--creates-only", type=int, nargs="*", default=[8], help="K: creates alone")
+    parser.add_argument("--creates", type=int, default=150, help="creates per process")
+    parser.add_argument("--reads", type=int, default=500, help="reads per process")
+    parser.add_argument("--repeat", type=int, default=3, help="rounds, for the spread")
+    args = parser.parse_args()
+
+    plan = [(k, {"create": args.creates, "read": args.reads}) for k in args.processes]
+    plan += [(k, {"create": args.creates, "read": 0}) for k in args.creates_only]
+    print(
+        f"PostgreSQL, K processes each serving one request at a time; {args.creates} creates then"
+        f" {args.reads} reads per process; {os.cpu_count()} CPUs, shared with the database server",
+        file=sys.stderr,
+    )
+    with postgres_databases(SIDES) as urls, redis_server() as redis_url:
+        prepare_databases(urls)
+        rounds = []
+        for number in range(args.repeat):
+            rounds.append(run_round(number, plan, urls, redis_url))
+            report_round(number, rounds[-1])
+    report_spread(rounds)
+
+
+if __name__ == "__main__":
+    main()
