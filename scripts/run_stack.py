@@ -27,8 +27,9 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from chalicelib.config.settings import PROJECT_ROOT
+from chalicelib.config.settings import PROJECT_ROOT, get_settings
 from chalicelib.storage.migrate import upgrade_database
+from scripts import emulated_aws
 from scripts.embedded_services import start_embedded_redis
 from scripts.flower import forget_redis_url, write_redis_url
 from scripts.process_tree import (
@@ -160,6 +161,9 @@ def _still_running(pid: int) -> bool:
 
 def startup_problem(env: dict[str, str]) -> str | None:
     """Why the stack cannot start, in one line, checked before anything starts; None when it can."""
+    aws_problem = emulated_aws.mode_problem(env)
+    if aws_problem is not None:
+        return aws_problem
     host, port = env["API_HOST"], env["API_PORT"].strip()
     if not port.isdigit() or not 0 < int(port) < 65536:
         return f"API_PORT must be a port number, not {port!r}"
@@ -193,6 +197,7 @@ def main() -> int:
     adopt_orphaned_descendants()
     os.environ.update(TELEHEALTH_DATA_DIR=env["TELEHEALTH_DATA_DIR"], **stage_variables())
     redis_server: Any = None
+    aws: emulated_aws.EmulatedAws | None = None
     try:
         upgrade_database()
         bin_dir = str(Path(sys.executable).parent)
@@ -204,12 +209,17 @@ def main() -> int:
         Path(env["TELEHEALTH_DATA_DIR"]).mkdir(parents=True, exist_ok=True)
         write_redis_url(env, env["REDIS_URL"])  # for `make flower`, in another terminal
         print("Celery's dashboard: `make flower` in another terminal", file=sys.stderr)
+        if emulated_aws.wanted(env):  # make run AWS=emulated
+            aws = emulated_aws.start_emulated_aws(env, database_url=get_settings().database_url)
+            print(emulated_aws.describe(aws), file=sys.stderr)
         if stack.stopping or stack.parent.told_to_stop():
             return 0
         command = [os.path.join(bin_dir, "honcho"), "start", "-c", f"worker={int(env['WORKER_PROCESSES'])}"]
         return stack.run_honcho(command, env)
     finally:
         forget_redis_url(env)
+        if aws is not None:
+            aws.stop()
         if redis_server is not None:
             redis_server.stop()
         stop_leftovers()

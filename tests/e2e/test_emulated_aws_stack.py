@@ -1,0 +1,155 @@
+"""``make run AWS=emulated``: the local stack against moto_server, with the production AWS paths on.
+
+The API token's digest comes from Secrets Manager, DATABASE_URL and REDIS_URL
+from SSM parameters, and a patient's notification leaves through SES and SNS:
+moto's own API (``/moto-api/data.json``) lists what was "sent".
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from chalicelib.config.settings import PROJECT_ROOT
+from chalicelib.config.tokens import DEVELOPMENT_TOKEN
+from scripts.api_process import HOST, free_port
+from scripts.process_tree import descendants, is_alive, kill_all
+from scripts.run_stack import startup_problem
+from tests.helpers import wait_until
+
+# What a developer's shell or the suite may hold, which the emulated AWS supplies instead.
+UNSET = ("DATABASE_URL", "REDIS_URL", "API_TOKENS", "API_TOKEN_SHA256", "APP_STAGE", "NOTIFY_PROVIDER")
+MOTO_DATA = re.compile(r"(http://127\.0\.0\.1:\d+)/moto-api/data\.json")
+PATIENT = {"name": "Zelda Quixote", "email": "zelda.quixote@clinic-example.org", "phone": "+1 415 555 0199"}
+
+
+def call(url: str, token: str, body: dict[str, Any] | None = None) -> tuple[int, Any]:
+    data = json.dumps(body).encode() if body is not None else None
+    headers = {"Authorization": f"Bearer {token}", **({"Content-Type": "application/json"} if data else {})}
+    request = urllib.request.Request(url, data=data, headers=headers, method="POST" if data else "GET")  # noqa: S310
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - loopback
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+def sent(moto_url: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The emails SES and the text messages SNS recorded, from moto's own API."""
+    with urllib.request.urlopen(f"{moto_url}/moto-api/data.json", timeout=10) as response:  # noqa: S310
+        data = json.loads(response.read())
+    return data["ses"]["Message"], data["sns"]["SMS"]
+
+
+@pytest.fixture
+def stack_process(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], Path, int]]:
+    """``scripts.run_stack`` with AWS=emulated in a session of its own; what is left of it is killed."""
+    port = free_port()
+    env = {key: value for key, value in os.environ.items() if key not in UNSET}
+    env.update(
+        AWS="emulated",
+        API_PORT=str(port),
+        TELEHEALTH_DATA_DIR=str(tmp_path / "data"),
+        WORKER_PROCESSES="1",
+        NOTIFY_FAILURE_RATE="0",
+    )
+    log_path = tmp_path / "stack.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "scripts.run_stack"],
+            cwd=PROJECT_ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    yield process, log_path, port
+    kill_all([pid for pid in descendants(process.pid) if is_alive(pid)], signal.SIGKILL)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+
+
+def test_a_created_patient_is_notified_through_emulated_ses_and_sns(
+    stack_process: tuple[subprocess.Popen[bytes], Path, int], tmp_path: Path
+) -> None:
+    process, log_path, port = stack_process
+    base_url = f"http://{HOST}:{port}"
+    token_file = tmp_path / "data" / "emulated-aws-token"
+
+    # GIVEN the stack started with AWS=emulated: it prints where moto shows what was sent
+    def started() -> str | None:
+        assert process.poll() is None, log_path.read_text(errors="replace")
+        found = MOTO_DATA.search(log_path.read_text(errors="replace"))
+        return found.group(1) if found and token_file.exists() else None
+
+    moto_url = wait_until(started, timeout=60, interval=0.2)
+    token = token_file.read_text().strip()
+    assert token_file.stat().st_mode & 0o077 == 0
+
+    def serving() -> bool:
+        assert process.poll() is None, log_path.read_text(errors="replace")
+        with contextlib.suppress(OSError):
+            return call(f"{base_url}/health", token)[0] == 200
+        return False
+
+    wait_until(serving, timeout=60, interval=0.2)
+
+    # WHEN a patient is created with the token whose digest is in Secrets Manager
+    status, created = call(f"{base_url}/patients", token, PATIENT)
+
+    # THEN the request is served (the database and Redis URLs came from SSM)
+    assert status == 201, created
+    # and the development token is refused: the digests are the secret's
+    assert call(f"{base_url}/patients", DEVELOPMENT_TOKEN)[0] == 401
+    # and the worker delivered through SES and SNS: moto lists the email and the text message
+    reference = created["notification_id"]
+
+    def delivered() -> tuple[list[dict[str, Any]], list[dict[str, Any]]] | None:
+        emails, texts = sent(moto_url)
+        return (emails, texts) if emails and texts else None
+
+    emails, texts = wait_until(delivered, timeout=60, interval=0.3)
+    (email,) = emails
+    assert email["destinations"]["ToAddresses"] == [PATIENT["email"]]
+    assert email["source"] == "notifications@example.com"
+    assert reference in email["body"]
+    (text,) = texts
+    assert text["phone_number"] == "+14155550199"
+    assert reference in text["message"]
+    # and the notification is recorded as delivered
+    wait_until(lambda: call(f"{base_url}/notifications/{reference}", token)[1]["status"] == "delivered")
+
+    # WHEN the stack is told to stop
+    started_pids = descendants(process.pid)
+    process.send_signal(signal.SIGTERM)
+
+    # THEN every process it started exits, moto_server stops answering and the token file is gone
+    assert process.wait(timeout=60) == 0
+    wait_until(lambda: not any(is_alive(pid) for pid in started_pids), timeout=30)
+    with pytest.raises(OSError):
+        sent(moto_url)
+    assert not token_file.exists()
+
+
+def test_an_unknown_aws_mode_is_refused_in_one_line() -> None:
+    # GIVEN AWS set to something other than "emulated"
+    env = {"API_HOST": HOST, "API_PORT": str(free_port()), "AWS": "real"}
+
+    # WHEN the stack checks what it was asked for
+    problem = startup_problem(env)
+
+    # THEN it refuses before starting anything, naming the one mode there is
+    assert problem is not None and "AWS=emulated" in problem
