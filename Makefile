@@ -14,6 +14,7 @@ $(INSTALLED): requirements.txt requirements-dev.txt
 install: $(INSTALLED)
 
 ## run: the whole local stack on http://127.0.0.1:$API_PORT (8000); Ctrl-C, SIGTERM or SIGHUP stop it all
+## (`make run AWS=emulated`: against moto_server, secrets from SSM/Secrets Manager, delivery through SES/SNS)
 run: $(INSTALLED)
 	$(BIN)/python -m scripts.run_stack
 

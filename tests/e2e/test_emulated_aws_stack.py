@@ -98,6 +98,8 @@ def test_a_created_patient_is_notified_through_emulated_ses_and_sns(
     moto_url = wait_until(started, timeout=60, interval=0.2)
     token = token_file.read_text().strip()
     assert token_file.stat().st_mode & 0o077 == 0
+    # (and where `make flower` finds the stack's Redis)
+    assert (tmp_path / "data" / "redis-url").read_text().startswith("redis://")
 
     def serving() -> bool:
         assert process.poll() is None, log_path.read_text(errors="replace")
@@ -141,7 +143,7 @@ def test_a_created_patient_is_notified_through_emulated_ses_and_sns(
     wait_until(lambda: not any(is_alive(pid) for pid in started_pids), timeout=30)
     with pytest.raises(OSError):
         sent(moto_url)
-    assert not token_file.exists()
+    assert not token_file.exists() and not (tmp_path / "data" / "redis-url").exists()
 
 
 def test_an_unknown_aws_mode_is_refused_in_one_line() -> None:
