@@ -1,4 +1,5 @@
-"""Wiring only: the endpoints served, the authorizer and the middleware. Rules live in chalicelib.
+"""Wiring only: the endpoints served, the scheduled functions, the authorizer and the middleware.
+Rules live in chalicelib.
 
 Each handler declares its own path, method, scope, audit action and documentation (``@endpoint``
 in ``functions/<handler>.py``); this file lists what is served.
@@ -19,6 +20,7 @@ from chalicelib.config.logs import get_log_settings
 from chalicelib.http import authorizer as auth
 from chalicelib.http.middleware import bind_current_request, log_request, method_not_allowed_in_our_shape
 from chalicelib.http.routes import register_endpoint
+from chalicelib.http.schedules import register_schedule
 from chalicelib.http.startup import check_settings_at_startup
 from chalicelib.observability.structured_logging import configure_logging
 from functions.create_patient import create_patient
@@ -33,6 +35,8 @@ from functions.list_audit_events import list_audit_events
 from functions.list_notifications import list_notifications
 from functions.list_patient_notifications import list_patient_notifications
 from functions.list_patients import list_patients
+from functions.purge_expired_records import purge_expired_records as purge_expired_records_handler
+from functions.relay_notifications import relay_notifications as relay_notifications_handler
 from functions.update_patient import update_patient
 
 log_settings = get_log_settings()
@@ -79,6 +83,16 @@ for handler in (
 ):
     # Behind the authorizer when the handler's @endpoint names a scope.
     register_endpoint(app, handler, authorizer=authorize_bearer_token)
+
+# Scheduled functions (EventBridge), each a Lambda function of its own. Lambda runs them as
+# ``app.<name>``: each attribute keeps its handler's name.
+relay_notifications = register_schedule(app, relay_notifications_handler)
+purge_expired_records = register_schedule(app, purge_expired_records_handler)
+
+if "chalice.local" in sys.modules:  # the local server fires them at their rate, and on request
+    from chalicelib.http.local_schedules import run_schedules_locally
+
+    run_schedules_locally(app)
 
 # What the imports built lives as long as the process: no later collection needs to scan it.
 gc.freeze()

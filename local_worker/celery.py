@@ -1,4 +1,7 @@
-"""The worker's Celery app: ``celery -A local_worker worker`` (and ``beat`` for the relay).
+"""The worker's Celery app: ``celery -A local_worker worker``.
+
+No beat: the relay is a scheduled function of the app (``functions/relay_notifications.py``),
+run by EventBridge when deployed and by the local server under ``make run``.
 
 Its settings come from ``chalicelib`` (the same ones the API's client uses),
 so both ends agree on the broker, the result backend and the visibility timeout.
@@ -14,7 +17,7 @@ from celery.signals import setup_logging, worker_process_init
 from chalicelib.config.environment import ConfigurationError
 from chalicelib.config.logs import get_log_settings
 from chalicelib.config.settings import get_settings
-from chalicelib.notifications.dispatch import RELAY_TASK, celery_config
+from chalicelib.notifications.dispatch import celery_config
 from chalicelib.observability.structured_logging import configure_logging
 from chalicelib.storage.database import reset_engine
 from local_worker.redis_reconnect import keep_worker_alive_on_broker_loss
@@ -44,12 +47,4 @@ app.conf.update(celery_config(settings))
 app.conf.update(
     # Prefetch a few per process: acks_late keeps prefetched messages safe in Redis until done.
     worker_prefetch_multiplier=8,
-    beat_schedule={
-        "relay-overdue-notifications": {
-            "task": RELAY_TASK,
-            "schedule": settings.notifications.relay_interval,
-            # A relay run that waited longer than one interval is superseded by the next.
-            "options": {"expires": settings.notifications.relay_interval},
-        }
-    },
 )

@@ -7,7 +7,7 @@ from sqlalchemy.exc import OperationalError
 
 from chalicelib.config.settings import get_settings
 from chalicelib.notifications.delivery import DeliveryFailed, deliver_notification, retry_delay
-from chalicelib.notifications.dispatch import RELAY_TASK, SEND_NOTIFICATION_TASK, relay_notifications
+from chalicelib.notifications.dispatch import SEND_NOTIFICATION_TASK
 from chalicelib.storage.unit_of_work import UnitOfWork
 from local_worker.celery import app
 
@@ -31,8 +31,3 @@ def send_notification(self: Task, notification_id: str) -> str:
     except (DeliveryFailed, OperationalError) as error:
         # Our backoff rather than autoretry_for's: see retry_delay.
         raise self.retry(exc=error, countdown=retry_delay(self.request.retries, notifications)) from None
-
-
-@app.task(name=RELAY_TASK, ignore_result=True)
-def relay_overdue_notifications() -> int:
-    return relay_notifications(UnitOfWork())

@@ -245,7 +245,7 @@ FAST_NOTIFICATIONS = {
     "NOTIFY_RETRY_BACKOFF_MAX": "1",
     "NOTIFY_MAX_RETRIES": "3",
     "NOTIFY_RELAY_DELAY": "1",
-    "NOTIFY_RELAY_INTERVAL": "0.5",
+    "NOTIFY_RELAY_INTERVAL": "1",
     "NOTIFY_CLAIM_TIMEOUT": "2",
     "REDIS_VISIBILITY_TIMEOUT": "4",
 }
@@ -270,12 +270,12 @@ def notifying_app(
 
 @pytest.fixture
 def celery_worker(tmp_path: Path) -> Iterator[Callable[..., WorkerProcess]]:
-    """Start workers with ``celery_worker()`` (``beat=True`` to run the relay too); all die at teardown."""
+    """Start workers with ``celery_worker()``; all die at teardown."""
     workers: list[WorkerProcess] = []
     log_path = tmp_path / "worker.log"
 
-    def start(*, beat: bool = False) -> WorkerProcess:
-        worker = WorkerProcess(log_path, beat=beat)
+    def start() -> WorkerProcess:
+        worker = WorkerProcess(log_path)
         workers.append(worker)
         return worker.start()
 

@@ -153,6 +153,27 @@ def run_together(count: int, request: Any) -> list[Any]:
         return list(pool.map(call, range(count)))
 
 
+@contextmanager
+def relay_running(app: Any, every: float = 0.5) -> Iterator[None]:
+    """The app's relay, a scheduled function, invoked with EventBridge's event every ``every`` seconds
+    in a thread of this process until the block ends (what the local server's timer does)."""
+    from chalicelib.http.schedules import scheduled_event
+
+    stop = threading.Event()
+
+    def run() -> None:
+        while not stop.wait(every):
+            app.handler_map["relay_notifications"](scheduled_event("relay_notifications"), None)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(timeout=30)
+
+
 def parse_json_lines(text: str) -> list[dict[str, Any]]:
     """The lines of ``text`` that are JSON objects, decoded."""
     lines = []
@@ -169,20 +190,17 @@ def parse_json_lines(text: str) -> list[dict[str, Any]]:
 class WorkerProcess:
     """``celery -A local_worker worker`` in a subprocess, on the test's settings; its log in a file."""
 
-    def __init__(self, log_path: Path, *, beat: bool) -> None:
+    def __init__(self, log_path: Path) -> None:
         self.log_path = log_path
-        self.beat = beat
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = 30) -> WorkerProcess:
         command = [sys.executable, "-m", "celery", "-A", "local_worker", "worker", "--pool=threads"]
         command += ["--concurrency=4", "--loglevel=INFO", "--without-gossip", "--without-mingle"]
         command += ["--without-heartbeat", f"--hostname=test-{uuid.uuid4().hex[:8]}@%h"]
-        if self.beat:
-            command += ["--beat", f"--schedule={self.log_path.parent / 'beat-schedule'}"]
         offset = self.log_path.stat().st_size if self.log_path.exists() else 0
         with self.log_path.open("ab") as log:
-            # A session of its own: kill() must also reach the beat process the worker forks.
+            # A session of its own: kill() must also reach the processes the worker forks.
             self.process = subprocess.Popen(
                 command, cwd=PROJECT_ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
             )
@@ -282,3 +300,96 @@ LOADED_ON_FIRST_USE = (
 def heavy_modules(modules: list[str]) -> list[str]:
     """The names in ``modules`` (as in ``sys.modules``) that belong to LOADED_ON_FIRST_USE's packages."""
     return sorted(name for name in modules if name.split(".")[0] in LOADED_ON_FIRST_USE)
+
+
+# --- Metrics: CloudWatch Embedded Metric Format ----------------------------------------------------
+
+# The structure the EMF specification gives a line (docs.aws.amazon.com, "Specification: Embedded
+# metric format"): what JSON Schema can say. ``emf_problems`` adds the cross-references it cannot.
+EMF_UNITS = (
+    *("Seconds", "Microseconds", "Milliseconds", "Bytes", "Kilobytes", "Megabytes", "Gigabytes"),
+    *("Terabytes", "Bits", "Kilobits", "Megabits", "Gigabits", "Terabits", "Percent", "Count"),
+    *("Bytes/Second", "Kilobytes/Second", "Megabytes/Second", "Gigabytes/Second", "Terabytes/Second"),
+    *("Bits/Second", "Kilobits/Second", "Megabits/Second", "Gigabits/Second", "Terabits/Second"),
+    *("Count/Second", "None"),
+)
+EMF_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["_aws"],
+    "properties": {
+        "_aws": {
+            "type": "object",
+            "required": ["Timestamp", "CloudWatchMetrics"],
+            "properties": {
+                "Timestamp": {"type": "integer", "minimum": 0},  # milliseconds since the epoch
+                "CloudWatchMetrics": {"type": "array", "items": {"$ref": "#/$defs/directive"}},
+            },
+        }
+    },
+    "$defs": {
+        "directive": {
+            "type": "object",
+            "required": ["Namespace", "Dimensions", "Metrics"],
+            "properties": {
+                "Namespace": {"type": "string", "minLength": 1, "maxLength": 1024},
+                "Dimensions": {
+                    "type": "array",
+                    "items": {
+                        "type": "array",
+                        "maxItems": 30,
+                        "items": {"type": "string", "minLength": 1, "maxLength": 250},
+                    },
+                },
+                "Metrics": {
+                    "type": "array",
+                    "maxItems": 100,
+                    "items": {
+                        "type": "object",
+                        "required": ["Name"],
+                        "properties": {
+                            "Name": {"type": "string", "minLength": 1, "maxLength": 1024},
+                            "Unit": {"enum": list(EMF_UNITS)},
+                            "StorageResolution": {"enum": [1, 60]},
+                        },
+                    },
+                },
+            },
+        }
+    },
+}
+
+
+def emf_problems(line: dict[str, Any]) -> list[str]:
+    """What is wrong with ``line`` as an EMF line: the schema's errors, then every dimension a
+    directive names that is not a top-level string member, every metric not a top-level number
+    (or array of at most 100 numbers)."""
+    problems = [error.message for error in Draft202012Validator(EMF_SCHEMA).iter_errors(line)]
+    if problems:
+        return problems
+    for directive in line["_aws"]["CloudWatchMetrics"]:
+        for name in {name for dimension_set in directive["Dimensions"] for name in dimension_set}:
+            if not isinstance(line.get(name), str):
+                problems.append(f"dimension {name} is not a top-level string member")
+        for metric in directive["Metrics"]:
+            value = line.get(metric["Name"])
+            values = value if isinstance(value, list) else [value]
+            numbers = all(isinstance(v, int | float) and not isinstance(v, bool) for v in values)
+            if not (numbers and 0 < len(values) <= 100):
+                problems.append(f"metric {metric['Name']} is not a top-level number or list of numbers")
+    return problems
+
+
+def emf_lines(text: str) -> list[dict[str, Any]]:
+    """The EMF lines (those with an ``_aws`` member) among the JSON lines of ``text``."""
+    return [line for line in parse_json_lines(text) if "_aws" in line]
+
+
+def emitted_metrics(lines: list[dict[str, Any]]) -> dict[str, list[float]]:
+    """Metric name -> every value the EMF ``lines`` hold for it."""
+    values: dict[str, list[float]] = {}
+    for line in lines:
+        for directive in line["_aws"]["CloudWatchMetrics"]:
+            for metric in directive["Metrics"]:
+                value = line[metric["Name"]]
+                values.setdefault(metric["Name"], []).extend(value if isinstance(value, list) else [value])
+    return values

@@ -1,4 +1,7 @@
-"""Notification settings: broker timeouts, retries, the relay, the delivery providers (NOTIFY_*, REDIS_*)."""
+"""Notification settings: broker timeouts, retries, the relay, the delivery providers (NOTIFY_*, REDIS_*).
+
+How often the relay runs is a schedule: ``chalicelib.config.schedules``.
+"""
 
 from __future__ import annotations
 
@@ -23,7 +26,6 @@ class NotificationSettings:
     retry_backoff_max: int = 300
     # A notification still pending or queued this long after its last hand-off is handed off again.
     relay_delay: int = 60
-    relay_interval: float = 10.0
     # How long a worker's claim on a notification lasts; a claim older than this was abandoned.
     claim_timeout: int = 300
     # Redis redelivers a message not acknowledged within this many seconds (acks_late).
@@ -49,9 +51,6 @@ def load_notification_settings(env: Mapping[str, str]) -> NotificationSettings:
             env, "NOTIFY_RETRY_BACKOFF_MAX", defaults.retry_backoff_max, int, minimum=1
         ),
         relay_delay=number_setting(env, "NOTIFY_RELAY_DELAY", defaults.relay_delay, int, minimum=1),
-        relay_interval=number_setting(
-            env, "NOTIFY_RELAY_INTERVAL", defaults.relay_interval, float, minimum=0.1
-        ),
         claim_timeout=number_setting(env, "NOTIFY_CLAIM_TIMEOUT", defaults.claim_timeout, int, minimum=1),
         visibility_timeout=number_setting(
             env, "REDIS_VISIBILITY_TIMEOUT", defaults.visibility_timeout, int, minimum=1

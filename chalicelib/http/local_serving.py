@@ -1,5 +1,6 @@
 """What ``chalice local`` needs besides the app: a schema on a fresh checkout, one log line per
-request, and our answer shape where its HTTP server would answer by itself in HTML.
+request, our answer shape where its HTTP server would answer by itself in HTML, and the route
+that runs a scheduled function now.
 
 Used by app.py only when chalice's local server code is loaded (never in Lambda); it imports
 nothing that app.py has not loaded already.
@@ -66,6 +67,20 @@ class LocalRequestHandling(_RequestHandler):
         if name.startswith("do_"):  # only for methods chalice has no do_<METHOD> for
             return self._handle_any_method if METHOD_TOKEN.fullmatch(name[3:]) else self._refuse_bad_request
         raise AttributeError(name)
+
+    def do_POST(self) -> None:
+        """``POST /__scheduled/<name>`` runs that scheduled function now (``local_schedules``)."""
+        from chalicelib.http.local_schedules import TRIGGER_PREFIX, trigger
+
+        if not self.path.startswith(TRIGGER_PREFIX):
+            self._generic_handle()
+            return
+        self._parse_payload()  # read past any body: the connection may carry another request
+        status, answer = trigger(self.path)
+        payload = json.dumps(answer).encode()
+        self.send_response(status)
+        self._send_headers({**GATEWAY_RESPONSE_HEADERS, "Content-Length": str(len(payload))})
+        self.wfile.write(payload)
 
     def _handle_any_method(self) -> None:
         target = urlsplit(self.path)

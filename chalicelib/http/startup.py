@@ -36,6 +36,12 @@ def serving_with_chalice_local() -> bool:
     return _chalice_cli_command() in SERVING_COMMANDS
 
 
+def deploying_with_chalice_cli() -> bool:
+    """True while a Chalice command other than ``local`` (``package``, ``deploy``) reads the app."""
+    command = _chalice_cli_command()
+    return command is not None and command not in SERVING_COMMANDS
+
+
 def _chalice_cli_command() -> str | None:
     if os.environ.get("AWS_CHALICE_CLI_MODE") != "true":  # set by chalice's CLI, never in Lambda
         return None

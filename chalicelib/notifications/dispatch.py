@@ -11,18 +11,18 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import timedelta
 from functools import lru_cache
 from typing import Any
 
 from chalicelib.config.settings import Settings, get_settings
-from chalicelib.storage.models import utc_now
+from chalicelib.storage.models import NotificationStatus, utc_now
 from chalicelib.storage.unit_of_work import UnitOfWork
 
 logger = logging.getLogger("telehealth.notifications")
 
 SEND_NOTIFICATION_TASK = "notifications.send_notification"
-RELAY_TASK = "notifications.relay_notifications"
 UNKNOWN_TASK_STATE = "UNKNOWN"
 # Celery's state for a task whose result the backend does not hold: not run yet, or its result gone.
 NO_RESULT_TASK_STATE = "PENDING"
@@ -155,10 +155,21 @@ def _hand_off(notification_id: str) -> None:
         )
 
 
-def relay_notifications(uow: UnitOfWork, enqueue: Callable[[str], bool] = enqueue_notification) -> int:
-    """Hand off again every notification whose next step is overdue; return how many were handed off.
+@dataclass(frozen=True)
+class RelayRun:
+    """What one relay run did: how many notifications it handed off, and how long the oldest
+    notification still ``pending`` after it (a hand-off that keeps failing) has waited, if any."""
 
-    Two short transactions in ``uow`` per batch: take the due rows, then mark those handed off.
+    handed_off: int
+    oldest_pending_age_seconds: float | None
+
+
+def relay_notifications(uow: UnitOfWork, enqueue: Callable[[str], bool] = enqueue_notification) -> RelayRun:
+    """Hand off again every notification whose next step is overdue; say what the run did.
+
+    Two short transactions in ``uow`` per batch: take the due rows, then mark those handed off;
+    a last one reads the oldest notification still pending. Safe to run twice at once: a row
+    taken by one run is postponed past its due time, so the other never takes it.
 
     Overdue: pending or queued past the relay delay (hand-off failed, or the
     message was lost with Redis), retrying past its longest backoff, or
@@ -183,9 +194,12 @@ def relay_notifications(uow: UnitOfWork, enqueue: Callable[[str], bool] = enqueu
         handed_off += len(sent)
         if len(sent) < RELAY_BATCH:
             break
+    with uow:
+        oldest = uow.notifications.oldest_created_with_status(NotificationStatus.PENDING)
+    age = (utc_now() - oldest).total_seconds() if oldest is not None else None
     if handed_off:
         logger.info("relay handed off overdue notifications", extra={"count": handed_off})
-    return handed_off
+    return RelayRun(handed_off=handed_off, oldest_pending_age_seconds=age)
 
 
 def task_states(task_ids: Sequence[str]) -> dict[str, str]:

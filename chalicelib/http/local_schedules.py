@@ -1,0 +1,126 @@
+"""The app's scheduled functions on the local server, which ``chalice local`` does not run (aws/chalice#979).
+
+Under ``chalice local`` and ``scripts.local_api`` (``make run``), a background
+thread per scheduled function calls it with the event EventBridge would send,
+every interval of its ``Rate``, one run after the other, the first one interval
+after the start (as a new EventBridge rule does). A ``Cron`` is not timed
+here: it is named in a warning at start, and runs only when asked.
+``POST /__scheduled/<name>`` runs one now and answers what it returned
+(``LocalRequestHandling.do_POST``); only the local server serves it, never
+the app, so it exists in no deployment.
+
+Used by app.py only when chalice's local server code is loaded (never in Lambda).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from chalice.app import Chalice, Rate, ScheduledEventConfig
+
+from chalicelib.config.settings import get_settings
+from chalicelib.http.schedules import interval_of, scheduled_event
+from chalicelib.http.startup import serving_with_chalice_local
+
+TRIGGER_PREFIX = "/__scheduled/"
+logger = logging.getLogger("telehealth.schedules")
+
+
+@dataclass(frozen=True)
+class LocalSchedule:
+    name: str
+    rule_name: str  # as chalice names the deployed EventBridge rule
+    handler: Callable[[dict[str, Any], Any], Any]
+    interval_seconds: int | None  # None: a Cron, run only on request
+
+    def run(self) -> Any:
+        """One run with a scheduled event, as Lambda would make it. Raises what the handler raises."""
+        from chalice.local import LambdaContext
+
+        context = LambdaContext(self.rule_name, memory_size=512, max_runtime_ms=900_000)
+        started = time.perf_counter()
+        try:
+            result = self.handler(scheduled_event(self.rule_name), context)
+        except Exception as error:
+            # The class only: a database error's text may quote the statement's parameters.
+            logger.error(
+                "scheduled function failed", extra={"function": self.name, "error": type(error).__name__}
+            )
+            raise
+        duration_ms = round((time.perf_counter() - started) * 1000, 1)
+        logger.info("scheduled function ran", extra={"function": self.name, "duration_ms": duration_ms})
+        return result
+
+
+_schedules: dict[str, LocalSchedule] = {}
+
+
+def local_schedules(app: Chalice, stage: str) -> dict[str, LocalSchedule]:
+    """The app's scheduled functions, by name."""
+    found = {}
+    for source in app.event_sources:
+        if not isinstance(source, ScheduledEventConfig):
+            continue
+        expression = source.schedule_expression
+        interval = interval_of(expression) if isinstance(expression, Rate) else None
+        rule_name = f"{app.app_name}-{stage}-{source.name}"
+        found[source.name] = LocalSchedule(source.name, rule_name, app.handler_map[source.name], interval)
+    return found
+
+
+def run_schedules_locally(app: Chalice) -> None:
+    """Under the local server: time each scheduled function of ``app`` and offer the trigger route."""
+    if not serving_with_chalice_local():  # chalice.test.Client loads chalice.local too
+        return
+    _schedules.clear()
+    _schedules.update(local_schedules(app, get_settings().stage))
+    for schedule in _schedules.values():
+        if schedule.interval_seconds is None:
+            logger.warning(
+                "a Cron schedule is not timed locally; run it with POST %s%s",
+                TRIGGER_PREFIX,
+                schedule.name,
+                extra={"function": schedule.name},
+            )
+            continue
+        threading.Thread(
+            target=_run_every, args=(schedule,), name=f"schedule-{schedule.name}", daemon=True
+        ).start()
+
+
+def _run_every(schedule: LocalSchedule) -> None:
+    assert schedule.interval_seconds is not None
+    next_run = time.monotonic() + schedule.interval_seconds
+    while True:
+        time.sleep(max(0.0, next_run - time.monotonic()))
+        # A failure is logged by run(); the next run comes all the same, as in EventBridge.
+        with contextlib.suppress(Exception):
+            schedule.run()
+        # A run longer than the interval delays the next one rather than overlapping it.
+        next_run = max(next_run + schedule.interval_seconds, time.monotonic())
+
+
+def trigger(path: str) -> tuple[int, dict[str, Any]]:
+    """Answer ``POST /__scheduled/<name>``: the status and JSON body (our error shape when refused)."""
+    name = path.split("?", 1)[0].removeprefix(TRIGGER_PREFIX)
+    schedule = _schedules.get(name)
+    if schedule is None:
+        known = ", ".join(sorted(_schedules)) or "none"
+        message = f"No scheduled function by that name; the app has: {known}"
+        return 404, _error("scheduled_function_not_found", message)
+    try:
+        result = schedule.run()
+    except Exception:
+        return 500, _error("internal_error", "The scheduled function failed; its log line names the error")
+    return 200, {"function": schedule.name, "result": result}
+
+
+def _error(code: str, message: str) -> dict[str, Any]:
+    return {"code": code, "message": message, "request_id": str(uuid.uuid4())}

@@ -1,0 +1,19 @@
+"""The relay, a scheduled function: hands off again the notifications whose hand-off is overdue."""
+
+from typing import Any
+
+from chalice.app import CloudWatchEvent
+
+from chalicelib.config.schedules import get_schedule_settings
+from chalicelib.http.schedules import scheduled
+from chalicelib.notifications import dispatch
+from chalicelib.storage.unit_of_work import UnitOfWork
+
+
+@scheduled(
+    lambda: get_schedule_settings().relay_interval,
+    "Hands off again notifications left pending or lost with Redis (NOTIFY_RELAY_INTERVAL)",
+)
+def relay_notifications(event: CloudWatchEvent) -> dict[str, Any]:
+    run = dispatch.relay_notifications(UnitOfWork())
+    return {"handed_off": run.handed_off, "oldest_pending_age_seconds": run.oldest_pending_age_seconds}

@@ -1,0 +1,101 @@
+"""The scheduled functions' edge: intervals read without secrets, rates EventBridge accepts, its event."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from chalice.app import Chalice, Rate
+
+from chalicelib.config.environment import ConfigurationError
+from chalicelib.config.schedules import ScheduleSettings, load_schedule_settings
+from chalicelib.http import schedules
+from chalicelib.http.local_schedules import local_schedules
+from chalicelib.http.schedules import interval_of, rate_every, register_schedule, scheduled, scheduled_event
+
+
+def test_intervals_default_to_a_minute_for_the_relay_and_an_hour_for_the_purge() -> None:
+    assert load_schedule_settings({}) == ScheduleSettings(relay_interval=60, purge_interval=3600)
+    assert load_schedule_settings({"NOTIFY_RELAY_INTERVAL": "120", "RETENTION_PURGE_INTERVAL": "86400"}) == (
+        ScheduleSettings(relay_interval=120, purge_interval=86400)
+    )
+
+
+@pytest.mark.parametrize("value", ["0", "0.5", "ten", "-60"])
+def test_an_interval_is_a_whole_number_of_seconds(value: str) -> None:
+    with pytest.raises(ConfigurationError, match="NOTIFY_RELAY_INTERVAL"):
+        load_schedule_settings({"NOTIFY_RELAY_INTERVAL": value})
+
+
+@pytest.mark.parametrize(
+    ("seconds", "expression"),
+    [(60, "rate(1 minute)"), (300, "rate(5 minutes)"), (3600, "rate(1 hour)"), (172800, "rate(2 days)")],
+)
+def test_a_rate_is_written_in_the_largest_unit_that_divides_it(seconds: int, expression: str) -> None:
+    rate = rate_every(seconds)
+
+    assert rate.to_string() == expression
+    assert interval_of(rate) == seconds
+
+
+def test_a_sub_minute_rate_exists_for_the_local_server_and_is_refused_when_deploying(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert interval_of(rate_every(2)) == 2
+
+    monkeypatch.setattr(schedules, "deploying_with_chalice_cli", lambda: True)
+
+    with pytest.raises(ConfigurationError, match="EventBridge schedules whole minutes: 90 seconds"):
+        rate_every(90)
+    assert rate_every(120).to_string() == "rate(2 minutes)"
+
+
+def test_the_event_has_eventbridges_scheduled_event_shape() -> None:
+    event = scheduled_event("telehealth-api-prod-relay", now=datetime(2026, 11, 30, 12, 0, tzinfo=UTC))
+
+    assert {key: event[key] for key in ("version", "detail-type", "source", "time", "detail")} == {
+        "version": "0",
+        "detail-type": "Scheduled Event",
+        "source": "aws.events",
+        "time": "2026-11-30T12:00:00Z",
+        "detail": {},
+    }
+    assert event["resources"] == ["arn:aws:events:us-east-1:123456789012:rule/telehealth-api-prod-relay"]
+
+
+def test_a_registered_schedule_runs_as_lambda_would_run_it_and_the_local_server_finds_it() -> None:
+    app = Chalice("scheduled")
+    seen: list[Any] = []
+
+    @scheduled(lambda: 120, "twice an hour")
+    def tidy(event: Any) -> dict[str, str]:
+        seen.append(event)
+        return {"ok": "yes"}
+
+    handler = register_schedule(app, tidy)
+    found = local_schedules(app, "dev")
+
+    assert found["tidy"].interval_seconds == 120
+    assert found["tidy"].rule_name == "scheduled-dev-tidy"
+    assert found["tidy"].run() == {"ok": "yes"}
+    assert seen[0].detail_type == "Scheduled Event"  # Chalice's CloudWatchEvent, built from our event
+    assert handler is app.handler_map["tidy"]
+
+
+def test_a_handler_without_a_declaration_is_not_registered() -> None:
+    with pytest.raises(ValueError, match="not declared with @scheduled"):
+        register_schedule(Chalice("scheduled"), lambda event: None)
+
+
+def test_a_cron_is_found_but_not_timed() -> None:
+    from chalice.app import Cron
+
+    app = Chalice("scheduled")
+    app.schedule(Cron(0, 3, "*", "*", "?", "*"))(lambda event: None)
+
+    assert [schedule.interval_seconds for schedule in local_schedules(app, "dev").values()] == [None]
+
+
+def test_rate_units_are_chalices() -> None:
+    assert {Rate.MINUTES, Rate.HOURS, Rate.DAYS} < set(schedules.UNIT_SECONDS)
