@@ -67,10 +67,14 @@ def test_flower_started_beside_the_stack_lists_its_worker(
 
         wait_until(listed, timeout=30, interval=0.3)
     finally:
-        # AND Ctrl-C stops it: Flower replaced the script, nothing is left behind
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(flower.pid, signal.SIGINT)
-        flower.wait(timeout=10)
+        # AND a stop signal to the command stops Flower: it replaced the script, nothing is left behind
+        # (SIGTERM: a SIGINT may be ignored when the suite itself runs in the background)
+        flower.send_signal(signal.SIGTERM)
+        try:
+            flower.wait(timeout=10)
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(flower.pid, signal.SIGKILL)
 
 
 def test_without_a_running_stack_flower_says_what_to_do(tmp_path: Path) -> None:
