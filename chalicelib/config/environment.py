@@ -10,6 +10,18 @@ class ConfigurationError(RuntimeError):
     """The environment describes a deployment that must not start."""
 
 
+# The handler Lambda runs for the API's function (app.py's ``app``), as Lambda names it in _HANDLER.
+API_HANDLER = "app.app"
+
+
+def serves_requests(env: Mapping[str, str]) -> bool:
+    """False in a scheduled function: a Lambda function whose handler is not the API's.
+
+    (The authorizer's function reads settings of its own, ``load_auth_settings``.)
+    """
+    return env.get("_HANDLER", API_HANDLER) == API_HANDLER
+
+
 Number = TypeVar("Number", int, float)
 
 

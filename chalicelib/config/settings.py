@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
-from chalicelib.config.environment import ConfigurationError, number_setting
+from chalicelib.config.environment import ConfigurationError, number_setting, serves_requests
 from chalicelib.config.notifications import NotificationSettings, load_notification_settings
-from chalicelib.config.secrets import SecretUnavailable, resolve_secret_references
+from chalicelib.config.secrets import SECRET_REFERENCES, SecretUnavailable, resolve_secret_references
 from chalicelib.config.token_secret import TokenSecret
 from chalicelib.config.tokens import (
     TokenDigest,
@@ -90,6 +90,8 @@ class Settings:
     # API_TOKENS_SECRET_ID: the secret re-read on a TTL, so a removed token stops working.
     token_secret: TokenSecret | None = None
     in_lambda: bool = False
+    # False in a scheduled function: no token read, none needed (``serves_requests``).
+    serves_requests: bool = True
     # No DATABASE_URL: the SQLite file under TELEHEALTH_DATA_DIR (``.data/``).
     uses_development_database: bool = False
     redis_url: str | None = None
@@ -139,20 +141,24 @@ def _pool_kind(env: Mapping[str, str]) -> str:
 
 def load_settings(env: Mapping[str, str]) -> Settings:
     """Settings from ``env``, after reading the AWS secrets it names. Raises ConfigurationError."""
+    requests = serves_requests(env)
+    references = [name for name in SECRET_REFERENCES if requests or name != "API_TOKENS_SECRET_ID"]
     try:
-        env = resolve_secret_references(env)
+        env = resolve_secret_references(env, only=references)
     except (ValueError, SecretUnavailable) as error:
         raise ConfigurationError(str(error)) from None
     stage = _stage(env)
     in_lambda = bool(env.get("AWS_LAMBDA_FUNCTION_NAME"))
-    token_digests = load_token_digests(env, development_token=stage == "dev" and not in_lambda)
+    dev_token = stage == "dev" and not in_lambda
+    token_digests = load_token_digests(env, development_token=dev_token) if requests else ()
     settings = Settings(
         stage=stage,
         in_lambda=in_lambda,
+        serves_requests=requests,
         database_url=normalize_database_url(env.get("DATABASE_URL") or _default_database_url(env)),
         uses_development_database=not env.get("DATABASE_URL"),
         token_digests=token_digests,
-        token_secret=_token_secret(env, token_digests),
+        token_secret=_token_secret(env, token_digests) if requests else None,
         redis_url=env.get("REDIS_URL") or None,
         phone_default_region=env.get("PHONE_DEFAULT_REGION", "US"),
         max_body_bytes=number_setting(env, "MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES, int, minimum=1),
@@ -236,7 +242,7 @@ def _refuse_unsafe_production(settings: Settings) -> None:
     if settings.stage == "prod":
         if settings.is_sqlite:
             raise ConfigurationError("prod stage needs DATABASE_URL for PostgreSQL, not SQLite")
-        if not settings.redis_url:
+        if not settings.redis_url and settings.serves_requests:  # the purge needs none
             raise ConfigurationError(
                 "prod stage needs REDIS_URL (or REDIS_URL_PARAMETER): rate limits, notifications"
             )
@@ -246,7 +252,8 @@ def _refuse_unsafe_production(settings: Settings) -> None:
             raise ConfigurationError(
                 f"{where} needs DATABASE_URL: the development SQLite file exists only locally"
             )
-        _refuse_unsafe_tokens(settings.auth, where)
+        if settings.serves_requests:
+            _refuse_unsafe_tokens(settings.auth, where)
 
 
 def _refuse_unsafe_tokens(auth: AuthSettings, where: str) -> None:

@@ -99,3 +99,38 @@ def test_a_cron_is_found_but_not_timed() -> None:
 
 def test_rate_units_are_chalices() -> None:
     assert {Rate.MINUTES, Rate.HOURS, Rate.DAYS} < set(schedules.UNIT_SECONDS)
+
+
+PROD_JOB = {
+    "APP_STAGE": "prod",
+    "AWS_LAMBDA_FUNCTION_NAME": "telehealth-api-prod-purge_expired_records",
+    "DATABASE_URL": "postgresql://db.internal/telehealth",
+    # The stage's, set for every function: a scheduled function must not read it.
+    "API_TOKENS_SECRET_ID": "telehealth-api/prod/api-token-sha256",
+}
+
+
+def test_a_scheduled_function_in_prod_reads_no_token_and_needs_none(monkeypatch: pytest.MonkeyPatch) -> None:
+    from chalicelib.config import secrets
+    from chalicelib.config.settings import load_settings
+
+    def no_aws(reference: str, name: str) -> str:
+        raise AssertionError(f"read {reference}")
+
+    monkeypatch.setattr(secrets, "read_reference", no_aws)
+
+    settings = load_settings({**PROD_JOB, "_HANDLER": "app.purge_expired_records"})
+
+    assert (settings.serves_requests, settings.token_digests, settings.token_secret) == (False, (), None)
+    assert settings.redis_url is None  # the purge needs no Redis
+
+
+def test_the_api_function_in_prod_still_needs_tokens_and_redis() -> None:
+    from chalicelib.config.settings import load_settings
+
+    env = {**PROD_JOB, "_HANDLER": "app.app", "API_TOKENS_SECRET_ID": "", "API_TOKENS": "clinic:strong-one"}
+
+    with pytest.raises(ConfigurationError, match="prod stage needs REDIS_URL"):
+        load_settings(env)
+    with pytest.raises(ConfigurationError, match="needs API_TOKENS"):
+        load_settings({**env, "API_TOKENS": "", "REDIS_URL": "redis://cache.internal:6379/0"})
