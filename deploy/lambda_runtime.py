@@ -203,8 +203,10 @@ def main() -> None:
     task_root = str(Path(sys.argv[1]).resolve())
     sys.path.insert(0, task_root)
     # As the runtime does: a handler on the root logger writing to the function's log stream
-    # (stderr here; stdout carries this stand-in's answers).
+    # (stderr here; the process's real stdout carries this stand-in's answers).
     logging.getLogger().addHandler(logging.StreamHandler(sys.stderr))
+    # And what the function prints (EMF metrics lines) goes there too, as in Lambda.
+    answers, sys.stdout = sys.stdout, sys.stderr
     compiled = CompileRecorder()
     for line in sys.stdin:
         request = json.loads(line)
@@ -215,8 +217,8 @@ def main() -> None:
                 answer = {"result": invoke(request["handler"], request["event"])}
         except BaseException:  # the caller reads the traceback
             answer = {"error": traceback.format_exc()}
-        sys.stdout.write(json.dumps(answer) + "\n")
-        sys.stdout.flush()
+        answers.write(json.dumps(answer) + "\n")
+        answers.flush()
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from chalice.app import AuthRequest, AuthResponse
 
+from chalicelib.observability.metrics import record_authorizer_refusal
 from chalicelib.scopes import scope_string
 
 ANONYMOUS = "anonymous"
@@ -29,6 +30,7 @@ def authorize_bearer_token(auth_request: AuthRequest) -> AuthResponse:
 
     identity = identify(auth_request.token)
     if identity is None:
+        record_authorizer_refusal()
         return AuthResponse(routes=[], principal_id=ANONYMOUS)
     return AuthResponse(
         routes=["*"],

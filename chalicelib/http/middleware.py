@@ -17,6 +17,7 @@ from chalice.app import Request, Response
 from chalicelib.http.errors import METHOD_NOT_ALLOWED_CODE, METHOD_NOT_ALLOWED_MESSAGE, error_body
 from chalicelib.http.requests import principal_or_none, request_id_of
 from chalicelib.http.responses import json_response, with_base_headers
+from chalicelib.observability.metrics import metrics_batch, record_request
 from chalicelib.observability.structured_logging import log_context
 
 access_logger = logging.getLogger("telehealth.access")
@@ -29,28 +30,31 @@ _current_request: ContextVar[Request] = ContextVar("current_request")
 
 
 def log_request(request: Request, get_response: Callable[[Request], Response]) -> Response:
-    """One access line per request; its request id on every line logged meanwhile.
+    """One access line and one metrics line per request; its request id on every line logged meanwhile.
 
     The route is the template (``/patients/{patient_id}``), never the path or the query.
     """
     started = time.perf_counter()
     status = 500
-    with log_context(request_id=request_id_of(request)):
+    route = (request.context or {}).get("resourcePath")
+    with log_context(request_id=request_id_of(request)), metrics_batch() as metrics:
         try:
             response = get_response(request)
             status = response.status_code
             return response
         finally:
+            duration_ms = round((time.perf_counter() - started) * 1000, 2)
             access_logger.info(
                 "request",
                 extra={
                     "method": request.method,
-                    "route": (request.context or {}).get("resourcePath"),
+                    "route": route,
                     "status": status,
-                    "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                    "duration_ms": duration_ms,
                     "principal": principal_or_none(request),
                 },
             )
+            record_request(metrics, route, status, duration_ms)
 
 
 def method_not_allowed_in_our_shape(

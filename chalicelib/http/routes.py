@@ -33,6 +33,7 @@ from chalicelib.http.requests import (
     scopes_of,
 )
 from chalicelib.http.responses import with_base_headers
+from chalicelib.observability.metrics import record_audit_unavailable
 from chalicelib.storage.database import is_dropped_connection
 from chalicelib.storage.unit_of_work import UnitOfWork, one_connection
 from chalicelib.validation import parse_patient_id
@@ -154,5 +155,6 @@ def call_audited(
             audit_trail.record_outcome(UnitOfWork(one_statement=True), context, response.status_code)
         except Exception:
             logger.exception("audit trail write failed for %s", action.name)
+            record_audit_unavailable()
             return with_base_headers(error_response(AuditUnavailable(), request))
     return response

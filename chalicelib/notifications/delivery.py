@@ -29,6 +29,7 @@ from chalicelib.notifications.providers import (
     providers_by_channel,
 )
 from chalicelib.notifications.queries import ClaimedNotification
+from chalicelib.observability.metrics import metrics_batch, record_delivered, record_delivery_failure
 from chalicelib.observability.structured_logging import log_context
 from chalicelib.storage.models import NotificationStatus, utc_now
 from chalicelib.storage.unit_of_work import UnitOfWork
@@ -77,7 +78,8 @@ def deliver_notification(uow: UnitOfWork, notification_id: str) -> DeliveryOutco
     task may simply run again.
     """
     settings = get_settings().notifications
-    with log_context(notification_id=notification_id):
+    # One metrics line per attempt: delivered (with its commit-to-delivered time), retried or dead.
+    with log_context(notification_id=notification_id), metrics_batch():
         claim = _claim(uow, notification_id, settings)
         if isinstance(claim, DeliveryOutcome):
             return claim
@@ -100,6 +102,10 @@ def _deliver(uow: UnitOfWork, claim: Claim, settings: NotificationSettings) -> D
         _record_failure(uow, claim, error, delivered, settings)
     _record_delivery(uow, claim, delivered)
     return DeliveryOutcome.DELIVERED
+
+
+def _since_commit_ms(claim: Claim) -> float:
+    return (utc_now() - claim.claimed.created_at).total_seconds() * 1000
 
 
 def _claim(uow: UnitOfWork, notification_id: str, settings: NotificationSettings) -> Claim | DeliveryOutcome:
@@ -154,6 +160,7 @@ def _record_delivery(uow: UnitOfWork, claim: Claim, delivered: set[str]) -> None
     message = claim.message
     if recorded:
         logger.info("notification delivered", extra={**message.log_fields(), "channels": sorted(delivered)})
+        record_delivered(_since_commit_ms(claim))
     else:
         # Our claim expired and was taken over while we were delivering.
         logger.warning("notification delivered after its claim expired", extra=message.log_fields())
@@ -177,6 +184,7 @@ def _record_failure(
             next_attempt_at=now + timedelta(seconds=settings.retry_backoff_max + settings.relay_delay),
         )
         uow.commit()
+    record_delivery_failure(final=final)
     logger.info(
         "notification attempt failed", extra={**message.log_fields(), "error": reason, "final": final}
     )
