@@ -41,18 +41,20 @@ class AuditedAction:
     name: str
     # A change commits before its response exists: this is the status recorded with it.
     success_status: int = 200
+    # The route only reads: its row may commit without waiting for the WAL flush (AUDIT_READ_COMMIT).
+    reads: bool = False
 
 
 CREATE_PATIENT = AuditedAction("patient.create", success_status=201)
-READ_PATIENT = AuditedAction("patient.read")
+READ_PATIENT = AuditedAction("patient.read", reads=True)
 UPDATE_PATIENT = AuditedAction("patient.update")
 DELETE_PATIENT = AuditedAction("patient.delete")
-LIST_PATIENTS = AuditedAction("patient.list")
+LIST_PATIENTS = AuditedAction("patient.list", reads=True)
 # Notifications name patients and their change events; the trail names who accessed whom.
-LIST_NOTIFICATIONS = AuditedAction("notification.list")
-READ_NOTIFICATION = AuditedAction("notification.read")
-LIST_PATIENT_NOTIFICATIONS = AuditedAction("patient.notifications")
-READ_AUDIT = AuditedAction("audit.read")
+LIST_NOTIFICATIONS = AuditedAction("notification.list", reads=True)
+READ_NOTIFICATION = AuditedAction("notification.read", reads=True)
+LIST_PATIENT_NOTIFICATIONS = AuditedAction("patient.notifications", reads=True)
+READ_AUDIT = AuditedAction("audit.read", reads=True)
 # A create answered from its Idempotency-Key record: patient data disclosed, nothing changed.
 REPLAY_CREATE = "patient.create_replayed"
 # Refused by the rate limit, on any route: one row per principal per minute, with the count.

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from chalicelib.audit.recording import RATE_LIMITED, AuditContext, note_patient
+from chalicelib.config.settings import get_settings
 from chalicelib.paging import configured_per_page
 from chalicelib.storage.models import AuditEventRecord
 from chalicelib.storage.unit_of_work import ReadTransaction, UnitOfWork
@@ -45,7 +46,9 @@ def record_outcome(uow: UnitOfWork, context: AuditContext, status: int) -> None:
     current minute instead (``RATE_LIMITED``, no patient): a token flooding the
     API adds one row a minute, not one per request, and the count says how hard.
     One statement, so ``uow`` may be a ``UnitOfWork(one_statement=True)``: committed
-    when it returns, with no BEGIN or COMMIT round trip. Raises whatever the
+    when it returns, with no BEGIN or COMMIT round trip. On a route that only reads, with
+    ``AUDIT_READ_COMMIT=async`` (the default) on PostgreSQL, that commit does not wait for the
+    WAL flush: visible at once, lost only if the database server crashes within ~0.6 s. Raises whatever the
     database raises: the caller decides that an unrecorded answer is not given.
     """
     # One statement on the unit of work's connection: it builds no Session for this, which
@@ -56,7 +59,9 @@ def record_outcome(uow: UnitOfWork, context: AuditContext, status: int) -> None:
             row["patient_id"] = None
             uow.audit_events.count_in_window(row, window_start=refusal_window(row["occurred_at"]))
         else:
-            uow.audit_events.add(context.row(status=status))
+            # A read's row alone may skip the wait for the WAL flush; never a change's.
+            wait = not context.action.reads or get_settings().audit_read_commit == "durable"
+            uow.audit_events.add(context.row(status=status), wait_for_flush=wait)
         uow.commit()
 
 

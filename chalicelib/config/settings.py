@@ -34,6 +34,8 @@ MIN_HS256_SECRET_BYTES = 32
 # "queue": a small pool per process (behind RDS Proxy: one connection, reused);
 # "null": a connection per unit of work, so a frozen Lambda container holds none.
 DB_POOL_KINDS = ("queue", "null")
+# How a read's audit row commits on PostgreSQL; the first is the default.
+AUDIT_READ_COMMITS = ("async", "durable")
 # The stages .chalice/config.json defines; APP_STAGE must name one of them, exactly.
 STAGES = ("dev", "prod")
 DEFAULT_TOKEN_CACHE_SECONDS = 60
@@ -99,6 +101,9 @@ class Settings:
     db_pool: str = "queue"
     db_pool_size: int = 2
     db_max_overflow: int = 8
+    # AUDIT_READ_COMMIT: "async", a read's audit row commits without waiting for the WAL flush
+    # (PostgreSQL only; lost only if the database server crashes within ~0.6 s), or "durable".
+    audit_read_commit: str = "async"
     max_per_page: int = 100
     default_per_page: int = 20
     phone_default_region: str = "US"
@@ -130,6 +135,14 @@ def normalize_database_url(url: str) -> str:
         if url.startswith(prefix):
             return "postgresql+psycopg://" + url[len(prefix) :]
     return url
+
+
+def _choice(env: Mapping[str, str], name: str, choices: tuple[str, ...]) -> str:
+    """``env[name]`` in lower case, one of ``choices``; the first when unset or blank."""
+    value = env.get(name, "").strip().lower() or choices[0]
+    if value not in choices:
+        raise ConfigurationError(f"{name} must be one of {', '.join(choices)}, not {value!r}")
+    return value
 
 
 def _pool_kind(env: Mapping[str, str]) -> str:
@@ -168,6 +181,7 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         # SQLAlchemy reads a pool size of 0 as "no limit".
         db_pool_size=number_setting(env, "DB_POOL_SIZE", 2, int, minimum=1),
         db_max_overflow=number_setting(env, "DB_MAX_OVERFLOW", 8, int),
+        audit_read_commit=_choice(env, "AUDIT_READ_COMMIT", AUDIT_READ_COMMITS),
         notifications=load_notification_settings(env),
     )
     _refuse_unsafe_production(settings)
