@@ -12,6 +12,7 @@ from chalice.app import CloudWatchEvent
 
 from chalicelib.config.schedules import get_schedule_settings
 from chalicelib.http.schedules import scheduled
+from chalicelib.observability.metrics import record_purge_run
 from chalicelib.patients.idempotency import purge_expired_keys
 from chalicelib.storage.unit_of_work import UnitOfWork
 
@@ -21,4 +22,6 @@ from chalicelib.storage.unit_of_work import UnitOfWork
     "Deletes idempotency keys past their 24 hours (RETENTION_PURGE_INTERVAL)",
 )
 def purge_expired_records(event: CloudWatchEvent) -> dict[str, Any]:
-    return {"idempotency_keys_purged": purge_expired_keys(UnitOfWork())}
+    purged = purge_expired_keys(UnitOfWork())
+    record_purge_run(purged)
+    return {"idempotency_keys_purged": purged}

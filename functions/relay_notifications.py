@@ -7,6 +7,7 @@ from chalice.app import CloudWatchEvent
 from chalicelib.config.schedules import get_schedule_settings
 from chalicelib.http.schedules import scheduled
 from chalicelib.notifications import dispatch
+from chalicelib.observability.metrics import record_relay_run
 from chalicelib.storage.unit_of_work import UnitOfWork
 
 
@@ -16,4 +17,5 @@ from chalicelib.storage.unit_of_work import UnitOfWork
 )
 def relay_notifications(event: CloudWatchEvent) -> dict[str, Any]:
     run = dispatch.relay_notifications(UnitOfWork())
+    record_relay_run(run.handed_off, run.oldest_pending_age_seconds)
     return {"handed_off": run.handed_off, "oldest_pending_age_seconds": run.oldest_pending_age_seconds}
