@@ -7,15 +7,16 @@ Constraint violations become domain errors.
 
 from __future__ import annotations
 
+import random
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Connection, Select, Table, bindparam, delete, func, select, update
+from sqlalchemy import Connection, Select, Table, bindparam, case, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from chalicelib.errors import DuplicateEmail
-from chalicelib.storage.models import IdempotencyRecord, Patient, PatientRecord, RowCount
+from chalicelib.storage.models import ROW_COUNT_SHARDS, IdempotencyRecord, Patient, PatientRecord, RowCount
 
 EMAIL_CONSTRAINT = "uq_patients_email_key"
 PATIENTS_TABLE = Patient.__tablename__
@@ -52,7 +53,9 @@ class PatientRepository:
         """Set the counter from ``count(*)``: after rows were loaded or removed behind the API's back."""
         exact = self._session.scalar(select(func.count()).select_from(Patient)) or 0
         self._session.execute(
-            update(RowCount).where(RowCount.table_name == PATIENTS_TABLE).values(row_count=exact),
+            update(RowCount)
+            .where(RowCount.table_name == PATIENTS_TABLE)
+            .values(row_count=case((RowCount.shard == 0, exact), else_=0)),
             execution_options={"synchronize_session": False},
         )
         return exact
@@ -63,15 +66,15 @@ class PatientRepository:
         return (row.email, row.phone_e164) if row else None
 
     def _change_count(self, delta: int) -> None:
-        # One UPDATE ... SET row_count = row_count + delta: the database serializes
-        # concurrent writers on the counter row, so no change is lost. It comes last
-        # in the transaction, so that row stays locked only until the commit.
-        self._session.execute(
-            update(RowCount)
-            .where(RowCount.table_name == PATIENTS_TABLE)
-            .values(row_count=RowCount.row_count + delta),
-            execution_options={"synchronize_session": False},
-        )
+        # One UPDATE ... SET row_count = row_count + delta on a shard picked at random: the
+        # database serializes writers on one row, so no change is lost, and writers on different
+        # shards never wait for each other. It comes last in the transaction, so that row stays
+        # locked only until the commit.
+        shard = random.randrange(ROW_COUNT_SHARDS)  # noqa: S311 - spreads load, not a secret
+        changed = self._session.execute(_CHANGE_COUNT, {"counter_shard": shard, "delta": delta})
+        if changed.rowcount == 0:  # type: ignore[attr-defined]
+            # A shard row missing (ROW_COUNT_SHARDS grown without its migration): shard 0 always exists.
+            self._session.execute(_CHANGE_COUNT, {"counter_shard": 0, "delta": delta})
 
 
 class PatientReader:
@@ -154,7 +157,14 @@ _PATIENT_PAGE_AFTER_AT_OFFSET = (
     .order_by(_patients.id)
     .limit(bindparam("limit"))
 )
-_MAINTAINED_PATIENT_COUNT = select(RowCount.row_count).where(RowCount.table_name == PATIENTS_TABLE)
+# The shards summed: NULL when no counter row exists.
+_MAINTAINED_PATIENT_COUNT = select(func.sum(RowCount.row_count)).where(RowCount.table_name == PATIENTS_TABLE)
+_COUNTS = cast(Table, RowCount.__table__)
+_CHANGE_COUNT = (
+    update(_COUNTS)
+    .where(_COUNTS.c.table_name == PATIENTS_TABLE, _COUNTS.c.shard == bindparam("counter_shard"))
+    .values(row_count=_COUNTS.c.row_count + bindparam("delta"))
+)
 _EXACT_PATIENT_COUNT = select(func.count()).select_from(_PATIENTS)
 _CONTACT = select(_patients.email, _patients.phone_e164).where(_patients.id == bindparam("patient_id"))
 

@@ -160,3 +160,40 @@ def test_idempotency_keys_lose_their_copies_of_patient_data_on_upgrade(unmigrate
     finally:
         engine.dispose()
     assert [tuple(row) for row in rows] == [(1, '{"notification_id":"n-1"}')]
+
+
+def test_the_patient_count_is_spread_over_shards_on_upgrade_and_gathered_on_downgrade(
+    unmigrated_url: str,
+) -> None:
+    # GIVEN a database before migration 0009 holding patients, its single counter row wrong
+    upgrade_database(unmigrated_url, "0008")
+    engine = create_engine(unmigrated_url)
+    try:
+        with engine.begin() as connection:
+            for n in range(3):
+                add_patient(connection, f"c{n}@example.com")
+            connection.execute(text("UPDATE row_counts SET row_count = 99"))
+
+        # WHEN it is upgraded
+        upgrade_database(unmigrated_url)
+
+        # THEN the count is counted afresh, on shard 0 of 16
+        with engine.begin() as connection:
+            rows = connection.execute(text("SELECT shard, row_count FROM row_counts ORDER BY shard")).all()
+        assert [tuple(row) for row in rows] == [(0, 3), *((shard, 0) for shard in range(1, 16))]
+
+        # AND downgraded again, one row holds the count
+        from alembic import command
+
+        from chalicelib.storage.migrate import alembic_config
+
+        with engine.begin() as connection:
+            config = alembic_config(unmigrated_url)
+            config.attributes["connection"] = connection
+            command.downgrade(config, "0008")
+        with engine.begin() as connection:
+            assert connection.execute(text("SELECT table_name, row_count FROM row_counts")).all() == [
+                ("patients", 3)
+            ]
+    finally:
+        engine.dispose()

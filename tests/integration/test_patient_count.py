@@ -9,7 +9,7 @@ from sqlalchemy import func, select, text
 
 from chalicelib.patients import service as patients
 from chalicelib.storage.database import get_engine
-from chalicelib.storage.models import Patient
+from chalicelib.storage.models import ROW_COUNT_SHARDS, Patient
 from chalicelib.storage.unit_of_work import ReadTransaction, UnitOfWork
 
 WRITERS = 6
@@ -46,6 +46,20 @@ def test_concurrent_creates_and_deletes_lose_no_count(configured_app: str) -> No
     expected = WRITERS * (CREATES_PER_WRITER - DELETES_PER_WRITER)
     assert exact_count() == expected
     assert patients.list_patients(ReadTransaction(), None, None).total == expected
+
+
+def test_creates_spread_their_count_over_the_shards_and_the_total_stays_exact(configured_app: str) -> None:
+    # WHEN patients are created one after another
+    for i in range(40):
+        patients.create_patient(UnitOfWork(), {"name": "S", "email": f"s{i}@example.com"})
+
+    # THEN their counts went to several counter rows (shards picked at random: all 40 on one
+    # would happen once in 16^39), and the total is their sum, exact
+    with get_engine().connect() as connection:
+        shards = dict(connection.execute(text("SELECT shard, row_count FROM row_counts")).all())
+    assert set(shards) == set(range(ROW_COUNT_SHARDS))
+    assert len([count for count in shards.values() if count]) > 1
+    assert sum(shards.values()) == 40 == patients.list_patients(ReadTransaction(), None, None).total
 
 
 def test_recount_repairs_a_counter_after_writes_behind_the_api(configured_app: str) -> None:
