@@ -11,10 +11,14 @@ timeout, tracing, reserved concurrency, tags, log groups and VPC placement;
 * ``log_kms_key_arn`` (optional) encrypts every log group; the functions' log
   groups get their real names (chalice names them after its resource names) and
   exist before the functions, so Lambda never creates one without retention;
+* the scheduled functions' EventBridge rules are named after their functions
+  (chalice's names lack the app and stage) and tagged;
 * the stage: access logs without bodies or query strings, throttling
   (``throttling_rate_limit``, ``throttling_burst_limit``), X-Ray tracing, tags;
 * ``web_acl_arn`` (optional): a WAF web ACL associated with the stage;
-* ``domain_name`` + ``certificate_arn`` (optional): a regional custom domain with TLS 1.2.
+* ``domain_name`` + ``certificate_arn`` (optional): a regional custom domain with TLS 1.2;
+* alarms (thresholds as variables), their SNS topic (``alarm_email`` optional) and a dashboard
+  (``deploy.monitoring``).
 """
 
 from __future__ import annotations
@@ -23,25 +27,29 @@ import copy
 from typing import Any
 
 from deploy.iam_policies import for_terraform
+from deploy.monitoring import terraform_monitoring
 from deploy.production import (
     ACCESS_LOG_FORMAT,
     DEFAULT_THROTTLING_BURST_LIMIT,
     DEFAULT_THROTTLING_RATE_LIMIT,
+    SECURITY_GROUP_IDS_DESCRIPTION,
+    SUBNET_IDS_DESCRIPTION,
     our_tags,
 )
 
 LOG_GROUP_SUFFIX = "-log-group"  # chalice's name for a function's log group resource
+EVENT_SUFFIX = "-event"  # chalice's name for a scheduled function's rule, target and permission
 STAGE = "aws_api_gateway_stage.rest_api"
 REST_API = "aws_api_gateway_rest_api.rest_api"
 
 VARIABLES: dict[str, dict[str, Any]] = {
     "subnet_ids": {
         "type": "list(string)",
-        "description": "Private subnets of the API function, with a route to the database and Redis",
+        "description": SUBNET_IDS_DESCRIPTION,
     },
     "security_group_ids": {
         "type": "list(string)",
-        "description": "Security groups of the API function, allowed into the database and Redis",
+        "description": SECURITY_GROUP_IDS_DESCRIPTION,
     },
     "log_kms_key_arn": {
         "type": "string",
@@ -106,6 +114,9 @@ def for_production(config: dict[str, Any]) -> dict[str, Any]:
                 "subnet_ids": "${var.subnet_ids}",
                 "security_group_ids": "${var.security_group_ids}",
             }
+    # Chalice names a schedule's rule after the function alone: two stages in one account would clash.
+    for name, rule in resources.get("aws_cloudwatch_event_rule", {}).items():
+        rule.update({"name": functions[name.removesuffix(EVENT_SUFFIX)]["function_name"], "tags": dict(tags)})
 
     log_groups["api_access"] = {
         "name": f"/aws/apigateway/${{{REST_API}.id}}/access",
@@ -164,4 +175,5 @@ def for_production(config: dict[str, Any]) -> dict[str, Any]:
             "domain_name": "${aws_api_gateway_domain_name.rest_api[0].domain_name}",
         }
     }
+    terraform_monitoring(config, tags)
     return config

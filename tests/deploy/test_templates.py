@@ -12,11 +12,13 @@ from typing import Any
 
 import pytest
 
+from chalicelib.config.schedules import ScheduleSettings
 from chalicelib.http.gateway_responses import (
     GATEWAY_RESPONSES,
     ROUTE_NOT_FOUND_BODY,
     UNAUTHORIZED_BODY,
 )
+from chalicelib.http.schedules import rate_every
 from deploy.gateway_responses import ANY_METHOD, INTEGRATION, select_operation
 from deploy.package import PackageOutput
 from deploy.terraform import modernize
@@ -175,6 +177,7 @@ def test_prod_functions_read_secrets_from_aws_and_run_the_packaging_python(sam: 
     assert {r["Properties"]["Handler"] for r in functions.values()} == {
         "app.app",
         "app.authorize_bearer_token",
+        *SCHEDULED,
     }
     for function in functions.values():
         properties = function["Properties"]
@@ -183,9 +186,10 @@ def test_prod_functions_read_secrets_from_aws_and_run_the_packaging_python(sam: 
         assert variables["APP_STAGE"] == "prod"
         assert "API_TOKENS_SECRET_ID" in variables
         assert not {"DATABASE_URL", "API_TOKENS", "API_TOKEN_SHA256", "REDIS_URL"} & set(variables)
-        # Only the API function is told where the database and Redis URLs are.
-        names_the_database = {"DATABASE_URL_PARAMETER", "REDIS_URL_PARAMETER"} <= set(variables)
-        assert names_the_database == (properties["Handler"] == "app.app")
+        # The authorizer is told where neither the database nor Redis is; the purge, only the database.
+        handler = properties["Handler"]
+        assert ("DATABASE_URL_PARAMETER" in variables) == (handler != "app.authorize_bearer_token")
+        assert ("REDIS_URL_PARAMETER" in variables) == (handler in ("app.app", "app.relay_notifications"))
 
 
 def test_cfn_lint_passes_on_the_sam_template(lambda_package: PackageOutput) -> None:
@@ -290,7 +294,7 @@ def test_functions_time_out_before_the_gateway_with_tracing_reserved_concurrency
 ) -> None:
     sam_side, terraform_side = sam_functions(deployed_sam), terraform_functions(terraform)
 
-    assert set(sam_side) == set(terraform_side) == {"app.app", "app.authorize_bearer_token"}
+    assert set(sam_side) == set(terraform_side) == {"app.app", "app.authorize_bearer_token", *SCHEDULED}
     for handler, function in sam_side.items():
         assert function["Timeout"] < API_GATEWAY_INTEGRATION_TIMEOUT_SECONDS, handler
         assert function["TracingConfig"] == {"Mode": "Active"}, handler
@@ -542,19 +546,20 @@ def test_each_role_is_scoped_to_the_account_region_and_exact_resources_in_cloudf
     )
 
     for permissions in (api, authorizer):
+        assert permissions["secretsmanager:GetSecretValue"] == {TOKEN_SECRET_ARN}
+    for handler in functions:
+        permissions = sam_role_permissions(deployed_sam, handler)
         assert_scoped_to_the_account(
             permissions, sub="${AWS::Partition}", region="${AWS::Region}", account="${AWS::AccountId}"
         )
         assert "logs:CreateLogGroup" not in permissions  # the template creates them, with retention
-        assert permissions["secretsmanager:GetSecretValue"] == {TOKEN_SECRET_ARN}
+        # Each function writes only into its own log group.
+        (log_group,) = permissions["logs:PutLogEvents"]
+        assert log_group.endswith(f":log-group:/aws/lambda/{functions[handler]['FunctionName']}:*")
     assert api["ssm:GetParameter"] == {
         "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter/telehealth-api/prod/database-url",
         "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter/telehealth-api/prod/redis-url",
     }
-    # Each function writes only into its own log group.
-    for handler, permissions in (("app.app", api), ("app.authorize_bearer_token", authorizer)):
-        (log_group,) = permissions["logs:PutLogEvents"]
-        assert log_group.endswith(f":log-group:/aws/lambda/{functions[handler]['FunctionName']}:*")
 
 
 def test_the_authorizer_has_its_own_role_with_the_token_secret_only_and_no_vpc(
@@ -582,7 +587,7 @@ def test_the_authorizer_has_its_own_role_with_the_token_secret_only_and_no_vpc(
 def test_terraform_roles_name_the_account_region_and_partition_from_its_data_sources(
     terraform: dict[str, Any],
 ) -> None:
-    for handler in ("app.app", "app.authorize_bearer_token"):
+    for handler in ("app.app", "app.authorize_bearer_token", *SCHEDULED):
         permissions = terraform_role_permissions(terraform, handler)
         assert_scoped_to_the_account(
             permissions,
@@ -590,9 +595,117 @@ def test_terraform_roles_name_the_account_region_and_partition_from_its_data_sou
             region="${data.aws_region.chalice.id}",
             account="${data.aws_caller_identity.chalice.account_id}",
         )
+        if handler in SCHEDULED:
+            continue
         assert permissions["secretsmanager:GetSecretValue"] == {
             TOKEN_SECRET_ARN.replace("${AWS::Partition}", "${data.aws_partition.chalice.partition}")
             .replace("${AWS::Region}", "${data.aws_region.chalice.id}")
             .replace("${AWS::AccountId}", "${data.aws_caller_identity.chalice.account_id}")
         }
     assert "arn:*" not in json.dumps(terraform["resource"]["aws_iam_role_policy"])
+
+
+# Scheduled functions: an EventBridge rule at the configured rate, each function with its own role.
+
+DEFAULTS = ScheduleSettings()
+# Handler -> (rate, the SSM parameters its role reads): the relay needs the database and Redis, the purge
+# the database only; neither reads the token secret. Both run in the VPC, where those are.
+SCHEDULED = {
+    "app.relay_notifications": (
+        rate_every(DEFAULTS.relay_interval).to_string(),
+        {"database-url", "redis-url"},
+    ),
+    "app.purge_expired_records": (rate_every(DEFAULTS.purge_interval).to_string(), {"database-url"}),
+}
+SSM_PARAMETER = "arn:{partition}:ssm:{region}:{account}:parameter/telehealth-api/prod/{name}"
+CLOUDFORMATION_ACCOUNT = {
+    "partition": "${AWS::Partition}",
+    "region": "${AWS::Region}",
+    "account": "${AWS::AccountId}",
+}
+TERRAFORM_ACCOUNT = {
+    "partition": "${data.aws_partition.chalice.partition}",
+    "region": "${data.aws_region.chalice.id}",
+    "account": "${data.aws_caller_identity.chalice.account_id}",
+}
+
+
+def test_each_scheduled_function_has_an_eventbridge_rule_at_its_rate_in_cloudformation(
+    deployed_sam: dict[str, Any],
+) -> None:
+    functions = {
+        r["Properties"]["Handler"]: name
+        for name, r in resources_of_type(deployed_sam, "AWS::Lambda::Function").items()
+    }
+    rules = resources_of_type(deployed_sam, "AWS::Events::Rule")
+    permissions = resources_of_type(deployed_sam, "AWS::Lambda::Permission")
+
+    for handler, (rate, _parameters) in SCHEDULED.items():
+        function = functions[handler]
+        (rule_name,) = [
+            name
+            for name, rule in rules.items()
+            if rule["Properties"]["Targets"][0]["Arn"] == {"Fn::GetAtt": [function, "Arn"]}
+        ]
+        assert rules[rule_name]["Properties"]["ScheduleExpression"] == rate
+        assert [
+            p["Properties"]["Principal"]
+            for p in permissions.values()
+            if p["Properties"]["SourceArn"] == {"Fn::GetAtt": [rule_name, "Arn"]}
+        ] == ["events.amazonaws.com"]
+
+
+def test_each_scheduled_function_has_a_rule_target_and_permission_in_terraform(
+    terraform: dict[str, Any],
+) -> None:
+    resources = terraform["resource"]
+    functions = {f["handler"]: name for name, f in resources["aws_lambda_function"].items()}
+
+    for handler, (rate, _parameters) in SCHEDULED.items():
+        function = functions[handler]
+        (rule_name,) = [
+            name
+            for name, target in resources["aws_cloudwatch_event_target"].items()
+            if target["arn"] == f"${{aws_lambda_function.{function}.arn}}"
+        ]
+        rule = resources["aws_cloudwatch_event_rule"][rule_name]
+        assert rule["schedule_expression"] == rate
+        # Named after its function, app and stage included: another stage in the account has its own.
+        assert rule["name"] == resources["aws_lambda_function"][function]["function_name"]
+        assert rule["tags"]["data-classification"] == "phi"
+        assert (
+            resources["aws_cloudwatch_event_target"][rule_name]["rule"]
+            == f"${{aws_cloudwatch_event_rule.{rule_name}.name}}"
+        )
+        permission = resources["aws_lambda_permission"][rule_name]
+        assert permission["principal"] == "events.amazonaws.com"
+        assert permission["source_arn"] == f"${{aws_cloudwatch_event_rule.{rule_name}.arn}}"
+
+
+@pytest.mark.parametrize("handler", sorted(SCHEDULED))
+def test_each_scheduled_function_has_its_own_role_with_only_what_it_needs(
+    deployed_sam: dict[str, Any], terraform: dict[str, Any], handler: str
+) -> None:
+    _rate, parameters = SCHEDULED[handler]
+    functions = sam_functions(deployed_sam)
+    sides = (
+        (sam_role_permissions(deployed_sam, handler), CLOUDFORMATION_ACCOUNT),
+        (terraform_role_permissions(terraform, handler), TERRAFORM_ACCOUNT),
+    )
+
+    for permissions, account in sides:
+        assert (
+            set(permissions)
+            == {"logs:CreateLogStream", "logs:PutLogEvents", "ssm:GetParameter"} | ACTIONS_ON_ANY_RESOURCE
+        )
+        assert permissions["ssm:GetParameter"] == {
+            SSM_PARAMETER.format(**account, name=name) for name in parameters
+        }
+    roles = {function["Role"]["Fn::GetAtt"][0] for function in functions.values()}
+    assert len(roles) == len(functions), "no two functions share a role"
+    variables = functions[handler]["Environment"]["Variables"]
+    assert {name for name in variables if name.endswith("_PARAMETER")} == {
+        f"{name.upper().replace('-', '_')}_PARAMETER" for name in parameters
+    }
+    assert "VpcConfig" in functions[handler]
+    assert "vpc_config" in terraform_functions(terraform)[handler]
