@@ -13,7 +13,9 @@ template parameters an operator fills per account:
   second, unconfigured stage named ``Stage``), access logs without bodies or
   query strings into their own log group, stage throttling, X-Ray tracing, tags;
 * ``WebAclArn`` (optional): a WAF web ACL associated with the stage;
-* ``DomainName`` + ``CertificateArn`` (optional): a regional custom domain with TLS 1.2.
+* ``DomainName`` + ``CertificateArn`` (optional): a regional custom domain with TLS 1.2;
+* alarms (thresholds as parameters), their SNS topic (``AlarmEmail`` optional) and a dashboard
+  (``deploy.monitoring``).
 """
 
 from __future__ import annotations
@@ -25,10 +27,13 @@ from typing import Any
 
 from deploy.gateway_responses import sam_template_for_api_gateway
 from deploy.iam_policies import for_cloudformation
+from deploy.monitoring import sam_monitoring
 from deploy.production import (
     ACCESS_LOG_FORMAT,
     DEFAULT_THROTTLING_BURST_LIMIT,
     DEFAULT_THROTTLING_RATE_LIMIT,
+    SECURITY_GROUP_IDS_DESCRIPTION,
+    SUBNET_IDS_DESCRIPTION,
     our_tags,
 )
 
@@ -40,11 +45,11 @@ LOG_GROUP = "AWS::Logs::LogGroup"
 PARAMETERS: dict[str, dict[str, Any]] = {
     "SubnetIds": {
         "Type": "List<AWS::EC2::Subnet::Id>",
-        "Description": "Private subnets of the API function, with a route to the database and Redis",
+        "Description": SUBNET_IDS_DESCRIPTION,
     },
     "SecurityGroupIds": {
         "Type": "List<AWS::EC2::SecurityGroup::Id>",
-        "Description": "Security groups of the API function, allowed into the database and Redis",
+        "Description": SECURITY_GROUP_IDS_DESCRIPTION,
     },
     "LogKmsKeyArn": {
         "Type": "String",
@@ -138,6 +143,7 @@ def for_production(template: dict[str, Any]) -> dict[str, Any]:
     ]
     resources.update(_web_acl_association())
     resources.update(_custom_domain())
+    sam_monitoring(template, tags)
     return template
 
 

@@ -22,7 +22,7 @@ from deploy.package import DEPLOYMENT_ZIP, TERRAFORM_CONFIG, PackageOutput
 PLUGIN_DIR = Path(os.environ.get("TERRAFORM_PLUGIN_DIR", "/opt/tf-plugins"))
 AWS_PROVIDER_IN_MIRROR = "registry.terraform.io/hashicorp/aws"
 # Services the configuration reads or plans, all answered by moto_server.
-EMULATED_SERVICES = ("apigateway", "cloudwatchlogs", "iam", "lambda", "sts", "wafv2")
+EMULATED_SERVICES = ("apigateway", "cloudwatch", "cloudwatchlogs", "iam", "lambda", "sns", "sts", "wafv2")
 PLAN_VARIABLES = {
     "subnet_ids": ["subnet-0123456789abcdef0"],
     "security_group_ids": ["sg-0123456789abcdef0"],
@@ -30,6 +30,8 @@ PLAN_VARIABLES = {
     "web_acl_arn": "arn:aws:wafv2:us-east-1:123456789012:regional/webacl/telehealth/abc",
     "domain_name": "api.example.org",
     "certificate_arn": "arn:aws:acm:us-east-1:123456789012:certificate/abc",
+    "alarm_email": "oncall@example.org",
+    "latency_p99_milliseconds": 800,
 }
 
 
@@ -108,6 +110,11 @@ def test_terraform_plans_every_resource_against_moto_server(terraform_dir: Path,
         "aws_wafv2_web_acl_association.rest_api[0]",
         "aws_api_gateway_domain_name.rest_api[0]",
         "aws_api_gateway_base_path_mapping.rest_api[0]",
+        "aws_sns_topic.alarms",
+        "aws_sns_topic_subscription.alarm_email[0]",
+        "aws_cloudwatch_metric_alarm.latency_p99",
+        "aws_cloudwatch_metric_alarm.relay_notifications_not_running",
+        "aws_cloudwatch_dashboard.monitoring",
     ):
         assert address in planned, sorted(planned)
     api_function = planned["aws_lambda_function.api_handler"]["change"]["after"]
@@ -117,3 +124,7 @@ def test_terraform_plans_every_resource_against_moto_server(terraform_dir: Path,
     assert access_logs["kms_key_id"] == PLAN_VARIABLES["log_kms_key_arn"]
     domain = planned["aws_api_gateway_domain_name.rest_api[0]"]["change"]["after"]
     assert domain["security_policy"] == "TLS_1_2"
+    latency = planned["aws_cloudwatch_metric_alarm.latency_p99"]["change"]["after"]
+    assert latency["threshold"] == PLAN_VARIABLES["latency_p99_milliseconds"]
+    subscription = planned["aws_sns_topic_subscription.alarm_email[0]"]["change"]["after"]
+    assert subscription["endpoint"] == PLAN_VARIABLES["alarm_email"]
