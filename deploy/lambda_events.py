@@ -1,4 +1,5 @@
-"""API Gateway events as Lambda receives them: REST proxy requests and TOKEN authorizer calls."""
+"""Events as Lambda receives them: API Gateway's REST proxy requests and TOKEN authorizer calls,
+and EventBridge's scheduled events."""
 
 from __future__ import annotations
 
@@ -6,11 +7,18 @@ import json
 import uuid
 from typing import Any
 
+from chalicelib.http.schedules import scheduled_event
+
 API_ID = "a1b2c3d4e5"
 ACCOUNT_ID = "123456789012"
 REGION = "us-east-1"
 STAGE = "api"
 HOST = f"{API_ID}.execute-api.{REGION}.amazonaws.com"
+
+
+def schedule_event(function_name: str) -> dict[str, Any]:
+    """What EventBridge sends a scheduled function (``app.<function_name>``) of the prod stage."""
+    return scheduled_event(f"telehealth-api-prod-{function_name}")
 
 
 def method_arn(method: str, path: str) -> str:
