@@ -146,7 +146,7 @@ def test_one_log_line_per_request_and_never_a_query_or_a_token(
     database = tmp_path / "telehealth.db"
     upgrade_database(f"sqlite:///{database}")
     env = {k: v for k, v in os.environ.items() if k not in NOT_ON_A_FRESH_CHECKOUT}
-    env.update(DATABASE_URL=f"sqlite:///{database}", API_TOKENS="tester:log-test-token-4711")
+    env.update(DATABASE_URL=f"sqlite:///{database}", API_TOKENS="tester:log-test-token-4711", METRICS="emf")
     port = free_port()
     log_path = tmp_path / "server.log"
     token = {"Authorization": "Bearer log-test-token-4711"}
@@ -163,12 +163,14 @@ def test_one_log_line_per_request_and_never_a_query_or_a_token(
             call("GET", f"{base_url}/nothing-here?access_token=query-secret-0815").status_code,
         ]
 
-    # THEN the server printed one line per request, our JSON access line, naming no query or token
+    # THEN the server printed one line per request, our JSON access line, naming no query or token,
+    # and an EMF metrics line for each the function or the authorizer answered (not the unknown path)
     output = log_path.read_text()
     for secret in ("query-secret-0815", "log-test-token-4711", "wrong-9999", "access_token", "?"):
         assert secret not in output.split("Serving on", 1)[1], output
     served = output.split("Serving on", 1)[1].splitlines()[1:]
-    assert [(line["message"], line["status"]) for line in parse_json_lines("\n".join(served))] == [
-        ("request", status) for status in statuses
-    ]
-    assert len(served) == len(statuses), served
+    lines = parse_json_lines("\n".join(served))
+    access = [line for line in lines if "_aws" not in line]
+    assert [(line["message"], line["status"]) for line in access] == [("request", s) for s in statuses]
+    assert len([line for line in lines if "_aws" in line]) == 3
+    assert len(served) == len(lines) == len(statuses) + 3, served
