@@ -1,7 +1,8 @@
 """The IAM policy files of ``.chalice/`` name the account, region and partition as CloudFormation does.
 
-``policy-prod.json`` (the API function) and ``policy-prod-authorizer.json`` (the
-authorizer, ``lambda_functions.bearer_token.iam_policy_file``) scope every ARN
+``policy-prod.json`` (the API function), ``policy-prod-authorizer.json`` (the
+authorizer, ``lambda_functions.bearer_token.iam_policy_file``) and the scheduled
+functions' ``policy-prod-relay.json`` and ``policy-prod-purge.json`` scope every ARN
 to ``${AWS::Partition}``, ``${AWS::Region}`` and ``${AWS::AccountId}``, never ``*``.
 Each deployment path fills them its own way:
 
