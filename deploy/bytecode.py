@@ -15,6 +15,7 @@ import shutil
 import sys
 import tempfile
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +25,8 @@ LAMBDA_TASK_ROOT = "/var/task"
 MAX_ZIPPED_BYTES = 50_000_000
 MAX_UNZIPPED_BYTES = 250_000_000
 ZIP_DATE = (1980, 1, 1, 0, 0, 0)
+# Deflate's best: a few percent smaller than the default for a second more of packaging.
+ZIP_COMPRESSLEVEL = 9
 
 
 class ArtifactError(RuntimeError):
@@ -36,6 +39,8 @@ class ArtifactSize:
     zipped: int
     unzipped: int
     compiled_modules: int
+    pruned_files: int = 0
+    pruned_bytes: int = 0
 
 
 def check_runtime_matches_interpreter(runtime: str) -> None:
@@ -48,19 +53,25 @@ def check_runtime_matches_interpreter(runtime: str) -> None:
         )
 
 
-def add_bytecode(zip_path: Path) -> ArtifactSize:
-    """Rewrite ``zip_path`` with an unchecked-hash pyc beside every module; reproducible byte for byte."""
+def add_bytecode(zip_path: Path, prune: Callable[[Path], tuple[int, int]] | None = None) -> ArtifactSize:
+    """Rewrite ``zip_path`` with an unchecked-hash pyc beside every module; reproducible byte for byte.
+
+    ``prune``, when given, first removes files from the unzipped tree and says how many, and their bytes.
+    """
     zipped_before = zip_path.stat().st_size
     with tempfile.TemporaryDirectory(prefix="lambda-artifact-") as workdir:
         tree = Path(workdir) / "task"
         with zipfile.ZipFile(zip_path) as archive:
             modes = {info.filename: info.external_attr for info in archive.infolist()}
             archive.extractall(tree)
+        pruned_files, pruned_bytes = prune(tree) if prune is not None else (0, 0)
         compiled = _compile(tree)
         rebuilt = Path(workdir) / "deployment.zip"
         unzipped = _zip_tree(tree, rebuilt, modes)
         shutil.move(rebuilt, zip_path)
-    size = ArtifactSize(zipped_before, zip_path.stat().st_size, unzipped, compiled)
+    size = ArtifactSize(
+        zipped_before, zip_path.stat().st_size, unzipped, compiled, pruned_files, pruned_bytes
+    )
     check_lambda_limits(size)
     return size
 
@@ -83,7 +94,9 @@ def _zip_tree(tree: Path, destination: Path, modes: dict[str, int]) -> int:
     """Zip ``tree`` in name order with fixed dates, so equal inputs give equal zips."""
     unzipped = 0
     file_mode = 0o100644 << 16
-    with zipfile.ZipFile(destination, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+    with zipfile.ZipFile(
+        destination, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=ZIP_COMPRESSLEVEL
+    ) as archive:
         for path in sorted(p for p in tree.rglob("*") if p.is_file()):
             name = path.relative_to(tree).as_posix()
             info = zipfile.ZipInfo(name, date_time=ZIP_DATE)
@@ -91,7 +104,7 @@ def _zip_tree(tree: Path, destination: Path, modes: dict[str, int]) -> int:
             data = path.read_bytes()
             unzipped += len(data)
             info.compress_type = zipfile.ZIP_DEFLATED
-            archive.writestr(info, data)
+            archive.writestr(info, data, compresslevel=ZIP_COMPRESSLEVEL)
     return unzipped
 
 

@@ -10,8 +10,10 @@ writes ``OUT/sam/{sam.json,deployment.zip}`` and ``OUT/terraform/{chalice.tf.jso
   domain parameters, access logs, throttling), ``deploy.terraform_production``
   the Terraform configuration alike;
 * ``deploy.terraform`` makes the Terraform configuration fit for current versions;
-* ``deploy.bytecode`` adds unchecked-hash bytecode to the zip, after checking
-  that this interpreter is the Python of the declared Lambda runtime.
+* ``deploy.artifact_contents`` prunes the zip to what the functions run (one
+  declared list, a reason for each entry), then ``deploy.bytecode`` adds
+  unchecked-hash bytecode, after checking that this interpreter is the Python
+  of the declared Lambda runtime.
 
 Packaging needs no AWS account; chalice still wants a region, so one is set when missing.
 """
@@ -31,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from chalicelib.config.settings import PROJECT_ROOT
+from deploy.artifact_contents import prune_tree
 from deploy.bytecode import ArtifactSize, add_bytecode, check_runtime_matches_interpreter
 from deploy.sam import for_production as sam_for_production
 from deploy.terraform import modernize
@@ -87,11 +90,11 @@ def build_package(out: Path = DEFAULT_OUT, stage: str = DEFAULT_STAGE) -> Packag
         )
 
         same_zip = _sha256(sam_dir / DEPLOYMENT_ZIP) == _sha256(terraform_dir / DEPLOYMENT_ZIP)
-        size = add_bytecode(sam_dir / DEPLOYMENT_ZIP)
+        size = add_bytecode(sam_dir / DEPLOYMENT_ZIP, prune=prune_tree)
         if same_zip:  # chalice reused its cached build: compile once
             shutil.copyfile(sam_dir / DEPLOYMENT_ZIP, terraform_dir / DEPLOYMENT_ZIP)
         else:
-            add_bytecode(terraform_dir / DEPLOYMENT_ZIP)
+            add_bytecode(terraform_dir / DEPLOYMENT_ZIP, prune=prune_tree)
 
         for kind, generated in (("sam", SAM_TEMPLATE), ("terraform", TERRAFORM_CONFIG)):
             (out / kind).mkdir(exist_ok=True)
@@ -128,9 +131,10 @@ def main() -> None:
     print(f"SAM:       {output.sam_template}")
     print(f"Terraform: {output.terraform_config}")
     print(
-        f"deployment.zip: {size.zipped / 1e6:.1f} MB zipped"
-        f" ({size.zipped_before / 1e6:.1f} MB without bytecode), {size.unzipped / 1e6:.1f} MB unzipped,"
-        f" {size.compiled_modules} modules compiled"
+        f"deployment.zip: {size.zipped / 1e6:.1f} MB zipped, {size.unzipped / 1e6:.1f} MB unzipped,"
+        f" {size.compiled_modules} modules compiled (chalice's zip: {size.zipped_before / 1e6:.1f} MB,"
+        f" no bytecode; {size.pruned_files} files, {size.pruned_bytes / 1e6:.1f} MB, pruned from it:"
+        f" deploy/artifact_contents.py)"
     )
 
 
