@@ -24,7 +24,7 @@ from chalicelib.storage.models import utc_now
 from chalicelib.storage.unit_of_work import UnitOfWork
 from deploy.lambda_events import schedule_event
 from deploy.lambda_runtime import LambdaContainer, lambda_environment
-from tests.helpers import run_together
+from tests.helpers import heavy_modules, run_together
 
 pytestmark = pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 
@@ -112,9 +112,12 @@ def test_a_purge_invocation_deletes_keys_past_24_hours_and_nothing_younger(
     # WHEN EventBridge invokes the purge's function (no Redis in its environment, as deployed)
     with LambdaContainer(unzipped_artifact, function_environment(PURGE, configured_app)) as container:
         answer = container.invoke(f"app.{PURGE}", schedule_event(PURGE))
+        modules = container.report()["modules"]
 
     # THEN the expired keys are gone and the younger ones stay
     assert answer == {"idempotency_keys_purged": 3}
     with UnitOfWork() as uow:
         left = sorted(uow.session.execute(text("SELECT key FROM idempotency_keys")).scalars())
     assert left == ["young-0", "young-1"]
+    # and its cold start loaded no broker, AWS SDK or validator: the purge uses none
+    assert heavy_modules(modules) == []
