@@ -26,8 +26,12 @@ ACCESS_LOG_FORMAT = json.dumps(ACCESS_LOG_FIELDS, separators=(",", ":"))
 
 # The VPC placement of the functions that reach the database and Redis: SAM parameters and Terraform
 # variables, described alike.
-SUBNET_IDS_DESCRIPTION = "Private subnets of the API function, with a route to the database and Redis"
-SECURITY_GROUP_IDS_DESCRIPTION = "Security groups of the API function, allowed into the database and Redis"
+SUBNET_IDS_DESCRIPTION = (
+    "Private subnets of the API and scheduled functions, with a route to the database and Redis"
+)
+SECURITY_GROUP_IDS_DESCRIPTION = (
+    "Security groups of the API and scheduled functions, allowed into the database and Redis"
+)
 
 DEFAULT_THROTTLING_RATE_LIMIT = 100
 DEFAULT_THROTTLING_BURST_LIMIT = 200
