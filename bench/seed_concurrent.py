@@ -6,7 +6,8 @@ Each side gets a throwaway database of its own on one PostgreSQL server
 Lambda containers do: the seed (Flask + Flask-SQLAlchemy, ``bench.seed_baseline``)
 behind apig-wsgi, the usual WSGI-to-Lambda adapter, its create sending a Celery
 task by name after the commit; ours as Lambda calls it, ``app(event, context)``
-with the authorizer's cached context. After a warm-up, all K start together:
+with the authorizer's cached context. Each side's containers start once (as many
+as the largest K) and warm up; at each K the first K of them start together:
 ``--creates`` creates each, then (after all K finished creating) ``--reads``
 reads each of the ids it created. Throughput is requests over the span from the
 first start to the last finish; p50 is over every request of the phase.
@@ -21,12 +22,16 @@ prints each round's ratios and, per K and operation, the median with the range.
 from __future__ import annotations
 
 import argparse
+import collections
+import itertools
 import multiprocessing
 import os
+import queue
 import random
 import statistics
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -129,96 +134,186 @@ def serve(
     number: int,
     urls: dict[str, str],
     redis_url: str,
-    counts: dict[str, int],
-    start: Barrier,
+    barriers: dict[int, Barrier],
+    commands: Any,
     results: Any,
 ) -> None:
-    """One container's run: warm up, then creates and reads each started with the others."""
+    """One container: warm up, then for each command (K, counts) it is one of K containers that
+    create, then read what they created, each phase started together. ``None`` ends it."""
     import json
 
     # Access lines are still built and written, as Lambda's are, but not onto the bench's report.
     sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - for the life of this process
     app = (SeedLambda if side == "seed" else OursLambda)(urls[side], redis_url)
     tag = uuid.uuid4().hex[:8]
+    created = itertools.count()
 
-    def create(i: int) -> int:
+    def create() -> int:
+        i = next(created)
         status, body = app.call("POST", "/patients", {"name": f"P {i}", "email": f"{tag}-{i}@example.com"})
         if status != 201:
             raise SystemExit(f"{side}: create answered {status}")
         return int(json.loads(body)["patient"]["id"])
 
-    for i in range(WARM_UP):
-        app.call("GET", f"/patients/{create(-1 - i)}", None)
-    outcome: dict[str, Any] = {"side": side, "number": number}
-    ids: list[int] = []
-    for operation in OPERATIONS:
-        order = random.Random(number).sample(ids, len(ids)) if ids else []  # noqa: S311 - not a secret
-        latencies = []
-        start.wait()
-        began = time.perf_counter()
-        for i in range(counts[operation]):
-            t0 = time.perf_counter()
-            if operation == "create":
-                ids.append(create(i))
-            else:
-                status, _ = app.call("GET", f"/patients/{order[i % len(order)]}", None)
-                if status != 200:
-                    raise SystemExit(f"{side}: read answered {status}")
-            latencies.append(time.perf_counter() - t0)
-        outcome[operation] = (began, time.perf_counter(), latencies)
-    results.put(outcome)
+    for _ in range(WARM_UP):
+        app.call("GET", f"/patients/{create()}", None)
+    results.put("ready")
+    while (command := commands.get()) is not None:
+        processes, counts = command
+        outcome: dict[str, Any] = {}
+        ids: list[int] = []
+        for operation in OPERATIONS:
+            order = random.Random(number).sample(ids, len(ids))  # noqa: S311 - not a secret
+            latencies = []
+            barriers[processes].wait()
+            began = time.perf_counter()
+            for i in range(counts[operation]):
+                t0 = time.perf_counter()
+                if operation == "create":
+                    ids.append(create())
+                else:
+                    status, _ = app.call("GET", f"/patients/{order[i % len(order)]}", None)
+                    if status != 200:
+                        raise SystemExit(f"{side}: read answered {status}")
+                latencies.append(time.perf_counter() - t0)
+            outcome[operation] = (began, time.perf_counter(), latencies)
+        results.put(outcome)
 
 
 # --- the runs -------------------------------------------------------------------------------------
 
 
-def run_side(side: str, processes: int, urls: dict[str, str], redis_url: str, counts: dict[str, int]) -> Any:
-    """K containers of one side at once; per operation (requests/s, p50 ms)."""
-    context = multiprocessing.get_context("spawn")
-    start, results = context.Barrier(processes), context.Queue()
-    workers = [
-        context.Process(target=serve, args=(side, number, urls, redis_url, counts, start, results))
-        for number in range(processes)
-    ]
-    for worker in workers:
-        worker.start()
-    outcomes = []
-    for _ in workers:
-        while True:
+class Containers:
+    """One side's worker processes, started once for the whole bench and reused at every K."""
+
+    def __init__(self, side: str, count: int, urls: dict[str, str], redis_url: str, ks: set[int]) -> None:
+        context = multiprocessing.get_context("spawn")
+        self.side = side
+        barriers = {k: context.Barrier(k) for k in ks}
+        self._results = context.Queue()
+        self._commands = [context.Queue() for _ in range(count)]
+        self._workers = [
+            context.Process(
+                target=serve,
+                args=(side, number, urls, redis_url, barriers, self._commands[number], self._results),
+            )
+            for number in range(count)
+        ]
+        for worker in self._workers:
+            worker.start()
+        self._collect(count)
+
+    def run(self, processes: int, counts: dict[str, int]) -> dict[str, tuple[float, float]]:
+        """The first K containers at once; per operation (requests/s, p50 ms)."""
+        for commands in self._commands[:processes]:
+            commands.put((processes, counts))
+        outcomes = self._collect(processes)
+        figures = {}
+        for operation in (op for op in OPERATIONS if counts[op]):
+            spans = [outcome[operation] for outcome in outcomes]
+            elapsed = max(span[1] for span in spans) - min(span[0] for span in spans)
+            latencies = [latency for span in spans for latency in span[2]]
+            figures[operation] = (len(latencies) / elapsed, statistics.median(latencies) * 1000)
+        return figures
+
+    def _collect(self, count: int) -> list[Any]:
+        answers: list[Any] = []
+        while len(answers) < count:
             try:
-                outcomes.append(results.get(timeout=5))
-                break
-            except Exception:  # queue.Empty: a worker may have died
-                if any(worker.exitcode not in (None, 0) for worker in workers):
-                    for worker in workers:
-                        worker.kill()
-                    raise SystemExit(f"a {side} worker failed") from None
-    for worker in workers:
-        worker.join()
-    figures = {}
-    for operation in (op for op in OPERATIONS if counts[op]):
-        spans = [outcome[operation] for outcome in outcomes]
-        elapsed = max(span[1] for span in spans) - min(span[0] for span in spans)
-        latencies = [latency for span in spans for latency in span[2]]
-        figures[operation] = (len(latencies) / elapsed, statistics.median(latencies) * 1000)
-    return figures
+                answers.append(self._results.get(timeout=5))
+            except queue.Empty:
+                if any(worker.exitcode not in (None, 0) for worker in self._workers):
+                    self.stop()
+                    raise SystemExit(f"a {self.side} worker failed") from None
+        return answers
+
+    def stop(self) -> None:
+        for commands in self._commands:
+            commands.put(None)
+        for worker in self._workers:
+            worker.join(timeout=10)
+            if worker.exitcode is None:
+                worker.kill()
+
+
+class WaitSampler:
+    """Samples, every 10 ms, what the side's busy backends wait on (pg_stat_activity):
+    a row lock (``Lock``: the queue a hot row makes), the WAL flush (``IO``/``LWLock`` on WAL),
+    or nothing (working, or waiting for its client)."""
+
+    def __init__(self, database_url: str) -> None:
+        from sqlalchemy.engine import make_url
+
+        url = make_url(database_url)
+        self._database = url.database
+        self._libpq = url.set(drivername="postgresql").render_as_string(hide_password=False)
+        self.waits: collections.Counter[str] = collections.Counter()
+
+    def __enter__(self) -> WaitSampler:
+        self._done = threading.Event()
+        self._failure = None
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._done.set()
+        self._thread.join()
+        if self._failure is not None:
+            raise self._failure
+
+    def _sample(self) -> None:
+        try:
+            self._sample_until_done()
+        except Exception as error:  # reported by __exit__, in the bench's thread
+            self._failure: Exception | None = error
+
+    def _sample_until_done(self) -> None:
+        import psycopg
+
+        query = (
+            "SELECT CASE WHEN wait_event_type = 'Lock' THEN 'row lock'"
+            " WHEN wait_event LIKE 'WAL%%' THEN 'WAL flush' ELSE 'other' END, count(*)"
+            " FROM pg_stat_activity WHERE datname = %s AND state = 'active' AND pid <> pg_backend_pid()"
+            " GROUP BY 1"
+        )
+        with psycopg.connect(self._libpq, autocommit=True) as connection:
+            while not self._done.wait(0.01):
+                for kind, count in connection.execute(query, (self._database,)).fetchall():
+                    self.waits[kind] += count
+
+    def shares(self) -> str:
+        total = sum(self.waits.values()) or 1
+        return ", ".join(f"{kind} {self.waits[kind] / total:4.0%}" for kind in ("row lock", "WAL flush"))
+
+
+Figures = dict[tuple[int, str], dict[str, tuple[float, float]]]
 
 
 def run_round(
-    number: int, plan: list[tuple[int, dict[str, int]]], urls: dict[str, str], redis_url: str
-) -> dict[tuple[int, str], dict[str, tuple[float, float]]]:
-    """Both sides at each K of the plan; which side goes first alternates by round."""
+    number: int,
+    plan: list[tuple[int, dict[str, int]]],
+    containers: dict[str, Containers],
+    urls: dict[str, str],
+) -> tuple[Figures, dict[int, dict[str, str]]]:
+    """Both sides at each K of the plan; which side goes first alternates by round. Also, per K
+    and side, the share of busy-backend samples waiting on a row lock and on the WAL flush."""
     sides = SIDES if number % 2 == 0 else SIDES[::-1]
-    figures: dict[tuple[int, str], dict[str, tuple[float, float]]] = {}
+    figures: Figures = {}
+    waits: dict[int, dict[str, str]] = {}
     for processes, counts in plan:
-        by_side = {side: run_side(side, processes, urls, redis_url, counts) for side in sides}
+        by_side = {}
+        for side in sides:
+            with WaitSampler(urls[side]) as sampler:
+                by_side[side] = containers[side].run(processes, counts)
+            waits.setdefault(processes, {})[side] = sampler.shares()
         for operation in OPERATIONS:
             if counts[operation]:
                 figures[processes, operation] = {side: by_side[side][operation] for side in SIDES}
-    return figures
+    return figures, waits
 
 
-def report_round(number: int, figures: dict[tuple[int, str], dict[str, tuple[float, float]]]) -> None:
+def report_round(number: int, figures: Figures, waits: dict[int, dict[str, str]]) -> None:
     print(f"\nround {number + 1}")
     seed, ours = f"{'seed req/s':>11} {'p50 ms':>7}", f"{'ours req/s':>11} {'p50 ms':>7}"
     print(f"  {'K':>2} {'operation':10} {seed} {ours} {'throughput':>10} {'p50':>6}")
@@ -228,9 +323,12 @@ def report_round(number: int, figures: dict[tuple[int, str], dict[str, tuple[flo
             f"  {processes:>2} {operation:10} {seed_rate:11.0f} {seed_p50:7.2f} {ours_rate:11.0f}"
             f" {ours_p50:7.2f} {ours_rate / seed_rate:9.2f}x {ours_p50 / seed_p50:5.2f}x"
         )
+    print("  busy database backends waiting (share of samples):")
+    for processes, by_side in waits.items():
+        print(f"  {processes:>2} seed: {by_side['seed']}; ours: {by_side['ours']}")
 
 
-def report_spread(rounds: list[dict[tuple[int, str], dict[str, tuple[float, float]]]]) -> None:
+def report_spread(rounds: list[Figures]) -> None:
     print(f"\nours / seed over {len(rounds)} round(s): median [lowest - highest]")
     print(f"  {'K':>2} {'operation':10} {'throughput':>24} {'p50 latency':>24}")
     for key in rounds[0]:
@@ -259,14 +357,21 @@ def main() -> None:
     print(
         f"PostgreSQL, K processes each serving one request at a time; {args.creates} creates then"
         f" {args.reads} reads per process; {os.cpu_count()} CPUs, shared with the database server",
-        file=sys.stderr,
+        flush=True,
     )
     with postgres_databases(SIDES) as urls, redis_server() as redis_url:
         prepare_databases(urls)
-        rounds = []
-        for number in range(args.repeat):
-            rounds.append(run_round(number, plan, urls, redis_url))
-            report_round(number, rounds[-1])
+        ks = {k for k, _ in plan}
+        containers = {side: Containers(side, max(ks), urls, redis_url, ks) for side in SIDES}
+        try:
+            rounds = []
+            for number in range(args.repeat):
+                figures, waits = run_round(number, plan, containers, urls)
+                rounds.append(figures)
+                report_round(number, figures, waits)
+        finally:
+            for side in containers.values():
+                side.stop()
     report_spread(rounds)
 
 

@@ -20,6 +20,8 @@ from chalicelib.storage.models import ROW_COUNT_SHARDS, IdempotencyRecord, Patie
 
 EMAIL_CONSTRAINT = "uq_patients_email_key"
 PATIENTS_TABLE = Patient.__tablename__
+# session.info key: the patients created minus deleted in this transaction, not yet counted.
+_PENDING_COUNT_CHANGE = "pending_patient_count_change"
 
 
 class PatientRepository:
@@ -66,10 +68,21 @@ class PatientRepository:
         return (row.email, row.phone_e164) if row else None
 
     def _change_count(self, delta: int) -> None:
-        # One UPDATE ... SET row_count = row_count + delta on a shard picked at random: the
-        # database serializes writers on one row, so no change is lost, and writers on different
-        # shards never wait for each other. It comes last in the transaction, so that row stays
-        # locked only until the commit.
+        # Written by write_count_change, as the transaction's last statement.
+        info = self._session.info
+        info[_PENDING_COUNT_CHANGE] = info.get(_PENDING_COUNT_CHANGE, 0) + delta
+
+    def write_count_change(self) -> None:
+        """Add the transaction's creates and deletes to the counter: call it last before the commit.
+
+        One UPDATE ... SET row_count = row_count + delta on a shard picked at random: the
+        database serializes writers on one row, so no change is lost, and writers on different
+        shards never wait for each other. The row stays locked until the commit has flushed, so
+        nothing else comes between.
+        """
+        delta = self._session.info.pop(_PENDING_COUNT_CHANGE, 0)
+        if not delta:
+            return
         shard = random.randrange(ROW_COUNT_SHARDS)  # noqa: S311 - spreads load, not a secret
         changed = self._session.execute(_CHANGE_COUNT, {"counter_shard": shard, "delta": delta})
         if changed.rowcount == 0:  # type: ignore[attr-defined]

@@ -62,7 +62,7 @@ class PatientRecord:
 
 
 # Rows the count of a table is spread over (migration 0009 creates them).
-ROW_COUNT_SHARDS = 16
+ROW_COUNT_SHARDS = 64
 
 
 class RowCount(Base):

@@ -91,8 +91,11 @@ class UnitOfWork:
         requests would otherwise exhaust the pool, each holding one connection and waiting for another)."""
         audited = None
         if self._session is not None:
+            self._session.flush()
             audited = record_changes(self._session)
-            self._session.commit()  # flushes: the transaction is the connection's
+            # Last: the counter row it locks stays locked only until this commit.
+            PatientRepository(self._session).write_count_change()
+            self._session.commit()  # the transaction is the connection's
         self._connection.commit()
         self._close()
         if audited is not None:

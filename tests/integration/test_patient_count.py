@@ -54,7 +54,7 @@ def test_creates_spread_their_count_over_the_shards_and_the_total_stays_exact(co
         patients.create_patient(UnitOfWork(), {"name": "S", "email": f"s{i}@example.com"})
 
     # THEN their counts went to several counter rows (shards picked at random: all 40 on one
-    # would happen once in 16^39), and the total is their sum, exact
+    # would happen once in 64^39), and the total is their sum, exact
     with get_engine().connect() as connection:
         shards = dict(connection.execute(text("SELECT shard, row_count FROM row_counts")).all())
     assert set(shards) == set(range(ROW_COUNT_SHARDS))

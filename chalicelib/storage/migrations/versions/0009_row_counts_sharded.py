@@ -1,4 +1,4 @@
-"""The patient counter spread over 16 rows, summed on read: concurrent creates no longer queue on one row.
+"""The patient counter spread over 64 rows, summed on read: concurrent creates no longer queue on one row.
 
 Each create or delete adds its ±1 to one of the rows, picked at random, so
 concurrent transactions rarely wait on each other's row lock until commit;
@@ -18,7 +18,7 @@ branch_labels = None
 depends_on = None
 
 # Frozen here: the application's ROW_COUNT_SHARDS may only grow by a migration adding rows.
-SHARDS = 16
+SHARDS = 64
 
 
 def upgrade() -> None:
