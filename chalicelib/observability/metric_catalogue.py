@@ -10,7 +10,7 @@ data, a token or a principal.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 # CloudWatch's unit names, as EMF spells them.
 COUNT = "Count"
@@ -26,8 +26,8 @@ DIMENSIONS = (SERVICE, ROUTE, STATUS_CLASS)
 API, AUTHORIZER, WORKER, RELAY, PURGE = "api", "authorizer", "worker", "relay", "purge"
 
 
-@dataclass(frozen=True)
-class Metric:
+# A NamedTuple, not a dataclass: every cold start builds this class, and a frozen dataclass costs ~10x more.
+class Metric(NamedTuple):
     name: str
     unit: str
     # Each set is one CloudWatch metric (name + dimension values); every set starts with Service.
