@@ -32,7 +32,8 @@ from chalicelib.validation import PATIENT_ID
 )
 def get_patient(request: Request, patient_id: str) -> Response:
     if_none_match = parse_tag_condition(IF_NONE_MATCH, request.headers.get(IF_NONE_MATCH))
-    patient = patients.get_patient(ReadTransaction(), patient_id)
+    # The service reads the patient in one SELECT.
+    patient = patients.get_patient(ReadTransaction(one_statement=True), patient_id)
     headers = {"ETag": etag_for(patient.id, patient.version)}
     if if_none_match is not None and if_none_match.matches_weakly(patient.id, patient.version):
         return empty_response(304, headers)

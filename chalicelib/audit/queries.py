@@ -54,9 +54,13 @@ _INSERT_WITHOUT_FLUSH_WAIT = insert(AUDIT_EVENTS).from_select(
 )
 
 
+# An insert into the table, not the class: the ORM's flush or bulk path costs more than the rows.
+# Built once: building it and its cache key on every request costs more than the SQLite insert.
+_INSERT = insert(AUDIT_EVENTS)
+
+
 def insert_rows(executor: Session | Connection, rows: list[AuditRow]) -> None:
-    # An insert into the table, not the class: the ORM's flush or bulk path costs more than the rows.
-    executor.execute(insert(AUDIT_EVENTS), rows)
+    executor.execute(_INSERT, rows)
 
 
 class AuditEventRepository:

@@ -76,7 +76,8 @@ def create_patient(
 
 
 def get_patient(reads: ReadTransaction, raw_id: str) -> PatientRecord:
-    """Raises PatientNotFound, also for ids that cannot exist."""
+    """Raises PatientNotFound, also for ids that cannot exist. One statement: ``reads`` may be a
+    ``ReadTransaction(one_statement=True)``."""
     patient_id = _id_or_not_found(raw_id)
     with reads:
         patient = reads.patients.get(patient_id)

@@ -116,11 +116,16 @@ class ReadTransaction:
 
     On a bare connection, changing nothing (``TransactionMode.READ``: on SQLite one
     transaction, rolled back on leaving; on PostgreSQL no BEGIN or ROLLBACK round trip).
-    No Session: an answer needs values, not objects to change.
+    No Session: an answer needs values, not objects to change. With ``one_statement=True``
+    the reads must be a single statement, which sees one state of the database by itself:
+    no BEGIN or ROLLBACK on SQLite either.
     """
 
+    def __init__(self, *, one_statement: bool = False) -> None:
+        self._mode = TransactionMode.ONE_STATEMENT if one_statement else TransactionMode.READ
+
     def __enter__(self) -> ReadTransaction:
-        self._connection = _begin(TransactionMode.READ)
+        self._connection = _begin(self._mode)
         self.patients = PatientReader(self._connection)
         self.notifications = NotificationReader(self._connection)
         self.audit_events = AuditEventReader(self._connection)
