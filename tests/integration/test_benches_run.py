@@ -64,6 +64,8 @@ def test_bench_baseline_concurrent_postgres_prints_ratios_per_operation() -> Non
     for line in ("1 create", "1 read", "2 create", "2 read", "3 create"):
         assert line in spread, result.stdout
     assert "3 read" not in spread
+    # and, per K, what the database's busy backends waited on: a hot row's lock, the WAL flush
+    assert result.stdout.count("busy database backends waiting") == 2, result.stdout
 
 
 def test_bench_cold_start_times_both_apps() -> None:
