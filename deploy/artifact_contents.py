@@ -8,15 +8,18 @@ unzipped tree before ``deploy.bytecode`` compiles and zips it again.
 What Lambda runs is the import closure of each function's handler module
 (``import_closure``: a static walk with ``modulefinder`` from the artifact's own
 root, which follows imports inside functions too, so lazily imported modules
-count). ``unreached_top_levels`` lists what the zip holds beyond it; the
-deploy tests require that list to be empty but for ``SHIPPED_UNREACHED``, so a
-new requirement nothing imports fails them until it is used, pruned or excused.
+count). ``unreached_top_levels`` lists what the zip holds beyond it and
+``SHIPPED_UNREACHED``; the deploy tests require that list to be empty, so a new
+requirement nothing imports fails them until it is used, pruned or excused.
 
 Three lists steer the walk, each entry with its reason:
 
 * ``NOT_RUN_IN_LAMBDA``: modules an import statement names but no function
   runs (command lines, type checking, optional features we turn off). The
-  walk does not enter them; most are pruned.
+  walk does not enter them; most are pruned. The walk cannot tell a top-level
+  import from one in a function never called, so each entry is a claim the
+  artifact tests check by running the functions (``click`` was once wrongly
+  here: ``celery.app.base`` imports it at the top).
 * ``IMPORTED_BY_NAME``: modules loaded from a string (a URL scheme, a class
   path), which no import statement names.
 * ``SHIPPED_UNREACHED``: top-level names kept though no import reaches them.
@@ -218,12 +221,9 @@ def _not_run_in_lambda(module: str) -> bool:
     return any(module == name or module.startswith(f"{name}.") for name in NOT_RUN_IN_LAMBDA)
 
 
-def unreached_top_levels(
-    tree: Path, entry_modules: Iterable[str], by_name: Iterable[str] = tuple(IMPORTED_BY_NAME)
-) -> set[str]:
-    """Top-level names in ``tree`` no function's import closure reaches and SHIPPED_UNREACHED omits."""
-    reached = import_closure(tree, entry_modules, by_name).top_levels
-    return importable_top_levels(tree) - reached - set(SHIPPED_UNREACHED)
+def unreached_top_levels(tree: Path, closure: ImportClosure) -> set[str]:
+    """Top-level names in ``tree`` that ``closure`` misses and SHIPPED_UNREACHED does not excuse."""
+    return importable_top_levels(tree) - closure.top_levels - set(SHIPPED_UNREACHED)
 
 
 def pruned_but_imported(closure: ImportClosure) -> set[str]:

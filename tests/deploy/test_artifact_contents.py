@@ -58,9 +58,9 @@ def test_the_zip_is_within_the_size_goal(lambda_package: PackageOutput) -> None:
 
 
 def test_every_top_level_package_in_the_zip_is_reached_by_a_function(
-    unzipped_artifact: Path, entry_modules: set[str]
+    unzipped_artifact: Path, closure: ImportClosure
 ) -> None:
-    unreached = unreached_top_levels(unzipped_artifact, entry_modules)
+    unreached = unreached_top_levels(unzipped_artifact, closure)
 
     assert unreached == set(), (
         "no function imports these: drop the requirement, prune them in deploy/artifact_contents.py,"

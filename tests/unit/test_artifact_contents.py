@@ -48,9 +48,9 @@ def test_a_package_no_import_reaches_is_reported_by_name(tmp_path: Path) -> None
     # THEN what the handler imports, even lazily, is reached; the unused requirement is reported;
     # the docs page's data package is excused (SHIPPED_UNREACHED) and wcwidth is not even looked at
     assert {"app", "used", "used.part", "lazily_used"} <= closure.modules
-    assert unreached_top_levels(root, ["app"], by_name=()) == {"unused_requirement", "wcwidth"}
+    assert unreached_top_levels(root, closure) == {"unused_requirement", "wcwidth"}
     prune_tree(root)
-    assert unreached_top_levels(root, ["app"], by_name=()) == {"unused_requirement"}
+    assert unreached_top_levels(root, closure) == {"unused_requirement"}
 
 
 def test_pruning_keeps_the_docs_assets_and_drops_the_rest_with_its_metadata(tmp_path: Path) -> None:
