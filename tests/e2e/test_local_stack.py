@@ -169,6 +169,17 @@ def test_make_run_serves_delivers_with_every_worker_and_stops_on_ctrl_c(stack: S
         if line["message"] == "notification delivered" and line["notification_id"] == notification_id
     ]
     assert delivery_line["correlation_id"] == create_line["request_id"]
+    # and the metrics of both are there to read, EMF lines beside the log lines (METRICS=emf by default)
+    api_lines = stack.lines("api.1")
+    created_metrics = [line for line in api_lines if "_aws" in line and line.get("Route") == "/patients"]
+    assert [(line["StatusClass"], line["Requests"]) for line in created_metrics] == [("2xx", 1)]
+    wait_until(
+        lambda: [
+            line
+            for line in stack.lines("worker.1") + stack.lines("worker.2")
+            if "_aws" in line and "NotificationsDelivered" in line
+        ]
+    )
     # and the database is the development SQLite file in the data directory
     assert (tmp_path / "data" / "telehealth.db").is_file()
 
