@@ -180,8 +180,8 @@ def importable_top_levels(tree: Path) -> set[str]:
     for entry in tree.iterdir():
         if entry.name in {"__pycache__"} or entry.name.endswith((".dist-info", ".libs", ".data")):
             continue
-        if entry.is_dir() and any(entry.glob("*.py")):
-            names.add(entry.name)
+        if entry.is_dir() and any(p.suffix in {".py", ".so"} for p in entry.rglob("*")):
+            names.add(entry.name)  # a namespace package too: code below, no __init__.py
         elif entry.suffix in {".py", ".so"}:
             names.add(_top_level_of(entry.name))
     return names

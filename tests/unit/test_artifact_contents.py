@@ -24,6 +24,7 @@ def small_task_root(root: Path) -> Path:
         "used/part.py": "",
         "lazily_used.py": "",
         "unused_requirement/__init__.py": "",
+        "unused_namespace/part/__init__.py": "",
         "unused_requirement-1.0.dist-info/RECORD": "unused_requirement/__init__.py,,\n",
         "wcwidth/__init__.py": "",
         "wcwidth-0.9.dist-info/RECORD": "wcwidth/__init__.py,,\n",
@@ -48,9 +49,9 @@ def test_a_package_no_import_reaches_is_reported_by_name(tmp_path: Path) -> None
     # THEN what the handler imports, even lazily, is reached; the unused requirement is reported;
     # the docs page's data package is excused (SHIPPED_UNREACHED) and wcwidth is not even looked at
     assert {"app", "used", "used.part", "lazily_used"} <= closure.modules
-    assert unreached_top_levels(root, closure) == {"unused_requirement", "wcwidth"}
+    assert unreached_top_levels(root, closure) == {"unused_requirement", "unused_namespace", "wcwidth"}
     prune_tree(root)
-    assert unreached_top_levels(root, closure) == {"unused_requirement"}
+    assert unreached_top_levels(root, closure) == {"unused_requirement", "unused_namespace"}
 
 
 def test_pruning_keeps_the_docs_assets_and_drops_the_rest_with_its_metadata(tmp_path: Path) -> None:
