@@ -12,6 +12,9 @@ Both apps run in this process on their own SQLite file, driven two ways:
   (``app(event, context)`` with an API Gateway event whose authorizer result
   API Gateway has cached, as it does for ``ttl_seconds``).
 
+Each case alternates, request by request, between the two apps, so a shared
+machine's load falls on both alike.
+
 Ours validates input, checks the token against digests in constant time, maps
 errors, writes the outbox and an audit row for every read and change, and logs
 an access line; the seed does none of that. Prints requests/s and p50/p99 per case.
@@ -247,43 +250,45 @@ def _use_database(database: Path) -> None:
     reset_engine()
 
 
-def measure(label: str, requests: int, call: Callable[[int], int], expected: int) -> dict[str, Any]:
-    latencies = []
-    started = time.perf_counter()
-    for i in range(requests):
-        t0 = time.perf_counter()
-        status = call(i)
-        latencies.append(time.perf_counter() - t0)
-        if status != expected:
-            raise SystemExit(f"{label}: request {i} answered {status}, expected {expected}")
-    elapsed = time.perf_counter() - started
-    latencies.sort()
+def figures(label: str, latencies: list[float]) -> dict[str, Any]:
+    latencies = sorted(latencies)
     return {
         "case": label,
-        "rps": requests / elapsed,
+        "rps": len(latencies) / sum(latencies),
         "p50_ms": statistics.median(latencies) * 1000,
         "p99_ms": latencies[int(len(latencies) * 0.99) - 1] * 1000,
     }
 
 
-def run_cases(name: str, client: Any, requests: int) -> list[dict[str, Any]]:
-    def create(i: int) -> int:
+def run_cases(clients: dict[str, Any], requests: int) -> list[dict[str, Any]]:
+    """Each case, request by request alternating between the apps, so a shared machine's load
+    falls on both alike; req/s is requests over the time spent in that app's calls."""
+
+    def create(client: Any, name: str, i: int) -> int:
         return int(client.post("/patients", {"name": f"P {i}", "email": f"{name}-{i}@example.com"}))
 
-    rows = [measure(f"{name} POST /patients", requests, create, 201)]
-    rows.append(
-        measure(
-            f"{name} GET /patients/{{id}}", requests, lambda i: client.get(f"/patients/{i % 100 + 1}"), 200
-        )
-    )
-    rows.append(
-        measure(
-            f"{name} GET /patients?per_page=20",
-            requests // 4,
-            lambda i: client.get("/patients?per_page=20"),
-            200,
-        )
-    )
+    def read(client: Any, _: str, i: int) -> int:
+        return int(client.get(f"/patients/{i % 100 + 1}"))
+
+    def list_page(client: Any, _: str, i: int) -> int:
+        return int(client.get("/patients?per_page=20"))
+
+    cases: list[tuple[str, int, int, Callable[[Any, str, int], int]]] = [
+        ("POST /patients", requests, 201, create),
+        ("GET /patients/{id}", requests, 200, read),
+        ("GET /patients?per_page=20", requests // 4, 200, list_page),
+    ]
+    rows = []
+    for case, count, expected, call in cases:
+        latencies: dict[str, list[float]] = {name: [] for name in clients}
+        for i in range(count):
+            for name, client in clients.items():
+                started = time.perf_counter()
+                status = call(client, name, i)
+                latencies[name].append(time.perf_counter() - started)
+                if status != expected:
+                    raise SystemExit(f"{name} {case}: request {i} answered {status}, expected {expected}")
+        rows += [figures(f"{name} {case}", latencies[name]) for name in clients]
     return rows
 
 
@@ -295,12 +300,11 @@ def main() -> None:
         seed_app = build_seed_app(Path(tmp) / "seed.db")
         seed = SeedClient(seed_app)
         ours = ChaliceClient(Path(tmp) / "ours.db")
-        through_test_clients = run_cases("seed", seed, args.requests) + run_cases("ours", ours, args.requests)
+        through_test_clients = run_cases({"seed": seed, "ours": ours}, args.requests)
         # Fresh databases, so the second pair starts where the first did.
         seed_server = SeedInLambda(build_seed_app(Path(tmp) / "seed-deployed.db"))
         ours_lambda = ChaliceLambdaInvoke(Path(tmp) / "ours-deployed.db")
-        as_deployed = run_cases("seed", seed_server, args.requests)
-        as_deployed += run_cases("ours", ours_lambda, args.requests)
+        as_deployed = run_cases({"seed": seed_server, "ours": ours_lambda}, args.requests)
     for title, rows in (
         ("through each framework's test client", through_test_clients),
         ("as deployed in Lambda: the seed behind apig-wsgi, ours called by Lambda", as_deployed),
@@ -309,6 +313,10 @@ def main() -> None:
         print(f"  {'case':40} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8}")
         for row in rows:
             print(f"  {row['case']:40} {row['rps']:9.0f} {row['p50_ms']:8.2f} {row['p99_ms']:8.2f}")
+        seed_rows, ours_rows = rows[0::2], rows[1::2]
+        for seed_row, ours_row in zip(seed_rows, ours_rows, strict=True):
+            case = seed_row["case"].removeprefix("seed ")
+            print(f"  ours/seed p50 {case:26} {ours_row['p50_ms'] / seed_row['p50_ms']:.2f}x")
 
 
 if __name__ == "__main__":
