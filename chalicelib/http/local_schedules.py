@@ -15,6 +15,7 @@ Used by app.py only when chalice's local server code is loaded (never in Lambda)
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import logging
 import threading
 import time
@@ -107,8 +108,14 @@ def _run_every(schedule: LocalSchedule) -> None:
         next_run = max(next_run + schedule.interval_seconds, time.monotonic())
 
 
-def trigger(path: str) -> tuple[int, dict[str, Any]]:
-    """Answer ``POST /__scheduled/<name>``: the status and JSON body (our error shape when refused)."""
+def trigger(path: str, client_host: str) -> tuple[int, dict[str, Any]]:
+    """Answer ``POST /__scheduled/<name>``: the status and JSON body (our error shape when refused).
+
+    The route carries no token, so only a caller on this machine may fire a function: with
+    ``API_HOST=0.0.0.0`` the API is reachable from the network, the trigger still is not.
+    """
+    if not _is_loopback(client_host):
+        return 403, _error("trigger_not_local", "Scheduled functions can be fired only from this machine")
     name = path.split("?", 1)[0].removeprefix(TRIGGER_PREFIX)
     schedule = _schedules.get(name)
     if schedule is None:
@@ -120,6 +127,13 @@ def trigger(path: str) -> tuple[int, dict[str, Any]]:
     except Exception:
         return 500, _error("internal_error", "The scheduled function failed; its log line names the error")
     return 200, {"function": schedule.name, "result": result}
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host.split("%", 1)[0]).is_loopback
+    except ValueError:
+        return False
 
 
 def _error(code: str, message: str) -> dict[str, Any]:

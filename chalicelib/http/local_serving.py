@@ -76,7 +76,7 @@ class LocalRequestHandling(_RequestHandler):
             self._generic_handle()
             return
         self._parse_payload()  # read past any body: the connection may carry another request
-        status, answer = trigger(self.path)
+        status, answer = trigger(self.path, self.client_address[0])
         payload = json.dumps(answer).encode()
         self.send_response(status)
         self._send_headers({**GATEWAY_RESPONSE_HEADERS, "Content-Length": str(len(payload))})

@@ -11,7 +11,7 @@ from chalice.app import Chalice, Rate
 from chalicelib.config.environment import ConfigurationError
 from chalicelib.config.schedules import ScheduleSettings, load_schedule_settings
 from chalicelib.http import schedules
-from chalicelib.http.local_schedules import local_schedules
+from chalicelib.http.local_schedules import local_schedules, trigger
 from chalicelib.http.schedules import interval_of, rate_every, register_schedule, scheduled, scheduled_event
 
 
@@ -95,6 +95,22 @@ def test_a_cron_is_found_but_not_timed() -> None:
     app.schedule(Cron(0, 3, "*", "*", "?", "*"))(lambda event: None)
 
     assert [schedule.interval_seconds for schedule in local_schedules(app, "dev").values()] == [None]
+
+
+@pytest.mark.parametrize("client_host", ["192.168.1.20", "10.0.0.7", "2001:db8::1", "not-an-address"])
+def test_the_trigger_route_refuses_a_caller_on_another_machine(client_host: str) -> None:
+    # The route takes no token: with API_HOST=0.0.0.0 the network reaches the API, never the trigger.
+    status, answer = trigger("/__scheduled/relay_notifications", client_host)
+
+    assert status == 403
+    assert answer["code"] == "trigger_not_local" and answer["request_id"]
+
+
+@pytest.mark.parametrize("client_host", ["127.0.0.1", "127.0.0.5", "::1"])
+def test_the_trigger_route_answers_a_caller_on_this_machine(client_host: str) -> None:
+    status, answer = trigger("/__scheduled/no_such_function", client_host)
+
+    assert status == 404 and answer["code"] == "scheduled_function_not_found"
 
 
 def test_rate_units_are_chalices() -> None:
