@@ -187,6 +187,16 @@ def parse_json_lines(text: str) -> list[dict[str, Any]]:
 # --- Processes: a Celery worker, chalice local ---------------------------------------------------
 
 
+def server_environment(database_url: str) -> dict[str, str]:
+    """The test's environment for a server, with a shell APP_STAGE that config.json must override.
+
+    Without API_TOKENS only the dev stage accepts the development token, so a
+    request that passes with it shows the stage's APP_STAGE=dev was applied.
+    """
+    env = {k: v for k, v in os.environ.items() if k not in ("API_TOKENS", "API_TOKEN_SHA256", "REDIS_URL")}
+    return {**env, "DATABASE_URL": database_url, "APP_STAGE": "set-by-the-shell"}
+
+
 class WorkerProcess:
     """``celery -A local_worker worker`` in a subprocess, on the test's settings; its log in a file."""
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import http.client
 import json
-import os
 import shutil
 import socket
 import subprocess
@@ -25,22 +24,13 @@ from scripts.api_process import (
     running_server,
     stock_chalice_command,
 )
+from tests.helpers import server_environment
 
 AUTH = {"Authorization": f"Bearer {DEVELOPMENT_TOKEN}"}
 JSON_AUTH = {**AUTH, "Content-Type": "application/json"}
 JOHN = {"name": "John Doe", "email": "john.doe@example.com", "phone": "123-456-7890"}
 # Headers that differ from one answer to the next, whichever server gives them.
 PER_RESPONSE_HEADERS = {"date", "x-amzn-requestid"}
-
-
-def server_environment(database_url: str) -> dict[str, str]:
-    """The test's environment for a server, with a shell APP_STAGE that config.json must override.
-
-    Without API_TOKENS only the dev stage accepts the development token, so a
-    request that passes with it shows the stage's APP_STAGE=dev was applied.
-    """
-    env = {k: v for k, v in os.environ.items() if k not in ("API_TOKENS", "API_TOKEN_SHA256", "REDIS_URL")}
-    return {**env, "DATABASE_URL": database_url, "APP_STAGE": "set-by-the-shell"}
 
 
 @pytest.fixture(scope="module")

@@ -19,11 +19,13 @@ from typing import Any
 import pytest
 import redis
 
+from chalicelib.config.tokens import DEVELOPMENT_TOKEN
 from scripts.api_process import HOST, free_port, keep_alive_command, running_server, stock_chalice_command
-from tests.e2e.test_local_api import JSON_AUTH, server_environment
-from tests.helpers import parse_json_lines, wait_until
+from tests.helpers import parse_json_lines, server_environment, wait_until
 
 RELAY = "relay_notifications"
+
+JSON_AUTH = {"Authorization": f"Bearer {DEVELOPMENT_TOKEN}", "Content-Type": "application/json"}
 
 
 def request(
@@ -129,11 +131,17 @@ def test_stock_chalice_local_fires_the_relay_on_its_own_at_its_rate(
 
         # THEN the timer's next run hands it off again, with nobody asking
         wait_until(lambda: broker_messages(redis_url) == [notification_id], timeout=30)
-    runs = [
-        line for line in parse_json_lines(log.read_text()) if line.get("logger") == "telehealth.schedules"
-    ]
+        # (its log line follows the hand-off: wait for it before stopping the server)
+        wait_until(lambda: schedule_runs(log) != [], timeout=30)
+    runs = schedule_runs(log)
     assert {line["function"] for line in runs} == {RELAY}  # the hourly purge has not come yet
     assert all(line["message"] == "scheduled function ran" for line in runs)
+
+
+def schedule_runs(log: Path) -> list[dict[str, Any]]:
+    return [
+        line for line in parse_json_lines(log.read_text()) if line.get("logger") == "telehealth.schedules"
+    ]
 
 
 def test_the_trigger_route_is_no_route_of_the_app(client: Any) -> None:
