@@ -27,6 +27,8 @@ class MetricSettings(NamedTuple):
     namespace: str = DEFAULT_NAMESPACE
     # The Service dimension of every metric: the API's functions and the worker of one stage share it.
     service: str = APP_NAME
+    # Log lines are JSON objects, so a request's metrics can ride on its access line.
+    json_log_lines: bool = True
 
     @property
     def enabled(self) -> bool:
@@ -50,7 +52,7 @@ def load_metric_settings(env: Mapping[str, str], *, console_logs: bool = False) 
         # CloudWatch's limits on a namespace and a dimension value; printable ASCII only.
         if not (0 < len(value) <= 255 and value.isascii() and value.isprintable()) or value.startswith(":"):
             raise ConfigurationError(f"{name} must be 1-255 printable ASCII characters")
-    return MetricSettings(mode=mode, namespace=namespace, service=service)
+    return MetricSettings(mode=mode, namespace=namespace, service=service, json_log_lines=not console_logs)
 
 
 @lru_cache(maxsize=1)

@@ -30,7 +30,7 @@ _current_request: ContextVar[Request] = ContextVar("current_request")
 
 
 def log_request(request: Request, get_response: Callable[[Request], Response]) -> Response:
-    """One access line and one metrics line per request; its request id on every line logged meanwhile.
+    """One access line per request, carrying its metrics (EMF); its request id on every line logged meanwhile.
 
     The route is the template (``/patients/{patient_id}``), never the path or the query.
     """
@@ -44,6 +44,7 @@ def log_request(request: Request, get_response: Callable[[Request], Response]) -
             return response
         finally:
             duration_ms = round((time.perf_counter() - started) * 1000, 2)
+            record_request(metrics, route, status, duration_ms)
             access_logger.info(
                 "request",
                 extra={
@@ -52,9 +53,10 @@ def log_request(request: Request, get_response: Callable[[Request], Response]) -
                     "status": status,
                     "duration_ms": duration_ms,
                     "principal": principal_or_none(request),
+                    # The request's metrics ride on this line (EMF) when it is written and is JSON.
+                    **(metrics.take_for_json_line() if access_logger.isEnabledFor(logging.INFO) else {}),
                 },
             )
-            record_request(metrics, route, status, duration_ms)
 
 
 def method_not_allowed_in_our_shape(

@@ -13,16 +13,15 @@ line each: ``12:00:01 INFO GET /patients/{patient_id} 200 1.2ms req=…``.
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
+from datetime import UTC, date, datetime, time
 from types import MappingProxyType
 from typing import IO
-
-from pythonjsonlogger.core import RESERVED_ATTRS
-from pythonjsonlogger.json import JsonFormatter
 
 _bound_fields: ContextVar[Mapping[str, object]] = ContextVar("bound_log_fields", default=MappingProxyType({}))
 
@@ -49,17 +48,45 @@ class BoundFieldsFilter(logging.Filter):
         return True
 
 
-def json_formatter() -> JsonFormatter:
-    return JsonFormatter(
-        "{message}{levelname}{name}",
-        style="{",
-        rename_fields={"levelname": "level", "name": "logger"},
-        timestamp=True,
-    )
-
-
 # What every LogRecord holds; anything else on a record came from ``extra=`` or the bound context.
-STANDARD_RECORD_FIELDS = frozenset(RESERVED_ATTRS) | {"taskName"}
+STANDARD_RECORD_FIELDS = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per record: ``message``, ``level``, ``logger``, the error if any, the
+    record's own fields, then ``timestamp`` (UTC, ISO 8601).
+
+    Ours rather than python-json-logger's: the access line is written on every request, and this
+    writes it in about half the time (one ``json.dumps``, no per-record field renaming).
+    """
+
+    def format(self, record: logging.LogRecord) -> str:
+        line: dict[str, object] = {
+            "message": record.getMessage(),
+            "level": record.levelname,
+            "logger": record.name,
+        }
+        if record.exc_info:
+            line["exc_info"] = self.formatException(record.exc_info)
+        if record.stack_info:
+            line["stack_info"] = self.formatStack(record.stack_info)
+        for name, value in record.__dict__.items():
+            if name not in STANDARD_RECORD_FIELDS:
+                line[name] = value
+        line["timestamp"] = datetime.fromtimestamp(record.created, tz=UTC).isoformat()
+        return json.dumps(line, default=_json_value)
+
+
+def _json_value(value: object) -> object:
+    if isinstance(value, (date, datetime, time)):
+        return value.isoformat()
+    return str(value)
+
+
+def json_formatter() -> JsonFormatter:
+    return JsonFormatter()
+
+
 ACCESS_FIELDS = ("method", "route", "status", "duration_ms")
 
 

@@ -75,7 +75,9 @@ def test_a_request_writes_one_valid_emf_line_by_route_template_and_status_class(
     assert metrics["Requests"] == [1]
     assert len(metrics["Latency"]) == 1 and metrics["Latency"][0] >= 0
     assert {d["Namespace"] for d in line["_aws"]["CloudWatchMetrics"]} == {"TelehealthApi"}
-    assert line["logger"] == "telehealth.metrics"  # recognizable among the log lines
+    # The request's own access line carries them: one line per request
+    assert (line["logger"], line["message"], line["status"]) == ("telehealth.access", "request", 404)
+    assert line["route"] == "/patients/{patient_id}"
     # Each metric under exactly the dimension sets the catalogue declares for it
     declared = {m.name: [list(s) for s in m.dimension_sets] for m in catalogue.METRICS}
     for directive in line["_aws"]["CloudWatchMetrics"]:

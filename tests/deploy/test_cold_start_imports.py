@@ -18,7 +18,7 @@ from tests.helpers import heavy_modules
 
 # Libraries a cold read loads (by top-level package): the framework, the database layer, the JSON
 # access log. The database driver of SQLite is the standard library's.
-LIBRARIES_OF_A_READ = {"chalice", "sqlalchemy", "typing_extensions", "pythonjsonlogger"}
+LIBRARIES_OF_A_READ = {"chalice", "sqlalchemy", "typing_extensions"}
 # Our own modules a cold read loads, by full name. app.py imports every handler module (each declares
 # its route), so what those import at their top is here too.
 OUR_MODULES_OF_A_READ = {

@@ -163,14 +163,17 @@ def test_one_log_line_per_request_and_never_a_query_or_a_token(
             call("GET", f"{base_url}/nothing-here?access_token=query-secret-0815").status_code,
         ]
 
-    # THEN the server printed one line per request, our JSON access line, naming no query or token,
-    # and an EMF metrics line for each the function or the authorizer answered (not the unknown path)
+    # THEN the server printed one line per request, our JSON access line, naming no query or token;
+    # the function's answers carry their metrics (EMF) on that line, the authorizer's refusal has an
+    # EMF line of its own, and the unknown path (the gateway's answer) none
     output = log_path.read_text()
     for secret in ("query-secret-0815", "log-test-token-4711", "wrong-9999", "access_token", "?"):
         assert secret not in output.split("Serving on", 1)[1], output
     served = output.split("Serving on", 1)[1].splitlines()[1:]
     lines = parse_json_lines("\n".join(served))
-    access = [line for line in lines if "_aws" not in line]
-    assert [(line["message"], line["status"]) for line in access] == [("request", s) for s in statuses]
-    assert len([line for line in lines if "_aws" in line]) == 3
-    assert len(served) == len(lines) == len(statuses) + 3, served
+    access = [line for line in lines if line["message"] == "request"]
+    assert [line["status"] for line in access] == statuses
+    assert ["_aws" in line for line in access] == [True, True, False, False]
+    (refusal,) = [line for line in lines if line["message"] != "request"]
+    assert refusal["logger"] == "telehealth.metrics" and refusal["AuthorizerRefusals"] == 1
+    assert len(served) == len(lines) == len(statuses) + 1, served
