@@ -27,6 +27,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
+from chalicelib.config.metrics import get_metric_settings
 from chalicelib.config.settings import get_settings, normalize_database_url
 from chalicelib.notifications.dispatch import reset_celery_client
 from chalicelib.observability.structured_logging import json_log_handler
@@ -296,3 +297,13 @@ def api_log_lines() -> Iterator[Callable[[], list[dict[str, Any]]]]:
     yield lambda: parse_json_lines(stream.getvalue())
     root.removeHandler(handler)
     root.setLevel(level)
+
+
+@pytest.fixture
+def metrics_on(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """EMF lines written whatever the process's log format (METRICS=emf, read afresh)."""
+    monkeypatch.setenv("METRICS", "emf")
+    monkeypatch.setenv("APP_STAGE", "dev")
+    get_metric_settings.cache_clear()
+    yield
+    get_metric_settings.cache_clear()

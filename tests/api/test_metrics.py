@@ -4,7 +4,6 @@ patient data and no token in any of it."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import chalice.test
@@ -34,14 +33,6 @@ PATIENT = {
 PHI = ("Ottoline", "Vanderquist", "ottoline", "metrics-probe", "555 0187", "5550187")
 WRONG_TOKEN = "wrong-token-8c1f2e"
 READ_ONLY_TOKEN = "read-only-token-51a9"
-
-
-@pytest.fixture
-def metrics_on(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setenv("METRICS", "emf")
-    get_metric_settings.cache_clear()
-    yield
-    get_metric_settings.cache_clear()
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -14,7 +14,6 @@ import pytest
 from sqlalchemy import text
 
 from chalicelib.access.rate_limit import reset_rate_limiter
-from chalicelib.config.metrics import get_metric_settings
 from chalicelib.http.schedules import scheduled_event
 from chalicelib.patients import service as patients
 from chalicelib.storage.models import utc_now
@@ -38,14 +37,6 @@ PATIENT = {
 }
 PHI = ("cordelia", "fairweather", "metrics-probe", "555 0166", "5550166")
 UNREACHABLE_REDIS = "redis://127.0.0.1:9/0"
-
-
-@pytest.fixture
-def metrics_on(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setenv("METRICS", "emf")
-    get_metric_settings.cache_clear()
-    yield
-    get_metric_settings.cache_clear()
 
 
 def worker_metrics(worker: WorkerProcess) -> list[dict[str, Any]]:

@@ -3,24 +3,13 @@ the settings fail closed."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
 from chalicelib.config.environment import ConfigurationError
-from chalicelib.config.metrics import get_metric_settings, load_metric_settings
+from chalicelib.config.metrics import load_metric_settings
 from chalicelib.observability import metrics
 from chalicelib.observability.metric_catalogue import METRICS, SERVICE
 from tests.helpers import emf_lines, emf_problems, emitted_metrics
-
-
-@pytest.fixture
-def metrics_on(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setenv("METRICS", "emf")
-    monkeypatch.setenv("APP_STAGE", "dev")
-    get_metric_settings.cache_clear()
-    yield
-    get_metric_settings.cache_clear()
 
 
 def test_every_declared_metric_is_written_by_a_record_function(
