@@ -25,7 +25,6 @@ from chalicelib.observability.metric_catalogue import Metric
 
 LAMBDA_NAMESPACE = "AWS/Lambda"
 API_HANDLER = "app.app"
-RELAY_HANDLER = "app.relay_notifications"
 PERIOD = 300
 # A 5xx rate over fewer requests than this in a period is not an alarm (2 errors in 3 requests).
 MIN_REQUESTS_FOR_RATE = 20
