@@ -20,6 +20,7 @@ from typing import Any
 
 from chalicelib.config.metrics import MetricSettings, load_metric_settings
 from chalicelib.config.notifications import NotificationSettings
+from chalicelib.config.schedules import ScheduleSettings
 from chalicelib.observability import metric_catalogue as catalogue
 from chalicelib.observability.metric_catalogue import Metric
 
@@ -57,8 +58,9 @@ LAMBDA_THROTTLES = Threshold(
 )
 OLDEST_PENDING = Threshold(
     "oldest_pending_age_seconds",
-    # The relay takes a pending notification after NOTIFY_RELAY_DELAY, runs every minute: a few runs more.
-    NotificationSettings().relay_delay + 3 * 60,
+    # The relay takes a pending notification after NOTIFY_RELAY_DELAY, runs every NOTIFY_RELAY_INTERVAL:
+    # a few runs more.
+    NotificationSettings().relay_delay + 3 * ScheduleSettings().relay_interval,
     "age in seconds of the oldest pending notification above which to alarm",
 )
 THRESHOLDS = (SERVER_ERROR_RATE, LATENCY_P99, DEAD_LETTERS, LAMBDA_ERRORS, LAMBDA_THROTTLES, OLDEST_PENDING)
