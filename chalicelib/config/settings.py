@@ -32,7 +32,7 @@ DEFAULT_MAX_BODY_BYTES = 64 * 1024
 # RFC 7518 (3.2): an HS256 key of at least the hash's size.
 MIN_HS256_SECRET_BYTES = 32
 # "queue": a small pool per process (behind RDS Proxy: one connection, reused);
-# "null": a connection per unit of work, so a frozen Lambda container holds none.
+# "null": a connection per unit of work, so a frozen Lambda container holds none. The first is the default.
 DB_POOL_KINDS = ("queue", "null")
 # How a read's audit row commits on PostgreSQL; the first is the default.
 AUDIT_READ_COMMITS = ("async", "durable")
@@ -145,13 +145,6 @@ def _choice(env: Mapping[str, str], name: str, choices: tuple[str, ...]) -> str:
     return value
 
 
-def _pool_kind(env: Mapping[str, str]) -> str:
-    kind = env.get("DB_POOL", "queue").strip().lower() or "queue"
-    if kind not in DB_POOL_KINDS:
-        raise ConfigurationError(f"DB_POOL must be one of {', '.join(DB_POOL_KINDS)}, not {kind!r}")
-    return kind
-
-
 def load_settings(env: Mapping[str, str]) -> Settings:
     """Settings from ``env``, after reading the AWS secrets it names. Raises ConfigurationError."""
     requests = serves_requests(env)
@@ -177,7 +170,7 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         max_body_bytes=number_setting(env, "MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES, int, minimum=1),
         rate_limit=_rate_limit_settings(env),
         jwt=_jwt_settings(env),
-        db_pool=_pool_kind(env),
+        db_pool=_choice(env, "DB_POOL", DB_POOL_KINDS),
         # SQLAlchemy reads a pool size of 0 as "no limit".
         db_pool_size=number_setting(env, "DB_POOL_SIZE", 2, int, minimum=1),
         db_max_overflow=number_setting(env, "DB_MAX_OVERFLOW", 8, int),
