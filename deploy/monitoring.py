@@ -18,9 +18,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from chalice.app import Rate
+
 from chalicelib.config.metrics import MetricSettings, load_metric_settings
 from chalicelib.config.notifications import NotificationSettings
 from chalicelib.config.schedules import ScheduleSettings
+from chalicelib.http.schedules import UNIT_SECONDS, interval_of
 from chalicelib.observability import metric_catalogue as catalogue
 from chalicelib.observability.metric_catalogue import Metric
 
@@ -201,11 +204,12 @@ def metric_settings_of(functions_env: list[Mapping[str, str]]) -> MetricSettings
 
 
 def schedule_seconds(expression: str) -> int:
-    """Seconds between runs of ``rate(N unit)``; a cron is taken as daily (its longest usual gap)."""
+    """Seconds between runs of ``rate(N unit)`` (``Rate.to_string``); a cron is taken as daily (its
+    longest usual gap)."""
     match = re.fullmatch(r"rate\((\d+) (minute|hour|day)s?\)", expression)
     if match is None:
-        return 86400
-    return int(match.group(1)) * {"minute": 60, "hour": 3600, "day": 86400}[match.group(2)]
+        return UNIT_SECONDS[Rate.DAYS]
+    return interval_of(Rate(int(match.group(1)), f"{match.group(2)}s".upper()))
 
 
 def dashboard_body(
