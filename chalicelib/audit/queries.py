@@ -20,21 +20,7 @@ from chalicelib.storage.models import AuditEvent, AuditEventRecord
 AuditRow = dict[str, Any]
 AUDIT_EVENTS = cast(Table, AuditEvent.__table__)
 _events = AUDIT_EVENTS.c
-_RECORD = select(
-    _events.id,
-    _events.occurred_at,
-    _events.principal,
-    _events.action,
-    _events.patient_id,
-    _events.status,
-    _events.request_id,
-    _events.count,
-)
-
-
-# One statement: set_config(..., true) is SET LOCAL, so synchronous_commit is off until the end of
-# the transaction this statement is (autocommit), which commits as the statement ends. No extra
-# round trip, and no other transaction on the connection is affected.
+# The columns an audit row is written with; ``id`` and ``count`` (1) come from the database.
 _ROW_COLUMNS = (
     _events.occurred_at,
     _events.principal,
@@ -43,6 +29,12 @@ _ROW_COLUMNS = (
     _events.status,
     _events.request_id,
 )
+_RECORD = select(_events.id, *_ROW_COLUMNS, _events.count)
+
+
+# One statement: set_config(..., true) is SET LOCAL, so synchronous_commit is off until the end of
+# the transaction this statement is (autocommit), which commits as the statement ends. No extra
+# round trip, and no other transaction on the connection is affected.
 _COMMIT_WITHOUT_FLUSH_WAIT = select(
     func.set_config("synchronous_commit", "off", true()).label("synchronous_commit")
 ).subquery("commit_without_flush_wait")
