@@ -35,6 +35,11 @@ MIN_REQUESTS_FOR_RATE = 20
 RUNBOOK = "docs/deployment.md section 11"
 
 
+def camel_case(name: str) -> str:
+    """``latency_p99`` or ``latency-p99`` -> ``LatencyP99``: a CloudFormation parameter or resource name."""
+    return "".join(part.capitalize() for part in re.split(r"[^A-Za-z0-9]+", name))
+
+
 @dataclass(frozen=True)
 class Threshold:
     """An operator's parameter: ``name`` in Terraform, CamelCase in SAM."""
@@ -45,7 +50,7 @@ class Threshold:
 
     @property
     def sam_name(self) -> str:
-        return "".join(part.capitalize() for part in self.name.split("_"))
+        return camel_case(self.name)
 
 
 SERVER_ERROR_RATE = Threshold("server_error_rate_percent", 5, "5xx answers, percent of requests in 5 minutes")
@@ -348,7 +353,7 @@ def sam_monitoring(template: dict[str, Any], tags: dict[str, str]) -> None:
     }
     names = []
     for alarm in alarms(functions, settings):
-        name = "Alarm" + "".join(part.capitalize() for part in re.split(r"[^A-Za-z0-9]+", alarm.key))
+        name = "Alarm" + camel_case(alarm.key)
         names.append(name)
         threshold = {"Ref": alarm.threshold.sam_name} if alarm.threshold else alarm.constant
         resources[name] = {
