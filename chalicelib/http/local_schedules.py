@@ -19,7 +19,6 @@ import ipaddress
 import logging
 import threading
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -27,6 +26,8 @@ from typing import Any
 from chalice.app import Chalice, Rate, ScheduledEventConfig
 
 from chalicelib.config.settings import get_settings
+from chalicelib.http.errors import INTERNAL_ERROR_CODE
+from chalicelib.http.local_serving import local_error_body
 from chalicelib.http.schedules import interval_of, scheduled_event
 from chalicelib.http.startup import serving_with_chalice_local
 
@@ -115,17 +116,19 @@ def trigger(path: str, client_host: str) -> tuple[int, dict[str, Any]]:
     ``API_HOST=0.0.0.0`` the API is reachable from the network, the trigger still is not.
     """
     if not _is_loopback(client_host):
-        return 403, _error("trigger_not_local", "Scheduled functions can be fired only from this machine")
+        message = "Scheduled functions can be fired only from this machine"
+        return 403, local_error_body("trigger_not_local", message)
     name = path.split("?", 1)[0].removeprefix(TRIGGER_PREFIX)
     schedule = _schedules.get(name)
     if schedule is None:
         known = ", ".join(sorted(_schedules)) or "none"
         message = f"No scheduled function by that name; the app has: {known}"
-        return 404, _error("scheduled_function_not_found", message)
+        return 404, local_error_body("scheduled_function_not_found", message)
     try:
         result = schedule.run()
     except Exception:
-        return 500, _error("internal_error", "The scheduled function failed; its log line names the error")
+        message = "The scheduled function failed; its log line names the error"
+        return 500, local_error_body(INTERNAL_ERROR_CODE, message)
     return 200, {"function": schedule.name, "result": result}
 
 
@@ -134,7 +137,3 @@ def _is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host.split("%", 1)[0]).is_loopback
     except ValueError:
         return False
-
-
-def _error(code: str, message: str) -> dict[str, Any]:
-    return {"code": code, "message": message, "request_id": str(uuid.uuid4())}

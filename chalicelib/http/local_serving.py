@@ -76,11 +76,7 @@ class LocalRequestHandling(_RequestHandler):
             self._generic_handle()
             return
         self._parse_payload()  # read past any body: the connection may carry another request
-        status, answer = trigger(self.path, self.client_address[0])
-        payload = json.dumps(answer).encode()
-        self.send_response(status)
-        self._send_headers({**GATEWAY_RESPONSE_HEADERS, "Content-Length": str(len(payload))})
-        self.wfile.write(payload)
+        self._send_json(*trigger(self.path, self.client_address[0]))
 
     def _handle_any_method(self) -> None:
         target = urlsplit(self.path)
@@ -104,13 +100,16 @@ class LocalRequestHandling(_RequestHandler):
         # nor headers: the client would take our JSON for a broken status line.
         if self.request_version == "HTTP/0.9":
             self.request_version = self.protocol_version
-        payload = json.dumps({"code": error_code, "message": text, "request_id": str(uuid.uuid4())})
-        self.send_response(code)
-        self._send_headers(
-            {**GATEWAY_RESPONSE_HEADERS, "Content-Length": str(len(payload)), "Connection": "close"}
-        )
+        self._send_json(code, local_error_body(error_code, text), {"Connection": "close"})
+
+    def _send_json(self, status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> None:
+        """An answer of the local server itself, with the headers of our gateway's own answers."""
+        payload = json.dumps(body).encode()
+        self.send_response(status)
+        length = str(len(payload))
+        self._send_headers({**GATEWAY_RESPONSE_HEADERS, "Content-Length": length, **(headers or {})})
         if self.command != "HEAD":
-            self.wfile.write(payload.encode())
+            self.wfile.write(payload)
 
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
         if not getattr(_current_request, "access_line_logged", False):
@@ -122,6 +121,12 @@ class LocalRequestHandling(_RequestHandler):
         # Also log_error's way out: its arguments quote the raw request line ("Bad request
         # syntax (...)"); the access line of the error answer that follows says enough.
         pass
+
+
+def local_error_body(code: str, message: str) -> dict[str, Any]:
+    """Our error shape for an answer of the local server itself: the app never saw the request,
+    so the id is the server's own."""
+    return {"code": code, "message": message, "request_id": str(uuid.uuid4())}
 
 
 def prepare_local_server() -> None:
