@@ -30,6 +30,7 @@ from typing import Any
 
 from chalicelib.config.notifications import NotificationSettings
 from chalicelib.scopes import ALL_SCOPES
+from scripts.flower import write_owner_only
 
 MODE_VARIABLE = "AWS"
 MODE = "emulated"
@@ -103,7 +104,8 @@ def start_emulated_aws(env: MutableMapping[str, str], database_url: str) -> Emul
         REDIS_URL_PARAMETER=REDIS_URL_PARAMETER,
         NOTIFY_PROVIDER="ses,sns",
     )
-    return EmulatedAws(server, endpoint_url, write_token(Path(env["TELEHEALTH_DATA_DIR"]), token))
+    token_file = write_owner_only(Path(env["TELEHEALTH_DATA_DIR"]) / TOKEN_FILE, token)
+    return EmulatedAws(server, endpoint_url, token_file)
 
 
 def seed(env: MutableMapping[str, str], *, database_url: str, token: str, sender: str) -> None:
@@ -126,16 +128,6 @@ def seed(env: MutableMapping[str, str], *, database_url: str, token: str, sender
     digest = hashlib.sha256(token.encode()).hexdigest()
     entry = f"{TOKEN_PRINCIPAL}[{' '.join(sorted(ALL_SCOPES))}]:{digest}"
     client("secretsmanager").create_secret(Name=TOKEN_SECRET_ID, SecretString=entry)
-
-
-def write_token(data_dir: Path, token: str) -> Path:
-    path = data_dir / TOKEN_FILE
-    data_dir.mkdir(parents=True, exist_ok=True)
-    path.unlink(missing_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as file:
-        file.write(token + "\n")
-    return path
 
 
 def describe(aws: EmulatedAws) -> str:

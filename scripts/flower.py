@@ -30,15 +30,19 @@ def data_dir(env: Mapping[str, str]) -> Path:
     return Path(env.get("TELEHEALTH_DATA_DIR") or PROJECT_ROOT / ".data")
 
 
-def write_redis_url(env: Mapping[str, str], url: str) -> Path:
-    """Record the stack's Redis URL for ``make flower`` (readable by its owner only); returns the file."""
-    path = data_dir(env) / REDIS_URL_FILE
+def write_owner_only(path: Path, line: str) -> Path:
+    """Write ``line`` to a fresh ``path``, created readable by its owner only; returns the path."""
     path.parent.mkdir(parents=True, exist_ok=True)
     path.unlink(missing_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as file:
-        file.write(url + "\n")
+        file.write(line + "\n")
     return path
+
+
+def write_redis_url(env: Mapping[str, str], url: str) -> Path:
+    """Record the stack's Redis URL for ``make flower`` (readable by its owner only); returns the file."""
+    return write_owner_only(data_dir(env) / REDIS_URL_FILE, url)
 
 
 def forget_redis_url(env: Mapping[str, str]) -> None:
