@@ -25,7 +25,7 @@ from contextvars import ContextVar
 from functools import lru_cache
 from typing import Any
 
-from chalicelib.config.metrics import get_metric_settings
+from chalicelib.config.metrics import MetricSettings, get_metric_settings
 from chalicelib.observability.metric_catalogue import (
     AUDIT_UNAVAILABLE,
     AUTHORIZER_REFUSALS,
@@ -85,26 +85,25 @@ class MetricsBatch:
         warm read. Nothing (``{}``) when metrics are off or log lines are not JSON (console).
         """
         settings = get_metric_settings()
-        if not self.values or not settings.enabled or not settings.json_log_lines:
+        return self._take(settings) if settings.json_log_lines else {}
+
+    def flush(self) -> None:
+        """Write the batch as one line on stdout (nothing when it is empty or metrics are off)."""
+        members = self._take(get_metric_settings())
+        if not members:
+            return
+        line = {**members, "message": "metrics", "logger": METRICS_LOGGER}
+        stream = sys.stdout
+        stream.write(json.dumps(line, separators=(",", ":")) + "\n")
+        stream.flush()
+
+    def _take(self, settings: MetricSettings) -> dict[str, Any]:
+        """The batch's EMF members, and the batch emptied; ``{}`` when it is empty or metrics are off."""
+        if not self.values or not settings.enabled:
             return {}
         members = self.emf(settings.namespace, settings.service, int(time.time() * 1000))
         self.values = {}
         return members
-
-    def flush(self) -> None:
-        """Write the batch as one line on stdout (nothing when it is empty or metrics are off)."""
-        settings = get_metric_settings()
-        if not self.values or not settings.enabled:
-            return
-        line = {
-            **self.emf(settings.namespace, settings.service, int(time.time() * 1000)),
-            "message": "metrics",
-            "logger": METRICS_LOGGER,
-        }
-        self.values = {}
-        stream = sys.stdout
-        stream.write(json.dumps(line, separators=(",", ":")) + "\n")
-        stream.flush()
 
 
 @lru_cache(maxsize=64)
