@@ -176,10 +176,9 @@ def record_authorizer_refusal() -> None:
     record(AUTHORIZER_REFUSALS)
 
 
-def record_delivered(commit_to_delivered_ms: float | None) -> None:
+def record_delivered(commit_to_delivered_ms: float) -> None:
     record(NOTIFICATIONS_DELIVERED)
-    if commit_to_delivered_ms is not None:
-        record(DELIVERY_LATENCY, max(0.0, commit_to_delivered_ms))
+    record(DELIVERY_LATENCY, max(0.0, commit_to_delivered_ms))
 
 
 def record_delivery_failure(*, final: bool) -> None:
