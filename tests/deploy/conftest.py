@@ -29,6 +29,18 @@ def unzipped_artifact(lambda_package: PackageOutput, tmp_path_factory: pytest.Te
     return unpack_task_root(lambda_package.deployment_zip, tmp_path_factory.mktemp("var-task"))
 
 
+@pytest.fixture(scope="module")
+def sam(lambda_package: PackageOutput) -> dict[str, Any]:
+    """The SAM template ``make package`` wrote, fresh for each module (a test may change its copy)."""
+    return dict(json.loads(lambda_package.sam_template.read_text()))
+
+
+@pytest.fixture(scope="module")
+def terraform(lambda_package: PackageOutput) -> dict[str, Any]:
+    """The Terraform configuration ``make package`` wrote, fresh for each module."""
+    return dict(json.loads(lambda_package.terraform_config.read_text()))
+
+
 @pytest.fixture(scope="session")
 def sam_api_definition(lambda_package: PackageOutput) -> dict[str, Any]:
     """The Swagger document the SAM template gives API Gateway."""

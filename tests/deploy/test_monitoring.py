@@ -8,25 +8,12 @@ import json
 import re
 from typing import Any
 
-import pytest
-
 from chalicelib.config.metrics import load_metric_settings
 from chalicelib.observability.metric_catalogue import METRICS
 from deploy.monitoring import LAMBDA_NAMESPACE, THRESHOLDS
-from deploy.package import PackageOutput
 
 DECLARED = {metric.name: metric for metric in METRICS}
 SAM_ALARM = "AWS::CloudWatch::Alarm"
-
-
-@pytest.fixture(scope="module")
-def sam(lambda_package: PackageOutput) -> dict[str, Any]:
-    return dict(json.loads(lambda_package.sam_template.read_text()))
-
-
-@pytest.fixture(scope="module")
-def terraform(lambda_package: PackageOutput) -> dict[str, Any]:
-    return dict(json.loads(lambda_package.terraform_config.read_text()))
 
 
 def sam_alarms(sam: dict[str, Any]) -> dict[str, dict[str, Any]]:

@@ -27,16 +27,6 @@ from tests.helpers import app_routes
 GATEWAY_RESPONSES_KEY = "x-amazon-apigateway-gateway-responses"
 
 
-@pytest.fixture(scope="module")
-def sam(lambda_package: PackageOutput) -> dict[str, Any]:
-    return dict(json.loads(lambda_package.sam_template.read_text()))
-
-
-@pytest.fixture(scope="module")
-def terraform(lambda_package: PackageOutput) -> dict[str, Any]:
-    return dict(json.loads(lambda_package.terraform_config.read_text()))
-
-
 def sam_definition(sam: dict[str, Any]) -> dict[str, Any]:
     rest_api = sam["Resources"]["RestAPI"]
     assert rest_api["Type"] == "AWS::Serverless::Api"
