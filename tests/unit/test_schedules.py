@@ -150,3 +150,34 @@ def test_the_api_function_in_prod_still_needs_tokens_and_redis() -> None:
         load_settings(env)
     with pytest.raises(ConfigurationError, match="needs API_TOKENS"):
         load_settings({**env, "API_TOKENS": "", "REDIS_URL": "redis://cache.internal:6379/0"})
+
+
+def test_a_failing_scheduled_function_answers_500_and_logs_only_its_error_class(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from chalicelib.http import local_schedules as local
+
+    # GIVEN a scheduled function whose error quotes patient data (as a database error may)
+    app = Chalice("scheduled")
+
+    @scheduled(lambda: 60, "fails")
+    def failing(event: Any) -> None:
+        raise RuntimeError("duplicate key: ann@example.com")
+
+    register_schedule(app, failing)
+    monkeypatch.setitem(local._schedules, "failing", local_schedules(app, "dev")["failing"])
+
+    # WHEN it is fired through the trigger route
+    with caplog.at_level("INFO", logger="telehealth.schedules"):
+        status, answer = trigger("/__scheduled/failing", "127.0.0.1")
+
+    # THEN the answer is our 500, and neither it nor the log line carries the error's text
+    assert status == 500
+    assert answer["code"] == "internal_error" and answer["request_id"]
+    [record] = caplog.records
+    assert (record.getMessage(), record.function, record.error) == (  # type: ignore[attr-defined]
+        "scheduled function failed",
+        "failing",
+        "RuntimeError",
+    )
+    assert "ann@example.com" not in f"{answer} {caplog.text} {vars(record)}"
