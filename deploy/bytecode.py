@@ -94,9 +94,8 @@ def _zip_tree(tree: Path, destination: Path, modes: dict[str, int]) -> int:
     """Zip ``tree`` in name order with fixed dates, so equal inputs give equal zips."""
     unzipped = 0
     file_mode = 0o100644 << 16
-    with zipfile.ZipFile(
-        destination, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=ZIP_COMPRESSLEVEL
-    ) as archive:
+    # An entry written from a ZipInfo takes its compression from the ZipInfo and writestr alone.
+    with zipfile.ZipFile(destination, "w") as archive:
         for path in sorted(p for p in tree.rglob("*") if p.is_file()):
             name = path.relative_to(tree).as_posix()
             info = zipfile.ZipInfo(name, date_time=ZIP_DATE)
