@@ -39,10 +39,29 @@ def test_every_module_gets_an_unchecked_hash_pyc(tmp_path: Path) -> None:
     with zipfile.ZipFile(artifact) as archive:
         names = set(archive.namelist())
         pyc = archive.read(f"pkg/__pycache__/mod.{tag}.pyc")
+        compressions = {info.compress_type for info in archive.infolist()}
     assert {f"__pycache__/app.{tag}.pyc", f"pkg/__pycache__/__init__.{tag}.pyc"} <= names
     assert "pkg/data.json" in names
     assert int.from_bytes(pyc[4:8], "little") == UNCHECKED_HASH_FLAGS
     assert size.compiled_modules == 3 and size.zipped > size.zipped_before
+    assert compressions == {zipfile.ZIP_DEFLATED}
+
+
+def test_a_prune_runs_on_the_unzipped_tree_before_anything_is_compiled(tmp_path: Path) -> None:
+    artifact = small_artifact(tmp_path / "deployment.zip")
+
+    def prune(tree: Path) -> tuple[int, int]:
+        removed = tree / "pkg" / "mod.py"
+        size = removed.stat().st_size
+        removed.unlink()
+        return 1, size
+
+    size = add_bytecode(artifact, prune=prune)
+
+    with zipfile.ZipFile(artifact) as archive:
+        names = set(archive.namelist())
+    assert not any("mod." in name for name in names), names
+    assert (size.compiled_modules, size.pruned_files, size.pruned_bytes) == (2, 1, len("VALUE = 42\n"))
 
 
 def test_the_rebuilt_zip_is_reproducible(tmp_path: Path) -> None:
