@@ -83,10 +83,6 @@ def _json_value(value: object) -> object:
     return str(value)
 
 
-def json_formatter() -> JsonFormatter:
-    return JsonFormatter()
-
-
 ACCESS_FIELDS = ("method", "route", "status", "duration_ms")
 
 
@@ -129,7 +125,7 @@ class StdoutHandler(logging.StreamHandler):  # type: ignore[type-arg]
 def json_log_handler(stream: IO[str] | None = None) -> logging.Handler:
     """A handler writing JSON lines with the bound fields to ``stream`` (stdout by default)."""
     handler = logging.StreamHandler(stream) if stream is not None else StdoutHandler()
-    _use_format(handler, json_formatter())
+    _use_format(handler, JsonFormatter())
     return handler
 
 
@@ -146,7 +142,7 @@ def configure_logging(level: str | int, *, in_lambda: bool = False, console: boo
     root.setLevel(level)
     if in_lambda and root.handlers:
         for handler in root.handlers:
-            _use_format(handler, json_formatter())
+            _use_format(handler, JsonFormatter())
         return
     for handler in list(root.handlers):
         if type(handler) is logging.StreamHandler and not _is_ours(handler):
@@ -156,7 +152,7 @@ def configure_logging(level: str | int, *, in_lambda: bool = False, console: boo
         ours = [StdoutHandler()]
         root.addHandler(ours[0])
     for handler in ours:
-        _use_format(handler, ConsoleFormatter() if console else json_formatter())
+        _use_format(handler, ConsoleFormatter() if console else JsonFormatter())
 
 
 def _is_ours(handler: logging.Handler) -> bool:
