@@ -174,6 +174,21 @@ def relay_running(app: Any, every: float = 0.5) -> Iterator[None]:
         thread.join(timeout=30)
 
 
+def call_json(
+    method: str, url: str, body: Any = None, headers: dict[str, str] | None = None, timeout: float = 30
+) -> tuple[int, Any]:
+    """One request to a server of the test over a real socket: its status and decoded JSON answer,
+    error statuses included (a body goes as JSON)."""
+    data = json.dumps(body).encode() if body is not None else None
+    headers = {**(headers or {}), **({"Content-Type": "application/json"} if data is not None else {})}
+    request = urllib.request.Request(url, data=data, method=method, headers=headers)  # noqa: S310
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 - loopback
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
 def parse_json_lines(text: str) -> list[dict[str, Any]]:
     """The lines of ``text`` that are JSON objects, decoded."""
     lines = []

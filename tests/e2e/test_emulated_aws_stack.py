@@ -14,7 +14,6 @@ import re
 import signal
 import subprocess
 import sys
-import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,7 +26,7 @@ from chalicelib.config.tokens import DEVELOPMENT_TOKEN
 from scripts.api_process import HOST, free_port
 from scripts.process_tree import descendants, is_alive, kill_all
 from scripts.run_stack import startup_problem
-from tests.helpers import wait_until
+from tests.helpers import call_json, wait_until
 
 # What a developer's shell or the suite may hold, which the emulated AWS supplies instead.
 UNSET = ("DATABASE_URL", "REDIS_URL", "API_TOKENS", "API_TOKEN_SHA256", "APP_STAGE", "NOTIFY_PROVIDER")
@@ -36,14 +35,8 @@ PATIENT = {"name": "Zelda Quixote", "email": "zelda.quixote@clinic-example.org",
 
 
 def call(url: str, token: str, body: dict[str, Any] | None = None) -> tuple[int, Any]:
-    data = json.dumps(body).encode() if body is not None else None
-    headers = {"Authorization": f"Bearer {token}", **({"Content-Type": "application/json"} if data else {})}
-    request = urllib.request.Request(url, data=data, headers=headers, method="POST" if data else "GET")  # noqa: S310
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - loopback
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read())
+    method = "POST" if body is not None else "GET"
+    return call_json(method, url, body, {"Authorization": f"Bearer {token}"}, timeout=10)
 
 
 def sent(moto_url: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:

@@ -10,8 +10,6 @@ from __future__ import annotations
 import json
 import shutil
 import sqlite3
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -21,25 +19,17 @@ import redis
 
 from chalicelib.config.tokens import DEVELOPMENT_TOKEN
 from scripts.api_process import HOST, free_port, keep_alive_command, running_server, stock_chalice_command
-from tests.helpers import parse_json_lines, server_environment, wait_until
+from tests.helpers import call_json, parse_json_lines, server_environment, wait_until
 
 RELAY = "relay_notifications"
 
-JSON_AUTH = {"Authorization": f"Bearer {DEVELOPMENT_TOKEN}", "Content-Type": "application/json"}
+AUTH = {"Authorization": f"Bearer {DEVELOPMENT_TOKEN}"}
 
 
 def request(
     port: int, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None
 ) -> Any:
-    data = json.dumps(body).encode() if body is not None else None
-    call = urllib.request.Request(
-        f"http://{HOST}:{port}{path}", data=data, method=method, headers=headers or {}
-    )
-    try:
-        with urllib.request.urlopen(call, timeout=30) as response:  # noqa: S310 - loopback
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read())
+    return call_json(method, f"http://{HOST}:{port}{path}", body, headers)
 
 
 def broker_messages(redis_url: str) -> list[str]:
@@ -90,7 +80,7 @@ def test_the_trigger_route_runs_the_relay_now_and_answers_what_it_returned(
     server, port, database, _log = local_server(keep_alive_command, NOTIFY_RELAY_INTERVAL="3600")
     with server:
         status, created = request(
-            port, "POST", "/patients", {"name": "Ann", "email": "ann@example.com"}, JSON_AUTH
+            port, "POST", "/patients", {"name": "Ann", "email": "ann@example.com"}, AUTH
         )
         assert status == 201
         notification_id = created["notification_id"]
@@ -120,9 +110,7 @@ def test_stock_chalice_local_fires_the_relay_on_its_own_at_its_rate(
     # GIVEN plain chalice local with a relay every second (sub-minute rates exist only locally)
     server, port, database, log = local_server(stock_chalice_command, NOTIFY_RELAY_INTERVAL="1")
     with server:
-        status, created = request(
-            port, "POST", "/patients", {"name": "Bo", "email": "bo@example.com"}, JSON_AUTH
-        )
+        status, created = request(port, "POST", "/patients", {"name": "Bo", "email": "bo@example.com"}, AUTH)
         assert status == 201
         notification_id = created["notification_id"]
 

@@ -11,15 +11,12 @@ process it started.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import signal
 import socket
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -30,7 +27,7 @@ from chalicelib.config.settings import PROJECT_ROOT
 from chalicelib.config.tokens import DEVELOPMENT_TOKEN
 from scripts.api_process import HOST, free_port
 from scripts.process_tree import descendants, is_alive, kill_all
-from tests.helpers import parse_json_lines, wait_until
+from tests.helpers import call_json, parse_json_lines, wait_until
 
 AUTH = {"Authorization": f"Bearer {DEVELOPMENT_TOKEN}"}
 # Variables a developer's shell or the suite may hold, which a fresh laptop does not.
@@ -59,14 +56,7 @@ class Stack:
         return pids
 
     def call(self, method: str, path: str, body: dict[str, Any] | None = None) -> tuple[int, Any]:
-        data = json.dumps(body).encode() if body is not None else None
-        headers = {**AUTH, **({"Content-Type": "application/json"} if data else {})}
-        request = urllib.request.Request(self.base_url + path, data=data, method=method, headers=headers)  # noqa: S310
-        try:
-            with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - loopback
-                return response.status, json.loads(response.read())
-        except urllib.error.HTTPError as error:
-            return error.code, json.loads(error.read())
+        return call_json(method, self.base_url + path, body, AUTH, timeout=10)
 
     def lines(self, process_name: str) -> list[dict[str, Any]]:
         """The JSON lines one of honcho's processes wrote (honcho prefixes "HH:MM:SS name | ")."""
