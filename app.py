@@ -46,13 +46,6 @@ check_settings_at_startup()  # an unsafe production configuration fails here, be
 app = Chalice(app_name="telehealth-api")
 app.debug = False
 
-if "chalice.local" in sys.modules:  # chalice local or chalice.test.Client, never Lambda: imported here only
-    from chalicelib.http.gateway_responses import emulate_in_local_gateway
-    from chalicelib.http.local_serving import prepare_local_server
-
-    emulate_in_local_gateway()
-    prepare_local_server()
-
 # In this order: the access line times everything the request costs.
 app.register_middleware(log_request, "http")
 app.register_middleware(method_not_allowed_in_our_shape, "http")
@@ -89,10 +82,14 @@ for handler in (
 relay_notifications = register_schedule(app, relay_notifications_handler)
 purge_expired_records = register_schedule(app, purge_expired_records_handler)
 
-if "chalice.local" in sys.modules:  # the local server fires them at their rate, and on request
+if "chalice.local" in sys.modules:  # chalice local or chalice.test.Client, never Lambda: imported here only
+    from chalicelib.http.gateway_responses import emulate_in_local_gateway
     from chalicelib.http.local_schedules import run_schedules_locally
+    from chalicelib.http.local_serving import prepare_local_server
 
-    run_schedules_locally(app)
+    emulate_in_local_gateway()
+    prepare_local_server()
+    run_schedules_locally(app)  # the local server fires them at their rate, and on request
 
 # What the imports built lives as long as the process: no later collection needs to scan it.
 gc.freeze()
