@@ -193,29 +193,30 @@ class SeedInLambda:
 
 
 class ChaliceLambdaInvoke:
-    """Ours as Lambda calls it: ``app(event, context)``, the authorizer's result cached by API Gateway."""
+    """Ours as Lambda calls it: ``app(event, context)``, the authorizer's result cached by API Gateway,
+    on ``database_url`` (migrated beforehand) with ``env`` added to the process's settings."""
 
-    def __init__(self, database: Path) -> None:
-        from app import app
+    def __init__(self, database_url: str, **env: str) -> None:
         from chalicelib.config.tokens import DEVELOPMENT_PRINCIPAL
         from chalicelib.scopes import ALL_SCOPES, scope_string
-        from chalicelib.storage.migrate import upgrade_database
         from deploy.lambda_events import allowed_token_context
         from deploy.lambda_runtime import LambdaContext
 
-        upgrade_database(f"sqlite:///{database}")
-        _use_database(database)
+        _use_database(database_url, **env)
+        from app import app
+
         self._app, self._context = app, LambdaContext()
         self._authorizer = allowed_token_context(DEVELOPMENT_PRINCIPAL, scope_string(ALL_SCOPES))
 
     def get(self, path: str) -> int:
-        return self._call("GET", path, None)
+        return self.call("GET", path, None)[0]
 
     def post(self, path: str, body: dict[str, Any]) -> int:
-        return self._call("POST", path, body)
+        return self.call("POST", path, body)[0]
 
-    def _call(self, method: str, path: str, body: dict[str, Any] | None) -> int:
-        return int(self._app(lambda_event(method, path, body, self._authorizer), self._context)["statusCode"])
+    def call(self, method: str, path: str, body: dict[str, Any] | None) -> tuple[int, Any]:
+        response = self._app(lambda_event(method, path, body, self._authorizer), self._context)
+        return int(response["statusCode"]), response["body"]
 
 
 def lambda_event(
@@ -238,14 +239,17 @@ def lambda_event(
     )
 
 
-def _use_database(database: Path) -> None:
+def _use_database(database_url: str, **env: str) -> None:
+    """This process's settings on ``database_url``, dev stage, ``env`` added; the shell's token list,
+    rate limit and Lambda function name left out (the bench calls with the development token)."""
     import os
 
     from chalicelib.config.settings import get_settings
     from chalicelib.storage.database import reset_engine
 
-    os.environ.update(DATABASE_URL=f"sqlite:///{database}", APP_STAGE="dev")
-    os.environ.pop("API_TOKENS", None)
+    os.environ.update(DATABASE_URL=database_url, APP_STAGE="dev", **env)
+    for name in ("API_TOKENS", "RATE_LIMIT_PER_MINUTE", "AWS_LAMBDA_FUNCTION_NAME"):
+        os.environ.pop(name, None)
     get_settings.cache_clear()
     reset_engine()
 
@@ -296,6 +300,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=2000)
     args = parser.parse_args()
+    from chalicelib.storage.migrate import upgrade_database
+
     with tempfile.TemporaryDirectory() as tmp:
         seed_app = build_seed_app(Path(tmp) / "seed.db")
         seed = SeedClient(seed_app)
@@ -303,7 +309,9 @@ def main() -> None:
         through_test_clients = run_cases({"seed": seed, "ours": ours}, args.requests)
         # Fresh databases, so the second pair starts where the first did.
         seed_server = SeedInLambda(build_seed_app(Path(tmp) / "seed-deployed.db"))
-        ours_lambda = ChaliceLambdaInvoke(Path(tmp) / "ours-deployed.db")
+        ours_url = f"sqlite:///{Path(tmp) / 'ours-deployed.db'}"
+        upgrade_database(ours_url)
+        ours_lambda = ChaliceLambdaInvoke(ours_url)
         as_deployed = run_cases({"seed": seed_server, "ours": ours_lambda}, args.requests)
     for title, rows in (
         ("through each framework's test client", through_test_clients),

@@ -40,7 +40,7 @@ from multiprocessing.synchronize import Barrier
 from pathlib import Path
 from typing import Any
 
-from bench.seed_baseline import SeedInLambda, build_seed_app, lambda_event
+from bench.seed_baseline import ChaliceLambdaInvoke, SeedInLambda, build_seed_app
 
 SIDES = ("seed", "ours")
 OPERATIONS = ("create", "read")
@@ -104,29 +104,9 @@ class SeedLambda(SeedInLambda):
         super().__init__(build_seed_app(database_url, redis_url=redis_url))
 
 
-class OursLambda:
+class OursLambda(ChaliceLambdaInvoke):
     def __init__(self, database_url: str, redis_url: str) -> None:
-        from chalicelib.config.tokens import DEVELOPMENT_PRINCIPAL
-        from chalicelib.scopes import ALL_SCOPES, scope_string
-        from deploy.lambda_events import allowed_token_context
-
-        os.environ.update(DATABASE_URL=database_url, REDIS_URL=redis_url, APP_STAGE="dev")
-        for name in ("API_TOKENS", "RATE_LIMIT_PER_MINUTE", "AWS_LAMBDA_FUNCTION_NAME"):
-            os.environ.pop(name, None)
-        from app import app
-
-        self._app, self._context = app, _lambda_context()
-        self._authorizer = allowed_token_context(DEVELOPMENT_PRINCIPAL, scope_string(ALL_SCOPES))
-
-    def call(self, method: str, path: str, body: dict[str, Any] | None) -> tuple[int, Any]:
-        response = self._app(lambda_event(method, path, body, self._authorizer), self._context)
-        return int(response["statusCode"]), response["body"]
-
-
-def _lambda_context() -> Any:
-    from deploy.lambda_runtime import LambdaContext
-
-    return LambdaContext()
+        super().__init__(database_url, REDIS_URL=redis_url)
 
 
 def serve(
