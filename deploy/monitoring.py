@@ -23,7 +23,7 @@ from chalice.app import Rate
 from chalicelib.config.metrics import MetricSettings, load_metric_settings
 from chalicelib.config.notifications import NotificationSettings
 from chalicelib.config.schedules import ScheduleSettings
-from chalicelib.http.schedules import UNIT_SECONDS, interval_of
+from chalicelib.http.schedules import interval_of
 from chalicelib.observability import metric_catalogue as catalogue
 from chalicelib.observability.metric_catalogue import Metric
 
@@ -209,11 +209,11 @@ def metric_settings_of(functions_env: list[Mapping[str, str]]) -> MetricSettings
 
 
 def schedule_seconds(expression: str) -> int:
-    """Seconds between runs of ``rate(N unit)`` (``Rate.to_string``); a cron is taken as daily (its
-    longest usual gap)."""
+    """Seconds between runs of ``rate(N unit)`` (``Rate.to_string``: ``register_schedule`` writes only
+    rates). Raises ValueError for anything else, so that a cron gets a not-running alarm on purpose."""
     match = re.fullmatch(r"rate\((\d+) (minute|hour|day)s?\)", expression)
     if match is None:
-        return UNIT_SECONDS[Rate.DAYS]
+        raise ValueError(f"not a rate expression: {expression!r}")
     return interval_of(Rate(int(match.group(1)), f"{match.group(2)}s".upper()))
 
 

@@ -8,9 +8,12 @@ import json
 import re
 from typing import Any
 
+import pytest
+
 from chalicelib.config.metrics import load_metric_settings
+from chalicelib.http.schedules import rate_every
 from chalicelib.observability.metric_catalogue import METRICS
-from deploy.monitoring import LAMBDA_NAMESPACE, THRESHOLDS
+from deploy.monitoring import LAMBDA_NAMESPACE, THRESHOLDS, schedule_seconds
 
 DECLARED = {metric.name: metric for metric in METRICS}
 SAM_ALARM = "AWS::CloudWatch::Alarm"
@@ -186,3 +189,13 @@ def test_the_dashboard_shows_only_metrics_that_exist(sam: dict[str, Any], terraf
     assert set(re.findall(r"\$\{([^}]+)\}", sam_body)) == {"AWS::Region"} | {
         f"{name}.Arn" for name, r in sam["Resources"].items() if r["Type"] == SAM_ALARM
     }
+
+
+@pytest.mark.parametrize("seconds", [60, 300, 3600, 7200, 86400, 172800])
+def test_a_schedules_interval_is_read_back_from_the_rate_chalice_writes(seconds: int) -> None:
+    assert schedule_seconds(rate_every(seconds).to_string()) == seconds
+
+
+def test_a_schedule_that_is_not_a_rate_is_refused_rather_than_guessed() -> None:
+    with pytest.raises(ValueError, match="not a rate"):
+        schedule_seconds("cron(0 3 * * ? *)")
