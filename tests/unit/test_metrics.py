@@ -93,3 +93,55 @@ def test_settings_default_to_emf_except_on_a_console(
 def test_bad_metric_settings_are_refused(env: dict[str, str]) -> None:
     with pytest.raises(ConfigurationError):
         load_metric_settings(env)
+
+
+VALID_DIRECTIVE = {
+    "Namespace": "TelehealthApi",
+    "Dimensions": [["Service", "Route"]],
+    "Metrics": [{"Name": "Requests", "Unit": "Count"}, {"Name": "Latency", "Unit": "Milliseconds"}],
+}
+VALID_EMF = {
+    "_aws": {"Timestamp": 1796052676340, "CloudWatchMetrics": [VALID_DIRECTIVE]},
+    "Service": "telehealth-api-dev",
+    "Route": "/patients",
+    "Requests": 1,
+    "Latency": [1.5, 2.5],
+}
+
+
+def directive_with(**changes: object) -> dict[str, object]:
+    return {**VALID_DIRECTIVE, **changes}
+
+
+@pytest.mark.parametrize(
+    ("change", "problem"),
+    [
+        ({"_aws": {"CloudWatchMetrics": []}}, "'Timestamp' is a required property"),
+        ({"_aws": {"Timestamp": "now", "CloudWatchMetrics": []}}, "'now' is not of type 'integer'"),
+        (
+            {"_aws": {"Timestamp": 1, "CloudWatchMetrics": [directive_with(Namespace="")]}},
+            "should be non-empty",
+        ),
+        (
+            {
+                "_aws": {
+                    "Timestamp": 1,
+                    "CloudWatchMetrics": [directive_with(Metrics=[{"Name": "Requests", "Unit": "ms"}])],
+                }
+            },
+            "'ms' is not one of",
+        ),
+        ({"Route": 7}, "dimension Route is not a top-level string member"),
+        ({"Requests": "1"}, "metric Requests is not a top-level number or list of numbers"),
+        ({"Requests": True}, "metric Requests is not a top-level number or list of numbers"),
+        ({"Latency": list(range(101))}, "metric Latency is not a top-level number or list of numbers"),
+    ],
+)
+def test_the_emf_check_the_suite_relies_on_refuses_what_the_specification_does(
+    change: dict[str, object], problem: str
+) -> None:
+    # The tests above and the API's, worker's and schedules' metrics tests pass when emf_problems
+    # finds nothing: it must find these. A valid line has no problem.
+    assert emf_problems(VALID_EMF) == []
+    problems = emf_problems({**VALID_EMF, **change})
+    assert any(problem in found for found in problems), problems
