@@ -7,36 +7,24 @@ moto's own API (``/moto-api/data.json``) lists what was "sent".
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import re
 import signal
-import subprocess
-import sys
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from chalicelib.config.settings import PROJECT_ROOT
 from chalicelib.config.tokens import DEVELOPMENT_TOKEN
 from scripts.api_process import HOST, free_port
-from scripts.process_tree import descendants, is_alive, kill_all
+from scripts.process_tree import is_alive
 from scripts.run_stack import startup_problem
-from tests.helpers import call_json, wait_until
+from tests.helpers import Stack, wait_until
 
-# What a developer's shell or the suite may hold, which the emulated AWS supplies instead.
-UNSET = ("DATABASE_URL", "REDIS_URL", "API_TOKENS", "API_TOKEN_SHA256", "APP_STAGE", "NOTIFY_PROVIDER")
 MOTO_DATA = re.compile(r"(http://127\.0\.0\.1:\d+)/moto-api/data\.json")
 PATIENT = {"name": "Zelda Quixote", "email": "zelda.quixote@clinic-example.org", "phone": "+1 415 555 0199"}
-
-
-def call(url: str, token: str, body: dict[str, Any] | None = None) -> tuple[int, Any]:
-    method = "POST" if body is not None else "GET"
-    return call_json(method, url, body, {"Authorization": f"Bearer {token}"}, timeout=10)
 
 
 def sent(moto_url: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -47,45 +35,18 @@ def sent(moto_url: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
 
 
 @pytest.fixture
-def stack_process(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], Path, int]]:
-    """``scripts.run_stack`` with AWS=emulated in a session of its own; what is left of it is killed."""
-    port = free_port()
-    env = {key: value for key, value in os.environ.items() if key not in UNSET}
-    env.update(
-        AWS="emulated",
-        API_PORT=str(port),
-        TELEHEALTH_DATA_DIR=str(tmp_path / "data"),
-        WORKER_PROCESSES="1",
-        NOTIFY_FAILURE_RATE="0",
-    )
-    log_path = tmp_path / "stack.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "scripts.run_stack"],
-            cwd=PROJECT_ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    yield process, log_path, port
-    kill_all([pid for pid in descendants(process.pid) if is_alive(pid)], signal.SIGKILL)
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(process.pid, signal.SIGKILL)
-    process.wait()
+def stack(start_stack: Callable[..., Stack]) -> Stack:
+    """``scripts.run_stack`` with AWS=emulated (NOT_ON_A_LAPTOP left out: it supplies them itself)."""
+    return start_stack(workers=1, AWS="emulated")
 
 
-def test_a_created_patient_is_notified_through_emulated_ses_and_sns(
-    stack_process: tuple[subprocess.Popen[bytes], Path, int], tmp_path: Path
-) -> None:
-    process, log_path, port = stack_process
-    base_url = f"http://{HOST}:{port}"
+def test_a_created_patient_is_notified_through_emulated_ses_and_sns(stack: Stack, tmp_path: Path) -> None:
     token_file = tmp_path / "data" / "emulated-aws-token"
 
     # GIVEN the stack started with AWS=emulated: it prints where moto shows what was sent
     def started() -> str | None:
-        assert process.poll() is None, log_path.read_text(errors="replace")
-        found = MOTO_DATA.search(log_path.read_text(errors="replace"))
+        assert stack.process.poll() is None, stack.log_path.read_text(errors="replace")
+        found = MOTO_DATA.search(stack.log_path.read_text(errors="replace"))
         return found.group(1) if found and token_file.exists() else None
 
     moto_url = wait_until(started, timeout=60, interval=0.2)
@@ -94,21 +55,15 @@ def test_a_created_patient_is_notified_through_emulated_ses_and_sns(
     # (and where `make flower` finds the stack's Redis)
     assert (tmp_path / "data" / "redis-url").read_text().startswith("redis://")
 
-    def serving() -> bool:
-        assert process.poll() is None, log_path.read_text(errors="replace")
-        with contextlib.suppress(OSError):
-            return call(f"{base_url}/health", token)[0] == 200
-        return False
-
-    wait_until(serving, timeout=60, interval=0.2)
+    wait_until(lambda: stack.serving(token), timeout=60, interval=0.2)
 
     # WHEN a patient is created with the token whose digest is in Secrets Manager
-    status, created = call(f"{base_url}/patients", token, PATIENT)
+    status, created = stack.call("POST", "/patients", PATIENT, token=token)
 
     # THEN the request is served (the database and Redis URLs came from SSM)
     assert status == 201, created
     # and the development token is refused: the digests are the secret's
-    assert call(f"{base_url}/patients", DEVELOPMENT_TOKEN)[0] == 401
+    assert stack.call("GET", "/patients", token=DEVELOPMENT_TOKEN)[0] == 401
     # and the worker delivered through SES and SNS: moto lists the email and the text message
     reference = created["notification_id"]
 
@@ -125,14 +80,16 @@ def test_a_created_patient_is_notified_through_emulated_ses_and_sns(
     assert text["phone_number"] == "+14155550199"
     assert reference in text["message"]
     # and the notification is recorded as delivered
-    wait_until(lambda: call(f"{base_url}/notifications/{reference}", token)[1]["status"] == "delivered")
+    wait_until(
+        lambda: stack.call("GET", f"/notifications/{reference}", token=token)[1]["status"] == "delivered"
+    )
 
     # WHEN the stack is told to stop
-    started_pids = descendants(process.pid)
-    process.send_signal(signal.SIGTERM)
+    started_pids = stack.processes()
+    stack.process.send_signal(signal.SIGTERM)
 
     # THEN every process it started exits, moto_server stops answering and the token file is gone
-    assert process.wait(timeout=60) == 0
+    assert stack.process.wait(timeout=60) == 0
     wait_until(lambda: not any(is_alive(pid) for pid in started_pids), timeout=30)
     with pytest.raises(OSError):
         sent(moto_url)

@@ -15,109 +15,24 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from chalicelib.config.settings import PROJECT_ROOT
-from chalicelib.config.tokens import DEVELOPMENT_TOKEN
-from scripts.api_process import HOST, free_port
-from scripts.process_tree import descendants, is_alive, kill_all
-from tests.helpers import call_json, parse_json_lines, wait_until
+from scripts.api_process import HOST
+from scripts.process_tree import is_alive
+from tests.helpers import RUN_STACK, Stack, stack_env, wait_until
 
-AUTH = {"Authorization": f"Bearer {DEVELOPMENT_TOKEN}"}
-# Variables a developer's shell or the suite may hold, which a fresh laptop does not.
-UNSET = (
-    "DATABASE_URL",
-    "REDIS_URL",
-    "API_TOKENS",
-    "API_TOKEN_SHA256",
-    "APP_STAGE",
-    "LOG_LEVEL",
-    "LOG_FORMAT",
-)
-RUN_STACK = [sys.executable, "-m", "scripts.run_stack"]
 MAKE_RUN = ["make", "--no-print-directory", "-C", str(PROJECT_ROOT), "run"]
-
-
-class Stack:
-    def __init__(self, process: subprocess.Popen[bytes], base_url: str, log_path: Path) -> None:
-        self.process, self.base_url, self.log_path = process, base_url, log_path
-        self.seen_pids: set[int] = set()
-
-    def processes(self) -> list[int]:
-        """Every process below the one started (remembered, to check later that none outlived it)."""
-        pids = descendants(self.process.pid)
-        self.seen_pids.update(pids)
-        return pids
-
-    def call(self, method: str, path: str, body: dict[str, Any] | None = None) -> tuple[int, Any]:
-        return call_json(method, self.base_url + path, body, AUTH, timeout=10)
-
-    def lines(self, process_name: str) -> list[dict[str, Any]]:
-        """The JSON lines one of honcho's processes wrote (honcho prefixes "HH:MM:SS name | ")."""
-        marker = f" {process_name} "
-        text = self.log_path.read_text(errors="replace")
-        ours = [line.split("| ", 1)[1] for line in text.splitlines() if marker in line and "| " in line]
-        return parse_json_lines("\n".join(ours))
-
-
-def stack_env(tmp_path: Path, port: int, workers: int) -> dict[str, str]:
-    env = {key: value for key, value in os.environ.items() if key not in UNSET}
-    env.update(
-        API_PORT=str(port),
-        TELEHEALTH_DATA_DIR=str(tmp_path / "data"),
-        WORKER_PROCESSES=str(workers),
-        NOTIFY_FAILURE_RATE="0",
-    )
-    return env
-
-
-@pytest.fixture
-def start_stack(tmp_path: Path) -> Iterator[Callable[..., Stack]]:
-    """``start_stack(command, workers=2)`` runs the stack; whatever is left of it is killed afterwards."""
-    stacks: list[Stack] = []
-
-    def start(command: list[str] = RUN_STACK, workers: int = 2) -> Stack:
-        port = free_port()
-        log_path = tmp_path / "stack.log"
-        with log_path.open("wb") as log:
-            # A session of its own, as a terminal gives: Ctrl-C reaches its whole process group.
-            process = subprocess.Popen(
-                command,
-                cwd=PROJECT_ROOT,
-                env=stack_env(tmp_path, port, workers),
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        stacks.append(Stack(process, f"http://{HOST}:{port}", log_path))
-        return stacks[-1]
-
-    yield start
-    for stack in stacks:
-        if stack.process.poll() is None:
-            stack.processes()
-        kill_all([pid for pid in stack.seen_pids if is_alive(pid)], signal.SIGKILL)
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(stack.process.pid, signal.SIGKILL)
-        stack.process.wait()
 
 
 @pytest.fixture
 def stack(start_stack: Callable[..., Stack]) -> Stack:
     return start_stack()
-
-
-def serving(stack: Stack) -> bool:
-    assert stack.process.poll() is None, stack.log_path.read_text(errors="replace")
-    with contextlib.suppress(OSError):
-        return stack.call("GET", "/health")[0] == 200
-    return False
 
 
 def process_group_alive(pgid: int) -> bool:
@@ -130,7 +45,7 @@ def process_group_alive(pgid: int) -> bool:
 
 def test_make_run_serves_delivers_with_every_worker_and_stops_on_ctrl_c(stack: Stack, tmp_path: Path) -> None:
     # GIVEN the stack, started with nothing configured
-    wait_until(lambda: serving(stack), timeout=90, interval=0.2)
+    wait_until(stack.serving, timeout=90, interval=0.2)
     wait_until(lambda: all(f"worker.{n}@" in stack.log_path.read_text() for n in (1, 2)), timeout=60)
 
     # WHEN a patient is created through the API
@@ -188,7 +103,7 @@ def test_make_run_serves_delivers_with_every_worker_and_stops_on_ctrl_c(stack: S
 
 def running_in_full(stack: Stack, workers: int) -> list[int]:
     """Wait until the API answers and every worker is up; the processes below the one started."""
-    wait_until(lambda: serving(stack), timeout=90, interval=0.2)
+    wait_until(stack.serving, timeout=90, interval=0.2)
     names = [f"worker.{n}@" for n in range(1, workers + 1)]
     wait_until(lambda: all(name in stack.log_path.read_text() for name in names), timeout=60)
     started = stack.processes()
