@@ -13,9 +13,8 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from chalice.app import Chalice, Rate
 
@@ -32,8 +31,8 @@ LOCAL_REGION = "us-east-1"
 Handler = TypeVar("Handler", bound=Callable[..., Any])
 
 
-@dataclass(frozen=True)
-class Schedule:
+# A NamedTuple, not a dataclass: every cold start builds this class (see ScheduleSettings).
+class Schedule(NamedTuple):
     # Read when the handler is registered (app.py's import), not when the module is imported.
     interval_seconds: Callable[[], int]
     description: str
