@@ -39,9 +39,9 @@ CELERY_QUEUE = "celery"  # Celery's default queue: the API names none
 
 
 @pytest.fixture(scope="module")
-def entry_modules(lambda_package: PackageOutput) -> set[str]:
+def entry_modules(sam: dict[str, Any]) -> set[str]:
     """The module of every function's handler, as the SAM template names them (``app.app`` -> ``app``)."""
-    resources = json.loads(lambda_package.sam_template.read_text())["Resources"].values()
+    resources = sam["Resources"].values()
     handlers = {r["Properties"]["Handler"] for r in resources if r["Type"] == "AWS::Serverless::Function"}
     return {handler.rsplit(".", 1)[0] for handler in handlers}
 
