@@ -22,6 +22,15 @@ def serves_requests(env: Mapping[str, str]) -> bool:
     return env.get("_HANDLER", API_HANDLER) == API_HANDLER
 
 
+# The relay's function (app.py's ``relay_notifications``): like the API's, it hands notifications off.
+RELAY_HANDLER = "app.relay_notifications"
+
+
+def hands_off_notifications(env: Mapping[str, str]) -> bool:
+    """True where notifications go to the broker: the API's function and the relay's (not the purge's)."""
+    return env.get("_HANDLER", API_HANDLER) in (API_HANDLER, RELAY_HANDLER)
+
+
 Number = TypeVar("Number", int, float)
 
 

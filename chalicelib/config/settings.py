@@ -16,7 +16,12 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
-from chalicelib.config.environment import ConfigurationError, number_setting, serves_requests
+from chalicelib.config.environment import (
+    ConfigurationError,
+    hands_off_notifications,
+    number_setting,
+    serves_requests,
+)
 from chalicelib.config.notifications import NotificationSettings, load_notification_settings
 from chalicelib.config.secrets import SECRET_REFERENCES, SecretUnavailable, resolve_secret_references
 from chalicelib.config.token_secret import TokenSecret
@@ -94,6 +99,8 @@ class Settings:
     in_lambda: bool = False
     # False in a scheduled function: no token read, none needed (``serves_requests``).
     serves_requests: bool = True
+    # False in the purge's function: it needs no broker (``hands_off_notifications``).
+    needs_broker: bool = True
     # No DATABASE_URL: the SQLite file under TELEHEALTH_DATA_DIR (``.data/``).
     uses_development_database: bool = False
     redis_url: str | None = None
@@ -161,6 +168,7 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         stage=stage,
         in_lambda=in_lambda,
         serves_requests=requests,
+        needs_broker=hands_off_notifications(env),
         database_url=normalize_database_url(env.get("DATABASE_URL") or _default_database_url(env)),
         uses_development_database=not env.get("DATABASE_URL"),
         token_digests=token_digests,
@@ -249,7 +257,7 @@ def _refuse_unsafe_production(settings: Settings) -> None:
     if settings.stage == "prod":
         if settings.is_sqlite:
             raise ConfigurationError("prod stage needs DATABASE_URL for PostgreSQL, not SQLite")
-        if not settings.redis_url and settings.serves_requests:  # the purge needs none
+        if not settings.redis_url and settings.needs_broker:
             raise ConfigurationError(
                 "prod stage needs REDIS_URL (or REDIS_URL_PARAMETER): rate limits, notifications"
             )

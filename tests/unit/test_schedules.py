@@ -141,6 +141,18 @@ def test_a_scheduled_function_in_prod_reads_no_token_and_needs_none(monkeypatch:
     assert settings.redis_url is None  # the purge needs no Redis
 
 
+def test_the_relay_in_prod_needs_redis_and_no_token() -> None:
+    from chalicelib.config.settings import load_settings
+
+    # The relay hands notifications to the broker: without one it would leave them pending for ever.
+    relay = {**PROD_JOB, "_HANDLER": "app.relay_notifications"}
+    with pytest.raises(ConfigurationError, match="prod stage needs REDIS_URL"):
+        load_settings(relay)
+
+    settings = load_settings({**relay, "REDIS_URL": "redis://cache.internal:6379/0"})
+    assert (settings.serves_requests, settings.token_digests, settings.needs_broker) == (False, (), True)
+
+
 def test_the_api_function_in_prod_still_needs_tokens_and_redis() -> None:
     from chalicelib.config.settings import load_settings
 
