@@ -27,11 +27,13 @@ import pytest
 from jsonschema import Draft202012Validator
 from referencing import Registry
 from referencing.jsonschema import DRAFT202012
+from sqlalchemy import text
 
 from chalicelib.config.settings import PROJECT_ROOT, Settings, get_settings, load_settings
 from chalicelib.config.tokens import DEVELOPMENT_TOKEN
 from chalicelib.notifications.dispatch import reset_celery_client
 from chalicelib.storage.database import reset_engine
+from chalicelib.storage.unit_of_work import UnitOfWork
 from scripts.api_process import HOST, free_port
 from scripts.process_tree import descendants, is_alive, kill_all
 
@@ -199,6 +201,19 @@ def parse_json_lines(text: str) -> list[dict[str, Any]]:
             with contextlib.suppress(ValueError):
                 lines.append(json.loads(line))
     return lines
+
+
+def insert_idempotency_keys(rows: list[dict[str, Any]]) -> None:
+    """Key rows of principal ``clinic`` as a create would leave them: ``key``, ``created``, ``expires``."""
+    with UnitOfWork() as uow:
+        uow.session.execute(
+            text(
+                "INSERT INTO idempotency_keys (principal, key, request_sha256, patient_id, result,"
+                " created_at, expires_at) VALUES ('clinic', :key, 'x', NULL, NULL, :created, :expires)"
+            ),
+            rows,
+        )
+        uow.commit()
 
 
 # --- Processes: a Celery worker, chalice local ---------------------------------------------------

@@ -24,7 +24,7 @@ from chalicelib.storage.models import utc_now
 from chalicelib.storage.unit_of_work import UnitOfWork
 from deploy.lambda_events import schedule_event
 from deploy.lambda_runtime import LambdaContainer, lambda_environment
-from tests.helpers import heavy_modules, run_together
+from tests.helpers import heavy_modules, insert_idempotency_keys, run_together
 
 pytestmark = pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 
@@ -99,15 +99,7 @@ def test_a_purge_invocation_deletes_keys_past_24_hours_and_nothing_younger(
 
     past, young = timedelta(hours=24, minutes=1), timedelta(hours=23, minutes=59)
     rows = [key(f"old-{i}", past) for i in range(3)] + [key(f"young-{i}", young) for i in range(2)]
-    with UnitOfWork() as uow:
-        uow.session.execute(
-            text(
-                "INSERT INTO idempotency_keys (principal, key, request_sha256, patient_id, result,"
-                " created_at, expires_at) VALUES ('clinic', :key, 'x', NULL, NULL, :created, :expires)"
-            ),
-            rows,
-        )
-        uow.commit()
+    insert_idempotency_keys(rows)
 
     # WHEN EventBridge invokes the purge's function (no Redis in its environment, as deployed)
     with LambdaContainer(unzipped_artifact, function_environment(PURGE, configured_app)) as container:

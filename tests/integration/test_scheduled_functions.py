@@ -21,7 +21,7 @@ from chalicelib.patients import service as patients
 from chalicelib.patients.idempotency import KEY_LIFETIME, purge_expired_keys
 from chalicelib.storage.models import utc_now
 from chalicelib.storage.unit_of_work import UnitOfWork
-from tests.helpers import run_together
+from tests.helpers import insert_idempotency_keys, run_together
 
 JANE = {"name": "Jane Roe", "email": "jane.roe@example.com"}
 UNREACHABLE_REDIS = "redis://127.0.0.1:9/0"
@@ -58,15 +58,7 @@ def add_keys(*, expired: int, fresh: int) -> None:
         for i in range(expired)
     ]
     rows += [{"key": f"f{i}", "created": now, "expires": now + KEY_LIFETIME} for i in range(fresh)]
-    with UnitOfWork() as uow:
-        uow.session.execute(
-            text(
-                "INSERT INTO idempotency_keys (principal, key, request_sha256, patient_id, result,"
-                " created_at, expires_at) VALUES ('clinic', :key, 'x', NULL, NULL, :created, :expires)"
-            ),
-            rows,
-        )
-        uow.commit()
+    insert_idempotency_keys(rows)
 
 
 def remaining_keys() -> list[str]:
