@@ -241,7 +241,7 @@ def main() -> None:
         )
         from chalicelib.storage.migrate import upgrade_database
 
-        upgrade_database()
+        upgrade_database(os.environ["DATABASE_URL"])
         print(
             f"database {os.environ['DATABASE_URL'].split('://')[0]}, {args.processes} worker processes "
             f"--pool={args.pool} --concurrency={args.concurrency}, {os.cpu_count()} CPUs; "

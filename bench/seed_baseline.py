@@ -244,14 +244,12 @@ def _use_database(database_url: str, **env: str) -> None:
     rate limit and Lambda function name left out (the bench calls with the development token)."""
     import os
 
-    from chalicelib.config.settings import get_settings
-    from chalicelib.storage.database import reset_engine
+    from chalicelib.bootstrap import reset_for_tests
 
     os.environ.update(DATABASE_URL=database_url, APP_STAGE="dev", **env)
     for name in ("API_TOKENS", "RATE_LIMIT_PER_MINUTE", "AWS_LAMBDA_FUNCTION_NAME"):
         os.environ.pop(name, None)
-    get_settings.cache_clear()
-    reset_engine()
+    reset_for_tests()
 
 
 def figures(label: str, latencies: list[float]) -> dict[str, Any]:

@@ -5,8 +5,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from chalicelib.config.settings import get_settings
 from chalicelib.validation import IntegerParameter
+
+DEFAULT_PER_PAGE = 20
+MAX_PER_PAGE = 100
 
 PAGE = IntegerParameter(
     "page",
@@ -23,9 +25,8 @@ def per_page_parameter(*, default: int, maximum: int, items: str = "Patients") -
 
 
 def configured_per_page(items: str = "Patients") -> IntegerParameter:
-    """``per_page`` with the deployment's default and maximum (``DEFAULT_PER_PAGE``, ``MAX_PER_PAGE``)."""
-    settings = get_settings()
-    return per_page_parameter(default=settings.default_per_page, maximum=settings.max_per_page, items=items)
+    """``per_page`` with the API's default and maximum (``DEFAULT_PER_PAGE``, ``MAX_PER_PAGE``)."""
+    return per_page_parameter(default=DEFAULT_PER_PAGE, maximum=MAX_PER_PAGE, items=items)
 
 
 def paging_parameters() -> tuple[IntegerParameter, IntegerParameter]:

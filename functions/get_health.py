@@ -1,5 +1,6 @@
 from chalice.app import Request, Response
 
+from chalicelib import bootstrap
 from chalicelib.health.service import check_health
 from chalicelib.http.endpoints import DOCUMENTATION_TAG, Reply, endpoint
 from chalicelib.http.responses import json_response
@@ -16,7 +17,7 @@ from chalicelib.storage.unit_of_work import ReadTransaction
     replies={200: Reply("Healthy", "Health"), 503: Reply("The database is unreachable", "Health")},
 )
 def get_health(request: Request) -> Response:
-    health = check_health(ReadTransaction())
+    health = check_health(ReadTransaction(), bootstrap.settings().redis_url)
     body = {
         "status": "ok" if health.healthy else "unavailable",
         "database": health.database,

@@ -14,9 +14,9 @@ from typing import Any
 from celery import Celery
 from celery.signals import setup_logging, worker_process_init
 
+from chalicelib import bootstrap
 from chalicelib.config.environment import ConfigurationError
 from chalicelib.config.logs import get_log_settings
-from chalicelib.config.settings import get_settings
 from chalicelib.notifications.dispatch import celery_config
 from chalicelib.observability.structured_logging import configure_logging
 from chalicelib.storage.database import reset_engine
@@ -38,7 +38,7 @@ def forget_inherited_engine(**_: Any) -> None:
     reset_engine(close_connections=False)
 
 
-settings = get_settings()
+settings = bootstrap.settings()
 if not settings.redis_url:
     raise ConfigurationError("the worker needs REDIS_URL (broker and result backend)")
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 from celery import Task
 from sqlalchemy.exc import OperationalError
 
-from chalicelib.config.settings import get_settings
+from chalicelib import bootstrap
 from chalicelib.notifications.delivery import DeliveryFailed, deliver_notification, retry_delay
 from chalicelib.notifications.dispatch import SEND_NOTIFICATION_TASK
 from chalicelib.storage.unit_of_work import UnitOfWork
 from local_worker.celery import app
 
-notifications = get_settings().notifications
+notifications = bootstrap.settings().notifications
 
 
 @app.task(

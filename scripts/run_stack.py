@@ -27,7 +27,8 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from chalicelib.config.settings import PROJECT_ROOT, get_settings
+from chalicelib import bootstrap
+from chalicelib.config.settings import PROJECT_ROOT
 from chalicelib.storage.migrate import upgrade_database
 from scripts import emulated_aws
 from scripts.embedded_services import start_embedded_redis
@@ -199,7 +200,7 @@ def main() -> int:
     redis_server: Any = None
     aws: emulated_aws.EmulatedAws | None = None
     try:
-        upgrade_database()
+        upgrade_database(bootstrap.settings().database_url)
         bin_dir = str(Path(sys.executable).parent)
         env["PATH"] = os.pathsep.join([bin_dir, env.get("PATH", "")])
         if not env.get("REDIS_URL"):
@@ -210,7 +211,7 @@ def main() -> int:
         write_redis_url(env, env["REDIS_URL"])  # for `make flower`, in another terminal
         print("Celery's dashboard: `make flower` in another terminal", file=sys.stderr)
         if emulated_aws.wanted(env):  # make run AWS=emulated
-            aws = emulated_aws.start_emulated_aws(env, database_url=get_settings().database_url)
+            aws = emulated_aws.start_emulated_aws(env, database_url=bootstrap.settings().database_url)
             print(emulated_aws.describe(aws), file=sys.stderr)
         if stack.stopping or stack.parent.told_to_stop():
             return 0

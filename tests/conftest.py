@@ -27,11 +27,10 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
-from chalicelib.config.metrics import get_metric_settings
-from chalicelib.config.settings import get_settings, normalize_database_url
-from chalicelib.notifications.dispatch import reset_celery_client
+from chalicelib.bootstrap import reset_for_tests
+from chalicelib.config.settings import normalize_database_url
 from chalicelib.observability.structured_logging import json_log_handler
-from chalicelib.storage.database import get_engine, reset_engine
+from chalicelib.storage.database import get_engine
 from chalicelib.storage.migrate import upgrade_database
 from scripts.embedded_services import start_embedded_postgres, start_embedded_redis
 from tests.helpers import OTHER_TOKEN, SUITE_TOKENS, WorkerProcess, configure_environment, parse_json_lines
@@ -129,7 +128,7 @@ def postgres_url(postgres_server_url: str) -> Iterator[str]:
     url = make_url(postgres_server_url).set(database=name).render_as_string(hide_password=False)
     upgrade_database(url)
     yield url
-    reset_engine()
+    reset_for_tests()
     with psycopg.connect(libpq, autocommit=True) as admin:
         admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
@@ -166,9 +165,7 @@ def configured_app(monkeypatch: pytest.MonkeyPatch, database_url: str) -> Iterat
             connection.execute(text(f"TRUNCATE {', '.join(TRUNCATE_TABLES)} RESTART IDENTITY CASCADE"))
             connection.execute(text("UPDATE row_counts SET row_count = 0"))
     yield database_url
-    get_settings.cache_clear()
-    reset_engine()
-    reset_celery_client()
+    reset_for_tests()
 
 
 @pytest.fixture
@@ -262,8 +259,7 @@ def notifying_app(
         env = {**FAST_NOTIFICATIONS, "REDIS_URL": redis_url, **overrides}
         for key, value in env.items():
             monkeypatch.setenv(key, value)
-        get_settings.cache_clear()
-        reset_celery_client()
+        reset_for_tests()
 
     configure()
     return configure
@@ -304,6 +300,6 @@ def metrics_on(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """EMF lines written whatever the process's log format (METRICS=emf, read afresh)."""
     monkeypatch.setenv("METRICS", "emf")
     monkeypatch.setenv("APP_STAGE", "dev")
-    get_metric_settings.cache_clear()
+    reset_for_tests()
     yield
-    get_metric_settings.cache_clear()
+    reset_for_tests()

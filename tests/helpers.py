@@ -29,10 +29,9 @@ from referencing import Registry
 from referencing.jsonschema import DRAFT202012
 from sqlalchemy import text
 
-from chalicelib.config.settings import PROJECT_ROOT, Settings, get_settings, load_settings
+from chalicelib.bootstrap import reset_for_tests
+from chalicelib.config.settings import PROJECT_ROOT, Settings, load_settings
 from chalicelib.config.tokens import DEVELOPMENT_TOKEN
-from chalicelib.notifications.dispatch import reset_celery_client
-from chalicelib.storage.database import reset_engine
 from chalicelib.storage.unit_of_work import UnitOfWork
 from scripts.api_process import HOST, free_port
 from scripts.process_tree import descendants, is_alive, kill_all
@@ -61,9 +60,7 @@ def configure_environment(monkeypatch: pytest.MonkeyPatch, **env: str) -> None:
             monkeypatch.delenv(key, raising=False)
     for key, value in {"APP_STAGE": "dev", **env}.items():
         monkeypatch.setenv(key, value)
-    get_settings.cache_clear()
-    reset_engine()
-    reset_celery_client()
+    reset_for_tests()
 
 
 # For tests whose requests never reach the database: once, on SQLite, instead of once per database.

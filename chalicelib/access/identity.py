@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from chalicelib.config.settings import JwtSettings, get_auth_settings
+from chalicelib.config.settings import AuthSettings, JwtSettings
 from chalicelib.config.tokens import token_sha256
 from chalicelib.scopes import parse_scope_string
 
@@ -34,26 +34,25 @@ class Identity:
     scopes: frozenset[str]
 
 
-def identify(authorization: str | None) -> Identity | None:
-    """The identity behind a ``Bearer <token>`` header value, or None."""
+def identify(authorization: str | None, auth: AuthSettings) -> Identity | None:
+    """The identity behind a ``Bearer <token>`` header value under ``auth``'s tokens, or None."""
     if not authorization:
         return None
     scheme, _, token = authorization.strip().partition(" ")
     token = token.strip()
     if scheme.lower() != "bearer" or not token:
         return None
-    identity = _static_token_identity(token)
-    jwt_settings = get_auth_settings().jwt
-    if identity is None and jwt_settings is not None and token.count(".") == 2:
-        identity = _jwt_identity(token, jwt_settings)
+    identity = _static_token_identity(token, auth)
+    if identity is None and auth.jwt is not None and token.count(".") == 2:
+        identity = _jwt_identity(token, auth.jwt)
     return identity
 
 
-def _static_token_identity(token: str) -> Identity | None:
+def _static_token_identity(token: str, auth: AuthSettings) -> Identity | None:
     presented = token_sha256(token)
     identity = None
     # Compare against every configured digest, so timing does not tell which matched.
-    for candidate in get_auth_settings().current_token_digests():
+    for candidate in auth.current_token_digests():
         if hmac.compare_digest(presented, candidate.sha256) and identity is None:
             identity = Identity(candidate.principal, candidate.scopes)
     return identity

@@ -17,7 +17,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from chalicelib.config.settings import RateLimitSettings, get_settings
+from chalicelib.config.process_cache import on_forget
+from chalicelib.config.settings import RateLimitSettings
 from chalicelib.errors import RateLimited
 
 logger = logging.getLogger("telehealth.rate_limit")
@@ -63,20 +64,18 @@ _lock = threading.Lock()
 _warned_unconfigured = False
 
 
-def enforce_rate_limit(principal: str) -> None:
+def enforce_rate_limit(principal: str, limit: RateLimitSettings, redis_url: str | None) -> None:
     """Take one request from ``principal``'s bucket. Raises RateLimited when it is empty.
 
     Does nothing when the limit is disabled, and lets the request through when
     Redis cannot answer.
     """
-    settings = get_settings()
-    limit = settings.rate_limit
     if not limit.enabled:
         return
-    if settings.redis_url is None:
+    if redis_url is None:
         _warn_unconfigured()
         return
-    wait_ms = _take_token(settings.redis_url, limit, principal)
+    wait_ms = _take_token(redis_url, limit, principal)
     if wait_ms:
         raise RateLimited(max(1, math.ceil(wait_ms / 1000)))
 
@@ -138,3 +137,6 @@ def reset_rate_limiter() -> None:
     with _lock:
         _states.clear()
         _warned_unconfigured = False
+
+
+on_forget(reset_rate_limiter)

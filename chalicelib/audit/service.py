@@ -6,8 +6,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from chalicelib import bootstrap  # TRANSITIONAL
 from chalicelib.audit.recording import RATE_LIMITED, AuditContext, note_patient
-from chalicelib.config.settings import get_settings
 from chalicelib.paging import configured_per_page
 from chalicelib.storage.models import AuditEventRecord
 from chalicelib.storage.unit_of_work import ReadTransaction, UnitOfWork
@@ -60,7 +60,7 @@ def record_outcome(uow: UnitOfWork, context: AuditContext, status: int) -> None:
             uow.audit_events.count_in_window(row, window_start=refusal_window(row["occurred_at"]))
         else:
             # A read's row alone may skip the wait for the WAL flush; never a change's.
-            wait = not context.action.reads or get_settings().audit_read_commit == "durable"
+            wait = not context.action.reads or bootstrap.settings().audit_read_commit == "durable"
             uow.audit_events.add(context.row(status=status), wait_for_flush=wait)
         uow.commit()
 

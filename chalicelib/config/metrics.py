@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from functools import lru_cache
 from typing import NamedTuple
 
 from chalicelib.config.environment import ConfigurationError
 from chalicelib.config.logs import get_log_settings
+from chalicelib.config.process_cache import process_cache
 
 # "emf": one CloudWatch Embedded Metric Format line per invocation on stdout; "off": none.
 METRIC_MODES = ("emf", "off")
@@ -55,7 +55,7 @@ def load_metric_settings(env: Mapping[str, str], *, console_logs: bool = False) 
     return MetricSettings(mode=mode, namespace=namespace, service=service, json_log_lines=not console_logs)
 
 
-@lru_cache(maxsize=1)
+@process_cache()
 def get_metric_settings() -> MetricSettings:
     """The process's metric settings, read once."""
     return load_metric_settings(os.environ, console_logs=get_log_settings().console)

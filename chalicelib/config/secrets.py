@@ -16,8 +16,9 @@ never load it.
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping
-from functools import cache
 from typing import Any
+
+from chalicelib.config.process_cache import process_cache
 
 # Reference variable -> the plain variable whose value it supplies.
 SECRET_REFERENCES = {
@@ -74,7 +75,7 @@ def read_parameter(name: str) -> str:
     return str(response["Parameter"]["Value"]).strip()
 
 
-@cache
+@process_cache(maxsize=None)
 def aws_client(service: str) -> Any:
     import boto3
 

@@ -10,10 +10,8 @@ from AWS secrets (``chalicelib.config.secrets``).
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path
 
 from chalicelib.config.environment import (
@@ -77,7 +75,9 @@ class JwtSettings:
 class AuthSettings:
     """What the authorizer reads: static token digests and JWT settings, nothing of the database or Redis."""
 
+    # The digests read at start; the authorizer asks ``current_token_digests()``.
     token_digests: tuple[TokenDigest, ...]
+    # API_TOKENS_SECRET_ID: the secret re-read on a TTL, so a removed token stops working.
     token_secret: TokenSecret | None = None
     jwt: JwtSettings | None = None
 
@@ -92,10 +92,8 @@ class AuthSettings:
 class Settings:
     stage: str
     database_url: str
-    # The digests read at start; the authorizer asks ``current_token_digests()``.
-    token_digests: tuple[TokenDigest, ...]
-    # API_TOKENS_SECRET_ID: the secret re-read on a TTL, so a removed token stops working.
-    token_secret: TokenSecret | None = None
+    # The static tokens and JWT settings, as the authorizer's own function reads them alone.
+    auth: AuthSettings
     in_lambda: bool = False
     # False in a scheduled function: no token read, none needed (``serves_requests``).
     serves_requests: bool = True
@@ -111,24 +109,14 @@ class Settings:
     # AUDIT_READ_COMMIT: "async", a read's audit row commits without waiting for the WAL flush
     # (PostgreSQL only; lost only if the database server crashes within ~0.6 s), or "durable".
     audit_read_commit: str = "async"
-    max_per_page: int = 100
-    default_per_page: int = 20
     phone_default_region: str = "US"
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     rate_limit: RateLimitSettings = field(default_factory=RateLimitSettings)
-    jwt: JwtSettings | None = None
     notifications: NotificationSettings = field(default_factory=NotificationSettings)
 
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
-
-    @property
-    def auth(self) -> AuthSettings:
-        return AuthSettings(self.token_digests, self.token_secret, self.jwt)
-
-    def current_token_digests(self) -> tuple[TokenDigest, ...]:
-        return self.auth.current_token_digests()
 
 
 def _default_database_url(env: Mapping[str, str]) -> str:
@@ -171,13 +159,13 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         needs_broker=hands_off_notifications(env),
         database_url=normalize_database_url(env.get("DATABASE_URL") or _default_database_url(env)),
         uses_development_database=not env.get("DATABASE_URL"),
-        token_digests=token_digests,
-        token_secret=_token_secret(env, token_digests) if requests else None,
+        auth=AuthSettings(
+            token_digests, _token_secret(env, token_digests) if requests else None, _jwt_settings(env)
+        ),
         redis_url=env.get("REDIS_URL") or None,
         phone_default_region=env.get("PHONE_DEFAULT_REGION", "US"),
         max_body_bytes=number_setting(env, "MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES, int, minimum=1),
         rate_limit=_rate_limit_settings(env),
-        jwt=_jwt_settings(env),
         db_pool=_choice(env, "DB_POOL", DB_POOL_KINDS),
         # SQLAlchemy reads a pool size of 0 as "no limit".
         db_pool_size=number_setting(env, "DB_POOL_SIZE", 2, int, minimum=1),
@@ -276,23 +264,3 @@ def _refuse_unsafe_tokens(auth: AuthSettings, where: str) -> None:
         raise ConfigurationError(f"{where} needs API_TOKENS, API_TOKEN_SHA256 or JWT settings")
     if any(is_development_token(t) for t in auth.token_digests):
         raise ConfigurationError(f"{where} refuses the development token")
-
-
-def get_auth_settings() -> AuthSettings:
-    """The authorizer's settings. In the authorizer's own function (Lambda's ``_HANDLER``), read alone:
-    its cold start reads no database or Redis secret, which its role may not read. Elsewhere, those of
-    ``get_settings()``."""
-    if os.environ.get("_HANDLER") == AUTHORIZER_HANDLER:
-        return _get_authorizer_function_settings()
-    return get_settings().auth
-
-
-@lru_cache(maxsize=1)
-def _get_authorizer_function_settings() -> AuthSettings:
-    return load_auth_settings(os.environ)
-
-
-@lru_cache(maxsize=1)
-def get_settings() -> Settings:
-    """The process's settings, read once (in Lambda: once per cold start, secrets included)."""
-    return load_settings(os.environ)

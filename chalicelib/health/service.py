@@ -8,7 +8,6 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from chalicelib.config.settings import get_settings
 from chalicelib.storage.models import NotificationStatus
 from chalicelib.storage.unit_of_work import ReadTransaction
 
@@ -30,10 +29,10 @@ class Health:
         return self.database == UP
 
 
-def check_health(reads: ReadTransaction) -> Health:
-    """Reachability of the database (through ``reads``) and Redis; never raises."""
+def check_health(reads: ReadTransaction, redis_url: str | None) -> Health:
+    """Reachability of the database (through ``reads``) and of Redis at ``redis_url``; never raises."""
     database, pending, failed = _database(reads)
-    return Health(database, _redis(), pending, failed)
+    return Health(database, _redis(redis_url), pending, failed)
 
 
 def _database(reads: ReadTransaction) -> tuple[str, int | None, int | None]:
@@ -47,8 +46,7 @@ def _database(reads: ReadTransaction) -> tuple[str, int | None, int | None]:
         return UNREACHABLE, None, None
 
 
-def _redis() -> str:
-    url = get_settings().redis_url
+def _redis(url: str | None) -> str:
     if not url:
         return NOT_CONFIGURED
     import redis

@@ -27,8 +27,9 @@ def authorize_bearer_token(auth_request: AuthRequest) -> AuthResponse:
     # Imported on first use: the API's function registers this authorizer but never runs it (API
     # Gateway runs the authorizer's own function), so its cold start does not pay for token parsing.
     from chalicelib.access.identity import identify
+    from chalicelib.bootstrap import auth_settings
 
-    identity = identify(auth_request.token)
+    identity = identify(auth_request.token, auth_settings())
     if identity is None:
         record_authorizer_refusal()
         return AuthResponse(routes=[], principal_id=ANONYMOUS)

@@ -25,7 +25,7 @@ from typing import Any
 
 from chalice.app import Chalice, Rate, ScheduledEventConfig
 
-from chalicelib.config.settings import get_settings
+from chalicelib import bootstrap  # TRANSITIONAL
 from chalicelib.http.errors import INTERNAL_ERROR_CODE
 from chalicelib.http.local_serving import local_error_body
 from chalicelib.http.schedules import interval_of, scheduled_event
@@ -82,7 +82,7 @@ def run_schedules_locally(app: Chalice) -> None:
     if not serving_with_chalice_local():  # chalice.test.Client loads chalice.local too
         return
     _schedules.clear()
-    _schedules.update(local_schedules(app, get_settings().stage))
+    _schedules.update(local_schedules(app, bootstrap.settings().stage))
     for schedule in _schedules.values():
         if schedule.interval_seconds is None:
             logger.warning(

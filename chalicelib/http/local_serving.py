@@ -18,7 +18,7 @@ from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from chalicelib.config.settings import get_settings
+from chalicelib import bootstrap  # TRANSITIONAL
 from chalicelib.http.gateway_responses import GATEWAY_RESPONSE_HEADERS, SERVER_ERRORS
 from chalicelib.http.startup import serving_with_chalice_local
 
@@ -146,7 +146,7 @@ def prepare_local_server() -> None:
     for name, method in vars(LocalRequestHandling).items():
         if isinstance(method, types.FunctionType):
             setattr(local.ChaliceRequestHandler, name, method)
-    settings = get_settings()
+    settings = bootstrap.settings()
     if settings.stage == "dev" and settings.uses_development_database:
         from chalicelib.storage.migrate import upgrade_database
 

@@ -13,12 +13,12 @@ from __future__ import annotations
 import json
 import re
 from collections import defaultdict
-from functools import lru_cache
 from typing import Any
 
 from chalice.app import Chalice
 
-from chalicelib.config.settings import get_settings
+from chalicelib import bootstrap
+from chalicelib.config.process_cache import process_cache
 from chalicelib.errors import (
     AuditUnavailable,
     DomainError,
@@ -50,7 +50,7 @@ class UndocumentedRoute(LookupError):
     """A registered route whose handler has no ``@endpoint``, or misses a parameter."""
 
 
-@lru_cache(maxsize=4)
+@process_cache(maxsize=4)
 def document_json(app: Chalice) -> str:
     return json.dumps(build_document(app), separators=(",", ":"))
 
@@ -116,7 +116,7 @@ def _operation_object(path: str, operation_id: str, declared: Endpoint, scope: s
     if declared.request_body:
         result["requestBody"] = {
             "required": True,
-            "description": f"A JSON object of at most {get_settings().max_body_bytes} bytes.",
+            "description": f"A JSON object of at most {bootstrap.settings().max_body_bytes} bytes.",
             "content": {JSON: {"schema": ref(declared.request_body)}},
         }
     # OpenAPI 3.1 lets a bearer requirement list the roles (here, scopes) it needs.

@@ -13,7 +13,7 @@ from urllib.parse import urlencode
 
 from chalice.app import Request
 
-from chalicelib.config.settings import get_settings
+from chalicelib import bootstrap
 from chalicelib.errors import (
     MalformedRequest,
     PayloadTooLarge,
@@ -30,7 +30,7 @@ def read_json_object(request: Request) -> Any:
     raw = request.raw_body or b""
     if isinstance(raw, str):
         raw = raw.encode("utf-8")
-    max_body_bytes = get_settings().max_body_bytes
+    max_body_bytes = bootstrap.settings().max_body_bytes
     if len(raw) > max_body_bytes:
         raise PayloadTooLarge(f"Request body must be at most {max_body_bytes} bytes")
     content_type = (request.headers.get("content-type") or "application/json").lower()

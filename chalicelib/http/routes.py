@@ -18,6 +18,7 @@ from contextvars import ContextVar
 
 from chalice.app import Chalice, ChaliceAuthorizer, Request, Response
 
+from chalicelib import bootstrap
 from chalicelib.access.rate_limit import enforce_rate_limit
 from chalicelib.audit import service as audit_trail
 from chalicelib.audit.recording import AuditContext, AuditedAction, auditing
@@ -119,7 +120,8 @@ def admit(request: Request, scope: str) -> None:
     """Let an authenticated request reach its handler. Raises RateLimited, InsufficientScope."""
     principal = principal_of(request)
     # Every authenticated request counts, allowed or not, so a refused token cannot hammer either.
-    enforce_rate_limit(principal)
+    settings = bootstrap.settings()
+    enforce_rate_limit(principal, settings.rate_limit, settings.redis_url)
     if scope not in scopes_of(request):
         raise InsufficientScope(scope)
 

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import os
 
-from chalicelib.config.settings import AUTHORIZER_HANDLER, get_auth_settings, get_settings
+from chalicelib import bootstrap
+from chalicelib.config.settings import AUTHORIZER_HANDLER
 
 # Chalice CLI commands that import app.py to serve it (others read its routes).
 SERVING_COMMANDS = frozenset({"local"})
@@ -24,11 +25,11 @@ def check_settings_at_startup() -> None:
     """
     command = _chalice_cli_command()
     if command is None or command in SERVING_COMMANDS:
-        # The authorizer's function checks what it reads: the token settings (chalicelib.config.settings).
+        # The authorizer's function checks what it reads: the token settings (chalicelib.bootstrap).
         if os.environ.get("_HANDLER") == AUTHORIZER_HANDLER:
-            get_auth_settings()
+            bootstrap.auth_settings()
         else:
-            get_settings()
+            bootstrap.settings()
 
 
 def serving_with_chalice_local() -> bool:

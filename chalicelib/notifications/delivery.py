@@ -19,8 +19,8 @@ from datetime import timedelta
 from enum import StrEnum
 from typing import NoReturn
 
+from chalicelib import bootstrap  # TRANSITIONAL
 from chalicelib.config.notifications import NotificationSettings
-from chalicelib.config.settings import get_settings
 from chalicelib.notifications.events import channels_for
 from chalicelib.notifications.providers import (
     MissingAddress,
@@ -77,7 +77,7 @@ def deliver_notification(uow: UnitOfWork, notification_id: str) -> DeliveryOutco
     last attempt. Database errors propagate: nothing was recorded, so the
     task may simply run again.
     """
-    settings = get_settings().notifications
+    settings = bootstrap.settings().notifications
     # One metrics line per attempt: delivered (with its commit-to-delivered time), retried or dead.
     with log_context(notification_id=notification_id), metrics_batch():
         claim = _claim(uow, notification_id, settings)

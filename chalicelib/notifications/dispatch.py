@@ -13,10 +13,11 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from functools import lru_cache
 from typing import Any
 
-from chalicelib.config.settings import Settings, get_settings
+from chalicelib import bootstrap  # TRANSITIONAL
+from chalicelib.config.process_cache import on_forget, process_cache
+from chalicelib.config.settings import Settings
 from chalicelib.storage.models import NotificationStatus, utc_now
 from chalicelib.storage.unit_of_work import UnitOfWork
 
@@ -72,7 +73,7 @@ def celery_config(settings: Settings) -> dict[str, Any]:
     }
 
 
-@lru_cache(maxsize=1)
+@process_cache()
 def get_celery_client() -> Any:
     """The API's Celery app: no tasks of its own, it only sends tasks by name.
 
@@ -82,7 +83,7 @@ def get_celery_client() -> Any:
     """
     from celery import Celery
 
-    config = celery_config(get_settings())
+    config = celery_config(bootstrap.settings())
     client = Celery("telehealth-api", set_as_current=False)
     client.conf.update(
         config,
@@ -94,11 +95,11 @@ def get_celery_client() -> Any:
     return client
 
 
-@lru_cache(maxsize=1)
+@process_cache()
 def get_result_backend() -> Any:
     from celery.backends.redis import RedisBackend
 
-    return RedisBackend(app=get_celery_client(), url=get_settings().redis_url)
+    return RedisBackend(app=get_celery_client(), url=bootstrap.settings().redis_url)
 
 
 def reset_celery_client() -> None:
@@ -109,9 +110,12 @@ def reset_celery_client() -> None:
     get_result_backend.cache_clear()
 
 
+on_forget(reset_celery_client)
+
+
 def enqueue_notification(notification_id: str) -> bool:
     """Publish one send task; False (and a log line) when the broker is unreachable or not configured."""
-    if not get_settings().redis_url:
+    if not bootstrap.settings().redis_url:
         logger.warning(
             "notification not handed off: REDIS_URL is not set", extra={"notification_id": notification_id}
         )
@@ -175,7 +179,7 @@ def relay_notifications(uow: UnitOfWork, enqueue: Callable[[str], bool] = enqueu
     message was lost with Redis), retrying past its longest backoff, or
     claimed by a worker whose claim expired.
     """
-    relay_delay = timedelta(seconds=get_settings().notifications.relay_delay)
+    relay_delay = timedelta(seconds=bootstrap.settings().notifications.relay_delay)
     handed_off = 0
     while True:
         now = utc_now()
@@ -206,7 +210,7 @@ def task_states(task_ids: Sequence[str]) -> dict[str, str]:
     """Celery's state of each task from the Redis result backend; UNKNOWN when Redis cannot be read."""
     if not task_ids:
         return {}
-    if not get_settings().redis_url:
+    if not bootstrap.settings().redis_url:
         return dict.fromkeys(task_ids, UNKNOWN_TASK_STATE)
     try:
         backend = get_result_backend()

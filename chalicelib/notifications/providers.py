@@ -15,10 +15,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import Any, Protocol
 
-from chalicelib.config.settings import get_settings
+from chalicelib import bootstrap  # TRANSITIONAL
+from chalicelib.config.process_cache import process_cache
 from chalicelib.notifications.events import EMAIL, PATIENT_CREATED, PATIENT_UPDATED, SMS
 
 logger = logging.getLogger("telehealth.notifications")
@@ -88,7 +88,7 @@ class SesProvider:
 
     def send(self, channel: str, recipient: Recipient, message: OutgoingNotification) -> None:
         aws_client("ses").send_email(
-            Source=get_settings().notifications.email_sender,
+            Source=bootstrap.settings().notifications.email_sender,
             Destination={"ToAddresses": [recipient.email]},
             Message={
                 "Subject": {"Data": message.subject, "Charset": "UTF-8"},
@@ -114,7 +114,7 @@ class MissingAddress(Exception):
 PROVIDERS: dict[str, type[Provider]] = {"log": LogProvider, "ses": SesProvider, "sns": SnsProvider}
 
 
-@lru_cache(maxsize=8)
+@process_cache(maxsize=8)
 def providers_by_channel(names: tuple[str, ...]) -> Mapping[str, Provider]:
     """Each channel's provider: the first of ``names`` that serves it. Channels none serves are absent."""
     chosen: dict[str, Provider] = {}
@@ -125,7 +125,7 @@ def providers_by_channel(names: tuple[str, ...]) -> Mapping[str, Provider]:
     return chosen
 
 
-@lru_cache(maxsize=4)
+@process_cache(maxsize=4)
 def aws_client(service: str) -> Any:
     """One boto3 client per service and process, with timeouts well inside a worker's claim."""
     import boto3

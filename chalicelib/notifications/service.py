@@ -12,8 +12,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
+from chalicelib import bootstrap  # TRANSITIONAL
 from chalicelib.audit import recording as audit
-from chalicelib.config.settings import get_settings
 from chalicelib.errors import NotificationNotFound, PatientNotFound
 from chalicelib.notifications.dispatch import (
     EXPIRED_TASK_STATE,
@@ -67,7 +67,7 @@ def record_patient_change(
             correlation_id=correlation_id[:64] if correlation_id else None,
             created_at=now,
             updated_at=now,
-            next_attempt_at=now + timedelta(seconds=get_settings().notifications.relay_delay),
+            next_attempt_at=now + timedelta(seconds=bootstrap.settings().notifications.relay_delay),
         )
     )
     hand_off_after_commit(uow, notification.id)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from chalicelib.config.settings import get_settings
+from chalicelib import bootstrap  # TRANSITIONAL
 from chalicelib.errors import PatientNotFound, PreconditionFailed
 from chalicelib.notifications.events import PATIENT_CREATED, PATIENT_UPDATED
 from chalicelib.notifications.service import record_patient_change
@@ -60,7 +60,7 @@ def create_patient(
     ``key`` already used for this body, nothing is created and the earlier create's
     patient (as it is now) and notification come back; used for another body, IdempotencyKeyReused.
     """
-    values = parse_patient_create(payload, phone_region=get_settings().phone_default_region)
+    values = parse_patient_create(payload, phone_region=bootstrap.settings().phone_default_region)
     now = utc_now()
     with uow:
         earlier = idempotency.claim(uow, key, now) if key else None
@@ -100,7 +100,7 @@ def update_patient(
     Raises PatientNotFound, ValidationFailed, MalformedRequest, DuplicateEmail, PreconditionFailed.
     """
     patient_id = _id_or_not_found(raw_id)
-    values = parse_patient_update(payload, phone_region=get_settings().phone_default_region)
+    values = parse_patient_update(payload, phone_region=bootstrap.settings().phone_default_region)
     with uow:
         patient = _existing(uow, patient_id, for_update=True)
         _require_match(patient, if_match)

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import select
 from enum import Enum
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +26,8 @@ from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import NullPool
 
-from chalicelib.config.settings import get_settings
+from chalicelib import bootstrap  # TRANSITIONAL
+from chalicelib.config.process_cache import on_forget, process_cache
 
 # The statement that begins a transaction on SQLite (None: none, each statement commits itself).
 SQLITE_BEGIN = "sqlite_begin"
@@ -144,9 +144,9 @@ def _build_sqlite_engine(url: str, busy_timeout_ms: int) -> Engine:
     return engine
 
 
-@lru_cache(maxsize=1)
+@process_cache()
 def get_engine() -> Engine:
-    settings = get_settings()
+    settings = bootstrap.settings()
     return build_engine(
         settings.database_url,
         sqlite_busy_timeout_ms=settings.sqlite_busy_timeout_ms,
@@ -156,7 +156,7 @@ def get_engine() -> Engine:
     )
 
 
-@lru_cache(maxsize=1)
+@process_cache()
 def get_session_factory() -> sessionmaker[Session]:
     # A unit of work binds each session to its own connection and commits that connection's
     # transaction itself: the session may roll it back (a failed flush) but never commits it.
@@ -175,3 +175,6 @@ def reset_engine(*, close_connections: bool = True) -> None:
         get_engine().dispose(close=close_connections)
     get_engine.cache_clear()
     get_session_factory.cache_clear()
+
+
+on_forget(reset_engine)

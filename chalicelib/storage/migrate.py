@@ -10,7 +10,7 @@ import logging
 import sys
 from pathlib import Path
 
-from chalicelib.config.settings import get_settings, normalize_database_url
+from chalicelib.config.settings import normalize_database_url
 from chalicelib.storage.database import build_engine
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
@@ -25,12 +25,12 @@ def alembic_config(url: str):  # type: ignore[no-untyped-def]
     return config
 
 
-def upgrade_database(url: str | None = None, revision: str = "head") -> None:
+def upgrade_database(url: str, revision: str = "head") -> None:
     # Alembic logs one INFO line per plugin it sets up, which says nothing about this database.
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
     from alembic import command
 
-    url = normalize_database_url(url or get_settings().database_url)
+    url = normalize_database_url(url)
     engine = build_engine(url)  # same connection settings as the API (WAL, busy timeout)
     try:
         with engine.begin() as connection:
@@ -42,5 +42,7 @@ def upgrade_database(url: str | None = None, revision: str = "head") -> None:
 
 
 if __name__ == "__main__":
-    upgrade_database(sys.argv[1] if len(sys.argv) > 1 else None)
+    from chalicelib import bootstrap  # a command, and so an edge: it reads the environment
+
+    upgrade_database(sys.argv[1] if len(sys.argv) > 1 else bootstrap.settings().database_url)
     print("database schema is up to date", file=sys.stderr)

@@ -46,10 +46,10 @@ def test_scheme_is_case_insensitive(client: Any) -> None:
 
 
 def test_every_configured_token_works_for_rotation(client: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    from chalicelib.config.settings import get_settings
+    from chalicelib.bootstrap import reset_for_tests
 
     monkeypatch.setenv("API_TOKENS", f"old:{TEST_TOKEN},new:next-token")
-    get_settings.cache_clear()
+    reset_for_tests()
 
     assert client.http.get("/patients", headers=AUTH).status_code == 200
     assert client.http.get("/patients", headers={"Authorization": "Bearer next-token"}).status_code == 200
@@ -58,10 +58,11 @@ def test_every_configured_token_works_for_rotation(client: Any, monkeypatch: pyt
 @sqlite_only
 def test_principal_reaches_the_handler_context(client: Any) -> None:
     from chalicelib.access.identity import identify
+    from chalicelib.bootstrap import auth_settings
 
-    identity = identify(f"Bearer {TEST_TOKEN}")
+    identity = identify(f"Bearer {TEST_TOKEN}", auth_settings())
     assert identity is not None and identity.principal == "suite"
-    assert identify("Bearer nope") is None
+    assert identify("Bearer nope", auth_settings()) is None
 
 
 @sqlite_only

@@ -7,8 +7,7 @@ from typing import Any
 
 import pytest
 
-from chalicelib.config.settings import get_settings
-from chalicelib.storage.database import reset_engine
+from chalicelib.bootstrap import reset_for_tests
 from scripts.api_process import free_port
 from tests.helpers import JSON_AUTH, sqlite_only
 
@@ -38,11 +37,11 @@ def test_redis_reachable_and_unreachable(
     client: Any, redis_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("REDIS_URL", redis_url)
-    get_settings.cache_clear()
+    reset_for_tests()
     assert health(client).json_body["redis"] == "ok"
 
     monkeypatch.setenv("REDIS_URL", f"redis://127.0.0.1:{free_port()}/0")
-    get_settings.cache_clear()
+    reset_for_tests()
     down = health(client)
 
     assert down.status_code == 200
@@ -54,8 +53,7 @@ def test_database_down_is_503(client: Any, monkeypatch: pytest.MonkeyPatch, tmp_
     blocker = tmp_path / "not-a-directory"
     blocker.write_text("")
     monkeypatch.setenv("DATABASE_URL", f"sqlite:///{blocker}/telehealth.db")
-    get_settings.cache_clear()
-    reset_engine()
+    reset_for_tests()
 
     response = health(client)
 

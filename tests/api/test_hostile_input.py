@@ -114,12 +114,10 @@ def test_other_media_types_are_415(client: Any, content_type: str) -> None:
 
 
 def test_the_body_limit_is_configurable_and_documented(client: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    from chalicelib.config.settings import get_settings
-    from chalicelib.http.openapi import document_json
+    from chalicelib.bootstrap import reset_for_tests
 
     monkeypatch.setenv("MAX_BODY_BYTES", "200")
-    get_settings.cache_clear()
-    document_json.cache_clear()
+    reset_for_tests()
     at_limit = b'{"name": "A", "email": "a@example.com", "phone": null}'.ljust(200)
 
     try:
@@ -127,7 +125,7 @@ def test_the_body_limit_is_configurable_and_documented(client: Any, monkeypatch:
         refused = post(client, b'{"name": "B", "email": "b@example.com"}'.ljust(201))
         document = json.loads(client.http.get("/openapi.json").body)
     finally:
-        document_json.cache_clear()  # built with this test's limit
+        reset_for_tests()  # the document was built with this test's limit
 
     assert accepted.status_code == 201
     assert refused.status_code == 413

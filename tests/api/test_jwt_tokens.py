@@ -106,8 +106,9 @@ def test_hs256_and_rs256_tokens_are_accepted(client: Any, signing_key: rsa.RSAPr
 
 def test_the_principal_is_the_subject_under_its_issuer_and_the_scope_claim_its_scopes(client: Any) -> None:
     from chalicelib.access.identity import identify
+    from chalicelib.bootstrap import auth_settings
 
-    identity = identify(f"Bearer {hs256()}")
+    identity = identify(f"Bearer {hs256()}", auth_settings())
 
     assert identity is not None
     assert identity.principal == f"jwt:{ISSUER}:clinic-42"
@@ -116,10 +117,11 @@ def test_the_principal_is_the_subject_under_its_issuer_and_the_scope_claim_its_s
 
 def test_a_subject_named_like_a_static_principal_is_not_that_principal(client: Any) -> None:
     from chalicelib.access.identity import identify
+    from chalicelib.bootstrap import auth_settings
 
     # GIVEN a JWT whose sub is the static principal "static" (and the dev token's "development")
     for subject in ("static", "development"):
-        identity = identify(f"Bearer {hs256(sub=subject)}")
+        identity = identify(f"Bearer {hs256(sub=subject)}", auth_settings())
 
         # THEN its audit identity, rate-limit bucket and idempotency namespace are its own
         assert identity is not None and identity.principal == f"jwt:{ISSUER}:{subject}"
@@ -196,13 +198,13 @@ def test_forged_signatures_are_a_401(client: Any, signing_key: rsa.RSAPrivateKey
 
 
 def test_without_jwt_settings_a_jwt_is_a_401(monkeypatch: pytest.MonkeyPatch, client: Any) -> None:
-    from chalicelib.config.settings import get_settings
+    from chalicelib.bootstrap import reset_for_tests
 
     monkeypatch.delenv("JWT_HS256_SECRET")
     monkeypatch.delenv("JWT_RS256_PUBLIC_KEY")
     monkeypatch.delenv("JWT_ISSUER")
     monkeypatch.delenv("JWT_AUDIENCE")
-    get_settings.cache_clear()
+    reset_for_tests()
 
     assert get_patients(client, hs256()).status_code == 401
 
@@ -211,7 +213,8 @@ def test_pyjwt_is_imported_only_when_a_jwt_is_checked(sqlite_url: str) -> None:
     probe = (
         "import sys, app\n"
         "from chalicelib.access.identity import identify\n"
-        "assert identify('Bearer static-token') is not None\n"
+        "from chalicelib.bootstrap import auth_settings\n"
+        "assert identify('Bearer static-token', auth_settings()) is not None\n"
         "print(sorted(m for m in ('jwt', 'cryptography') if m in sys.modules))\n"
     )
     env = {

@@ -10,7 +10,7 @@ import chalice.test
 import pytest
 from sqlalchemy import text
 
-from chalicelib.config.metrics import get_metric_settings
+from chalicelib.bootstrap import reset_for_tests
 from chalicelib.observability import metric_catalogue as catalogue
 from chalicelib.storage.database import get_engine
 from tests.helpers import (
@@ -141,7 +141,7 @@ def test_metrics_off_writes_no_line(
     client: chalice.test.Client, monkeypatch: pytest.MonkeyPatch, stdout_lines: Any
 ) -> None:
     monkeypatch.setenv("METRICS", "off")
-    get_metric_settings.cache_clear()
+    reset_for_tests()
 
     client.http.get("/patients/1", headers=AUTH)
 

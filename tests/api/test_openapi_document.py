@@ -9,6 +9,7 @@ import pytest
 from chalice import Chalice
 from openapi_spec_validator import validate
 
+from chalicelib.bootstrap import reset_for_tests
 from chalicelib.http.openapi import UndocumentedRoute, build_document, document_json
 from chalicelib.patients.fields import EMAIL, NAME, PHONE
 from tests.helpers import AUTH, JSON_AUTH, assert_documented, get_document, schema_validator, sqlite_only
@@ -82,7 +83,7 @@ def test_a_route_without_a_description_fails_the_build() -> None:
 
 @sqlite_only
 def test_document_is_built_once_per_process(client: Any) -> None:
-    document_json.cache_clear()
+    reset_for_tests()
 
     first = client.http.get("/openapi.json").body
     second = client.http.get("/openapi.json").body

@@ -8,11 +8,13 @@ from typing import Any
 import pytest
 from moto import mock_aws
 
+from chalicelib import bootstrap
 from chalicelib.access.identity import Identity, identify
+from chalicelib.bootstrap import auth_settings, reset_for_tests
 from chalicelib.config import token_secret
 from chalicelib.config.environment import ConfigurationError
 from chalicelib.config.secrets import aws_client
-from chalicelib.config.settings import get_settings, load_auth_settings, load_settings
+from chalicelib.config.settings import load_auth_settings, load_settings
 from chalicelib.config.tokens import token_sha256
 from chalicelib.scopes import DEFAULT_SCOPES
 from tests.helpers import configure_environment
@@ -38,7 +40,7 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    aws_client.cache_clear()
+    reset_for_tests()
     with mock_aws():
 
         def store(tokens: str, database_url: str, redis_url: str = REDIS) -> None:
@@ -48,7 +50,7 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
                 aws_client("ssm").put_parameter(Name=REDIS_PARAMETER, Value=redis_url, Type="SecureString")
 
         yield store
-    aws_client.cache_clear()
+    reset_for_tests()
 
 
 def digest_entry(principal: str, token: str) -> str:
@@ -63,8 +65,8 @@ def test_prod_reads_token_digests_and_database_url_from_aws(aws: Any) -> None:
     settings = load_settings(REFERENCES)
 
     # THEN both come from AWS
-    assert [t.principal for t in settings.token_digests] == ["clinic-a", "ops"]
-    assert settings.token_digests[1].sha256 == token_sha256("beta")
+    assert [t.principal for t in settings.auth.token_digests] == ["clinic-a", "ops"]
+    assert settings.auth.token_digests[1].sha256 == token_sha256("beta")
     assert settings.database_url == "postgresql+psycopg://clinic@db.internal/telehealth"
     assert settings.redis_url == REDIS
 
@@ -110,16 +112,16 @@ def test_prod_refuses_unsafe_values_that_come_from_aws(
 def test_settings_are_read_once_per_process(aws: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     aws(digest_entry("clinic", "first"), PG)
     configure_environment(monkeypatch, **REFERENCES)
-    first = get_settings()
+    first = bootstrap.settings()
 
     aws_client("ssm").put_parameter(
         Name=DATABASE_PARAMETER, Value=PG + "2", Type="SecureString", Overwrite=True
     )
 
-    assert get_settings() is first and first.database_url.endswith("/telehealth")
-    get_settings.cache_clear()
-    assert get_settings().database_url.endswith("/telehealth2")
-    get_settings.cache_clear()
+    assert bootstrap.settings() is first and first.database_url.endswith("/telehealth")
+    reset_for_tests()
+    assert bootstrap.settings().database_url.endswith("/telehealth2")
+    reset_for_tests()
 
 
 class Clock:
@@ -152,18 +154,18 @@ def test_a_token_removed_from_the_secret_is_refused_after_the_cache_ttl(
     # GIVEN a warm container that has accepted two tokens from the secret, re-read every 60 s
     aws(f"{digest_entry('clinic-a', 'alpha')},{digest_entry('ops', 'beta')}", PG)
     configure_environment(monkeypatch, **REFERENCES, TOKEN_CACHE_SECONDS="60")
-    assert identify("Bearer alpha") == Identity("clinic-a", DEFAULT_SCOPES)
+    assert identify("Bearer alpha", auth_settings()) == Identity("clinic-a", DEFAULT_SCOPES)
 
     # WHEN clinic-a's digest is removed from the secret
     remove_from_secret("clinic-a")
 
     # THEN it keeps working until the TTL has passed, then is refused; the other token is not
     clock.now += 59
-    assert identify("Bearer alpha") is not None
+    assert identify("Bearer alpha", auth_settings()) is not None
     clock.now += 1
-    assert identify("Bearer alpha") is None
-    assert identify("Bearer beta") == Identity("ops", DEFAULT_SCOPES)
-    get_settings.cache_clear()
+    assert identify("Bearer alpha", auth_settings()) is None
+    assert identify("Bearer beta", auth_settings()) == Identity("ops", DEFAULT_SCOPES)
+    reset_for_tests()
 
 
 def test_when_the_secret_cannot_be_read_the_last_good_set_serves_for_a_bounded_time(
@@ -172,21 +174,21 @@ def test_when_the_secret_cannot_be_read_the_last_good_set_serves_for_a_bounded_t
     # GIVEN a warm container with a token read from the secret
     aws(digest_entry("clinic-a", "alpha"), PG)
     configure_environment(monkeypatch, **REFERENCES, TOKEN_CACHE_SECONDS="60")
-    assert identify("Bearer alpha") is not None
+    assert identify("Bearer alpha", auth_settings()) is not None
 
     # WHEN Secrets Manager refuses every read from now on (here: the secret is gone)
     aws_client("secretsmanager").delete_secret(SecretId=TOKENS_SECRET, ForceDeleteWithoutRecovery=True)
 
     # THEN the last good set keeps serving, with a warning naming the secret, for at most MAX_STALE_SECONDS
     clock.now += 61
-    assert identify("Bearer alpha") is not None
+    assert identify("Bearer alpha", auth_settings()) is not None
     assert any(
         "token digests not re-read" in r.getMessage() and TOKENS_SECRET in r.getMessage()
         for r in caplog.records
     )
     clock.now += token_secret.MAX_STALE_SECONDS
-    assert identify("Bearer alpha") is None
-    get_settings.cache_clear()
+    assert identify("Bearer alpha", auth_settings()) is None
+    reset_for_tests()
 
 
 def test_a_secret_that_turns_malformed_keeps_the_last_good_set(
@@ -194,13 +196,13 @@ def test_a_secret_that_turns_malformed_keeps_the_last_good_set(
 ) -> None:
     aws(digest_entry("clinic-a", "alpha"), PG)
     configure_environment(monkeypatch, **REFERENCES, TOKEN_CACHE_SECONDS="60")
-    assert identify("Bearer alpha") is not None
+    assert identify("Bearer alpha", auth_settings()) is not None
 
     aws_client("secretsmanager").put_secret_value(SecretId=TOKENS_SECRET, SecretString="clinic-a:not-hex")
     clock.now += 60
 
-    assert identify("Bearer alpha") is not None
-    get_settings.cache_clear()
+    assert identify("Bearer alpha", auth_settings()) is not None
+    reset_for_tests()
 
 
 def test_a_missing_secret_is_a_configuration_error_naming_it(aws: Any) -> None:

@@ -13,7 +13,7 @@ import chalice.test
 import pytest
 from sqlalchemy import text
 
-from chalicelib.access.rate_limit import reset_rate_limiter
+from chalicelib.bootstrap import reset_for_tests
 from chalicelib.http.schedules import scheduled_event
 from chalicelib.patients import service as patients
 from chalicelib.storage.models import utc_now
@@ -141,14 +141,14 @@ def test_a_429_is_counted_by_route(
         RATE_LIMIT_BURST="1",
         RATE_LIMIT_KEY_PREFIX=f"metrics-test:{uuid.uuid4().hex[:8]}:",
     )
-    reset_rate_limiter()
+    reset_for_tests()
     capsys.readouterr()
     try:
         # A stage .chalice/config.json does not name: dev's RATE_LIMIT_PER_MINUTE=0 would win.
         with chalice.test.Client(app, stage_name="metrics-test") as client:
             statuses = [client.http.get("/patients", headers=AUTH).status_code for _ in range(2)]
     finally:
-        reset_rate_limiter()
+        reset_for_tests()
 
     assert statuses == [200, 429]
     _allowed, refused = emf_lines(capsys.readouterr().out)

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from chalicelib.config.settings import get_settings
+from chalicelib.bootstrap import reset_for_tests
 from chalicelib.notifications.delivery import (
     DeliveryAbandoned,
     DeliveryFailed,
@@ -31,15 +31,15 @@ JANE = {"name": "Zelda Quixote", "email": "zelda.quixote@clinic-example.org", "p
 def delivery(configured_app: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[pytest.MonkeyPatch]:
     """Settings for deterministic delivery; set more NOTIFY_* with the returned monkeypatch."""
     monkeypatch.setenv("NOTIFY_FAILURE_RATE", "0")
-    get_settings.cache_clear()
+    reset_for_tests()
     yield monkeypatch
-    get_settings.cache_clear()
+    reset_for_tests()
 
 
 def settle(monkeypatch: pytest.MonkeyPatch, **env: str) -> None:
     for key, value in env.items():
         monkeypatch.setenv(key, value)
-    get_settings.cache_clear()
+    reset_for_tests()
 
 
 def row(notification_id: str) -> NotificationRecord:
@@ -192,14 +192,14 @@ def aws(delivery: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
     }.items():
         delivery.setenv(key, value)
     settle(delivery, NOTIFY_PROVIDER="ses,sns", NOTIFY_EMAIL_SENDER="care@clinic.example")
-    aws_client.cache_clear()
+    reset_for_tests()
     with mock_aws():
         aws_client("ses").verify_email_identity(EmailAddress="care@clinic.example")
         yield {
             "ses": ses_backends[DEFAULT_ACCOUNT_ID]["us-east-1"],
             "sns": sns_backends[DEFAULT_ACCOUNT_ID]["us-east-1"],
         }
-    aws_client.cache_clear()
+    reset_for_tests()
 
 
 def test_ses_sends_the_email_and_sns_the_sms_without_patient_details(aws: dict[str, Any]) -> None:

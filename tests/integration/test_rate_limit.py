@@ -23,7 +23,9 @@ from typing import Any
 import chalice.test
 import pytest
 
-from chalicelib.access.rate_limit import enforce_rate_limit, reset_rate_limiter
+from chalicelib import bootstrap
+from chalicelib.access.rate_limit import enforce_rate_limit
+from chalicelib.bootstrap import reset_for_tests
 from chalicelib.config.settings import PROJECT_ROOT
 from chalicelib.errors import RateLimited
 from scripts.api_process import free_port
@@ -76,13 +78,12 @@ def limited(
             **env,
         }
         configure_environment(monkeypatch, **settings)
-        reset_rate_limiter()
         # A stage .chalice/config.json does not name: the dev stage's RATE_LIMIT_PER_MINUTE=0
         # would override these settings on every request.
         return chalice.test.Client(app, stage_name="rate-limit-test")
 
     yield configure
-    reset_rate_limiter()
+    reset_for_tests()
 
 
 def list_patients(client: Any, principal: str = "alice") -> Any:
@@ -208,11 +209,12 @@ def test_concurrent_requests_never_overspend_the_bucket(limited: Callable[..., A
     # GIVEN a bucket of 5 and no refill to speak of, WHEN 40 requests race for it from 8 threads,
     # THEN exactly 5 get through: the script reads and writes the bucket in one atomic step.
     limited(per_minute=1, burst=5)
-    enforce_rate_limit("warm-up")  # connect once, so every racer talks to Redis
+    limit, redis_url = bootstrap.settings().rate_limit, bootstrap.settings().redis_url
+    enforce_rate_limit("warm-up", limit, redis_url)  # connect once, so every racer talks to Redis
 
     def attempt(_: int) -> bool:
         try:
-            enforce_rate_limit("racer")
+            enforce_rate_limit("racer", limit, redis_url)
         except RateLimited:
             return False
         return True

@@ -28,9 +28,8 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
-from chalicelib.config.settings import get_settings
-from chalicelib.notifications.dispatch import reset_celery_client
-from chalicelib.storage.database import get_engine, reset_engine
+from chalicelib.bootstrap import reset_for_tests
+from chalicelib.storage.database import get_engine
 from tests.helpers import JSON_AUTH, SUITE_TOKENS, configure_environment
 
 SEED_ROUND_TRIPS = {"create": 7, "read": 3, "update": 7, "list": 4}
@@ -130,9 +129,7 @@ def counted_api(
     with chalice.test.Client(app, stage_name="dev") as client:
         yield client, counter
     counter.close()
-    get_settings.cache_clear()
-    reset_engine()
-    reset_celery_client()
+    reset_for_tests()
 
 
 def round_trips_of(counter: RoundTripCounter, call: Any) -> tuple[Any, int]:

@@ -22,8 +22,8 @@ def test_dev_defaults_to_sqlite_and_the_development_token() -> None:
 
     assert settings.stage == "dev"
     assert settings.is_sqlite
-    assert [t.principal for t in settings.token_digests] == [DEVELOPMENT_PRINCIPAL]
-    assert settings.token_digests[0].sha256 == token_sha256("secret-token-123")
+    assert [t.principal for t in settings.auth.token_digests] == [DEVELOPMENT_PRINCIPAL]
+    assert settings.auth.token_digests[0].sha256 == token_sha256("secret-token-123")
 
 
 @pytest.mark.parametrize("stage", [None, "", "staging", "Prod", "production", "DEV", " dev"])
@@ -52,7 +52,7 @@ def test_in_lambda_no_stage_gets_the_development_token_or_the_development_databa
 def test_in_lambda_the_dev_stage_runs_on_what_it_is_given_explicitly() -> None:
     settings = load_settings({**IN_LAMBDA, "APP_STAGE": "dev", "DATABASE_URL": PG, "API_TOKENS": "c:long"})
 
-    assert settings.in_lambda and [t.principal for t in settings.token_digests] == ["c"]
+    assert settings.in_lambda and [t.principal for t in settings.auth.token_digests] == ["c"]
 
 
 def test_prod_refuses_to_start_without_redis() -> None:
@@ -71,11 +71,11 @@ def test_tokens_accept_principals_and_digests() -> None:
 
     settings = load_dev_settings({"API_TOKENS": "clinic-a:alpha, beta", "API_TOKEN_SHA256": f"ops:{digest}"})
 
-    principals = [t.principal for t in settings.token_digests]
+    principals = [t.principal for t in settings.auth.token_digests]
     assert principals[0] == "clinic-a"
     assert principals[1].startswith("token-") and "beta" not in principals[1]
     assert principals[2] == "ops"
-    assert settings.token_digests[2].sha256 == token_sha256("from-digest")
+    assert settings.auth.token_digests[2].sha256 == token_sha256("from-digest")
 
 
 @pytest.mark.parametrize(
@@ -105,11 +105,15 @@ def test_malformed_digest_is_refused(bad: str) -> None:
 
 
 def test_tokens_without_scopes_read_and_write_and_the_development_token_holds_all() -> None:
-    assert load_dev_settings({"API_TOKENS": "clinic:alpha"}).token_digests[0].scopes == {
+    assert load_dev_settings({"API_TOKENS": "clinic:alpha"}).auth.token_digests[0].scopes == {
         "patients:read",
         "patients:write",
     }
-    assert load_dev_settings({}).token_digests[0].scopes == {"patients:read", "patients:write", "audit:read"}
+    assert load_dev_settings({}).auth.token_digests[0].scopes == {
+        "patients:read",
+        "patients:write",
+        "audit:read",
+    }
 
 
 def test_tokens_take_scopes_in_brackets_after_the_principal() -> None:
@@ -122,7 +126,7 @@ def test_tokens_take_scopes_in_brackets_after_the_principal() -> None:
         }
     )
 
-    by_principal = {t.principal: t for t in settings.token_digests}
+    by_principal = {t.principal: t for t in settings.auth.token_digests}
     assert by_principal["front-desk"].scopes == {"patients:read"}
     assert by_principal["front-desk"].sha256 == token_sha256("alpha")
     assert by_principal["ops"].sha256 == token_sha256("b")
@@ -215,4 +219,4 @@ def test_incomplete_jwt_settings_are_refused(env: dict[str, str], reason: str) -
 def test_prod_may_rely_on_jwts_alone() -> None:
     settings = load_settings({**PROD, **JWT, "JWT_HS256_SECRET": "s" * 32})
 
-    assert settings.token_digests == () and settings.jwt is not None
+    assert settings.auth.token_digests == () and settings.auth.jwt is not None

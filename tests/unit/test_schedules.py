@@ -137,7 +137,11 @@ def test_a_scheduled_function_in_prod_reads_no_token_and_needs_none(monkeypatch:
 
     settings = load_settings({**PROD_JOB, "_HANDLER": "app.purge_expired_records"})
 
-    assert (settings.serves_requests, settings.token_digests, settings.token_secret) == (False, (), None)
+    assert (settings.serves_requests, settings.auth.token_digests, settings.auth.token_secret) == (
+        False,
+        (),
+        None,
+    )
     assert settings.redis_url is None  # the purge needs no Redis
 
 
@@ -150,7 +154,7 @@ def test_the_relay_in_prod_needs_redis_and_no_token() -> None:
         load_settings(relay)
 
     settings = load_settings({**relay, "REDIS_URL": "redis://cache.internal:6379/0"})
-    assert (settings.serves_requests, settings.token_digests, settings.needs_broker) == (False, (), True)
+    assert (settings.serves_requests, settings.auth.token_digests, settings.needs_broker) == (False, (), True)
 
 
 def test_the_api_function_in_prod_still_needs_tokens_and_redis() -> None:

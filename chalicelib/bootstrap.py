@@ -1,0 +1,46 @@
+"""The composition root's settings: the environment is read here, once per process, and each part
+is handed the slice it needs.
+
+Only the edge asks this module (app.py, ``functions/``, ``chalicelib/http``, the worker's Celery
+app, the local server, the commands): services, storage and the kernel take values in their
+signatures (``tests/unit/test_architecture.py`` holds that line).
+"""
+
+from __future__ import annotations
+
+import os
+
+from chalicelib.config.process_cache import forget_process_caches, process_cache
+from chalicelib.config.settings import (
+    AUTHORIZER_HANDLER,
+    AuthSettings,
+    Settings,
+    load_auth_settings,
+    load_settings,
+)
+
+
+@process_cache()
+def settings() -> Settings:
+    """The process's settings, read once (in Lambda: once per cold start, secrets included)."""
+    return load_settings(os.environ)
+
+
+def auth_settings() -> AuthSettings:
+    """The authorizer's settings. In the authorizer's own function (Lambda's ``_HANDLER``), read alone:
+    its cold start reads no database or Redis secret, which its role may not read. Elsewhere, those of
+    ``settings()``."""
+    if os.environ.get("_HANDLER") == AUTHORIZER_HANDLER:
+        return _authorizer_function_settings()
+    return settings().auth
+
+
+@process_cache()
+def _authorizer_function_settings() -> AuthSettings:
+    return load_auth_settings(os.environ)
+
+
+def reset_for_tests() -> None:
+    """Forget every setting read and everything built from them (engines, clients): the next use
+    reads the environment again. For tests that change it; a deployed process never does."""
+    forget_process_caches()
