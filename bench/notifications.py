@@ -101,7 +101,7 @@ def worker(args: argparse.Namespace, log_path: Path) -> Iterator[None]:
 
 def create(index: int) -> str:
     from chalicelib.patients import service as patients
-    from chalicelib.storage.unit_of_work import UnitOfWork
+    from chalicelib.service_layer.unit_of_work import UnitOfWork
 
     payload = {
         "name": f"Bench Patient {index}",

@@ -8,7 +8,7 @@ from chalicelib.config.schedules import get_schedule_settings
 from chalicelib.http.schedules import scheduled
 from chalicelib.notifications import dispatch
 from chalicelib.observability.metrics import record_relay_run
-from chalicelib.storage.unit_of_work import UnitOfWork
+from chalicelib.service_layer.unit_of_work import UnitOfWork
 
 
 @scheduled(

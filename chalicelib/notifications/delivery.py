@@ -31,8 +31,8 @@ from chalicelib.notifications.providers import (
 from chalicelib.notifications.queries import ClaimedNotification
 from chalicelib.observability.metrics import metrics_batch, record_delivered, record_delivery_failure
 from chalicelib.observability.structured_logging import log_context
+from chalicelib.service_layer.unit_of_work import UnitOfWork
 from chalicelib.storage.models import NotificationStatus, utc_now
-from chalicelib.storage.unit_of_work import UnitOfWork
 
 logger = logging.getLogger("telehealth.notifications")
 

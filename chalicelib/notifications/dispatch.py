@@ -17,8 +17,8 @@ from functools import lru_cache
 from typing import Any
 
 from chalicelib.config.settings import Settings, get_settings
+from chalicelib.service_layer.unit_of_work import UnitOfWork
 from chalicelib.storage.models import NotificationStatus, utc_now
-from chalicelib.storage.unit_of_work import UnitOfWork
 
 logger = logging.getLogger("telehealth.notifications")
 

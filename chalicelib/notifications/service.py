@@ -12,7 +12,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
-from chalicelib.audit import recording as audit
 from chalicelib.config.settings import get_settings
 from chalicelib.errors import NotificationNotFound, PatientNotFound
 from chalicelib.notifications.dispatch import (
@@ -23,8 +22,8 @@ from chalicelib.notifications.dispatch import (
 )
 from chalicelib.notifications.events import channels_for
 from chalicelib.paging import Paging, paging_parameters, parse_paging
+from chalicelib.service_layer.unit_of_work import ReadTransaction, UnitOfWork
 from chalicelib.storage.models import Notification, NotificationRecord, NotificationStatus, Patient, utc_now
-from chalicelib.storage.unit_of_work import ReadTransaction, UnitOfWork
 from chalicelib.validation import ChoiceParameter, IntegerParameter, parse_patient_id
 
 STATUS_FILTER = ChoiceParameter(
@@ -75,7 +74,8 @@ def record_patient_change(
 
 
 def get_notification(reads: ReadTransaction, raw_id: str) -> NotificationView:
-    """Raises NotificationNotFound, also for ids that cannot exist."""
+    """Raises NotificationNotFound, also for ids that cannot exist. The audit context of ``reads``
+    (if any) names the patient the notification is about."""
     notification_id = _parse_notification_id(raw_id)
     if notification_id is None:
         raise NotificationNotFound()
@@ -83,8 +83,9 @@ def get_notification(reads: ReadTransaction, raw_id: str) -> NotificationView:
         notification = reads.notifications.get(notification_id)
     if notification is None:
         raise NotificationNotFound()
-    # The audit row names whose change this notification announced.
-    audit.note_patient(notification.patient_id)
+    if reads.audit is not None:
+        # The audit row names whose change this notification announced.
+        reads.audit.note_patient(notification.patient_id)
     return _with_task_states([notification])[0]
 
 

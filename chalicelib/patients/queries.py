@@ -2,14 +2,16 @@
 
 ``PatientRepository`` and ``IdempotencyKeyRepository`` change rows inside a
 ``UnitOfWork``; ``PatientReader`` answers reads inside a ``ReadTransaction``.
-Constraint violations become domain errors.
+Constraint violations become domain errors. The patient repository joins the unit of
+work it serves: its first create or delete adds the counter's write to that commit.
 """
 
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from datetime import datetime
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 from sqlalchemy import Connection, Select, Table, bindparam, case, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
@@ -20,13 +22,26 @@ from chalicelib.storage.models import ROW_COUNT_SHARDS, IdempotencyRecord, Patie
 
 EMAIL_CONSTRAINT = "uq_patients_email_key"
 PATIENTS_TABLE = Patient.__tablename__
-# session.info key: the patients created minus deleted in this transaction, not yet counted.
-_PENDING_COUNT_CHANGE = "pending_patient_count_change"
+
+
+class CommitSteps(Protocol):
+    """What a repository needs of the unit of work it joins: a step to run before its commit."""
+
+    def before_commit(self, step: Callable[[], None], *, last: bool = False) -> None: ...
 
 
 class PatientRepository:
-    def __init__(self, session: Session) -> None:
+    """The ``patients`` rows of one transaction, and its change to their counter.
+
+    One per transaction of the unit of work ``steps``: the creates minus deletes it has
+    made are counted here until its commit writes them (``write_count_change``).
+    """
+
+    def __init__(self, session: Session, steps: CommitSteps) -> None:
         self._session = session
+        self._steps = steps
+        # None until the first create or delete, which registers the counter's write.
+        self._count_change: int | None = None
 
     def get(self, patient_id: int, *, for_update: bool = False) -> Patient | None:
         return self._session.get(Patient, patient_id, with_for_update=for_update or None)
@@ -68,19 +83,21 @@ class PatientRepository:
         return (row.email, row.phone_e164) if row else None
 
     def _change_count(self, delta: int) -> None:
-        # Written by write_count_change, as the transaction's last statement.
-        info = self._session.info
-        info[_PENDING_COUNT_CHANGE] = info.get(_PENDING_COUNT_CHANGE, 0) + delta
+        if self._count_change is None:
+            self._count_change = 0
+            # Last before the commit: the counter row it locks stays locked only until then.
+            self._steps.before_commit(self.write_count_change, last=True)
+        self._count_change += delta
 
     def write_count_change(self) -> None:
-        """Add the transaction's creates and deletes to the counter: call it last before the commit.
+        """Add the transaction's creates and deletes to the counter: the last step before its commit.
 
         One UPDATE ... SET row_count = row_count + delta on a shard picked at random: the
         database serializes writers on one row, so no change is lost, and writers on different
         shards never wait for each other. The row stays locked until the commit has flushed, so
         nothing else comes between.
         """
-        delta = self._session.info.pop(_PENDING_COUNT_CHANGE, 0)
+        delta, self._count_change = self._count_change or 0, None
         if not delta:
             return
         shard = random.randrange(ROW_COUNT_SHARDS)  # noqa: S311 - spreads load, not a secret

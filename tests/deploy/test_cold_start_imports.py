@@ -83,10 +83,11 @@ OUR_MODULES_OF_A_READ = {
     "chalicelib.patients.queries",
     "chalicelib.patients.service",
     "chalicelib.patients.shapes",
+    "chalicelib.service_layer",
+    "chalicelib.service_layer.unit_of_work",
     "chalicelib.storage",
     "chalicelib.storage.database",
     "chalicelib.storage.models",
-    "chalicelib.storage.unit_of_work",
 }
 OURS = ("app", "functions", "chalicelib")
 

@@ -20,9 +20,9 @@ from chalicelib.notifications.delivery import (
 )
 from chalicelib.notifications.providers import aws_client
 from chalicelib.patients import service as patients
+from chalicelib.service_layer.unit_of_work import ReadTransaction, UnitOfWork
 from chalicelib.storage.database import get_engine
 from chalicelib.storage.models import NotificationRecord, utc_now
-from chalicelib.storage.unit_of_work import ReadTransaction, UnitOfWork
 
 JANE = {"name": "Zelda Quixote", "email": "zelda.quixote@clinic-example.org", "phone": "+1 415 555 0199"}
 

@@ -12,8 +12,8 @@ from sqlalchemy import text
 
 from chalicelib.notifications.dispatch import relay_notifications
 from chalicelib.patients import service as patients
+from chalicelib.service_layer.unit_of_work import UnitOfWork
 from chalicelib.storage.models import utc_now
-from chalicelib.storage.unit_of_work import UnitOfWork
 
 JANE = {"name": "Jane Roe", "email": "jane.roe@example.com"}
 

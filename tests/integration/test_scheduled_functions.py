@@ -19,8 +19,8 @@ from chalicelib.http.schedules import scheduled_event
 from chalicelib.notifications.dispatch import relay_notifications
 from chalicelib.patients import service as patients
 from chalicelib.patients.idempotency import KEY_LIFETIME, purge_expired_keys
+from chalicelib.service_layer.unit_of_work import UnitOfWork
 from chalicelib.storage.models import utc_now
-from chalicelib.storage.unit_of_work import UnitOfWork
 from tests.helpers import insert_idempotency_keys, run_together
 
 JANE = {"name": "Jane Roe", "email": "jane.roe@example.com"}

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from chalicelib.audit.recording import CREATE_PATIENT, SYSTEM_PRINCIPAL, audit_row
+from chalicelib.service_layer.unit_of_work import ReadTransaction, UnitOfWork
 from chalicelib.storage.models import Patient, utc_now
-from chalicelib.storage.unit_of_work import ReadTransaction, UnitOfWork
 
 
 def patient(email: str) -> Patient:
