@@ -31,7 +31,7 @@ from sqlalchemy import text
 
 from chalicelib.config.settings import PROJECT_ROOT, Settings, get_settings, load_settings
 from chalicelib.config.tokens import DEVELOPMENT_TOKEN
-from chalicelib.notifications.dispatch import reset_celery_client
+from chalicelib.notifications.broker import reset_celery_client
 from chalicelib.service_layer.unit_of_work import UnitOfWork
 from chalicelib.storage.database import reset_engine
 from scripts.api_process import HOST, free_port

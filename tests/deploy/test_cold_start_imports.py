@@ -67,7 +67,6 @@ OUR_MODULES_OF_A_READ = {
     "chalicelib.http.schedules",
     "chalicelib.http.startup",
     "chalicelib.notifications",
-    "chalicelib.notifications.dispatch",
     "chalicelib.notifications.events",
     "chalicelib.notifications.queries",
     "chalicelib.notifications.service",

@@ -10,7 +10,7 @@ from typing import Any
 import redis
 from sqlalchemy import text
 
-from chalicelib.notifications.dispatch import relay_notifications
+from chalicelib.notifications.relay import relay_notifications
 from chalicelib.patients import service as patients
 from chalicelib.service_layer.unit_of_work import UnitOfWork
 from chalicelib.storage.models import utc_now
