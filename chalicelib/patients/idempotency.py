@@ -29,7 +29,7 @@ from typing import Any
 from chalicelib.audit.recording import REPLAY_CREATE
 from chalicelib.errors import IdempotencyKeyReused, ServiceUnavailable, ValidationFailed
 from chalicelib.service_layer.unit_of_work import UnitOfWork
-from chalicelib.storage.models import IdempotencyRecord, Patient, utc_now
+from chalicelib.storage.models import Patient, StoredIdempotencyKey, utc_now
 
 logger = logging.getLogger("telehealth.retention")
 IDEMPOTENCY_KEY = "Idempotency-Key"
@@ -124,7 +124,7 @@ def purge_expired_keys(uow: UnitOfWork, now: datetime | None = None) -> int:
     return purged
 
 
-def _notification_id(record: IdempotencyRecord) -> str | None:
+def _notification_id(record: StoredIdempotencyKey) -> str | None:
     if record.result is None:
         # Written in the transaction that inserted the row, so never seen empty once committed.
         raise RuntimeError("idempotency key row without a result")

@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from chalicelib.errors import DuplicateEmail
-from chalicelib.storage.models import ROW_COUNT_SHARDS, IdempotencyRecord, Patient, PatientRecord, RowCount
+from chalicelib.storage.models import ROW_COUNT_SHARDS, Patient, PatientRecord, RowCount, StoredIdempotencyKey
 
 EMAIL_CONSTRAINT = "uq_patients_email_key"
 PATIENTS_TABLE = Patient.__tablename__
@@ -212,10 +212,10 @@ class IdempotencyKeyRepository:
     def __init__(self, session: Session) -> None:
         self._session = session
 
-    def find(self, principal: str, key: str) -> IdempotencyRecord | None:
+    def find(self, principal: str, key: str) -> StoredIdempotencyKey | None:
         # A fresh SELECT, never the identity map: after losing an insert race the winner's row must be read.
-        query = select(IdempotencyRecord).where(
-            IdempotencyRecord.principal == principal, IdempotencyRecord.key == key
+        query = select(StoredIdempotencyKey).where(
+            StoredIdempotencyKey.principal == principal, StoredIdempotencyKey.key == key
         )
         return self._session.scalars(query, execution_options={"populate_existing": True}).one_or_none()
 
@@ -231,36 +231,36 @@ class IdempotencyKeyRepository:
         else:
             from sqlalchemy.dialects import sqlite as dialect  # type: ignore[no-redef]
         statement = (
-            dialect.insert(IdempotencyRecord)
+            dialect.insert(StoredIdempotencyKey)
             .values(**values)
             .on_conflict_do_nothing()
-            .returning(IdempotencyRecord.key)
+            .returning(StoredIdempotencyKey.key)
         )
         # RETURNING yields the row only if it went in (rowcount is not reliable across drivers here).
         return self._session.execute(statement).first() is not None
 
     def complete(self, principal: str, key: str, *, patient_id: int, result: str) -> None:
         self._session.execute(
-            update(IdempotencyRecord)
-            .where(IdempotencyRecord.principal == principal, IdempotencyRecord.key == key)
+            update(StoredIdempotencyKey)
+            .where(StoredIdempotencyKey.principal == principal, StoredIdempotencyKey.key == key)
             .values(patient_id=patient_id, result=result),
             execution_options={"synchronize_session": False},
         )
 
     def delete_expired(self, now: datetime, *, principal: str | None = None, key: str | None = None) -> int:
         """Delete expired rows: all of them, or the one of (principal, key)."""
-        statement = delete(IdempotencyRecord).where(IdempotencyRecord.expires_at <= now)
+        statement = delete(StoredIdempotencyKey).where(StoredIdempotencyKey.expires_at <= now)
         if principal is not None and key is not None:
             statement = statement.where(
-                IdempotencyRecord.principal == principal, IdempotencyRecord.key == key
+                StoredIdempotencyKey.principal == principal, StoredIdempotencyKey.key == key
             )
         result = self._session.execute(statement, execution_options={"synchronize_session": False})
         return int(result.rowcount)  # type: ignore[attr-defined]
 
     def forget(self, principal: str, key: str) -> None:
         self._session.execute(
-            delete(IdempotencyRecord).where(
-                IdempotencyRecord.principal == principal, IdempotencyRecord.key == key
+            delete(StoredIdempotencyKey).where(
+                StoredIdempotencyKey.principal == principal, StoredIdempotencyKey.key == key
             ),
             execution_options={"synchronize_session": False},
         )
@@ -268,6 +268,6 @@ class IdempotencyKeyRepository:
     def forget_patient(self, patient_id: int) -> None:
         """Drop the replayable copies of a deleted patient's data."""
         self._session.execute(
-            delete(IdempotencyRecord).where(IdempotencyRecord.patient_id == patient_id),
+            delete(StoredIdempotencyKey).where(StoredIdempotencyKey.patient_id == patient_id),
             execution_options={"synchronize_session": False},
         )
