@@ -43,7 +43,7 @@ def audit_switched_off() -> Iterator[None]:
     ) -> Any:
         # The handler still takes a context; nothing writes its row.
         context = AuditContext(principal="bench", action=action, request_id=None)
-        return chalicelib.http.routes.call_handler(handler, request, path_params, scope, audit=context)
+        return chalicelib.http.routes.call_handler(handler, request, path_params, scope, {"audit": context})
 
     chalicelib.http.routes.call_audited = unaudited  # type: ignore[assignment]
     chalicelib.service_layer.unit_of_work.watch_patient_changes = lambda session, uow: None

@@ -14,8 +14,7 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Callable
-from contextvars import ContextVar
+from collections.abc import Callable, Mapping
 
 from chalice.app import Chalice, ChaliceAuthorizer, Request, Response
 
@@ -44,10 +43,7 @@ logger = logging.getLogger("telehealth.http")
 ANY_CONTENT_TYPE = ["*/*"]
 
 Handler = Callable[..., Response]
-
-# The app whose view is answering the call: GET /openapi.json describes it from here, so that no
-# handler imports app.py (which imports every handler).
-_current_app: ContextVar[Chalice] = ContextVar("current_app")
+NOTHING_GIVEN: Mapping[str, object] = {}
 
 
 def register_endpoint(app: Chalice, handler: Handler, *, authorizer: ChaliceAuthorizer | None) -> None:
@@ -58,16 +54,16 @@ def register_endpoint(app: Chalice, handler: Handler, *, authorizer: ChaliceAuth
     if declared.scope is not None and authorizer is None:
         raise ValueError(f"{declared.method} {declared.path} needs a token: register it with an authorizer")
 
+    # GET /openapi.json describes the app that serves it, handed over here: no handler imports
+    # app.py (which imports every handler).
+    given: Mapping[str, object] = {"app": app} if declared.describes_app else NOTHING_GIVEN
+
     @functools.wraps(handler)
     def view(**path_params: str) -> Response:
         request = current_request()
-        app_token = _current_app.set(app)
-        try:
-            if declared.audit is not None:
-                return call_audited(declared.audit, handler, request, path_params, declared.scope)
-            return call_handler(handler, request, path_params, declared.scope)
-        finally:
-            _current_app.reset(app_token)
+        if declared.audit is not None:
+            return call_audited(declared.audit, handler, request, path_params, declared.scope)
+        return call_handler(handler, request, path_params, declared.scope, given)
 
     app.route(
         declared.path,
@@ -77,20 +73,16 @@ def register_endpoint(app: Chalice, handler: Handler, *, authorizer: ChaliceAuth
     )(view)
 
 
-def current_app() -> Chalice:
-    """The app whose route is answering this call."""
-    return _current_app.get()
-
-
 def call_handler(
     handler: Handler,
     request: Request,
     path_params: dict[str, str],
     scope: str | None = None,
-    audit: AuditContext | None = None,
+    given: Mapping[str, object] = NOTHING_GIVEN,
 ) -> Response:
-    """The handler's answer, or the error body of what it raised. An audited route's handler is
-    given the request's ``audit`` context."""
+    """The handler's answer, or the error body of what it raised. The handler is called with the
+    request, its path parameters and what the wrapper ``given`` it by name (an audited route's
+    ``audit`` context, the document's ``app``)."""
     try:
         if scope is not None:
             admit(request, scope)
@@ -98,8 +90,7 @@ def call_handler(
         refuse_undeclared_query_parameters(
             request, declared.query_parameter_names if declared else frozenset()
         )
-        arguments: dict[str, object] = {**path_params} if audit is None else {**path_params, "audit": audit}
-        response = call_reading_again_if_dropped(handler, request, arguments)
+        response = call_reading_again_if_dropped(handler, request, {**path_params, **given})
     except DomainError as error:
         response = error_response(error, request)
     except Exception:
@@ -157,7 +148,7 @@ def call_audited(
     )
     # The handler's read and the audit row share one connection: one checkout per request.
     with one_connection():
-        response = call_handler(handler, request, path_params, scope, audit=context)
+        response = call_handler(handler, request, path_params, scope, {"audit": context})
         if context.recorded:
             return response
         try:
