@@ -133,11 +133,11 @@ def call_audited(
     """``call_handler`` given the request's audit context, and no answer without its audit row.
 
     The handler passes the context to its unit of work or read transaction. A
-    committed change has written its row in its own transaction (and marked the
-    context recorded); anything
-    else (a read, a refusal, a failure) is recorded here with the status. If
-    that row cannot be written the client gets a 503 instead: patient data is
-    never disclosed, nor a refusal given, without a record of it.
+    committed change has written its row in its own transaction and marked the
+    context recorded; anything else (a read, a refusal, a failure) is recorded
+    here with the status. If that row cannot be written the client gets a 503
+    instead: patient data is never disclosed, nor a refusal given, without a
+    record of it.
     """
     raw_id = path_params.get("patient_id")
     context = AuditContext(
