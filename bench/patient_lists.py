@@ -149,8 +149,8 @@ def point_app_at(database_url: str) -> Any:
     import chalice.test
 
     from chalicelib.config.settings import get_settings
+    from chalicelib.service_layer.unit_of_work import UnitOfWork
     from chalicelib.storage.database import reset_engine
-    from chalicelib.storage.unit_of_work import UnitOfWork
 
     os.environ.update(DATABASE_URL=database_url, APP_STAGE="dev", API_TOKENS=f"bench:{TOKEN}")
     get_settings.cache_clear()

@@ -17,7 +17,7 @@ from celery.signals import setup_logging, worker_process_init
 from chalicelib.config.environment import ConfigurationError
 from chalicelib.config.logs import get_log_settings
 from chalicelib.config.settings import get_settings
-from chalicelib.notifications.dispatch import celery_config
+from chalicelib.notifications.broker import celery_config
 from chalicelib.observability.structured_logging import configure_logging
 from chalicelib.storage.database import reset_engine
 from local_worker.redis_reconnect import keep_worker_alive_on_broker_loss

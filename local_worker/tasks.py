@@ -6,9 +6,9 @@ from celery import Task
 from sqlalchemy.exc import OperationalError
 
 from chalicelib.config.settings import get_settings
+from chalicelib.notifications.broker import SEND_NOTIFICATION_TASK
 from chalicelib.notifications.delivery import DeliveryFailed, deliver_notification, retry_delay
-from chalicelib.notifications.dispatch import SEND_NOTIFICATION_TASK
-from chalicelib.storage.unit_of_work import UnitOfWork
+from chalicelib.service_layer.unit_of_work import UnitOfWork
 from local_worker.celery import app
 
 notifications = get_settings().notifications

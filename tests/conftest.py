@@ -29,7 +29,7 @@ from sqlalchemy.engine import make_url
 
 from chalicelib.config.metrics import get_metric_settings
 from chalicelib.config.settings import get_settings, normalize_database_url
-from chalicelib.notifications.dispatch import reset_celery_client
+from chalicelib.notifications.broker import reset_celery_client
 from chalicelib.observability.structured_logging import json_log_handler
 from chalicelib.storage.database import get_engine, reset_engine
 from chalicelib.storage.migrate import upgrade_database

@@ -31,9 +31,9 @@ from sqlalchemy import text
 
 from chalicelib.config.settings import PROJECT_ROOT, Settings, get_settings, load_settings
 from chalicelib.config.tokens import DEVELOPMENT_TOKEN
-from chalicelib.notifications.dispatch import reset_celery_client
+from chalicelib.notifications.broker import reset_celery_client
+from chalicelib.service_layer.unit_of_work import UnitOfWork
 from chalicelib.storage.database import reset_engine
-from chalicelib.storage.unit_of_work import UnitOfWork
 from scripts.api_process import HOST, free_port
 from scripts.process_tree import descendants, is_alive, kill_all
 

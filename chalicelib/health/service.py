@@ -9,8 +9,8 @@ import logging
 from dataclasses import dataclass
 
 from chalicelib.config.settings import get_settings
+from chalicelib.service_layer.unit_of_work import ReadTransaction
 from chalicelib.storage.models import NotificationStatus
-from chalicelib.storage.unit_of_work import ReadTransaction
 
 logger = logging.getLogger("telehealth.health")
 REDIS_TIMEOUT_SECONDS = 0.5

@@ -87,7 +87,7 @@ class SesProvider:
     channels = frozenset({EMAIL})
 
     def send(self, channel: str, recipient: Recipient, message: OutgoingNotification) -> None:
-        aws_client("ses").send_email(
+        delivery_client("ses").send_email(
             Source=get_settings().notifications.email_sender,
             Destination={"ToAddresses": [recipient.email]},
             Message={
@@ -104,7 +104,7 @@ class SnsProvider:
     def send(self, channel: str, recipient: Recipient, message: OutgoingNotification) -> None:
         if recipient.phone_e164 is None:
             raise MissingAddress("the patient has no phone number")
-        aws_client("sns").publish(PhoneNumber=recipient.phone_e164, Message=message.text)
+        delivery_client("sns").publish(PhoneNumber=recipient.phone_e164, Message=message.text)
 
 
 class MissingAddress(Exception):
@@ -126,8 +126,10 @@ def providers_by_channel(names: tuple[str, ...]) -> Mapping[str, Provider]:
 
 
 @lru_cache(maxsize=4)
-def aws_client(service: str) -> Any:
-    """One boto3 client per service and process, with timeouts well inside a worker's claim."""
+def delivery_client(service: str) -> Any:
+    """One boto3 client per service and process, for delivering: short timeouts and few retries,
+    so that an attempt ends well inside a worker's claim (settings are read with boto3's
+    defaults instead: ``chalicelib.config.secrets.secrets_client``)."""
     import boto3
     from botocore.config import Config
 

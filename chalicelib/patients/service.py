@@ -21,8 +21,8 @@ from chalicelib.patients import idempotency
 from chalicelib.patients.fields import parse_patient_create, parse_patient_update
 from chalicelib.patients.idempotency import IdempotencyKey
 from chalicelib.patients.preconditions import TagCondition
+from chalicelib.service_layer.unit_of_work import ReadTransaction, UnitOfWork
 from chalicelib.storage.models import Patient, PatientRecord, utc_now
-from chalicelib.storage.unit_of_work import ReadTransaction, UnitOfWork
 from chalicelib.validation import MAX_ID, IntegerParameter, parse_patient_id
 
 AFTER = IntegerParameter(
@@ -76,9 +76,10 @@ def create_patient(
 
 
 def get_patient(reads: ReadTransaction, raw_id: str) -> PatientRecord:
-    """Raises PatientNotFound, also for ids that cannot exist. One statement: ``reads`` may be a
-    ``ReadTransaction(one_statement=True)``."""
+    """Raises PatientNotFound, also for ids that cannot exist."""
     patient_id = _id_or_not_found(raw_id)
+    # One SELECT, which sees one state of the database by itself.
+    reads = reads.one_statement()
     with reads:
         patient = reads.patients.get(patient_id)
     if patient is None:

@@ -16,9 +16,9 @@ from sqlalchemy import select, text, update
 
 from chalicelib.audit.recording import LIST_PATIENTS, READ_PATIENT, AuditContext
 from chalicelib.audit.service import record_outcome
+from chalicelib.service_layer.unit_of_work import UnitOfWork
 from chalicelib.storage.database import get_engine
 from chalicelib.storage.models import AuditEvent
-from chalicelib.storage.unit_of_work import UnitOfWork
 from tests.helpers import (
     AUTH,
     JSON_AUTH,

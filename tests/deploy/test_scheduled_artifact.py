@@ -20,8 +20,8 @@ from sqlalchemy import text
 
 from chalicelib.patients import service as patients
 from chalicelib.patients.idempotency import KEY_LIFETIME
+from chalicelib.service_layer.unit_of_work import UnitOfWork
 from chalicelib.storage.models import utc_now
-from chalicelib.storage.unit_of_work import UnitOfWork
 from deploy.lambda_events import schedule_event
 from deploy.lambda_runtime import LambdaContainer, lambda_environment
 from tests.helpers import heavy_modules, insert_idempotency_keys, run_together

@@ -16,8 +16,8 @@ from sqlalchemy import text
 from chalicelib.access.rate_limit import reset_rate_limiter
 from chalicelib.http.schedules import scheduled_event
 from chalicelib.patients import service as patients
+from chalicelib.service_layer.unit_of_work import UnitOfWork
 from chalicelib.storage.models import utc_now
-from chalicelib.storage.unit_of_work import UnitOfWork
 from tests.helpers import (
     AUTH,
     JSON_AUTH,

@@ -18,11 +18,11 @@ from chalicelib.notifications.delivery import (
     deliver_notification,
     safe_error_text,
 )
-from chalicelib.notifications.providers import aws_client
+from chalicelib.notifications.providers import delivery_client
 from chalicelib.patients import service as patients
+from chalicelib.service_layer.unit_of_work import ReadTransaction, UnitOfWork
 from chalicelib.storage.database import get_engine
 from chalicelib.storage.models import NotificationRecord, utc_now
-from chalicelib.storage.unit_of_work import ReadTransaction, UnitOfWork
 
 JANE = {"name": "Zelda Quixote", "email": "zelda.quixote@clinic-example.org", "phone": "+1 415 555 0199"}
 
@@ -192,14 +192,14 @@ def aws(delivery: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
     }.items():
         delivery.setenv(key, value)
     settle(delivery, NOTIFY_PROVIDER="ses,sns", NOTIFY_EMAIL_SENDER="care@clinic.example")
-    aws_client.cache_clear()
+    delivery_client.cache_clear()
     with mock_aws():
-        aws_client("ses").verify_email_identity(EmailAddress="care@clinic.example")
+        delivery_client("ses").verify_email_identity(EmailAddress="care@clinic.example")
         yield {
             "ses": ses_backends[DEFAULT_ACCOUNT_ID]["us-east-1"],
             "sns": sns_backends[DEFAULT_ACCOUNT_ID]["us-east-1"],
         }
-    aws_client.cache_clear()
+    delivery_client.cache_clear()
 
 
 def test_ses_sends_the_email_and_sns_the_sms_without_patient_details(aws: dict[str, Any]) -> None:

@@ -10,10 +10,10 @@ from typing import Any
 import redis
 from sqlalchemy import text
 
-from chalicelib.notifications.dispatch import relay_notifications
+from chalicelib.notifications.relay import relay_notifications
 from chalicelib.patients import service as patients
+from chalicelib.service_layer.unit_of_work import UnitOfWork
 from chalicelib.storage.models import utc_now
-from chalicelib.storage.unit_of_work import UnitOfWork
 
 JANE = {"name": "Jane Roe", "email": "jane.roe@example.com"}
 

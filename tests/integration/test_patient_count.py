@@ -8,9 +8,9 @@ from concurrent.futures import ThreadPoolExecutor
 from sqlalchemy import func, select, text
 
 from chalicelib.patients import service as patients
+from chalicelib.service_layer.unit_of_work import ReadTransaction, UnitOfWork
 from chalicelib.storage.database import get_engine
 from chalicelib.storage.models import ROW_COUNT_SHARDS, Patient
-from chalicelib.storage.unit_of_work import ReadTransaction, UnitOfWork
 
 WRITERS = 6
 CREATES_PER_WRITER = 12

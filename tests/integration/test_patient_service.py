@@ -8,7 +8,7 @@ import pytest
 
 from chalicelib.errors import DuplicateEmail, PatientNotFound
 from chalicelib.patients import service as patients
-from chalicelib.storage.unit_of_work import ReadTransaction, UnitOfWork
+from chalicelib.service_layer.unit_of_work import ReadTransaction, UnitOfWork
 
 
 @pytest.fixture

@@ -29,7 +29,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from chalicelib.config.settings import get_settings
-from chalicelib.notifications.dispatch import reset_celery_client
+from chalicelib.notifications.broker import reset_celery_client
 from chalicelib.storage.database import get_engine, reset_engine
 from tests.helpers import JSON_AUTH, SUITE_TOKENS, configure_environment
 

@@ -16,11 +16,11 @@ import pytest
 from sqlalchemy import text
 
 from chalicelib.http.schedules import scheduled_event
-from chalicelib.notifications.dispatch import relay_notifications
+from chalicelib.notifications.relay import relay_notifications
 from chalicelib.patients import service as patients
 from chalicelib.patients.idempotency import KEY_LIFETIME, purge_expired_keys
+from chalicelib.service_layer.unit_of_work import UnitOfWork
 from chalicelib.storage.models import utc_now
-from chalicelib.storage.unit_of_work import UnitOfWork
 from tests.helpers import insert_idempotency_keys, run_together
 
 JANE = {"name": "Jane Roe", "email": "jane.roe@example.com"}
@@ -107,14 +107,14 @@ def test_two_relay_runs_at_once_hand_each_notification_off_once(
     handed: list[str] = []
     lock = threading.Lock()
 
-    def enqueue(notification_id: str) -> bool:
+    def hand_off(notification_id: str) -> bool:
         time.sleep(0.002)  # a broker round trip: the two runs overlap
         with lock:
             handed.append(notification_id)
         return True
 
     # WHEN two relay runs start at the same moment, each in its own transaction
-    runs = run_together(2, lambda _: relay_notifications(UnitOfWork(), enqueue=enqueue))
+    runs = run_together(2, lambda _: relay_notifications(UnitOfWork(), hand_off=hand_off))
 
     # THEN neither failed, together they handed each notification off exactly once
     assert sum(run.handed_off for run in runs) == len(ids)

@@ -38,6 +38,7 @@ FEATURES = (
 )
 QUERIES = tuple(f"{feature}.queries" for feature in FEATURES)
 EDGE = "chalicelib.http"
+SERVICE_LAYER = "chalicelib.service_layer"
 
 
 @dataclass(frozen=True)
@@ -50,13 +51,16 @@ class Part:
 # Package -> what it may import from chalicelib. The most specific part claiming a module is its part.
 PARTS = (
     Part("the HTTP edge", (EDGE,), ("chalicelib",)),
-    Part("a feature", FEATURES, (*KERNEL, "chalicelib.storage", *FEATURES)),
+    Part("a feature", FEATURES, (*KERNEL, "chalicelib.storage", SERVICE_LAYER, *FEATURES)),
     Part("a feature's queries", QUERIES, (*KERNEL, "chalicelib.storage.models")),
+    # The unit of work composes the features' repositories and the audit trail's part in a commit.
     Part(
-        "storage",
-        ("chalicelib.storage",),
-        (*KERNEL, "chalicelib.storage", *QUERIES, "chalicelib.audit.recording"),
+        "the service layer",
+        (SERVICE_LAYER,),
+        (*KERNEL, "chalicelib.storage", SERVICE_LAYER, *QUERIES, "chalicelib.audit.recording"),
     ),
+    # Engines, sessions, connections, models and migrations: no feature.
+    Part("storage", ("chalicelib.storage",), (*KERNEL, "chalicelib.storage")),
     Part("the kernel", KERNEL, KERNEL),
     Part("the package itself", ("chalicelib",), ()),
 )
@@ -186,9 +190,9 @@ FORBIDDEN = [
     ),
     (
         "patients/queries.py",
-        "from chalicelib.storage.unit_of_work import UnitOfWork\n",
+        "from chalicelib.service_layer.unit_of_work import UnitOfWork\n",
         "chalicelib.patients.queries",
-        "chalicelib.storage.unit_of_work",
+        "chalicelib.service_layer.unit_of_work",
         "a feature's queries",
     ),
     (
@@ -197,6 +201,20 @@ FORBIDDEN = [
         "chalicelib.storage.database",
         "chalicelib.notifications",
         "storage",
+    ),
+    (
+        "storage/database.py",
+        "from chalicelib.audit.recording import record_changes\n",
+        "chalicelib.storage.database",
+        "chalicelib.audit.recording",
+        "storage",
+    ),
+    (
+        "service_layer/unit_of_work.py",
+        "from chalicelib.patients import service\n",
+        "chalicelib.service_layer.unit_of_work",
+        "chalicelib.patients.service",
+        "the service layer",
     ),
     (
         "health/service.py",
