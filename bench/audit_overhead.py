@@ -30,26 +30,29 @@ PATIENTS = 100
 @contextmanager
 def audit_switched_off() -> Iterator[None]:
     import chalicelib.http.routes
-    import chalicelib.storage.unit_of_work
+    import chalicelib.service_layer.unit_of_work
+    from chalicelib.audit.recording import AuditContext
 
-    wrapper, record_changes = (
+    wrapper, watch_patient_changes = (
         chalicelib.http.routes.call_audited,
-        chalicelib.storage.unit_of_work.record_changes,
+        chalicelib.service_layer.unit_of_work.watch_patient_changes,
     )
 
     def unaudited(
         action: Any, handler: Any, request: Any, path_params: dict[str, str], scope: str | None = None
     ) -> Any:
-        return chalicelib.http.routes.call_handler(handler, request, path_params, scope)
+        # The handler still takes a context; nothing writes its row.
+        context = AuditContext(principal="bench", action=action, request_id=None)
+        return chalicelib.http.routes.call_handler(handler, request, path_params, scope, {"audit": context})
 
     chalicelib.http.routes.call_audited = unaudited  # type: ignore[assignment]
-    chalicelib.storage.unit_of_work.record_changes = lambda session: None
+    chalicelib.service_layer.unit_of_work.watch_patient_changes = lambda session, uow: None
     try:
         yield
     finally:
-        chalicelib.http.routes.call_audited, chalicelib.storage.unit_of_work.record_changes = (
+        chalicelib.http.routes.call_audited, chalicelib.service_layer.unit_of_work.watch_patient_changes = (
             wrapper,
-            record_changes,
+            watch_patient_changes,
         )
 
 

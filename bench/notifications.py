@@ -6,7 +6,7 @@ hands it to Celery on Redis; a ``celery -A local_worker worker`` subprocess
 claims, delivers through the ``log`` provider and records ``delivered``. The
 failure rate is 0. Latency is ``delivered_at - created_at`` of each row.
 
-1. Saturation: a backlog of committed, enqueued notifications is drained by a
+1. Saturation: a backlog of committed, handed-off notifications is drained by a
    worker started after them; notifications/s = count / (first -> last delivery).
 2. Shared machine: producer threads commit changes as fast as they can while
    the worker delivers, both on the same cores; count / (first commit -> last delivery).
@@ -30,6 +30,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from chalicelib import bootstrap
 from chalicelib.config.settings import PROJECT_ROOT
 
 
@@ -101,14 +102,16 @@ def worker(args: argparse.Namespace, log_path: Path) -> Iterator[None]:
 
 def create(index: int) -> str:
     from chalicelib.patients import service as patients
-    from chalicelib.storage.unit_of_work import UnitOfWork
+    from chalicelib.service_layer.unit_of_work import UnitOfWork
 
     payload = {
         "name": f"Bench Patient {index}",
         "email": f"bench{index}@example.com",
         "phone": "+14155550100",
     }
-    return patients.create_patient(UnitOfWork(), payload).notification_id
+    return patients.create_patient(
+        UnitOfWork(), payload, settings=bootstrap.patient_settings()
+    ).notification_id
 
 
 def wait_delivered(ids: list[str], timeout: float = 300) -> None:

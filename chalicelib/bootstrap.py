@@ -2,18 +2,22 @@
 is handed the slice it needs.
 
 Only the edge asks this module (app.py, ``functions/``, ``chalicelib/http``, the worker's Celery
-app, the local server, the commands): services, storage and the kernel take values in their
-signatures (``tests/unit/test_architecture.py`` holds that line).
+app, the local server, the commands), and passes values on: services, storage and the kernel take
+them in their signatures, and the adapters (storage's engine, the broker's client) get their slice
+from ``chalicelib.config.provided``, whose sources are set here. ``tests/unit/test_architecture.py``
+holds that line.
 """
 
 from __future__ import annotations
 
 import os
 
+from chalicelib.config import provided
 from chalicelib.config.process_cache import forget_process_caches, process_cache
 from chalicelib.config.settings import (
     AUTHORIZER_HANDLER,
     AuthSettings,
+    PatientSettings,
     Settings,
     load_auth_settings,
     load_settings,
@@ -24,6 +28,10 @@ from chalicelib.config.settings import (
 def settings() -> Settings:
     """The process's settings, read once (in Lambda: once per cold start, secrets included)."""
     return load_settings(os.environ)
+
+
+def patient_settings() -> PatientSettings:
+    return settings().patients
 
 
 def auth_settings() -> AuthSettings:
@@ -44,3 +52,8 @@ def reset_for_tests() -> None:
     """Forget every setting read and everything built from them (engines, clients): the next use
     reads the environment again. For tests that change it; a deployed process never does."""
     forget_process_caches()
+
+
+# The adapters' slices: read from these settings when an adapter is first used, never before.
+provided.DATABASE.provide(lambda: settings().database)
+provided.BROKER.provide(lambda: settings().broker)

@@ -1,6 +1,7 @@
 from chalice.app import Request, Response
 
-from chalicelib.audit.recording import CREATE_PATIENT
+from chalicelib import bootstrap
+from chalicelib.audit.recording import CREATE_PATIENT, AuditContext
 from chalicelib.errors import (
     DuplicateEmail,
     IdempotencyKeyReused,
@@ -17,7 +18,7 @@ from chalicelib.patients.idempotency import IDEMPOTENCY_KEY, REPLAYED, idempoten
 from chalicelib.patients.preconditions import etag_for
 from chalicelib.patients.shapes import patient_change_json
 from chalicelib.scopes import PATIENTS_WRITE
-from chalicelib.storage.unit_of_work import UnitOfWork
+from chalicelib.service_layer.unit_of_work import UnitOfWork
 
 
 @endpoint(
@@ -48,10 +49,16 @@ from chalicelib.storage.unit_of_work import UnitOfWork
     # ServiceUnavailable: the Idempotency-Key could not be claimed (chalicelib.patients.idempotency).
     errors=(ValidationFailed, UnacceptableValue, DuplicateEmail, IdempotencyKeyReused, ServiceUnavailable),
 )
-def create_patient(request: Request) -> Response:
+def create_patient(request: Request, *, audit: AuditContext) -> Response:
     payload = read_json_object(request)
     key = idempotency_key(principal_of(request), request.headers.get(IDEMPOTENCY_KEY), payload)
-    change = patients.create_patient(UnitOfWork(), payload, key, correlation_id=request_id_of(request))
+    change = patients.create_patient(
+        UnitOfWork(audit=audit),
+        payload,
+        key,
+        settings=bootstrap.patient_settings(),
+        correlation_id=request_id_of(request),
+    )
     headers = {"ETag": etag_for(change.patient.id, change.patient.version)}
     if change.replayed:
         headers[REPLAYED] = "true"

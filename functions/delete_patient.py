@@ -1,6 +1,6 @@
 from chalice.app import Request, Response
 
-from chalicelib.audit.recording import DELETE_PATIENT
+from chalicelib.audit.recording import DELETE_PATIENT, AuditContext
 from chalicelib.errors import PatientNotFound, PreconditionFailed, ValidationFailed
 from chalicelib.http.endpoints import PATIENTS_TAG, Reply, endpoint
 from chalicelib.http.openapi_headers import IF_MATCH_PARAMETER
@@ -8,7 +8,7 @@ from chalicelib.http.responses import json_response
 from chalicelib.patients import service as patients
 from chalicelib.patients.preconditions import IF_MATCH, parse_tag_condition
 from chalicelib.scopes import PATIENTS_WRITE
-from chalicelib.storage.unit_of_work import UnitOfWork
+from chalicelib.service_layer.unit_of_work import UnitOfWork
 from chalicelib.validation import PATIENT_ID
 
 
@@ -26,7 +26,7 @@ from chalicelib.validation import PATIENT_ID
     replies={200: Reply("Deleted", "PatientDeleted")},
     errors=(PatientNotFound, ValidationFailed, PreconditionFailed),
 )
-def delete_patient(request: Request, patient_id: str) -> Response:
+def delete_patient(request: Request, patient_id: str, *, audit: AuditContext) -> Response:
     if_match = parse_tag_condition(IF_MATCH, request.headers.get(IF_MATCH))
-    patients.delete_patient(UnitOfWork(), patient_id, if_match)
+    patients.delete_patient(UnitOfWork(audit=audit), patient_id, if_match)
     return json_response({"message": "Patient deleted successfully"})

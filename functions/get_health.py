@@ -4,7 +4,7 @@ from chalicelib import bootstrap
 from chalicelib.health.service import check_health
 from chalicelib.http.endpoints import DOCUMENTATION_TAG, Reply, endpoint
 from chalicelib.http.responses import json_response
-from chalicelib.storage.unit_of_work import ReadTransaction
+from chalicelib.service_layer.unit_of_work import ReadTransaction
 
 
 @endpoint(

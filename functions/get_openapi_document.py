@@ -1,8 +1,7 @@
-from chalice.app import Request, Response
+from chalice.app import Chalice, Request, Response
 
 from chalicelib.http.endpoints import DOCUMENTATION_TAG, Reply, endpoint
 from chalicelib.http.responses import text_response
-from chalicelib.http.routes import current_app
 
 
 @endpoint(
@@ -11,10 +10,11 @@ from chalicelib.http.routes import current_app
     summary="This API's OpenAPI 3.1 document",
     tag=DOCUMENTATION_TAG,
     replies={200: Reply("The document", "OpenApiDocument")},
+    describes_app=True,
 )
-def get_openapi_document(request: Request) -> Response:
-    # The routes of the app serving this call, built into the document once per process. The builder
-    # and its schema catalogue are imported here, on first use: no other request needs them.
+def get_openapi_document(request: Request, *, app: Chalice) -> Response:
+    # The routes of ``app`` (the one serving this call), built into the document once per process.
+    # The builder and its schema catalogue are imported here, on first use: no other request needs them.
     from chalicelib.http.openapi import document_json
 
-    return text_response(document_json(current_app()), "application/json")
+    return text_response(document_json(app), "application/json")

@@ -1,6 +1,6 @@
 from chalice.app import Request, Response
 
-from chalicelib.audit.recording import READ_PATIENT
+from chalicelib.audit.recording import READ_PATIENT, AuditContext
 from chalicelib.errors import PatientNotFound, ValidationFailed
 from chalicelib.http.endpoints import PATIENTS_TAG, Reply, endpoint
 from chalicelib.http.openapi_headers import ETAG_HEADER, IF_NONE_MATCH_PARAMETER
@@ -9,7 +9,7 @@ from chalicelib.patients import service as patients
 from chalicelib.patients.preconditions import IF_NONE_MATCH, etag_for, parse_tag_condition
 from chalicelib.patients.shapes import patient_json
 from chalicelib.scopes import PATIENTS_READ
-from chalicelib.storage.unit_of_work import ReadTransaction
+from chalicelib.service_layer.unit_of_work import ReadTransaction
 from chalicelib.validation import PATIENT_ID
 
 
@@ -30,10 +30,9 @@ from chalicelib.validation import PATIENT_ID
     },
     errors=(PatientNotFound, ValidationFailed),
 )
-def get_patient(request: Request, patient_id: str) -> Response:
+def get_patient(request: Request, patient_id: str, *, audit: AuditContext) -> Response:
     if_none_match = parse_tag_condition(IF_NONE_MATCH, request.headers.get(IF_NONE_MATCH))
-    # The service reads the patient in one SELECT.
-    patient = patients.get_patient(ReadTransaction(one_statement=True), patient_id)
+    patient = patients.get_patient(ReadTransaction(audit=audit), patient_id)
     headers = {"ETag": etag_for(patient.id, patient.version)}
     if if_none_match is not None and if_none_match.matches_weakly(patient.id, patient.version):
         return empty_response(304, headers)

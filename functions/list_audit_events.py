@@ -1,14 +1,14 @@
 from chalice.app import Request, Response
 
 from chalicelib.audit import service as audit_trail
-from chalicelib.audit.recording import READ_AUDIT
+from chalicelib.audit.recording import READ_AUDIT, AuditContext
 from chalicelib.audit.shapes import audit_event_json
 from chalicelib.errors import InsufficientScope, UnacceptableValue, ValidationFailed
 from chalicelib.http.endpoints import AUDIT_TAG, Reply, endpoint
 from chalicelib.http.requests import next_page_link
 from chalicelib.http.responses import json_response
 from chalicelib.scopes import AUDIT_READ
-from chalicelib.storage.unit_of_work import ReadTransaction
+from chalicelib.service_layer.unit_of_work import ReadTransaction
 
 FILTERS = ("patient_id", "principal", "since", "until")
 
@@ -26,10 +26,10 @@ FILTERS = ("patient_id", "principal", "since", "until")
     replies={200: Reply("One page of audit events", "AuditEventList")},
     errors=(ValidationFailed, UnacceptableValue, InsufficientScope),
 )
-def list_audit_events(request: Request) -> Response:
+def list_audit_events(request: Request, *, audit: AuditContext) -> Response:
     query = request.query_params or {}
     page = audit_trail.list_audit_events(
-        ReadTransaction(), **{name: query.get(name) for name in (*FILTERS, "before", "per_page")}
+        ReadTransaction(audit=audit), **{name: query.get(name) for name in (*FILTERS, "before", "per_page")}
     )
     return json_response(
         {

@@ -1,13 +1,13 @@
 from chalice.app import Request, Response
 
-from chalicelib.audit.recording import LIST_NOTIFICATIONS
+from chalicelib.audit.recording import LIST_NOTIFICATIONS, AuditContext
 from chalicelib.errors import ValidationFailed
 from chalicelib.http.endpoints import NOTIFICATIONS_TAG, Reply, endpoint
 from chalicelib.http.responses import json_response
 from chalicelib.notifications import service as notifications
 from chalicelib.notifications.shapes import notification_page_json
 from chalicelib.scopes import PATIENTS_READ
-from chalicelib.storage.unit_of_work import ReadTransaction
+from chalicelib.service_layer.unit_of_work import ReadTransaction
 
 
 @endpoint(
@@ -22,9 +22,9 @@ from chalicelib.storage.unit_of_work import ReadTransaction
     replies={200: Reply("One page of notifications", "NotificationList")},
     errors=(ValidationFailed,),
 )
-def list_notifications(request: Request) -> Response:
+def list_notifications(request: Request, *, audit: AuditContext) -> Response:
     query = request.query_params or {}
     page = notifications.list_notifications_with_status(
-        ReadTransaction(), query.get("status"), query.get("page"), query.get("per_page")
+        ReadTransaction(audit=audit), query.get("status"), query.get("page"), query.get("per_page")
     )
     return json_response(notification_page_json(page))

@@ -1,6 +1,6 @@
 from chalice.app import Request, Response
 
-from chalicelib.audit.recording import LIST_PATIENT_NOTIFICATIONS
+from chalicelib.audit.recording import LIST_PATIENT_NOTIFICATIONS, AuditContext
 from chalicelib.errors import PatientNotFound, ValidationFailed
 from chalicelib.http.endpoints import NOTIFICATIONS_TAG, Reply, endpoint
 from chalicelib.http.responses import json_response
@@ -8,7 +8,7 @@ from chalicelib.notifications import service as notifications
 from chalicelib.notifications.shapes import notification_page_json
 from chalicelib.paging import paging_parameters
 from chalicelib.scopes import PATIENTS_READ
-from chalicelib.storage.unit_of_work import ReadTransaction
+from chalicelib.service_layer.unit_of_work import ReadTransaction
 from chalicelib.validation import PATIENT_ID
 
 
@@ -28,9 +28,9 @@ from chalicelib.validation import PATIENT_ID
     replies={200: Reply("One page of notifications", "NotificationList")},
     errors=(PatientNotFound, ValidationFailed),
 )
-def list_patient_notifications(request: Request, patient_id: str) -> Response:
+def list_patient_notifications(request: Request, patient_id: str, *, audit: AuditContext) -> Response:
     query = request.query_params or {}
     page = notifications.list_patient_notifications(
-        ReadTransaction(), patient_id, query.get("page"), query.get("per_page")
+        ReadTransaction(audit=audit), patient_id, query.get("page"), query.get("per_page")
     )
     return json_response(notification_page_json(page))

@@ -1,6 +1,6 @@
 from chalice.app import Request, Response
 
-from chalicelib.audit.recording import LIST_PATIENTS
+from chalicelib.audit.recording import LIST_PATIENTS, AuditContext
 from chalicelib.errors import ValidationFailed
 from chalicelib.http.endpoints import PATIENTS_TAG, Reply, endpoint
 from chalicelib.http.requests import next_page_link
@@ -8,7 +8,7 @@ from chalicelib.http.responses import json_response
 from chalicelib.patients import service as patients
 from chalicelib.patients.shapes import patient_page_json
 from chalicelib.scopes import PATIENTS_READ
-from chalicelib.storage.unit_of_work import ReadTransaction
+from chalicelib.service_layer.unit_of_work import ReadTransaction
 
 
 @endpoint(
@@ -24,10 +24,10 @@ from chalicelib.storage.unit_of_work import ReadTransaction
     replies={200: Reply("One page of patients", "PatientList")},
     errors=(ValidationFailed,),
 )
-def list_patients(request: Request) -> Response:
+def list_patients(request: Request, *, audit: AuditContext) -> Response:
     query = request.query_params or {}
     page = patients.list_patients(
-        ReadTransaction(), query.get("page"), query.get("per_page"), query.get("after")
+        ReadTransaction(audit=audit), query.get("page"), query.get("per_page"), query.get("after")
     )
     next_page = next_page_link(request, "/patients", ("after", page.next_after), page.per_page)
     return json_response({**patient_page_json(page), "next": next_page})

@@ -14,7 +14,7 @@ from chalicelib.config.schedules import get_schedule_settings
 from chalicelib.http.schedules import scheduled
 from chalicelib.observability.metrics import record_purge_run
 from chalicelib.patients.idempotency import purge_expired_keys
-from chalicelib.storage.unit_of_work import UnitOfWork
+from chalicelib.service_layer.unit_of_work import UnitOfWork
 
 
 @scheduled(

@@ -1,6 +1,7 @@
 from chalice.app import Request, Response
 
-from chalicelib.audit.recording import UPDATE_PATIENT
+from chalicelib import bootstrap
+from chalicelib.audit.recording import UPDATE_PATIENT, AuditContext
 from chalicelib.errors import (
     DuplicateEmail,
     PatientNotFound,
@@ -16,7 +17,7 @@ from chalicelib.patients import service as patients
 from chalicelib.patients.preconditions import IF_MATCH, etag_for, parse_tag_condition
 from chalicelib.patients.shapes import patient_change_json
 from chalicelib.scopes import PATIENTS_WRITE
-from chalicelib.storage.unit_of_work import UnitOfWork
+from chalicelib.service_layer.unit_of_work import UnitOfWork
 from chalicelib.validation import PATIENT_ID
 
 
@@ -35,10 +36,15 @@ from chalicelib.validation import PATIENT_ID
     replies={200: Reply("The patient as now stored", "PatientUpdated", headers=ETAG_HEADER)},
     errors=(PatientNotFound, ValidationFailed, UnacceptableValue, DuplicateEmail, PreconditionFailed),
 )
-def update_patient(request: Request, patient_id: str) -> Response:
+def update_patient(request: Request, patient_id: str, *, audit: AuditContext) -> Response:
     if_match = parse_tag_condition(IF_MATCH, request.headers.get(IF_MATCH))
     change = patients.update_patient(
-        UnitOfWork(), patient_id, read_json_object(request), if_match, correlation_id=request_id_of(request)
+        UnitOfWork(audit=audit),
+        patient_id,
+        read_json_object(request),
+        if_match,
+        settings=bootstrap.patient_settings(),
+        correlation_id=request_id_of(request),
     )
     return json_response(
         patient_change_json("Patient updated successfully", change),

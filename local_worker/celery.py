@@ -17,7 +17,7 @@ from celery.signals import setup_logging, worker_process_init
 from chalicelib import bootstrap
 from chalicelib.config.environment import ConfigurationError
 from chalicelib.config.logs import get_log_settings
-from chalicelib.notifications.dispatch import celery_config
+from chalicelib.notifications.broker import celery_config
 from chalicelib.observability.structured_logging import configure_logging
 from chalicelib.storage.database import reset_engine
 from local_worker.redis_reconnect import keep_worker_alive_on_broker_loss
@@ -43,7 +43,7 @@ if not settings.redis_url:
     raise ConfigurationError("the worker needs REDIS_URL (broker and result backend)")
 
 app = Celery("local_worker", include=["local_worker.tasks"])
-app.conf.update(celery_config(settings))
+app.conf.update(celery_config(settings.broker))
 app.conf.update(
     # Prefetch a few per process: acks_late keeps prefetched messages safe in Redis until done.
     worker_prefetch_multiplier=8,

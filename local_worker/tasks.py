@@ -6,9 +6,9 @@ from celery import Task
 from sqlalchemy.exc import OperationalError
 
 from chalicelib import bootstrap
+from chalicelib.notifications.broker import SEND_NOTIFICATION_TASK
 from chalicelib.notifications.delivery import DeliveryFailed, deliver_notification, retry_delay
-from chalicelib.notifications.dispatch import SEND_NOTIFICATION_TASK
-from chalicelib.storage.unit_of_work import UnitOfWork
+from chalicelib.service_layer.unit_of_work import UnitOfWork
 from local_worker.celery import app
 
 notifications = bootstrap.settings().notifications
@@ -26,7 +26,7 @@ notifications = bootstrap.settings().notifications
 )
 def send_notification(self: Task, notification_id: str) -> str:
     try:
-        return deliver_notification(UnitOfWork(), notification_id).value
+        return deliver_notification(UnitOfWork(), notification_id, notifications).value
     # OperationalError: the database was unreachable, so nothing was claimed or recorded.
     except (DeliveryFailed, OperationalError) as error:
         # Our backoff rather than autoretry_for's: see retry_delay.

@@ -32,7 +32,7 @@ from sqlalchemy import text
 from chalicelib.bootstrap import reset_for_tests
 from chalicelib.config.settings import PROJECT_ROOT, Settings, load_settings
 from chalicelib.config.tokens import DEVELOPMENT_TOKEN
-from chalicelib.storage.unit_of_work import UnitOfWork
+from chalicelib.service_layer.unit_of_work import UnitOfWork
 from scripts.api_process import HOST, free_port
 from scripts.process_tree import descendants, is_alive, kill_all
 

@@ -1,11 +1,15 @@
 """Who read or changed which patient: the audit context of a request, and the rows of its changes.
 
-The HTTP wrapper (``chalicelib.http.routes``) opens an ``AuditContext`` for each
-audited route: principal, action, request id, the patient named in the path.
-Every ``UnitOfWork`` watches its session for patients it inserts, updates or
-deletes, and ``commit()`` adds one audit row per changed patient to the same
-transaction (``record_changes``): a change never commits without its row, and
-no service has to remember to write one. Whatever commits no change (reads,
+The HTTP wrapper (``chalicelib.http.routes``) creates an ``AuditContext`` for each
+audited route (principal, action, request id, the patient named in the path) and
+hands it to the handler, which hands it to the unit of work or read transaction it
+builds; a service that names the patient, or answers with another action, does so
+on that object (``uow.audit``, ``reads.audit``). The audit trail joins every unit of
+work whose session changes a patient (``watch_patient_changes``): one audit row per
+changed patient is written before that commit, in the same transaction, under the
+unit of work's context (or ``SYSTEM_PRINCIPAL`` without one), and the context is
+marked recorded once the commit succeeded. A change never commits without its row,
+and no service has to remember to write one. Whatever commits no change (reads,
 refusals, failures) is recorded by the wrapper once the status is known
 (``chalicelib.audit.service.record_outcome``).
 
@@ -15,12 +19,10 @@ email or phone.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-from contextvars import ContextVar
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import event
 from sqlalchemy.orm import Session
@@ -32,8 +34,6 @@ from chalicelib.storage.models import Patient, utc_now
 SYSTEM_PRINCIPAL = "system"
 MAX_PRINCIPAL_LENGTH = 255
 MAX_REQUEST_ID_LENGTH = 128
-# session.info key: {patient id: action} of the patients this session has flushed changes to.
-CHANGED_PATIENTS = "audit_changed_patients"
 
 
 @dataclass(frozen=True)
@@ -85,6 +85,14 @@ class AuditContext:
     # True once a committed change wrote the request's row; the wrapper then writes none.
     recorded: bool = False
 
+    def mark_recorded(self) -> None:
+        self.recorded = True
+
+    def note_patient(self, patient_id: int, *, action: str | None = None) -> None:
+        """Name the patient (and, for a replay, the action) of the request, when its path does not."""
+        self.patient_id = patient_id
+        self.recorded_action = action or self.recorded_action
+
     def row(self, *, status: int | None, at: datetime | None = None, action: str | None = None) -> AuditRow:
         return audit_row(
             principal=self.principal,
@@ -115,57 +123,59 @@ def audit_row(
     }
 
 
-_current: ContextVar[AuditContext | None] = ContextVar("audit_context", default=None)
+class AuditedWork(Protocol):
+    """What the audit trail needs of the unit of work it joins."""
+
+    audit: AuditContext | None
+
+    def before_commit(self, step: Callable[[], None], *, last: bool = False) -> None: ...
+
+    def after_commit(self, callback: Callable[[], None]) -> None: ...
 
 
-@contextmanager
-def auditing(context: AuditContext) -> Iterator[AuditContext]:
-    """Make ``context`` the one every unit of work in this block records its changes under."""
-    token = _current.set(context)
-    try:
-        yield context
-    finally:
-        _current.reset(token)
+def watch_patient_changes(session: Session, uow: AuditedWork) -> None:
+    """Write an audit row for each patient ``session`` inserts, updates or deletes, before ``uow`` commits.
 
-
-def note_patient(patient_id: int, *, action: str | None = None) -> None:
-    """Name the patient (and, for a replay, the action) of the current request, when its path does not."""
-    context = _current.get()
-    if context is not None:
-        context.patient_id = patient_id
-        context.recorded_action = action or context.recorded_action
-
-
-def watch_patient_changes(session: Session) -> None:
-    """Collect the patients ``session`` inserts, updates or deletes, for ``record_changes``."""
-    event.listen(session, "after_flush", _collect_patient_changes)
-
-
-def _collect_patient_changes(session: Session, _flush_context: Any) -> None:
-    # After a flush, new/dirty/deleted still describe what it wrote, and new rows have their ids.
-    changed: dict[int, str] = session.info.setdefault(CHANGED_PATIENTS, {})
-    for action, instances in (
-        (CREATE_PATIENT.name, session.new),
-        (UPDATE_PATIENT.name, session.dirty),
-        (DELETE_PATIENT.name, session.deleted),
-    ):
-        for instance in instances:
-            if isinstance(instance, Patient) and (
-                action != UPDATE_PATIENT.name or session.is_modified(instance)
-            ):
-                changed.setdefault(instance.id, action)
-
-
-def record_changes(session: Session) -> AuditContext | None:
-    """Add an audit row for each patient ``session`` changed, ahead of its commit.
-
-    Returns the request's context when rows were written under one, so the
-    caller can mark it recorded once the commit succeeded.
+    The first flush that changes a patient makes the audit trail a step of ``uow``'s commit;
+    a unit of work that changes no patient (a delivery, a relay) commits without it.
     """
-    changed: dict[int, str] = session.info.pop(CHANGED_PATIENTS, {})
-    if not changed:
-        return None
-    context = _current.get()
+    event.listen(session, "after_flush", _PatientChanges(uow).collect)
+
+
+class _PatientChanges:
+    """The patients one session has flushed changes to, by id: the action of the first change."""
+
+    def __init__(self, uow: AuditedWork) -> None:
+        self._uow = uow
+        self._changed: dict[int, str] = {}
+
+    def collect(self, session: Session, _flush_context: Any) -> None:
+        # After a flush, new/dirty/deleted still describe what it wrote, and new rows have their ids.
+        joined = bool(self._changed)
+        for action, instances in (
+            (CREATE_PATIENT.name, session.new),
+            (UPDATE_PATIENT.name, session.dirty),
+            (DELETE_PATIENT.name, session.deleted),
+        ):
+            for instance in instances:
+                if isinstance(instance, Patient) and (
+                    action != UPDATE_PATIENT.name or session.is_modified(instance)
+                ):
+                    self._changed.setdefault(instance.id, action)
+        if self._changed and not joined:
+            self._uow.before_commit(lambda: self._record(session))
+
+    def _record(self, session: Session) -> None:
+        changed, self._changed = self._changed, {}
+        context = self._uow.audit
+        record_changes(session, changed, context)
+        if context is not None:
+            self._uow.after_commit(context.mark_recorded)
+
+
+def record_changes(session: Session, changed: dict[int, str], context: AuditContext | None) -> None:
+    """Add an audit row for each changed patient (id: action) to ``session``'s transaction, under
+    ``context``, or as ``SYSTEM_PRINCIPAL`` for a change made outside any request."""
     now = utc_now()
     rows = []
     for patient_id, action in changed.items():
@@ -184,4 +194,3 @@ def record_changes(session: Session) -> AuditContext | None:
             context.patient_id = patient_id
             rows.append(context.row(status=context.action.success_status, at=now, action=action))
     insert_rows(session, rows)
-    return context

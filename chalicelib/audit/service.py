@@ -6,11 +6,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from chalicelib import bootstrap  # TRANSITIONAL
-from chalicelib.audit.recording import RATE_LIMITED, AuditContext, note_patient
+from chalicelib.audit.recording import RATE_LIMITED, AuditContext
 from chalicelib.paging import configured_per_page
+from chalicelib.service_layer.unit_of_work import ReadTransaction, UnitOfWork
 from chalicelib.storage.models import AuditEventRecord
-from chalicelib.storage.unit_of_work import ReadTransaction, UnitOfWork
 from chalicelib.validation import (
     MAX_ID,
     IntegerParameter,
@@ -39,20 +38,21 @@ class AuditPage:
     next_before: int | None  # the cursor of the following page; None on the last one
 
 
-def record_outcome(uow: UnitOfWork, context: AuditContext, status: int) -> None:
+def record_outcome(uow: UnitOfWork, context: AuditContext, status: int, *, durable_reads: bool) -> None:
     """Write the row of a request that committed no change (a read, a refusal, a failure).
 
     A rate-limited refusal (429) adds one to its principal's refusal row of the
     current minute instead (``RATE_LIMITED``, no patient): a token flooding the
     API adds one row a minute, not one per request, and the count says how hard.
-    One statement, so ``uow`` may be a ``UnitOfWork(one_statement=True)``: committed
-    when it returns, with no BEGIN or COMMIT round trip. On a route that only reads, with
-    ``AUDIT_READ_COMMIT=async`` (the default) on PostgreSQL, that commit does not wait for the
+    One statement, run as such (``uow.one_statement()``): committed when it returns,
+    with no BEGIN or COMMIT round trip. On a route that only reads, unless ``durable_reads``
+    (``AUDIT_READ_COMMIT=durable``; ``async`` is the default), on PostgreSQL that commit does not wait for the
     WAL flush: visible at once, lost only if the database server crashes within ~0.6 s. Raises whatever the
     database raises: the caller decides that an unrecorded answer is not given.
     """
     # One statement on the unit of work's connection: it builds no Session for this, which
     # would add a third to the cost of every read.
+    uow = uow.one_statement()
     with uow:
         if status == TOO_MANY_REQUESTS:
             row = context.row(status=status, action=RATE_LIMITED)
@@ -60,7 +60,7 @@ def record_outcome(uow: UnitOfWork, context: AuditContext, status: int) -> None:
             uow.audit_events.count_in_window(row, window_start=refusal_window(row["occurred_at"]))
         else:
             # A read's row alone may skip the wait for the WAL flush; never a change's.
-            wait = not context.action.reads or bootstrap.settings().audit_read_commit == "durable"
+            wait = not context.action.reads or durable_reads
             uow.audit_events.add(context.row(status=status), wait_for_flush=wait)
         uow.commit()
 
@@ -87,6 +87,8 @@ def list_audit_events(
 ) -> AuditPage:
     """One page of events, newest first, matching every filter given (raw query values).
 
+    With a patient filter, the audit context of ``reads`` (if any) names that patient.
+
     Raises ValidationFailed naming the first parameter that is not valid.
     """
     size = _per_page().parse_or_default(per_page)
@@ -96,9 +98,9 @@ def list_audit_events(
         PRINCIPAL_FILTER.parse(principal),
     )
     start, end = SINCE.parse(since), UNTIL.parse(until)
-    if patient is not None:
+    if patient is not None and reads.audit is not None:
         # Reading a patient's trail is an access to that patient's history: its row names them.
-        note_patient(patient)
+        reads.audit.note_patient(patient)
     with reads:
         # One row more than the page holds tells whether a next page exists.
         rows = reads.audit_events.newest_first(

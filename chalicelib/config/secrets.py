@@ -67,16 +67,20 @@ def read_reference(reference: str, name: str) -> str:
 
 
 def read_secret_string(secret_id: str) -> str:
-    return str(aws_client("secretsmanager").get_secret_value(SecretId=secret_id)["SecretString"]).strip()
+    return str(secrets_client("secretsmanager").get_secret_value(SecretId=secret_id)["SecretString"]).strip()
 
 
 def read_parameter(name: str) -> str:
-    response = aws_client("ssm").get_parameter(Name=name, WithDecryption=True)
+    response = secrets_client("ssm").get_parameter(Name=name, WithDecryption=True)
     return str(response["Parameter"]["Value"]).strip()
 
 
 @process_cache(maxsize=None)
-def aws_client(service: str) -> Any:
+def secrets_client(service: str) -> Any:
+    """One boto3 client per service and process, for reading settings at start: boto3's default
+    timeouts and retries, since a setting that cannot be read fails the whole start (unlike a
+    delivery's client, ``chalicelib.notifications.providers.delivery_client``, which must give up
+    well inside a worker's claim)."""
     import boto3
 
     return boto3.client(service)

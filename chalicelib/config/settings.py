@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 from chalicelib.config.environment import (
     ConfigurationError,
@@ -21,6 +22,7 @@ from chalicelib.config.environment import (
     serves_requests,
 )
 from chalicelib.config.notifications import NotificationSettings, load_notification_settings
+from chalicelib.config.provided import BrokerSettings, DatabaseSettings
 from chalicelib.config.secrets import SECRET_REFERENCES, SecretUnavailable, resolve_secret_references
 from chalicelib.config.token_secret import TokenSecret
 from chalicelib.config.tokens import (
@@ -46,6 +48,15 @@ DEFAULT_TOKEN_CACHE_SECONDS = 60
 AUTHORIZER_HANDLER = "app.authorize_bearer_token"
 # A JWT principal is jwt:<issuer>:<sub> in a 255-character column; sub is at most 128.
 MAX_JWT_ISSUER_LENGTH = 120
+
+
+class PatientSettings(NamedTuple):
+    """What the patient service needs besides its input: the region of phone numbers written without
+    a country code, and how long a change's notification may wait for its hand-off before the relay
+    takes it."""
+
+    phone_default_region: str
+    relay_delay: float
 
 
 @dataclass(frozen=True)
@@ -117,6 +128,29 @@ class Settings:
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+    @property
+    def durable_read_audit(self) -> bool:
+        """Whether a read's audit row waits for the WAL flush like a change's (AUDIT_READ_COMMIT)."""
+        return self.audit_read_commit == "durable"
+
+    @property
+    def database(self) -> DatabaseSettings:
+        return DatabaseSettings(
+            self.database_url,
+            self.sqlite_busy_timeout_ms,
+            self.db_pool,
+            self.db_pool_size,
+            self.db_max_overflow,
+        )
+
+    @property
+    def broker(self) -> BrokerSettings:
+        return BrokerSettings(self.redis_url, self.notifications)
+
+    @property
+    def patients(self) -> PatientSettings:
+        return PatientSettings(self.phone_default_region, self.notifications.relay_delay)
 
 
 def _default_database_url(env: Mapping[str, str]) -> str:

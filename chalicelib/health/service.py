@@ -8,8 +8,8 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+from chalicelib.service_layer.unit_of_work import ReadTransaction
 from chalicelib.storage.models import NotificationStatus
-from chalicelib.storage.unit_of_work import ReadTransaction
 
 logger = logging.getLogger("telehealth.health")
 REDIS_TIMEOUT_SECONDS = 0.5

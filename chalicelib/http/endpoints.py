@@ -67,6 +67,8 @@ class Endpoint:
     headers: Sequence[Mapping[str, Any]] = ()  # request header parameter objects
     path_parameters: Mapping[str, IntegerParameter | Mapping[str, Any]] = field(default_factory=dict)
     description: str = ""
+    # The handler is given the app that serves it (its ``app`` parameter): to describe that app.
+    describes_app: bool = False
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:

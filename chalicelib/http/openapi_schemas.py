@@ -12,7 +12,7 @@ from typing import Any
 from chalicelib.audit.recording import ACTIONS
 from chalicelib.audit.shapes import AUDIT_EVENT_FIELDS
 from chalicelib.http.gateway_responses import BEARER_CHALLENGE, CODES_BEFORE_ANY_VIEW, INVALID_TOKEN_CHALLENGE
-from chalicelib.notifications.dispatch import TASK_STATES
+from chalicelib.notifications.broker import TASK_STATES
 from chalicelib.notifications.events import PATIENT_CREATED, PATIENT_UPDATED
 from chalicelib.patients.fields import EMAIL, NAME, PHONE, patient_create_schema, patient_update_schema
 from chalicelib.storage.models import NotificationStatus

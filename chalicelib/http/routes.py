@@ -5,23 +5,23 @@ with the right status (``chalicelib.http.errors``), and nothing else ever leaks
 a traceback. (Chalice's middleware never sees exceptions raised in REST views,
 so the mapping has to live in this wrapper.) On a protected route the wrapper
 also spends one request of the principal's rate limit and checks the route's
-scope, before the handler runs. On an audited route the wrapper also makes sure
-every answer is in the audit trail (``call_audited``).
+scope, before the handler runs. On an audited route the wrapper creates the
+request's ``AuditContext``, hands it to the handler (its ``audit`` parameter),
+and makes sure every answer is in the audit trail (``call_audited``).
 """
 
 from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Callable
-from contextvars import ContextVar
+from collections.abc import Callable, Mapping
 
 from chalice.app import Chalice, ChaliceAuthorizer, Request, Response
 
 from chalicelib import bootstrap
 from chalicelib.access.rate_limit import enforce_rate_limit
 from chalicelib.audit import service as audit_trail
-from chalicelib.audit.recording import AuditContext, AuditedAction, auditing
+from chalicelib.audit.recording import AuditContext, AuditedAction
 from chalicelib.errors import AuditUnavailable, DomainError, InsufficientScope
 from chalicelib.http.endpoints import endpoint_of
 from chalicelib.http.errors import error_response, internal_error_response
@@ -35,8 +35,8 @@ from chalicelib.http.requests import (
 )
 from chalicelib.http.responses import with_base_headers
 from chalicelib.observability.metrics import record_audit_unavailable
-from chalicelib.storage.database import is_dropped_connection
-from chalicelib.storage.unit_of_work import UnitOfWork, one_connection
+from chalicelib.service_layer.unit_of_work import UnitOfWork
+from chalicelib.storage.database import is_dropped_connection, one_connection
 from chalicelib.validation import parse_patient_id
 
 logger = logging.getLogger("telehealth.http")
@@ -44,10 +44,7 @@ logger = logging.getLogger("telehealth.http")
 ANY_CONTENT_TYPE = ["*/*"]
 
 Handler = Callable[..., Response]
-
-# The app whose view is answering the call: GET /openapi.json describes it from here, so that no
-# handler imports app.py (which imports every handler).
-_current_app: ContextVar[Chalice] = ContextVar("current_app")
+NOTHING_GIVEN: Mapping[str, object] = {}
 
 
 def register_endpoint(app: Chalice, handler: Handler, *, authorizer: ChaliceAuthorizer | None) -> None:
@@ -58,16 +55,16 @@ def register_endpoint(app: Chalice, handler: Handler, *, authorizer: ChaliceAuth
     if declared.scope is not None and authorizer is None:
         raise ValueError(f"{declared.method} {declared.path} needs a token: register it with an authorizer")
 
+    # GET /openapi.json describes the app that serves it, handed over here: no handler imports
+    # app.py (which imports every handler).
+    given: Mapping[str, object] = {"app": app} if declared.describes_app else NOTHING_GIVEN
+
     @functools.wraps(handler)
     def view(**path_params: str) -> Response:
         request = current_request()
-        app_token = _current_app.set(app)
-        try:
-            if declared.audit is not None:
-                return call_audited(declared.audit, handler, request, path_params, declared.scope)
-            return call_handler(handler, request, path_params, declared.scope)
-        finally:
-            _current_app.reset(app_token)
+        if declared.audit is not None:
+            return call_audited(declared.audit, handler, request, path_params, declared.scope)
+        return call_handler(handler, request, path_params, declared.scope, given)
 
     app.route(
         declared.path,
@@ -77,14 +74,16 @@ def register_endpoint(app: Chalice, handler: Handler, *, authorizer: ChaliceAuth
     )(view)
 
 
-def current_app() -> Chalice:
-    """The app whose route is answering this call."""
-    return _current_app.get()
-
-
 def call_handler(
-    handler: Handler, request: Request, path_params: dict[str, str], scope: str | None = None
+    handler: Handler,
+    request: Request,
+    path_params: dict[str, str],
+    scope: str | None = None,
+    given: Mapping[str, object] = NOTHING_GIVEN,
 ) -> Response:
+    """The handler's answer, or the error body of what it raised. The handler is called with the
+    request, its path parameters and what the wrapper ``given`` it by name (an audited route's
+    ``audit`` context, the document's ``app``)."""
     try:
         if scope is not None:
             admit(request, scope)
@@ -92,7 +91,7 @@ def call_handler(
         refuse_undeclared_query_parameters(
             request, declared.query_parameter_names if declared else frozenset()
         )
-        response = call_reading_again_if_dropped(handler, request, path_params)
+        response = call_reading_again_if_dropped(handler, request, {**path_params, **given})
     except DomainError as error:
         response = error_response(error, request)
     except Exception:
@@ -103,17 +102,17 @@ def call_handler(
 
 
 def call_reading_again_if_dropped(
-    handler: Handler, request: Request, path_params: dict[str, str]
+    handler: Handler, request: Request, arguments: dict[str, object]
 ) -> Response:
     """The handler's answer; a GET whose database connection died unnoticed (no goodbye from the
     server, so the pool's checkout could not tell) runs once more on a new connection: it only reads."""
     try:
-        return handler(request, **path_params)
+        return handler(request, **arguments)
     except Exception as error:
         if request.method != "GET" or not is_dropped_connection(error):
             raise
     logger.warning("database connection lost during a read; reading again on a new one")
-    return handler(request, **path_params)
+    return handler(request, **arguments)
 
 
 def admit(request: Request, scope: str) -> None:
@@ -133,12 +132,14 @@ def call_audited(
     path_params: dict[str, str],
     scope: str | None = None,
 ) -> Response:
-    """``call_handler`` under an audit context, and no answer without its audit row.
+    """``call_handler`` given the request's audit context, and no answer without its audit row.
 
-    A committed change has written its row in its own transaction; anything
-    else (a read, a refusal, a failure) is recorded here with the status. If
-    that row cannot be written the client gets a 503 instead: patient data is
-    never disclosed, nor a refusal given, without a record of it.
+    The handler passes the context to its unit of work or read transaction. A
+    committed change has written its row in its own transaction and marked the
+    context recorded; anything else (a read, a refusal, a failure) is recorded
+    here with the status. If that row cannot be written the client gets a 503
+    instead: patient data is never disclosed, nor a refusal given, without a
+    record of it.
     """
     raw_id = path_params.get("patient_id")
     context = AuditContext(
@@ -149,12 +150,14 @@ def call_audited(
     )
     # The handler's read and the audit row share one connection: one checkout per request.
     with one_connection():
-        with auditing(context):
-            response = call_handler(handler, request, path_params, scope)
+        response = call_handler(handler, request, path_params, scope, {"audit": context})
         if context.recorded:
             return response
         try:
-            audit_trail.record_outcome(UnitOfWork(one_statement=True), context, response.status_code)
+            durable_reads = bootstrap.settings().durable_read_audit
+            audit_trail.record_outcome(
+                UnitOfWork(), context, response.status_code, durable_reads=durable_reads
+            )
         except Exception:
             logger.exception("audit trail write failed for %s", action.name)
             record_audit_unavailable()

@@ -19,7 +19,6 @@ from datetime import timedelta
 from enum import StrEnum
 from typing import NoReturn
 
-from chalicelib import bootstrap  # TRANSITIONAL
 from chalicelib.config.notifications import NotificationSettings
 from chalicelib.notifications.events import channels_for
 from chalicelib.notifications.providers import (
@@ -31,8 +30,8 @@ from chalicelib.notifications.providers import (
 from chalicelib.notifications.queries import ClaimedNotification
 from chalicelib.observability.metrics import metrics_batch, record_delivered, record_delivery_failure
 from chalicelib.observability.structured_logging import log_context
+from chalicelib.service_layer.unit_of_work import UnitOfWork
 from chalicelib.storage.models import NotificationStatus, utc_now
-from chalicelib.storage.unit_of_work import UnitOfWork
 
 logger = logging.getLogger("telehealth.notifications")
 
@@ -68,7 +67,9 @@ class Claim:
     already_delivered: frozenset[str]
 
 
-def deliver_notification(uow: UnitOfWork, notification_id: str) -> DeliveryOutcome:
+def deliver_notification(
+    uow: UnitOfWork, notification_id: str, settings: NotificationSettings
+) -> DeliveryOutcome:
     """Deliver the notification on each of its channels and record the outcome.
 
     Two transactions in ``uow``: the claim, then the outcome; the provider is called between them.
@@ -77,7 +78,6 @@ def deliver_notification(uow: UnitOfWork, notification_id: str) -> DeliveryOutco
     last attempt. Database errors propagate: nothing was recorded, so the
     task may simply run again.
     """
-    settings = bootstrap.settings().notifications
     # One metrics line per attempt: delivered (with its commit-to-delivered time), retried or dead.
     with log_context(notification_id=notification_id), metrics_batch():
         claim = _claim(uow, notification_id, settings)
@@ -93,14 +93,14 @@ def _deliver(uow: UnitOfWork, claim: Claim, settings: NotificationSettings) -> D
     try:
         if random.random() < settings.failure_rate:  # noqa: S311 - a drill, not security
             raise SimulatedFailure("simulated provider failure")
-        providers = providers_by_channel(settings.providers)
+        providers = providers_by_channel(settings.providers, settings.email_sender)
         for channel in claim.channels:
             if channel in providers:
                 providers[channel].send(channel, claim.recipient, claim.message)
                 delivered.add(channel)
     except Exception as error:
-        _record_failure(uow, claim, error, delivered, settings)
-    _record_delivery(uow, claim, delivered)
+        _finish_failed_attempt(uow, claim, error, delivered, settings)
+    _finish_delivered(uow, claim, delivered)
     return DeliveryOutcome.DELIVERED
 
 
@@ -118,7 +118,7 @@ def _claim(uow: UnitOfWork, notification_id: str, settings: NotificationSettings
             return _why_not_claimable(uow, notification_id)
         contact = uow.patients.contact(claimed.patient_id)
         if contact is None:
-            uow.notifications.record_cancelled(claimed, now=now)
+            uow.notifications.mark_cancelled(claimed, now=now)
             uow.commit()
             logger.info("notification cancelled: the patient was deleted", extra={"attempt": claimed.attempt})
             return DeliveryOutcome.CANCELLED
@@ -151,9 +151,9 @@ def _why_not_claimable(uow: UnitOfWork, notification_id: str) -> DeliveryOutcome
     return DeliveryOutcome.ALREADY_FINISHED
 
 
-def _record_delivery(uow: UnitOfWork, claim: Claim, delivered: set[str]) -> None:
+def _finish_delivered(uow: UnitOfWork, claim: Claim, delivered: set[str]) -> None:
     with uow:
-        recorded = uow.notifications.record_delivered(
+        recorded = uow.notifications.mark_delivered(
             claim.claimed, channels=",".join(sorted(delivered)), now=utc_now()
         )
         uow.commit()
@@ -166,7 +166,7 @@ def _record_delivery(uow: UnitOfWork, claim: Claim, delivered: set[str]) -> None
         logger.warning("notification delivered after its claim expired", extra=message.log_fields())
 
 
-def _record_failure(
+def _finish_failed_attempt(
     uow: UnitOfWork, claim: Claim, error: Exception, delivered: set[str], settings: NotificationSettings
 ) -> NoReturn:
     message = claim.message
@@ -174,7 +174,7 @@ def _record_failure(
     final = message.attempt > settings.max_retries
     now = utc_now()
     with uow:
-        uow.notifications.record_failure(
+        uow.notifications.mark_attempt_failed(
             claim.claimed,
             final=final,
             last_error=reason,

@@ -17,7 +17,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from chalicelib import bootstrap  # TRANSITIONAL
 from chalicelib.config.process_cache import process_cache
 from chalicelib.notifications.events import EMAIL, PATIENT_CREATED, PATIENT_UPDATED, SMS
 
@@ -86,9 +85,12 @@ class SesProvider:
     name = "ses"
     channels = frozenset({EMAIL})
 
+    def __init__(self, sender: str) -> None:
+        self.sender = sender  # NOTIFY_EMAIL_SENDER, an address SES has verified
+
     def send(self, channel: str, recipient: Recipient, message: OutgoingNotification) -> None:
-        aws_client("ses").send_email(
-            Source=bootstrap.settings().notifications.email_sender,
+        delivery_client("ses").send_email(
+            Source=self.sender,
             Destination={"ToAddresses": [recipient.email]},
             Message={
                 "Subject": {"Data": message.subject, "Charset": "UTF-8"},
@@ -104,30 +106,37 @@ class SnsProvider:
     def send(self, channel: str, recipient: Recipient, message: OutgoingNotification) -> None:
         if recipient.phone_e164 is None:
             raise MissingAddress("the patient has no phone number")
-        aws_client("sns").publish(PhoneNumber=recipient.phone_e164, Message=message.text)
+        delivery_client("sns").publish(PhoneNumber=recipient.phone_e164, Message=message.text)
 
 
 class MissingAddress(Exception):
     """The patient cannot be reached on this channel any more. The message is safe to store."""
 
 
-PROVIDERS: dict[str, type[Provider]] = {"log": LogProvider, "ses": SesProvider, "sns": SnsProvider}
+def build_provider(name: str, email_sender: str) -> Provider:
+    if name == SesProvider.name:
+        return SesProvider(email_sender)
+    if name == SnsProvider.name:
+        return SnsProvider()
+    return LogProvider()
 
 
 @process_cache(maxsize=8)
-def providers_by_channel(names: tuple[str, ...]) -> Mapping[str, Provider]:
+def providers_by_channel(names: tuple[str, ...], email_sender: str) -> Mapping[str, Provider]:
     """Each channel's provider: the first of ``names`` that serves it. Channels none serves are absent."""
     chosen: dict[str, Provider] = {}
     for name in names:
-        provider = PROVIDERS[name]()
+        provider = build_provider(name, email_sender)
         for channel in sorted(provider.channels):
             chosen.setdefault(channel, provider)
     return chosen
 
 
 @process_cache(maxsize=4)
-def aws_client(service: str) -> Any:
-    """One boto3 client per service and process, with timeouts well inside a worker's claim."""
+def delivery_client(service: str) -> Any:
+    """One boto3 client per service and process, for delivering: short timeouts and few retries,
+    so that an attempt ends well inside a worker's claim (settings are read with boto3's
+    defaults instead: ``chalicelib.config.secrets.secrets_client``)."""
     import boto3
     from botocore.config import Config
 

@@ -70,21 +70,21 @@ _THIS_ATTEMPT = update(_NOTIFICATIONS).where(
     _notifications.attempts == bindparam("attempt"),
     _notifications.status.not_in(NotificationStatus.FINISHED),
 )
-_RECORD_DELIVERED = _THIS_ATTEMPT.values(
+_MARK_DELIVERED = _THIS_ATTEMPT.values(
     status=NotificationStatus.DELIVERED,
     delivered_channels=bindparam("delivered"),
     delivered_at=bindparam("now"),
     updated_at=bindparam("now"),
     next_attempt_at=None,
 )
-_RECORD_FAILURE = _THIS_ATTEMPT.values(
+_MARK_ATTEMPT_FAILED = _THIS_ATTEMPT.values(
     status=bindparam("new_status"),
     last_error=bindparam("error"),
     delivered_channels=bindparam("delivered"),
     updated_at=bindparam("now"),
     next_attempt_at=bindparam("retry_by"),
 )
-_RECORD_CANCELLED = _THIS_ATTEMPT.values(
+_MARK_CANCELLED = _THIS_ATTEMPT.values(
     status=NotificationStatus.CANCELLED, updated_at=bindparam("now"), next_attempt_at=None
 )
 _STATUS = select(_notifications.status).where(_notifications.id == bindparam("notification_id"))
@@ -141,12 +141,12 @@ class NotificationRepository:
         ).first()
         return ClaimedNotification(*row) if row else None
 
-    def record_delivered(self, claim: ClaimedNotification, *, channels: str, now: datetime) -> bool:
+    def mark_delivered(self, claim: ClaimedNotification, *, channels: str, now: datetime) -> bool:
         """Mark the claimed attempt delivered, unless another attempt has claimed the row since."""
         params = {**self._attempt(claim), "delivered": channels, "now": now}
-        return self._finished(self._session.execute(_RECORD_DELIVERED, params))
+        return self._finished(self._session.execute(_MARK_DELIVERED, params))
 
-    def record_failure(
+    def mark_attempt_failed(
         self,
         claim: ClaimedNotification,
         *,
@@ -164,10 +164,10 @@ class NotificationRepository:
             "now": now,
             "retry_by": None if final else next_attempt_at,
         }
-        return self._finished(self._session.execute(_RECORD_FAILURE, params))
+        return self._finished(self._session.execute(_MARK_ATTEMPT_FAILED, params))
 
-    def record_cancelled(self, claim: ClaimedNotification, *, now: datetime) -> bool:
-        return self._finished(self._session.execute(_RECORD_CANCELLED, {**self._attempt(claim), "now": now}))
+    def mark_cancelled(self, claim: ClaimedNotification, *, now: datetime) -> bool:
+        return self._finished(self._session.execute(_MARK_CANCELLED, {**self._attempt(claim), "now": now}))
 
     @staticmethod
     def _attempt(claim: ClaimedNotification) -> dict[str, object]:

@@ -7,25 +7,20 @@ the broker happens only after that commit.
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
-from chalicelib import bootstrap  # TRANSITIONAL
-from chalicelib.audit import recording as audit
 from chalicelib.errors import NotificationNotFound, PatientNotFound
-from chalicelib.notifications.dispatch import (
-    EXPIRED_TASK_STATE,
-    NO_RESULT_TASK_STATE,
-    hand_off_after_commit,
-    task_states,
-)
 from chalicelib.notifications.events import channels_for
 from chalicelib.paging import Paging, paging_parameters, parse_paging
+from chalicelib.service_layer.unit_of_work import ReadTransaction, UnitOfWork
 from chalicelib.storage.models import Notification, NotificationRecord, NotificationStatus, Patient, utc_now
-from chalicelib.storage.unit_of_work import ReadTransaction, UnitOfWork
 from chalicelib.validation import ChoiceParameter, IntegerParameter, parse_patient_id
+
+logger = logging.getLogger("telehealth.notifications")
 
 STATUS_FILTER = ChoiceParameter(
     "status",
@@ -51,9 +46,10 @@ class NotificationPage:
 
 
 def record_patient_change(
-    uow: UnitOfWork, patient: Patient, event: str, correlation_id: str | None
+    uow: UnitOfWork, patient: Patient, event: str, correlation_id: str | None, *, relay_delay: float
 ) -> Notification:
-    """Add the notification for ``event`` to ``uow`` and hand it off once ``uow`` commits."""
+    """Add the notification for ``event`` to ``uow`` and hand it off once ``uow`` commits; if that
+    hand-off is lost, the relay takes it ``relay_delay`` seconds after the change."""
     now = utc_now()
     notification = uow.notifications.add(
         Notification(
@@ -67,15 +63,44 @@ def record_patient_change(
             correlation_id=correlation_id[:64] if correlation_id else None,
             created_at=now,
             updated_at=now,
-            next_attempt_at=now + timedelta(seconds=bootstrap.settings().notifications.relay_delay),
+            next_attempt_at=now + timedelta(seconds=relay_delay),
         )
     )
     hand_off_after_commit(uow, notification.id)
     return notification
 
 
+def hand_off_after_commit(uow: UnitOfWork, notification_id: str) -> None:
+    """Hand the notification off to the broker once ``uow`` has committed the row that describes it.
+
+    The row is written ``queued``, so a successful hand-off (the usual case)
+    costs no second write; a failed one marks it ``pending`` for the relay.
+    """
+    uow.after_commit(lambda: _hand_off_or_mark_pending(notification_id))
+
+
+def _hand_off_or_mark_pending(notification_id: str) -> None:
+    # The broker module (and Celery) only for the requests that hand something off.
+    from chalicelib.notifications import broker
+
+    if broker.hand_off(notification_id):
+        return
+    try:
+        # A transaction of its own, after the change's: the unit of work that committed is still open.
+        with UnitOfWork() as uow:
+            uow.notifications.mark_pending(notification_id, utc_now())
+            uow.commit()
+    except Exception as error:
+        # Still "queued" and overdue after the relay delay: the relay hands it off all the same.
+        logger.warning(
+            "could not mark notification pending",
+            extra={"notification_id": notification_id, "error": type(error).__name__},
+        )
+
+
 def get_notification(reads: ReadTransaction, raw_id: str) -> NotificationView:
-    """Raises NotificationNotFound, also for ids that cannot exist."""
+    """Raises NotificationNotFound, also for ids that cannot exist. The audit context of ``reads``
+    (if any) names the patient the notification is about."""
     notification_id = _parse_notification_id(raw_id)
     if notification_id is None:
         raise NotificationNotFound()
@@ -83,8 +108,9 @@ def get_notification(reads: ReadTransaction, raw_id: str) -> NotificationView:
         notification = reads.notifications.get(notification_id)
     if notification is None:
         raise NotificationNotFound()
-    # The audit row names whose change this notification announced.
-    audit.note_patient(notification.patient_id)
+    if reads.audit is not None:
+        # The audit row names whose change this notification announced.
+        reads.audit.note_patient(notification.patient_id)
     return _with_task_states([notification])[0]
 
 
@@ -133,16 +159,19 @@ def _page(paging: Paging, total: int, rows: Sequence[NotificationRecord]) -> Not
 
 
 def _with_task_states(rows: Sequence[NotificationRecord]) -> list[NotificationView]:
-    states = task_states([row.id for row in rows])
-    return [NotificationView(row, _task_state(row, states[row.id])) for row in rows]
+    # The broker's module only for the requests that show task states: a patient read never does.
+    from chalicelib.notifications import broker
 
-
-def _task_state(row: NotificationRecord, celery_state: str) -> str:
-    # Without a result, Celery's PENDING would read "not run yet" for a notification that is
-    # finished: nothing more will happen to it (a cancelled one's task, if still queued, does nothing).
-    if celery_state == NO_RESULT_TASK_STATE and row.status in NotificationStatus.FINISHED:
-        return EXPIRED_TASK_STATE
-    return celery_state
+    states = broker.task_states([row.id for row in rows])
+    views = []
+    for row in rows:
+        state = states[row.id]
+        # Without a result, Celery's PENDING would read "not run yet" for a notification that is
+        # finished: nothing more will happen to it (a cancelled one's task, if still queued, does nothing).
+        if state == broker.NO_RESULT_TASK_STATE and row.status in NotificationStatus.FINISHED:
+            state = broker.EXPIRED_TASK_STATE
+        views.append(NotificationView(row, state))
+    return views
 
 
 def _parse_notification_id(raw: str) -> str | None:

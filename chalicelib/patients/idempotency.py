@@ -26,10 +26,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from chalicelib.audit import recording as audit
+from chalicelib.audit.recording import REPLAY_CREATE
 from chalicelib.errors import IdempotencyKeyReused, ServiceUnavailable, ValidationFailed
-from chalicelib.storage.models import IdempotencyRecord, Patient, utc_now
-from chalicelib.storage.unit_of_work import UnitOfWork
+from chalicelib.service_layer.unit_of_work import UnitOfWork
+from chalicelib.storage.models import Patient, StoredIdempotencyKey, utc_now
 
 logger = logging.getLogger("telehealth.retention")
 IDEMPOTENCY_KEY = "Idempotency-Key"
@@ -98,7 +98,8 @@ def claim(uow: UnitOfWork, key: IdempotencyKey, now: datetime) -> tuple[Patient,
             # (written outside the API) is forgotten now and the key taken afresh.
             keys.forget(key.principal, key.key)
             continue
-        audit.note_patient(patient.id, action=audit.REPLAY_CREATE)
+        if uow.audit is not None:
+            uow.audit.note_patient(patient.id, action=REPLAY_CREATE)
         return patient, _notification_id(record)
     raise ServiceUnavailable("The Idempotency-Key could not be claimed; try again")
 
@@ -123,7 +124,7 @@ def purge_expired_keys(uow: UnitOfWork, now: datetime | None = None) -> int:
     return purged
 
 
-def _notification_id(record: IdempotencyRecord) -> str | None:
+def _notification_id(record: StoredIdempotencyKey) -> str | None:
     if record.result is None:
         # Written in the transaction that inserted the row, so never seen empty once committed.
         raise RuntimeError("idempotency key row without a result")

@@ -2,31 +2,46 @@
 
 ``PatientRepository`` and ``IdempotencyKeyRepository`` change rows inside a
 ``UnitOfWork``; ``PatientReader`` answers reads inside a ``ReadTransaction``.
-Constraint violations become domain errors.
+Constraint violations become domain errors. The patient repository joins the unit of
+work it serves: its first create or delete adds the counter's write to that commit.
 """
 
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from datetime import datetime
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 from sqlalchemy import Connection, Select, Table, bindparam, case, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from chalicelib.errors import DuplicateEmail
-from chalicelib.storage.models import ROW_COUNT_SHARDS, IdempotencyRecord, Patient, PatientRecord, RowCount
+from chalicelib.storage.models import ROW_COUNT_SHARDS, Patient, PatientRecord, RowCount, StoredIdempotencyKey
 
 EMAIL_CONSTRAINT = "uq_patients_email_key"
 PATIENTS_TABLE = Patient.__tablename__
-# session.info key: the patients created minus deleted in this transaction, not yet counted.
-_PENDING_COUNT_CHANGE = "pending_patient_count_change"
+
+
+class CommitSteps(Protocol):
+    """What a repository needs of the unit of work it joins: a step to run before its commit."""
+
+    def before_commit(self, step: Callable[[], None], *, last: bool = False) -> None: ...
 
 
 class PatientRepository:
-    def __init__(self, session: Session) -> None:
+    """The ``patients`` rows of one transaction, and its change to their counter.
+
+    One per transaction of the unit of work ``steps``: the creates minus deletes it has
+    made are counted here until its commit writes them (``write_count_change``).
+    """
+
+    def __init__(self, session: Session, steps: CommitSteps) -> None:
         self._session = session
+        self._steps = steps
+        # None until the first create or delete, which registers the counter's write.
+        self._count_change: int | None = None
 
     def get(self, patient_id: int, *, for_update: bool = False) -> Patient | None:
         return self._session.get(Patient, patient_id, with_for_update=for_update or None)
@@ -68,19 +83,21 @@ class PatientRepository:
         return (row.email, row.phone_e164) if row else None
 
     def _change_count(self, delta: int) -> None:
-        # Written by write_count_change, as the transaction's last statement.
-        info = self._session.info
-        info[_PENDING_COUNT_CHANGE] = info.get(_PENDING_COUNT_CHANGE, 0) + delta
+        if self._count_change is None:
+            self._count_change = 0
+            # Last before the commit: the counter row it locks stays locked only until then.
+            self._steps.before_commit(self.write_count_change, last=True)
+        self._count_change += delta
 
     def write_count_change(self) -> None:
-        """Add the transaction's creates and deletes to the counter: call it last before the commit.
+        """Add the transaction's creates and deletes to the counter: the last step before its commit.
 
         One UPDATE ... SET row_count = row_count + delta on a shard picked at random: the
         database serializes writers on one row, so no change is lost, and writers on different
         shards never wait for each other. The row stays locked until the commit has flushed, so
         nothing else comes between.
         """
-        delta = self._session.info.pop(_PENDING_COUNT_CHANGE, 0)
+        delta, self._count_change = self._count_change or 0, None
         if not delta:
             return
         shard = random.randrange(ROW_COUNT_SHARDS)  # noqa: S311 - spreads load, not a secret
@@ -195,10 +212,10 @@ class IdempotencyKeyRepository:
     def __init__(self, session: Session) -> None:
         self._session = session
 
-    def find(self, principal: str, key: str) -> IdempotencyRecord | None:
+    def find(self, principal: str, key: str) -> StoredIdempotencyKey | None:
         # A fresh SELECT, never the identity map: after losing an insert race the winner's row must be read.
-        query = select(IdempotencyRecord).where(
-            IdempotencyRecord.principal == principal, IdempotencyRecord.key == key
+        query = select(StoredIdempotencyKey).where(
+            StoredIdempotencyKey.principal == principal, StoredIdempotencyKey.key == key
         )
         return self._session.scalars(query, execution_options={"populate_existing": True}).one_or_none()
 
@@ -214,36 +231,36 @@ class IdempotencyKeyRepository:
         else:
             from sqlalchemy.dialects import sqlite as dialect  # type: ignore[no-redef]
         statement = (
-            dialect.insert(IdempotencyRecord)
+            dialect.insert(StoredIdempotencyKey)
             .values(**values)
             .on_conflict_do_nothing()
-            .returning(IdempotencyRecord.key)
+            .returning(StoredIdempotencyKey.key)
         )
         # RETURNING yields the row only if it went in (rowcount is not reliable across drivers here).
         return self._session.execute(statement).first() is not None
 
     def complete(self, principal: str, key: str, *, patient_id: int, result: str) -> None:
         self._session.execute(
-            update(IdempotencyRecord)
-            .where(IdempotencyRecord.principal == principal, IdempotencyRecord.key == key)
+            update(StoredIdempotencyKey)
+            .where(StoredIdempotencyKey.principal == principal, StoredIdempotencyKey.key == key)
             .values(patient_id=patient_id, result=result),
             execution_options={"synchronize_session": False},
         )
 
     def delete_expired(self, now: datetime, *, principal: str | None = None, key: str | None = None) -> int:
         """Delete expired rows: all of them, or the one of (principal, key)."""
-        statement = delete(IdempotencyRecord).where(IdempotencyRecord.expires_at <= now)
+        statement = delete(StoredIdempotencyKey).where(StoredIdempotencyKey.expires_at <= now)
         if principal is not None and key is not None:
             statement = statement.where(
-                IdempotencyRecord.principal == principal, IdempotencyRecord.key == key
+                StoredIdempotencyKey.principal == principal, StoredIdempotencyKey.key == key
             )
         result = self._session.execute(statement, execution_options={"synchronize_session": False})
         return int(result.rowcount)  # type: ignore[attr-defined]
 
     def forget(self, principal: str, key: str) -> None:
         self._session.execute(
-            delete(IdempotencyRecord).where(
-                IdempotencyRecord.principal == principal, IdempotencyRecord.key == key
+            delete(StoredIdempotencyKey).where(
+                StoredIdempotencyKey.principal == principal, StoredIdempotencyKey.key == key
             ),
             execution_options={"synchronize_session": False},
         )
@@ -251,6 +268,6 @@ class IdempotencyKeyRepository:
     def forget_patient(self, patient_id: int) -> None:
         """Drop the replayable copies of a deleted patient's data."""
         self._session.execute(
-            delete(IdempotencyRecord).where(IdempotencyRecord.patient_id == patient_id),
+            delete(StoredIdempotencyKey).where(StoredIdempotencyKey.patient_id == patient_id),
             execution_options={"synchronize_session": False},
         )

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from chalicelib import bootstrap  # TRANSITIONAL
+from chalicelib.config.settings import PatientSettings
 from chalicelib.errors import PatientNotFound, PreconditionFailed
 from chalicelib.notifications.events import PATIENT_CREATED, PATIENT_UPDATED
 from chalicelib.notifications.service import record_patient_change
@@ -21,8 +21,8 @@ from chalicelib.patients import idempotency
 from chalicelib.patients.fields import parse_patient_create, parse_patient_update
 from chalicelib.patients.idempotency import IdempotencyKey
 from chalicelib.patients.preconditions import TagCondition
+from chalicelib.service_layer.unit_of_work import ReadTransaction, UnitOfWork
 from chalicelib.storage.models import Patient, PatientRecord, utc_now
-from chalicelib.storage.unit_of_work import ReadTransaction, UnitOfWork
 from chalicelib.validation import MAX_ID, IntegerParameter, parse_patient_id
 
 AFTER = IntegerParameter(
@@ -52,7 +52,12 @@ class PatientChange:
 
 
 def create_patient(
-    uow: UnitOfWork, payload: Any, key: IdempotencyKey | None = None, *, correlation_id: str | None = None
+    uow: UnitOfWork,
+    payload: Any,
+    key: IdempotencyKey | None = None,
+    *,
+    settings: PatientSettings,
+    correlation_id: str | None = None,
 ) -> PatientChange:
     """Validate and store a new patient with its ``patient.created`` notification.
 
@@ -60,7 +65,7 @@ def create_patient(
     ``key`` already used for this body, nothing is created and the earlier create's
     patient (as it is now) and notification come back; used for another body, IdempotencyKeyReused.
     """
-    values = parse_patient_create(payload, phone_region=bootstrap.settings().phone_default_region)
+    values = parse_patient_create(payload, phone_region=settings.phone_default_region)
     now = utc_now()
     with uow:
         earlier = idempotency.claim(uow, key, now) if key else None
@@ -68,7 +73,9 @@ def create_patient(
             patient, notification_id = earlier
             return PatientChange(patient, notification_id, replayed=True)
         patient = uow.patients.add(Patient(**values, version=1, created_at=now, updated_at=now))
-        notification = record_patient_change(uow, patient, PATIENT_CREATED, correlation_id)
+        notification = record_patient_change(
+            uow, patient, PATIENT_CREATED, correlation_id, relay_delay=settings.relay_delay
+        )
         if key:
             idempotency.complete(uow, key, patient, notification.id)
         uow.commit()
@@ -76,9 +83,10 @@ def create_patient(
 
 
 def get_patient(reads: ReadTransaction, raw_id: str) -> PatientRecord:
-    """Raises PatientNotFound, also for ids that cannot exist. One statement: ``reads`` may be a
-    ``ReadTransaction(one_statement=True)``."""
+    """Raises PatientNotFound, also for ids that cannot exist."""
     patient_id = _id_or_not_found(raw_id)
+    # One SELECT, which sees one state of the database by itself.
+    reads = reads.one_statement()
     with reads:
         patient = reads.patients.get(patient_id)
     if patient is None:
@@ -92,6 +100,7 @@ def update_patient(
     payload: Any,
     if_match: TagCondition | None = None,
     *,
+    settings: PatientSettings,
     correlation_id: str | None = None,
 ) -> PatientChange:
     """Apply a partial update, if the patient's version satisfies ``if_match``, and record
@@ -100,7 +109,7 @@ def update_patient(
     Raises PatientNotFound, ValidationFailed, MalformedRequest, DuplicateEmail, PreconditionFailed.
     """
     patient_id = _id_or_not_found(raw_id)
-    values = parse_patient_update(payload, phone_region=bootstrap.settings().phone_default_region)
+    values = parse_patient_update(payload, phone_region=settings.phone_default_region)
     with uow:
         patient = _existing(uow, patient_id, for_update=True)
         _require_match(patient, if_match)
@@ -110,7 +119,9 @@ def update_patient(
         patient.updated_at = max(utc_now(), patient.updated_at + timedelta(microseconds=1))
         patient.version += 1
         uow.patients.flush()
-        notification = record_patient_change(uow, patient, PATIENT_UPDATED, correlation_id)
+        notification = record_patient_change(
+            uow, patient, PATIENT_UPDATED, correlation_id, relay_delay=settings.relay_delay
+        )
         uow.commit()
     return PatientChange(patient, notification.id)
 

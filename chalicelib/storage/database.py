@@ -10,12 +10,17 @@ and either a small pool or, with ``DB_POOL=null``, none at all.
 
 Round trips, not the statements' work, set a request's time between Lambda and
 the database: each transaction mode (``TransactionMode``) sends only the BEGIN
-and COMMIT it needs.
+and COMMIT it needs, and inside ``one_connection()`` (an audited request: its
+read, then its audit row) every transaction takes the same connection, checked
+out once (``begin``, ``release``).
 """
 
 from __future__ import annotations
 
 import select
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from enum import Enum
 from pathlib import Path
 from typing import Any
@@ -26,7 +31,7 @@ from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import NullPool
 
-from chalicelib import bootstrap  # TRANSITIONAL
+from chalicelib.config import provided
 from chalicelib.config.process_cache import on_forget, process_cache
 
 # The statement that begins a transaction on SQLite (None: none, each statement commits itself).
@@ -146,13 +151,14 @@ def _build_sqlite_engine(url: str, busy_timeout_ms: int) -> Engine:
 
 @process_cache()
 def get_engine() -> Engine:
-    settings = bootstrap.settings()
+    """The process's engine, built on first use from the database settings it is provided."""
+    database = provided.DATABASE()
     return build_engine(
-        settings.database_url,
-        sqlite_busy_timeout_ms=settings.sqlite_busy_timeout_ms,
-        pool=settings.db_pool,
-        pool_size=settings.db_pool_size,
-        max_overflow=settings.db_max_overflow,
+        database.url,
+        sqlite_busy_timeout_ms=database.sqlite_busy_timeout_ms,
+        pool=database.pool,
+        pool_size=database.pool_size,
+        max_overflow=database.max_overflow,
     )
 
 
@@ -178,3 +184,71 @@ def reset_engine(*, close_connections: bool = True) -> None:
 
 
 on_forget(reset_engine)
+
+
+class _RequestConnection:
+    """The one connection of a ``one_connection()`` block, checked out on first use."""
+
+    def __init__(self) -> None:
+        self.connection: Connection | None = None
+        self.in_use = False
+
+    def take(self) -> Connection:
+        if self.connection is None or self.connection.invalidated:
+            self.close()
+            self.connection = get_engine().connect()
+        self.in_use = True
+        return self.connection
+
+    def close(self) -> None:
+        if self.connection is not None:
+            self.connection.close()
+            self.connection = None
+
+
+# Written only by one_connection(): the request is its scope.
+_request_connection: ContextVar[_RequestConnection | None] = ContextVar("request_connection", default=None)
+
+
+@contextmanager
+def one_connection() -> Iterator[None]:
+    """Every transaction begun in this block (``begin``), one after the other, uses one
+    connection: checked out once, given back when the block ends."""
+    shared = _RequestConnection()
+    token = _request_connection.set(shared)
+    try:
+        yield
+    finally:
+        _request_connection.reset(token)
+        shared.close()
+
+
+def begin(mode: TransactionMode) -> Connection:
+    """A connection with a transaction of ``mode`` begun on it: the request's own inside
+    ``one_connection()``, else one from the pool. Give it back with ``release``."""
+    shared = _request_connection.get()
+    # One opened while another is still open (nested) gets a connection of its own.
+    connection = shared.take() if shared is not None and not shared.in_use else get_engine().connect()
+    try:
+        set_transaction_mode(connection, mode)
+        connection.begin()
+    except BaseException:
+        release(connection)
+        raise
+    return connection
+
+
+def release(connection: Connection) -> None:
+    """End what ``begin`` started: roll back what was not committed, and give the connection back
+    (to the pool, or to the request for its next transaction)."""
+    shared = _request_connection.get()
+    if shared is None or shared.connection is not connection:
+        connection.close()
+        return
+    shared.in_use = False
+    try:
+        if connection.in_transaction():
+            connection.rollback()
+    except BaseException:
+        shared.close()
+        raise

@@ -81,8 +81,9 @@ class RowCount(Base):
     row_count: Mapped[int] = mapped_column(BigInteger)
 
 
-class IdempotencyRecord(Base):
-    """A create made under an ``Idempotency-Key``: the key, a hash of the body and what was created.
+class StoredIdempotencyKey(Base):
+    """A create made under an ``Idempotency-Key`` (``chalicelib.patients.idempotency.IdempotencyKey``,
+    as stored): the key, a hash of the body and what was created.
 
     The primary key (principal, key) decides between concurrent requests with one key.
     ``result`` holds the id of the create's notification (JSON), never patient data: a

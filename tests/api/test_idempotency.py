@@ -11,8 +11,8 @@ from sqlalchemy import text
 
 from chalicelib.audit.recording import utc_now
 from chalicelib.patients.idempotency import purge_expired_keys
+from chalicelib.service_layer.unit_of_work import UnitOfWork
 from chalicelib.storage.database import get_engine
-from chalicelib.storage.unit_of_work import UnitOfWork
 from tests.helpers import (
     AUTH,
     JOHN,

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
+from chalicelib.service_layer.unit_of_work import UnitOfWork
 from chalicelib.storage.models import Notification
-from chalicelib.storage.unit_of_work import UnitOfWork
 from tests.helpers import AUTH, JSON_AUTH, sqlite_only
 
 JOHN = {"name": "John Doe", "email": "john.doe@example.com", "phone": "123-456-7890"}

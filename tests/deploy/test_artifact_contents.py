@@ -109,7 +109,7 @@ def test_what_a_function_loads_is_inside_the_closure_including_the_celery_hand_o
     # GIVEN the pruned artifact with Redis configured
     container, redis_url = redis_container
 
-    # WHEN a create enqueues its notification through Celery; a read, the OpenAPI document, a docs asset
+    # WHEN a create hands its notification off through Celery; a read, the OpenAPI document, a docs asset
     created = call(
         container, "POST", "/patients", "/patients", body={"name": "Ada", "email": "ada@example.com"}
     )

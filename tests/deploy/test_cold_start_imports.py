@@ -67,7 +67,6 @@ OUR_MODULES_OF_A_READ = {
     "chalicelib.http.schedules",
     "chalicelib.http.startup",
     "chalicelib.notifications",
-    "chalicelib.notifications.dispatch",
     "chalicelib.notifications.events",
     "chalicelib.notifications.queries",
     "chalicelib.notifications.service",
@@ -83,10 +82,11 @@ OUR_MODULES_OF_A_READ = {
     "chalicelib.patients.queries",
     "chalicelib.patients.service",
     "chalicelib.patients.shapes",
+    "chalicelib.service_layer",
+    "chalicelib.service_layer.unit_of_work",
     "chalicelib.storage",
     "chalicelib.storage.database",
     "chalicelib.storage.models",
-    "chalicelib.storage.unit_of_work",
 }
 OURS = ("app", "functions", "chalicelib")
 

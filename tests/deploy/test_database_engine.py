@@ -7,8 +7,8 @@ from sqlalchemy import text
 from sqlalchemy.pool import NullPool, QueuePool
 
 from chalicelib.config.environment import ConfigurationError
+from chalicelib.service_layer.unit_of_work import UnitOfWork
 from chalicelib.storage.database import get_engine
-from chalicelib.storage.unit_of_work import UnitOfWork
 from tests.helpers import configure_environment, load_dev_settings
 
 PG = "postgresql://clinic@db.internal/telehealth"

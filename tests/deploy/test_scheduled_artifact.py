@@ -18,10 +18,11 @@ import pytest
 import redis
 from sqlalchemy import text
 
+from chalicelib import bootstrap
 from chalicelib.patients import service as patients
 from chalicelib.patients.idempotency import KEY_LIFETIME
+from chalicelib.service_layer.unit_of_work import UnitOfWork
 from chalicelib.storage.models import utc_now
-from chalicelib.storage.unit_of_work import UnitOfWork
 from deploy.lambda_events import schedule_event
 from deploy.lambda_runtime import LambdaContainer, lambda_environment
 from tests.helpers import heavy_modules, insert_idempotency_keys, run_together
@@ -69,7 +70,9 @@ def test_two_relay_invocations_at_once_hand_an_overdue_notification_off_exactly_
     notifying_app(REDIS_URL="redis://127.0.0.1:9/0")
     ids = {
         patients.create_patient(
-            UnitOfWork(), {"name": "Jane Roe", "email": f"p{i}@example.com"}
+            UnitOfWork(),
+            {"name": "Jane Roe", "email": f"p{i}@example.com"},
+            settings=bootstrap.patient_settings(),
         ).notification_id
         for i in range(200)
     }

@@ -13,7 +13,7 @@ from chalicelib.access.identity import Identity, identify
 from chalicelib.bootstrap import auth_settings, reset_for_tests
 from chalicelib.config import token_secret
 from chalicelib.config.environment import ConfigurationError
-from chalicelib.config.secrets import aws_client
+from chalicelib.config.secrets import secrets_client
 from chalicelib.config.settings import load_auth_settings, load_settings
 from chalicelib.config.tokens import token_sha256
 from chalicelib.scopes import DEFAULT_SCOPES
@@ -44,10 +44,14 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     with mock_aws():
 
         def store(tokens: str, database_url: str, redis_url: str = REDIS) -> None:
-            aws_client("secretsmanager").create_secret(Name=TOKENS_SECRET, SecretString=tokens)
-            aws_client("ssm").put_parameter(Name=DATABASE_PARAMETER, Value=database_url, Type="SecureString")
+            secrets_client("secretsmanager").create_secret(Name=TOKENS_SECRET, SecretString=tokens)
+            secrets_client("ssm").put_parameter(
+                Name=DATABASE_PARAMETER, Value=database_url, Type="SecureString"
+            )
             if redis_url:
-                aws_client("ssm").put_parameter(Name=REDIS_PARAMETER, Value=redis_url, Type="SecureString")
+                secrets_client("ssm").put_parameter(
+                    Name=REDIS_PARAMETER, Value=redis_url, Type="SecureString"
+                )
 
         yield store
     reset_for_tests()
@@ -74,7 +78,7 @@ def test_prod_reads_token_digests_and_database_url_from_aws(aws: Any) -> None:
 def test_the_authorizers_settings_read_the_token_secret_and_nothing_else(aws: Any) -> None:
     # GIVEN the token secret in AWS, and a database parameter that cannot be read
     aws(digest_entry("clinic-a", "alpha"), PG, redis_url="")
-    aws_client("ssm").delete_parameter(Name=DATABASE_PARAMETER)
+    secrets_client("ssm").delete_parameter(Name=DATABASE_PARAMETER)
 
     # WHEN the authorizer's function loads its settings
     auth = load_auth_settings(REFERENCES)
@@ -114,7 +118,7 @@ def test_settings_are_read_once_per_process(aws: Any, monkeypatch: pytest.Monkey
     configure_environment(monkeypatch, **REFERENCES)
     first = bootstrap.settings()
 
-    aws_client("ssm").put_parameter(
+    secrets_client("ssm").put_parameter(
         Name=DATABASE_PARAMETER, Value=PG + "2", Type="SecureString", Overwrite=True
     )
 
@@ -142,7 +146,7 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
 
 
 def remove_from_secret(principal: str) -> None:
-    client = aws_client("secretsmanager")
+    client = secrets_client("secretsmanager")
     entries = client.get_secret_value(SecretId=TOKENS_SECRET)["SecretString"].split(",")
     kept = ",".join(entry for entry in entries if not entry.startswith(f"{principal}:"))
     client.put_secret_value(SecretId=TOKENS_SECRET, SecretString=kept)
@@ -177,7 +181,7 @@ def test_when_the_secret_cannot_be_read_the_last_good_set_serves_for_a_bounded_t
     assert identify("Bearer alpha", auth_settings()) is not None
 
     # WHEN Secrets Manager refuses every read from now on (here: the secret is gone)
-    aws_client("secretsmanager").delete_secret(SecretId=TOKENS_SECRET, ForceDeleteWithoutRecovery=True)
+    secrets_client("secretsmanager").delete_secret(SecretId=TOKENS_SECRET, ForceDeleteWithoutRecovery=True)
 
     # THEN the last good set keeps serving, with a warning naming the secret, for at most MAX_STALE_SECONDS
     clock.now += 61
@@ -198,7 +202,7 @@ def test_a_secret_that_turns_malformed_keeps_the_last_good_set(
     configure_environment(monkeypatch, **REFERENCES, TOKEN_CACHE_SECONDS="60")
     assert identify("Bearer alpha", auth_settings()) is not None
 
-    aws_client("secretsmanager").put_secret_value(SecretId=TOKENS_SECRET, SecretString="clinic-a:not-hex")
+    secrets_client("secretsmanager").put_secret_value(SecretId=TOKENS_SECRET, SecretString="clinic-a:not-hex")
     clock.now += 60
 
     assert identify("Bearer alpha", auth_settings()) is not None

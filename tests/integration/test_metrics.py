@@ -13,11 +13,12 @@ import chalice.test
 import pytest
 from sqlalchemy import text
 
+from chalicelib import bootstrap
 from chalicelib.bootstrap import reset_for_tests
 from chalicelib.http.schedules import scheduled_event
 from chalicelib.patients import service as patients
+from chalicelib.service_layer.unit_of_work import UnitOfWork
 from chalicelib.storage.models import utc_now
-from chalicelib.storage.unit_of_work import UnitOfWork
 from tests.helpers import (
     AUTH,
     JSON_AUTH,
@@ -100,7 +101,7 @@ def test_a_relay_run_and_a_purge_run_each_write_a_valid_line(
 ) -> None:
     # GIVEN a notification left pending by a Redis outage for five minutes
     notifying_app(REDIS_URL=UNREACHABLE_REDIS)
-    patients.create_patient(UnitOfWork(), PATIENT)
+    patients.create_patient(UnitOfWork(), PATIENT, settings=bootstrap.patient_settings())
     with UnitOfWork() as uow:
         uow.session.execute(
             text("UPDATE notifications SET created_at = :created"),

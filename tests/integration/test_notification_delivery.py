@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
+from chalicelib import bootstrap
 from chalicelib.bootstrap import reset_for_tests
 from chalicelib.notifications.delivery import (
     DeliveryAbandoned,
@@ -18,11 +19,11 @@ from chalicelib.notifications.delivery import (
     deliver_notification,
     safe_error_text,
 )
-from chalicelib.notifications.providers import aws_client
+from chalicelib.notifications.providers import delivery_client
 from chalicelib.patients import service as patients
+from chalicelib.service_layer.unit_of_work import ReadTransaction, UnitOfWork
 from chalicelib.storage.database import get_engine
 from chalicelib.storage.models import NotificationRecord, utc_now
-from chalicelib.storage.unit_of_work import ReadTransaction, UnitOfWork
 
 JANE = {"name": "Zelda Quixote", "email": "zelda.quixote@clinic-example.org", "phone": "+1 415 555 0199"}
 
@@ -61,10 +62,12 @@ def test_delivers_once_on_each_channel_and_a_second_run_does_nothing(
     delivery: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO, logger="telehealth.notifications")
-    notification_id = patients.create_patient(UnitOfWork(), JANE).notification_id
+    notification_id = patients.create_patient(
+        UnitOfWork(), JANE, settings=bootstrap.patient_settings()
+    ).notification_id
 
-    first = deliver_notification(UnitOfWork(), notification_id)
-    second = deliver_notification(UnitOfWork(), notification_id)
+    first = deliver_notification(UnitOfWork(), notification_id, bootstrap.settings().notifications)
+    second = deliver_notification(UnitOfWork(), notification_id, bootstrap.settings().notifications)
 
     assert (first, second) == (DeliveryOutcome.DELIVERED, DeliveryOutcome.ALREADY_FINISHED)
     delivered = row(notification_id)
@@ -81,14 +84,19 @@ def test_delivers_once_on_each_channel_and_a_second_run_does_nothing(
 
 
 def test_a_live_claim_keeps_other_runs_out_until_it_expires(delivery: pytest.MonkeyPatch) -> None:
-    notification_id = patients.create_patient(UnitOfWork(), JANE).notification_id
+    notification_id = patients.create_patient(
+        UnitOfWork(), JANE, settings=bootstrap.patient_settings()
+    ).notification_id
     now = utc_now()
     with UnitOfWork() as uow:  # another worker is delivering it
         claimed = uow.notifications.claim(notification_id, now=now, until=now + timedelta(minutes=5))
         assert claimed is not None and claimed.attempt == 1
         uow.commit()
 
-    assert deliver_notification(UnitOfWork(), notification_id) == DeliveryOutcome.CLAIMED_ELSEWHERE
+    assert (
+        deliver_notification(UnitOfWork(), notification_id, bootstrap.settings().notifications)
+        == DeliveryOutcome.CLAIMED_ELSEWHERE
+    )
 
     with UnitOfWork() as uow:  # ... and died: its claim runs out
         uow.session.execute(
@@ -96,24 +104,35 @@ def test_a_live_claim_keeps_other_runs_out_until_it_expires(delivery: pytest.Mon
             {"past": now - timedelta(seconds=1), "id": notification_id},
         )
         uow.commit()
-    assert deliver_notification(UnitOfWork(), notification_id) == DeliveryOutcome.DELIVERED
+    assert (
+        deliver_notification(UnitOfWork(), notification_id, bootstrap.settings().notifications)
+        == DeliveryOutcome.DELIVERED
+    )
     assert row(notification_id).attempts == 2
 
 
 def test_a_notification_whose_patient_is_gone_is_cancelled(delivery: pytest.MonkeyPatch) -> None:
-    change = patients.create_patient(UnitOfWork(), JANE)
+    change = patients.create_patient(UnitOfWork(), JANE, settings=bootstrap.patient_settings())
     with get_engine().begin() as connection:  # gone without the service, which would cancel it itself
         connection.execute(text("DELETE FROM patients WHERE id = :id"), {"id": change.patient.id})
 
-    assert deliver_notification(UnitOfWork(), change.notification_id) == DeliveryOutcome.CANCELLED
+    assert (
+        deliver_notification(UnitOfWork(), change.notification_id, bootstrap.settings().notifications)
+        == DeliveryOutcome.CANCELLED
+    )
     assert row(change.notification_id).status == "cancelled"
-    assert deliver_notification(UnitOfWork(), change.notification_id) == DeliveryOutcome.ALREADY_FINISHED
+    assert (
+        deliver_notification(UnitOfWork(), change.notification_id, bootstrap.settings().notifications)
+        == DeliveryOutcome.ALREADY_FINISHED
+    )
 
 
 def test_deleting_a_patient_cancels_its_unsent_notifications(delivery: pytest.MonkeyPatch) -> None:
-    change = patients.create_patient(UnitOfWork(), JANE)
-    delivered = patients.update_patient(UnitOfWork(), str(change.patient.id), {"name": "Zelda Smith"})
-    deliver_notification(UnitOfWork(), delivered.notification_id)
+    change = patients.create_patient(UnitOfWork(), JANE, settings=bootstrap.patient_settings())
+    delivered = patients.update_patient(
+        UnitOfWork(), str(change.patient.id), {"name": "Zelda Smith"}, settings=bootstrap.patient_settings()
+    )
+    deliver_notification(UnitOfWork(), delivered.notification_id, bootstrap.settings().notifications)
 
     patients.delete_patient(UnitOfWork(), str(change.patient.id))
 
@@ -125,13 +144,15 @@ def test_failed_attempts_are_retried_then_abandoned_with_a_safe_last_error(
     delivery: pytest.MonkeyPatch,
 ) -> None:
     settle(delivery, NOTIFY_FAILURE_RATE="1", NOTIFY_MAX_RETRIES="1")
-    notification_id = patients.create_patient(UnitOfWork(), JANE).notification_id
+    notification_id = patients.create_patient(
+        UnitOfWork(), JANE, settings=bootstrap.patient_settings()
+    ).notification_id
 
     with pytest.raises(DeliveryFailed) as first:
-        deliver_notification(UnitOfWork(), notification_id)
+        deliver_notification(UnitOfWork(), notification_id, bootstrap.settings().notifications)
     retrying = row(notification_id)
     with pytest.raises(DeliveryAbandoned):
-        deliver_notification(UnitOfWork(), notification_id)
+        deliver_notification(UnitOfWork(), notification_id, bootstrap.settings().notifications)
     failed = row(notification_id)
 
     assert str(first.value) == "SimulatedFailure: simulated provider failure"
@@ -139,18 +160,27 @@ def test_failed_attempts_are_retried_then_abandoned_with_a_safe_last_error(
     assert (retrying.status, retrying.attempts, retrying.next_attempt_at is not None) == ("retrying", 1, True)
     assert (failed.status, failed.attempts, failed.next_attempt_at) == ("failed", 2, None)
     assert failed.last_error == "SimulatedFailure: simulated provider failure"
-    assert deliver_notification(UnitOfWork(), notification_id) == DeliveryOutcome.ALREADY_FINISHED
+    assert (
+        deliver_notification(UnitOfWork(), notification_id, bootstrap.settings().notifications)
+        == DeliveryOutcome.ALREADY_FINISHED
+    )
 
 
 def test_channels_follow_the_patient(delivery: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO, logger="telehealth.notifications")
-    without_phone = patients.create_patient(UnitOfWork(), {"name": "A", "email": "a@example.com"})
-    with_phone = patients.create_patient(UnitOfWork(), {**JANE, "email": "b@example.com"})
+    without_phone = patients.create_patient(
+        UnitOfWork(), {"name": "A", "email": "a@example.com"}, settings=bootstrap.patient_settings()
+    )
+    with_phone = patients.create_patient(
+        UnitOfWork(), {**JANE, "email": "b@example.com"}, settings=bootstrap.patient_settings()
+    )
     # The phone is removed before the creation's notification goes out: no SMS for it.
-    patients.update_patient(UnitOfWork(), str(with_phone.patient.id), {"phone": None})
+    patients.update_patient(
+        UnitOfWork(), str(with_phone.patient.id), {"phone": None}, settings=bootstrap.patient_settings()
+    )
 
-    deliver_notification(UnitOfWork(), without_phone.notification_id)
-    deliver_notification(UnitOfWork(), with_phone.notification_id)
+    deliver_notification(UnitOfWork(), without_phone.notification_id, bootstrap.settings().notifications)
+    deliver_notification(UnitOfWork(), with_phone.notification_id, bootstrap.settings().notifications)
 
     assert row(without_phone.notification_id).channel_list == ["email"]
     assert row(with_phone.notification_id).channel_list == ["email", "sms"]
@@ -163,7 +193,9 @@ def test_a_retry_skips_channels_an_earlier_attempt_delivered(
     delivery: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO, logger="telehealth.notifications")
-    notification_id = patients.create_patient(UnitOfWork(), JANE).notification_id
+    notification_id = patients.create_patient(
+        UnitOfWork(), JANE, settings=bootstrap.patient_settings()
+    ).notification_id
     with UnitOfWork() as uow:
         uow.session.execute(
             text("UPDATE notifications SET status = 'retrying', delivered_channels = 'email' WHERE id = :id"),
@@ -171,7 +203,7 @@ def test_a_retry_skips_channels_an_earlier_attempt_delivered(
         )
         uow.commit()
 
-    deliver_notification(UnitOfWork(), notification_id)
+    deliver_notification(UnitOfWork(), notification_id, bootstrap.settings().notifications)
 
     assert [getattr(r, "channel", None) for r in sent_lines(caplog, notification_id)] == ["sms"]
     assert row(notification_id).delivered_channels == "email,sms"
@@ -194,7 +226,7 @@ def aws(delivery: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
     settle(delivery, NOTIFY_PROVIDER="ses,sns", NOTIFY_EMAIL_SENDER="care@clinic.example")
     reset_for_tests()
     with mock_aws():
-        aws_client("ses").verify_email_identity(EmailAddress="care@clinic.example")
+        delivery_client("ses").verify_email_identity(EmailAddress="care@clinic.example")
         yield {
             "ses": ses_backends[DEFAULT_ACCOUNT_ID]["us-east-1"],
             "sns": sns_backends[DEFAULT_ACCOUNT_ID]["us-east-1"],
@@ -203,9 +235,12 @@ def aws(delivery: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
 
 
 def test_ses_sends_the_email_and_sns_the_sms_without_patient_details(aws: dict[str, Any]) -> None:
-    change = patients.create_patient(UnitOfWork(), JANE)
+    change = patients.create_patient(UnitOfWork(), JANE, settings=bootstrap.patient_settings())
 
-    assert deliver_notification(UnitOfWork(), change.notification_id) == DeliveryOutcome.DELIVERED
+    assert (
+        deliver_notification(UnitOfWork(), change.notification_id, bootstrap.settings().notifications)
+        == DeliveryOutcome.DELIVERED
+    )
 
     [email] = aws["ses"].sent_messages
     assert email.source == "care@clinic.example"
@@ -221,10 +256,12 @@ def test_a_provider_rejection_is_retried_and_recorded_without_the_address(
     aws: dict[str, Any], delivery: pytest.MonkeyPatch
 ) -> None:
     settle(delivery, NOTIFY_EMAIL_SENDER="unverified@clinic.example")
-    notification_id = patients.create_patient(UnitOfWork(), JANE).notification_id
+    notification_id = patients.create_patient(
+        UnitOfWork(), JANE, settings=bootstrap.patient_settings()
+    ).notification_id
 
     with pytest.raises(DeliveryFailed):
-        deliver_notification(UnitOfWork(), notification_id)
+        deliver_notification(UnitOfWork(), notification_id, bootstrap.settings().notifications)
 
     recorded = row(notification_id)
     assert recorded.last_error == "ClientError: MessageRejected"

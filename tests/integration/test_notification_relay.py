@@ -10,10 +10,11 @@ from typing import Any
 import redis
 from sqlalchemy import text
 
-from chalicelib.notifications.dispatch import relay_notifications
+from chalicelib import bootstrap
+from chalicelib.notifications.relay import relay_notifications
 from chalicelib.patients import service as patients
+from chalicelib.service_layer.unit_of_work import UnitOfWork
 from chalicelib.storage.models import utc_now
-from chalicelib.storage.unit_of_work import UnitOfWork
 
 JANE = {"name": "Jane Roe", "email": "jane.roe@example.com"}
 
@@ -44,17 +45,28 @@ def test_notifications_left_pending_by_an_outage_are_handed_off_by_the_relay(
     # GIVEN changes committed while Redis was unreachable
     notifying_app(REDIS_URL="redis://127.0.0.1:9/0")
     ids = [
-        patients.create_patient(UnitOfWork(), {**JANE, "email": f"p{i}@example.com"}).notification_id
+        patients.create_patient(
+            UnitOfWork(), {**JANE, "email": f"p{i}@example.com"}, settings=bootstrap.patient_settings()
+        ).notification_id
         for i in range(3)
     ]
     assert set(statuses().values()) == {"pending"}
 
     # WHEN Redis is back and they are overdue
     notifying_app(REDIS_URL=redis_url)
-    assert relay_notifications(UnitOfWork()).handed_off == 0  # not overdue yet
+    assert (
+        relay_notifications(
+            UnitOfWork(), relay_delay=bootstrap.settings().notifications.relay_delay
+        ).handed_off
+        == 0
+    )  # not overdue yet
     make_overdue()
-    handed_off = relay_notifications(UnitOfWork()).handed_off
-    again = relay_notifications(UnitOfWork()).handed_off
+    handed_off = relay_notifications(
+        UnitOfWork(), relay_delay=bootstrap.settings().notifications.relay_delay
+    ).handed_off
+    again = relay_notifications(
+        UnitOfWork(), relay_delay=bootstrap.settings().notifications.relay_delay
+    ).handed_off
 
     # THEN each is handed off once, and queued
     assert (handed_off, again) == (3, 0)
@@ -65,12 +77,16 @@ def test_notifications_left_pending_by_an_outage_are_handed_off_by_the_relay(
 def test_the_relay_releases_an_expired_claim_and_leaves_finished_ones_alone(
     notifying_app: Callable[..., Any], redis_url: str
 ) -> None:
-    abandoned = patients.create_patient(UnitOfWork(), JANE).notification_id
+    abandoned = patients.create_patient(
+        UnitOfWork(), JANE, settings=bootstrap.patient_settings()
+    ).notification_id
     now = utc_now()
     with UnitOfWork() as uow:
         uow.notifications.claim(abandoned, now=now, until=now - timedelta(seconds=1))  # its worker died
         uow.commit()
-    finished = patients.create_patient(UnitOfWork(), {**JANE, "email": "done@example.com"}).notification_id
+    finished = patients.create_patient(
+        UnitOfWork(), {**JANE, "email": "done@example.com"}, settings=bootstrap.patient_settings()
+    ).notification_id
     with UnitOfWork() as uow:
         uow.session.execute(
             text("UPDATE notifications SET status = 'delivered', next_attempt_at = NULL WHERE id = :id"),
@@ -79,5 +95,10 @@ def test_the_relay_releases_an_expired_claim_and_leaves_finished_ones_alone(
         uow.commit()
     make_overdue()
 
-    assert relay_notifications(UnitOfWork()).handed_off == 1
+    assert (
+        relay_notifications(
+            UnitOfWork(), relay_delay=bootstrap.settings().notifications.relay_delay
+        ).handed_off
+        == 1
+    )
     assert statuses() == {abandoned: "queued", finished: "delivered"}

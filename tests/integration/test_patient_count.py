@@ -7,10 +7,11 @@ from concurrent.futures import ThreadPoolExecutor
 
 from sqlalchemy import func, select, text
 
+from chalicelib import bootstrap
 from chalicelib.patients import service as patients
+from chalicelib.service_layer.unit_of_work import ReadTransaction, UnitOfWork
 from chalicelib.storage.database import get_engine
 from chalicelib.storage.models import ROW_COUNT_SHARDS, Patient
-from chalicelib.storage.unit_of_work import ReadTransaction, UnitOfWork
 
 WRITERS = 6
 CREATES_PER_WRITER = 12
@@ -30,7 +31,9 @@ def test_concurrent_creates_and_deletes_lose_no_count(configured_app: str) -> No
         start.wait()
         created = [
             patients.create_patient(
-                UnitOfWork(), {"name": f"W{number}", "email": f"w{number}.{i}@example.com"}
+                UnitOfWork(),
+                {"name": f"W{number}", "email": f"w{number}.{i}@example.com"},
+                settings=bootstrap.patient_settings(),
             ).patient.id
             for i in range(CREATES_PER_WRITER)
         ]
@@ -51,7 +54,9 @@ def test_concurrent_creates_and_deletes_lose_no_count(configured_app: str) -> No
 def test_creates_spread_their_count_over_the_shards_and_the_total_stays_exact(configured_app: str) -> None:
     # WHEN patients are created one after another
     for i in range(40):
-        patients.create_patient(UnitOfWork(), {"name": "S", "email": f"s{i}@example.com"})
+        patients.create_patient(
+            UnitOfWork(), {"name": "S", "email": f"s{i}@example.com"}, settings=bootstrap.patient_settings()
+        )
 
     # THEN their counts went to several counter rows (shards picked at random: all 40 on one
     # would happen once in 64^39), and the total is their sum, exact
@@ -63,7 +68,9 @@ def test_creates_spread_their_count_over_the_shards_and_the_total_stays_exact(co
 
 
 def test_recount_repairs_a_counter_after_writes_behind_the_api(configured_app: str) -> None:
-    patients.create_patient(UnitOfWork(), {"name": "A", "email": "a@example.com"})
+    patients.create_patient(
+        UnitOfWork(), {"name": "A", "email": "a@example.com"}, settings=bootstrap.patient_settings()
+    )
     with get_engine().begin() as connection:
         connection.execute(text("UPDATE row_counts SET row_count = 42"))
 

@@ -6,9 +6,10 @@ from datetime import datetime
 
 import pytest
 
+from chalicelib import bootstrap
 from chalicelib.errors import DuplicateEmail, PatientNotFound
 from chalicelib.patients import service as patients
-from chalicelib.storage.unit_of_work import ReadTransaction, UnitOfWork
+from chalicelib.service_layer.unit_of_work import ReadTransaction, UnitOfWork
 
 
 @pytest.fixture
@@ -21,21 +22,36 @@ def test_updated_at_advances_even_within_one_clock_tick(
 ) -> None:
     frozen = datetime(2026, 1, 1, 12, 0, 0)
     monkeypatch.setattr(patients, "utc_now", lambda: frozen)
-    created = patients.create_patient(UnitOfWork(), {"name": "A", "email": "a@example.com"}).patient
+    created = patients.create_patient(
+        UnitOfWork(), {"name": "A", "email": "a@example.com"}, settings=bootstrap.patient_settings()
+    ).patient
 
-    first = patients.update_patient(UnitOfWork(), str(created.id), {"name": "B"}).patient
-    second = patients.update_patient(UnitOfWork(), str(created.id), {"name": "C"}).patient
+    first = patients.update_patient(
+        UnitOfWork(), str(created.id), {"name": "B"}, settings=bootstrap.patient_settings()
+    ).patient
+    second = patients.update_patient(
+        UnitOfWork(), str(created.id), {"name": "C"}, settings=bootstrap.patient_settings()
+    ).patient
 
     assert created.created_at == first.created_at == second.created_at == frozen
     assert created.updated_at < first.updated_at < second.updated_at
 
 
 def test_failed_update_changes_nothing(service: str) -> None:
-    patients.create_patient(UnitOfWork(), {"name": "A", "email": "a@example.com"})
-    other = patients.create_patient(UnitOfWork(), {"name": "B", "email": "b@example.com"}).patient
+    patients.create_patient(
+        UnitOfWork(), {"name": "A", "email": "a@example.com"}, settings=bootstrap.patient_settings()
+    )
+    other = patients.create_patient(
+        UnitOfWork(), {"name": "B", "email": "b@example.com"}, settings=bootstrap.patient_settings()
+    ).patient
 
     with pytest.raises(DuplicateEmail):
-        patients.update_patient(UnitOfWork(), str(other.id), {"name": "Changed", "email": "A@example.com"})
+        patients.update_patient(
+            UnitOfWork(),
+            str(other.id),
+            {"name": "Changed", "email": "A@example.com"},
+            settings=bootstrap.patient_settings(),
+        )
 
     assert patients.get_patient(ReadTransaction(), str(other.id)).name == "B"
 
@@ -46,8 +62,12 @@ def test_delete_unknown_raises(service: str) -> None:
 
 
 def test_version_counts_changes(service: str) -> None:
-    created = patients.create_patient(UnitOfWork(), {"name": "A", "email": "a@example.com"}).patient
+    created = patients.create_patient(
+        UnitOfWork(), {"name": "A", "email": "a@example.com"}, settings=bootstrap.patient_settings()
+    ).patient
 
-    updated = patients.update_patient(UnitOfWork(), str(created.id), {"name": "B"}).patient
+    updated = patients.update_patient(
+        UnitOfWork(), str(created.id), {"name": "B"}, settings=bootstrap.patient_settings()
+    ).patient
 
     assert (created.version, updated.version) == (1, 2)

@@ -15,12 +15,13 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
+from chalicelib import bootstrap
 from chalicelib.http.schedules import scheduled_event
-from chalicelib.notifications.dispatch import relay_notifications
+from chalicelib.notifications.relay import relay_notifications
 from chalicelib.patients import service as patients
 from chalicelib.patients.idempotency import KEY_LIFETIME, purge_expired_keys
+from chalicelib.service_layer.unit_of_work import UnitOfWork
 from chalicelib.storage.models import utc_now
-from chalicelib.storage.unit_of_work import UnitOfWork
 from tests.helpers import insert_idempotency_keys, run_together
 
 JANE = {"name": "Jane Roe", "email": "jane.roe@example.com"}
@@ -30,7 +31,9 @@ UNREACHABLE_REDIS = "redis://127.0.0.1:9/0"
 def create_pending(count: int) -> list[str]:
     """Notifications whose hand-off failed (Redis unreachable), made overdue for the relay."""
     ids = [
-        patients.create_patient(UnitOfWork(), {**JANE, "email": f"p{i}@example.com"}).notification_id
+        patients.create_patient(
+            UnitOfWork(), {**JANE, "email": f"p{i}@example.com"}, settings=bootstrap.patient_settings()
+        ).notification_id
         for i in range(count)
     ]
     with UnitOfWork() as uow:
@@ -107,14 +110,19 @@ def test_two_relay_runs_at_once_hand_each_notification_off_once(
     handed: list[str] = []
     lock = threading.Lock()
 
-    def enqueue(notification_id: str) -> bool:
+    def hand_off(notification_id: str) -> bool:
         time.sleep(0.002)  # a broker round trip: the two runs overlap
         with lock:
             handed.append(notification_id)
         return True
 
     # WHEN two relay runs start at the same moment, each in its own transaction
-    runs = run_together(2, lambda _: relay_notifications(UnitOfWork(), enqueue=enqueue))
+    runs = run_together(
+        2,
+        lambda _: relay_notifications(
+            UnitOfWork(), hand_off=hand_off, relay_delay=bootstrap.settings().notifications.relay_delay
+        ),
+    )
 
     # THEN neither failed, together they handed each notification off exactly once
     assert sum(run.handed_off for run in runs) == len(ids)

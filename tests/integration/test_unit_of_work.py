@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from chalicelib.audit.recording import CREATE_PATIENT, SYSTEM_PRINCIPAL, audit_row
+from chalicelib.audit.recording import CREATE_PATIENT, SYSTEM_PRINCIPAL, AuditContext, audit_row
+from chalicelib.service_layer.unit_of_work import ReadTransaction, UnitOfWork
 from chalicelib.storage.models import Patient, utc_now
-from chalicelib.storage.unit_of_work import ReadTransaction, UnitOfWork
 
 
 def patient(email: str) -> Patient:
@@ -64,3 +64,42 @@ def test_an_after_commit_callback_can_write_in_a_unit_of_work_of_its_own(configu
 
     # THEN the callback ran once the first transaction had ended (SQLite would otherwise wait for its lock)
     assert stored() == (0, [("suite", "change"), ("suite", "after commit")])
+
+
+def test_a_change_under_an_audit_context_is_recorded_under_it_and_marks_it_recorded(
+    configured_app: str,
+) -> None:
+    # GIVEN a request's audit context, handed to the unit of work
+    context = AuditContext(principal="clinic", action=CREATE_PATIENT, request_id="r1")
+
+    # WHEN a unit of work that only reads commits under it, and then one that adds a patient
+    with UnitOfWork(audit=context) as reads_only:
+        reads_only.patients.contact(1)
+        reads_only.commit()
+    read_only_recorded = context.recorded
+    with UnitOfWork(audit=context) as uow:
+        uow.patients.add(patient("ann@example.com"))
+        uow.commit()
+
+    # THEN only the change wrote a row, under the request's principal, and marked the context recorded
+    assert not read_only_recorded and context.recorded
+    assert stored() == (1, [("clinic", CREATE_PATIENT.name)])
+
+
+def test_steps_registered_last_run_after_the_others_and_a_rollback_forgets_them(configured_app: str) -> None:
+    ran: list[str] = []
+
+    # GIVEN steps registered before commit, the last-registered one as "last" first
+    with UnitOfWork() as uow:
+        uow.before_commit(lambda: ran.append("counter"), last=True)
+        uow.before_commit(lambda: ran.append("audit"))
+        uow.after_commit(lambda: ran.append("after"))
+        uow.commit()
+    # WHEN another transaction of the same unit of work registers one and rolls back
+    with uow:
+        uow.before_commit(lambda: ran.append("rolled back"))
+    with uow:
+        uow.commit()
+
+    # THEN the last step ran just before the commit, after-commit callbacks after it, nothing else
+    assert ran == ["audit", "counter", "after"]

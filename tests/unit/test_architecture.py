@@ -38,6 +38,8 @@ FEATURES = (
 )
 QUERIES = tuple(f"{feature}.queries" for feature in FEATURES)
 EDGE = "chalicelib.http"
+SERVICE_LAYER = "chalicelib.service_layer"
+BOOTSTRAP = "chalicelib.bootstrap"
 
 
 @dataclass(frozen=True)
@@ -50,13 +52,22 @@ class Part:
 # Package -> what it may import from chalicelib. The most specific part claiming a module is its part.
 PARTS = (
     Part("the HTTP edge", (EDGE,), ("chalicelib",)),
-    Part("a feature", FEATURES, (*KERNEL, "chalicelib.storage", *FEATURES)),
+    Part("a feature", FEATURES, (*KERNEL, "chalicelib.storage", SERVICE_LAYER, *FEATURES)),
     Part("a feature's queries", QUERIES, (*KERNEL, "chalicelib.storage.models")),
+    # The unit of work composes the features' repositories and the audit trail's part in a commit.
     Part(
-        "storage",
-        ("chalicelib.storage",),
-        (*KERNEL, "chalicelib.storage", *QUERIES, "chalicelib.audit.recording"),
+        "the service layer",
+        (SERVICE_LAYER,),
+        (*KERNEL, "chalicelib.storage", SERVICE_LAYER, *QUERIES, "chalicelib.audit.recording"),
     ),
+    # `python -m chalicelib.storage.migrate` is a command: like every entry point, it asks the bootstrap.
+    Part(
+        "the migration command", ("chalicelib.storage.migrate",), (*KERNEL, "chalicelib.storage", BOOTSTRAP)
+    ),
+    # Engines, sessions, connections, models and migrations: no feature.
+    Part("storage", ("chalicelib.storage",), (*KERNEL, "chalicelib.storage")),
+    # The one reader of the environment: it knows the settings, and provides the adapters' slices.
+    Part("the composition root", (BOOTSTRAP,), KERNEL),
     Part("the kernel", KERNEL, KERNEL),
     Part("the package itself", ("chalicelib",), ()),
 )
@@ -186,9 +197,9 @@ FORBIDDEN = [
     ),
     (
         "patients/queries.py",
-        "from chalicelib.storage.unit_of_work import UnitOfWork\n",
+        "from chalicelib.service_layer.unit_of_work import UnitOfWork\n",
         "chalicelib.patients.queries",
-        "chalicelib.storage.unit_of_work",
+        "chalicelib.service_layer.unit_of_work",
         "a feature's queries",
     ),
     (
@@ -197,6 +208,20 @@ FORBIDDEN = [
         "chalicelib.storage.database",
         "chalicelib.notifications",
         "storage",
+    ),
+    (
+        "storage/database.py",
+        "from chalicelib.audit.recording import record_changes\n",
+        "chalicelib.storage.database",
+        "chalicelib.audit.recording",
+        "storage",
+    ),
+    (
+        "service_layer/unit_of_work.py",
+        "from chalicelib.patients import service\n",
+        "chalicelib.service_layer.unit_of_work",
+        "chalicelib.patients.service",
+        "the service layer",
     ),
     (
         "health/service.py",
@@ -238,13 +263,28 @@ def test_a_package_without_a_rule_is_reported(tmp_path: Path) -> None:
     assert added == {"chalicelib.metrics: no part of PARTS claims it; give its package a rule"}
 
 
-def test_the_readme_map_names_every_part_of_chalicelib() -> None:
-    # GIVEN the README's architecture map (the table under "## Architecture")
-    readme = (PROJECT_ROOT / "README.md").read_text()
-    section = readme.split("## Architecture", 1)[1].split("\n## ", 1)[0]
+def test_the_architecture_map_names_every_part_of_chalicelib() -> None:
+    # GIVEN the architecture map (the table under "## Layers" in docs/architecture.md)
+    architecture = (PROJECT_ROOT / "docs" / "architecture.md").read_text()
+    section = architecture.split("## Layers of `chalicelib/`", 1)[1].split("\n## ", 1)[0]
 
     # THEN each package and top-level module of chalicelib is named there, as the tree has it
     chalicelib = PROJECT_ROOT / "chalicelib"
     parts = [f"`{p.name}/`" for p in chalicelib.iterdir() if (p / "__init__.py").exists()]
     parts += [f"`{p.name}`" for p in chalicelib.glob("*.py") if p.name != "__init__.py"]
     assert [part for part in sorted(parts) if part not in section] == []
+
+
+def test_only_the_bootstrap_reads_the_settings_from_the_environment() -> None:
+    # GIVEN every module that runs in a process of ours (the deployed code, the worker, the commands)
+    readers = []
+    for directory in ("chalicelib", "functions", "local_worker", "scripts"):
+        for path in sorted((PROJECT_ROOT / directory).rglob("*.py")):
+            tree = ast.parse(path.read_text(), str(path))
+            for node in ast.walk(tree):
+                called = node.func if isinstance(node, ast.Call) else None
+                name = getattr(called, "id", None) or getattr(called, "attr", None)
+                if name in ("load_settings", "load_auth_settings"):
+                    readers.append(str(path.relative_to(PROJECT_ROOT)))
+    # THEN only the bootstrap turns the environment into Settings: everything else is handed them
+    assert sorted(set(readers)) == ["chalicelib/bootstrap.py"]

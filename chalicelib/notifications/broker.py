@@ -1,7 +1,8 @@
-"""Hand-off of outbox notifications to Celery on Redis, and the task states it reports back.
+"""The broker, Celery on Redis: its configuration, the API's client, the hand-off of a notification
+id to the worker, and the task states the result backend reports back.
 
-The API enqueues by task name through a minimal Celery client built on first
-use, so a request that enqueues nothing never imports Celery, and the API never
+The API hands off by task name through a minimal Celery client built on first
+use, so a request that hands off nothing never imports Celery, and the API never
 imports the worker's code. The broker message carries the notification id
 only. A failed hand-off is logged and left to the relay: the outbox row,
 committed before, is what guarantees delivery.
@@ -10,16 +11,13 @@ committed before, is what guarantees delivery.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
-from chalicelib import bootstrap  # TRANSITIONAL
+from chalicelib.config import provided
 from chalicelib.config.process_cache import on_forget, process_cache
-from chalicelib.config.settings import Settings
-from chalicelib.storage.models import NotificationStatus, utc_now
-from chalicelib.storage.unit_of_work import UnitOfWork
+from chalicelib.config.provided import BrokerSettings
 
 logger = logging.getLogger("telehealth.notifications")
 
@@ -32,10 +30,9 @@ EXPIRED_TASK_STATE = "EXPIRED"
 # Celery's states and ours, as clients may see them.
 CELERY_STATES = ("PENDING", "RECEIVED", "STARTED", "RETRY", "SUCCESS", "FAILURE", "REVOKED")
 TASK_STATES = (*CELERY_STATES, EXPIRED_TASK_STATE, UNKNOWN_TASK_STATE)
-RELAY_BATCH = 500
 
 
-def celery_config(settings: Settings) -> dict[str, Any]:
+def celery_config(settings: BrokerSettings) -> dict[str, Any]:
     """Celery settings shared by the API's client and the worker, so both speak alike to Redis."""
     notify = settings.notifications
     connection = {
@@ -83,7 +80,7 @@ def get_celery_client() -> Any:
     """
     from celery import Celery
 
-    config = celery_config(bootstrap.settings())
+    config = celery_config(provided.BROKER())
     client = Celery("telehealth-api", set_as_current=False)
     client.conf.update(
         config,
@@ -99,7 +96,7 @@ def get_celery_client() -> Any:
 def get_result_backend() -> Any:
     from celery.backends.redis import RedisBackend
 
-    return RedisBackend(app=get_celery_client(), url=bootstrap.settings().redis_url)
+    return RedisBackend(app=get_celery_client(), url=provided.BROKER().redis_url)
 
 
 def reset_celery_client() -> None:
@@ -113,9 +110,10 @@ def reset_celery_client() -> None:
 on_forget(reset_celery_client)
 
 
-def enqueue_notification(notification_id: str) -> bool:
-    """Publish one send task; False (and a log line) when the broker is unreachable or not configured."""
-    if not bootstrap.settings().redis_url:
+def hand_off(notification_id: str) -> bool:
+    """Hand the notification id to the worker (one send task published); False (and a log line)
+    when the broker is unreachable or not configured."""
+    if not provided.BROKER().redis_url:
         logger.warning(
             "notification not handed off: REDIS_URL is not set", extra={"notification_id": notification_id}
         )
@@ -134,83 +132,11 @@ def enqueue_notification(notification_id: str) -> bool:
     return True
 
 
-def hand_off_after_commit(uow: UnitOfWork, notification_id: str) -> None:
-    """Enqueue the notification once ``uow`` has committed the row that describes it.
-
-    The row is written ``queued``, so a successful hand-off (the usual case)
-    costs no second write; a failed one marks it ``pending`` for the relay.
-    """
-    uow.after_commit(lambda: _hand_off(notification_id))
-
-
-def _hand_off(notification_id: str) -> None:
-    if enqueue_notification(notification_id):
-        return
-    try:
-        # A transaction of its own, after the change's: the unit of work that committed is still open.
-        with UnitOfWork() as uow:
-            uow.notifications.mark_pending(notification_id, utc_now())
-            uow.commit()
-    except Exception as error:
-        # Still "queued" and overdue after the relay delay: the relay hands it off all the same.
-        logger.warning(
-            "could not mark notification pending",
-            extra={"notification_id": notification_id, "error": type(error).__name__},
-        )
-
-
-@dataclass(frozen=True)
-class RelayRun:
-    """What one relay run did: how many notifications it handed off, and how long the oldest
-    notification still ``pending`` after it (a hand-off that keeps failing) has waited, if any."""
-
-    handed_off: int
-    oldest_pending_age_seconds: float | None
-
-
-def relay_notifications(uow: UnitOfWork, enqueue: Callable[[str], bool] = enqueue_notification) -> RelayRun:
-    """Hand off again every notification whose next step is overdue; say what the run did.
-
-    Two short transactions in ``uow`` per batch: take the due rows, then mark those handed off;
-    a last one reads the oldest notification still pending. Safe to run twice at once: a row
-    taken by one run is postponed past its due time, so the other never takes it.
-
-    Overdue: pending or queued past the relay delay (hand-off failed, or the
-    message was lost with Redis), retrying past its longest backoff, or
-    claimed by a worker whose claim expired.
-    """
-    relay_delay = timedelta(seconds=bootstrap.settings().notifications.relay_delay)
-    handed_off = 0
-    while True:
-        now = utc_now()
-        with uow:
-            taken = uow.notifications.take_due_for_relay(now=now, until=now + relay_delay, limit=RELAY_BATCH)
-            uow.commit()
-        sent = []
-        for notification_id in taken:
-            if not enqueue(notification_id):
-                break  # the broker is down: the rest waits for a later run
-            sent.append(notification_id)
-        if sent:
-            with uow:
-                uow.notifications.mark_queued(sent, utc_now())
-                uow.commit()
-        handed_off += len(sent)
-        if len(sent) < RELAY_BATCH:
-            break
-    with uow:
-        oldest = uow.notifications.oldest_created_with_status(NotificationStatus.PENDING)
-    age = (utc_now() - oldest).total_seconds() if oldest is not None else None
-    if handed_off:
-        logger.info("relay handed off overdue notifications", extra={"count": handed_off})
-    return RelayRun(handed_off=handed_off, oldest_pending_age_seconds=age)
-
-
 def task_states(task_ids: Sequence[str]) -> dict[str, str]:
     """Celery's state of each task from the Redis result backend; UNKNOWN when Redis cannot be read."""
     if not task_ids:
         return {}
-    if not bootstrap.settings().redis_url:
+    if not provided.BROKER().redis_url:
         return dict.fromkeys(task_ids, UNKNOWN_TASK_STATE)
     try:
         backend = get_result_backend()

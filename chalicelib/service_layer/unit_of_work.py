@@ -1,0 +1,166 @@
+"""Transaction boundaries: ``UnitOfWork`` is the one way to write, ``ReadTransaction`` the one way to read.
+
+The caller creates one and hands it to a service, unopened; the service opens
+it with ``with``. Each ``with`` is one transaction on one connection
+(``chalicelib.storage.database.begin``), so an object can be entered again once
+left (delivery runs two transactions). Inside ``one_connection()`` (an audited
+request: its read, then its audit row) they all take the same connection.
+
+Each gives the features' repositories or readers on its transaction. What a
+commit does besides committing, the features register as they work: steps
+before the commit (the patient counter's write, last; the audit rows of changed
+patients), callbacks after it (the notification hand-off). A unit of work that
+changed no patient commits its own statements and nothing else.
+
+An audited request's handler passes its ``AuditContext`` (``audit=``): the audit
+rows of its changes are written under it, and services name the request's
+patient on it (``uow.audit``, ``reads.audit``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from types import TracebackType
+
+from sqlalchemy.orm import Session
+
+from chalicelib.audit.queries import AuditEventReader, AuditEventRepository
+from chalicelib.audit.recording import AuditContext, watch_patient_changes
+from chalicelib.notifications.queries import NotificationReader, NotificationRepository
+from chalicelib.patients.queries import IdempotencyKeyRepository, PatientReader, PatientRepository
+from chalicelib.storage.database import TransactionMode, begin, get_session_factory, release
+
+Step = Callable[[], None]
+
+
+class UnitOfWork:
+    """``with uow: ...; uow.commit()``: one write transaction, committed once or rolled back.
+
+    Leaving the block without ``commit()`` rolls back. Steps registered with
+    ``before_commit`` run in ``commit()`` just before the transaction commits, in
+    it (those registered ``last=True`` after all others); callbacks registered with
+    ``after_commit`` run only once the commit succeeded, which is where side effects
+    that leave the process belong. Both are forgotten when the transaction ends.
+
+    The ORM session (``session`` and the repositories on it) is built on first use:
+    a unit of work that only appends an audit row (every read's outcome) stays one
+    INSERT on a bare connection.
+    """
+
+    def __init__(self, *, audit: AuditContext | None = None) -> None:
+        self.audit = audit
+        self._mode = TransactionMode.WRITE
+
+    def one_statement(self) -> UnitOfWork:
+        """This unit of work, for work that is a single statement: that statement commits by
+        itself, with no BEGIN or COMMIT round trip."""
+        single = UnitOfWork(audit=self.audit)
+        single._mode = TransactionMode.ONE_STATEMENT
+        return single
+
+    def __enter__(self) -> UnitOfWork:
+        self._connection = begin(self._mode)
+        self._session: Session | None = None
+        self._patients: PatientRepository | None = None
+        self._before_commit: list[Step] = []
+        self._last_before_commit: list[Step] = []
+        self._after_commit: list[Step] = []
+        self.audit_events = AuditEventRepository(self._connection)
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self._close()
+
+    @property
+    def session(self) -> Session:
+        if self._session is None:
+            self._session = get_session_factory()(bind=self._connection)
+            # The audit trail joins this commit if the session changes a patient.
+            watch_patient_changes(self._session, self)
+        return self._session
+
+    @property
+    def patients(self) -> PatientRepository:
+        if self._patients is None:
+            self._patients = PatientRepository(self.session, self)
+        return self._patients
+
+    @property
+    def notifications(self) -> NotificationRepository:
+        return NotificationRepository(self.session)
+
+    @property
+    def idempotency_keys(self) -> IdempotencyKeyRepository:
+        return IdempotencyKeyRepository(self.session)
+
+    def before_commit(self, step: Step, *, last: bool = False) -> None:
+        """Run ``step`` in this transaction, just before it commits; with ``last``, after every
+        step registered without (a row it locks then stays locked only until the commit)."""
+        (self._last_before_commit if last else self._before_commit).append(step)
+
+    def after_commit(self, callback: Step) -> None:
+        self._after_commit.append(callback)
+
+    def commit(self) -> None:
+        """Commit, and end the unit of work: its connection is free again (back in the pool, or
+        the request's) before the after-commit callbacks run, since they may need one (concurrent
+        requests would otherwise exhaust the pool, each holding one connection and waiting for another)."""
+        if self._session is not None:
+            # A flush may change a patient, and so register the audit trail's step.
+            self._session.flush()
+        for step in (*self._before_commit, *self._last_before_commit):
+            step()
+        if self._session is not None:
+            self._session.commit()  # the transaction is the connection's
+        self._connection.commit()
+        self._close()
+        callbacks, self._after_commit = self._after_commit, []
+        for callback in callbacks:
+            callback()
+
+    def _close(self) -> None:
+        # Ends (rolls back) any transaction still open; objects keep their loaded state.
+        if self._session is not None:
+            self._session.close()
+        self._before_commit, self._last_before_commit = [], []
+        release(self._connection)
+
+
+class ReadTransaction:
+    """``with reads: reads.patients.get(...)``: the reads that answer a request or a check.
+
+    On a bare connection, changing nothing (``TransactionMode.READ``: on SQLite one
+    transaction, rolled back on leaving; on PostgreSQL no BEGIN or ROLLBACK round trip).
+    No Session: an answer needs values, not objects to change.
+    """
+
+    def __init__(self, *, audit: AuditContext | None = None) -> None:
+        self.audit = audit
+        self._mode = TransactionMode.READ
+
+    def one_statement(self) -> ReadTransaction:
+        """These reads, when they are a single statement, which sees one state of the database by
+        itself: no BEGIN or ROLLBACK on SQLite either."""
+        single = ReadTransaction(audit=self.audit)
+        single._mode = TransactionMode.ONE_STATEMENT
+        return single
+
+    def __enter__(self) -> ReadTransaction:
+        self._connection = begin(self._mode)
+        self.patients = PatientReader(self._connection)
+        self.notifications = NotificationReader(self._connection)
+        self.audit_events = AuditEventReader(self._connection)
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        release(self._connection)
