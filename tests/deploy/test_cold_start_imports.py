@@ -30,6 +30,7 @@ OUR_MODULES_OF_A_READ = {
         if path.stem != "__init__"
     ),
     "chalicelib",
+    "chalicelib.bootstrap",
     "chalicelib.errors",
     "chalicelib.paging",
     "chalicelib.scopes",
@@ -47,6 +48,8 @@ OUR_MODULES_OF_A_READ = {
     "chalicelib.config.logs",
     "chalicelib.config.metrics",
     "chalicelib.config.notifications",
+    "chalicelib.config.process_cache",
+    "chalicelib.config.provided",
     "chalicelib.config.schedules",
     "chalicelib.config.secrets",
     "chalicelib.config.settings",
