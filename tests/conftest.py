@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import chalice.test  # noqa: F401  (loaded before app: see chalicelib.http.gateway_responses)
+import chalice.test
 import psycopg
 import pytest
 from sqlalchemy import text
@@ -33,12 +33,16 @@ from chalicelib.notifications.dispatch import reset_celery_client
 from chalicelib.observability.structured_logging import json_log_handler
 from chalicelib.storage.database import get_engine, reset_engine
 from chalicelib.storage.migrate import upgrade_database
+from local_server.gateway import emulate_in_local_gateway
 from scripts.embedded_services import start_embedded_postgres, start_embedded_redis
 from tests.helpers import OTHER_TOKEN, SUITE_TOKENS, WorkerProcess, configure_environment, parse_json_lines
 
 # The suite runs under the dev stage, said here: APP_STAGE has no default (a missing one refuses to
 # start), and modules such as test_fuzz_openapi import app while they are collected.
 os.environ["APP_STAGE"] = "dev"
+# chalice.test.Client's gateway answers as our API Gateway does (local_server.gateway), as under
+# chalice local; nothing else of the local servers (timers, request handler) is wanted in-process.
+emulate_in_local_gateway()
 
 TRUNCATE_TABLES = ("patients", "notifications", "idempotency_keys", "audit_events")
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -177,3 +178,33 @@ def test_one_log_line_per_request_and_never_a_query_or_a_token(
     (refusal,) = [line for line in lines if line["message"] != "request"]
     assert refusal["logger"] == "telehealth.metrics" and refusal["AuthorizerRefusals"] == 1
     assert len(served) == len(lines) == len(statuses) + 1, served
+
+
+def test_chalice_local_as_a_newcomer_types_it_keeps_every_promise(tmp_path: Path) -> None:
+    # GIVEN a fresh clone's environment: nothing migrated, no DATABASE_URL nor REDIS_URL, and the
+    # exact command the README names, with chalice's default autoreload (a parent and a child process,
+    # the app loaded in a server thread of the child)
+    env = {k: v for k, v in os.environ.items() if k not in (*NOT_ON_A_FRESH_CHECKOUT, "REDIS_URL")}
+    env["TELEHEALTH_DATA_DIR"] = str(tmp_path / "data")
+    port = free_port()
+    chalice = os.path.join(os.path.dirname(sys.executable), "chalice")
+    log_path = tmp_path / "server.log"
+
+    # WHEN it creates a patient, lists with a token in the query, fires the relay and asks for health
+    with running_server([chalice, "local", "--port", str(port)], port, env, log_path):
+        base_url = f"http://127.0.0.1:{port}"
+        created = call("POST", f"{base_url}/patients", {"name": "John Doe", "email": "john@example.com"})
+        listed = call("GET", f"{base_url}/patients?access_token=SECRETVALUE")
+        relayed = requests.post(f"{base_url}/__scheduled/relay_notifications", timeout=10)
+        health = requests.get(f"{base_url}/health", timeout=10)
+
+    # THEN the dev database was migrated by the server itself, the token never reached the log,
+    # and the scheduled functions' trigger route answered
+    output = log_path.read_text()
+    assert created.status_code == 201, created.text
+    assert listed.json()["field"] == "access_token"  # refused (an unknown parameter), and logged
+    assert "SECRETVALUE" not in output, output
+    assert relayed.status_code == 200, relayed.text
+    assert relayed.json()["function"] == "relay_notifications"
+    assert health.json()["database"] == "ok", health.text
+    assert "Traceback" not in output, output
