@@ -86,6 +86,7 @@ OUR_MODULES_OF_A_READ = {
     "chalicelib.storage",
     "chalicelib.storage.database",
     "chalicelib.storage.models",
+    "chalicelib.storage.schema",
     "chalicelib.storage.unit_of_work",
 }
 OURS = ("app", "functions", "chalicelib")
