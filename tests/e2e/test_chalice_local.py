@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import shutil
 import sys
+import time
+import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -13,11 +17,13 @@ from typing import Any
 import pytest
 import requests
 
+from chalicelib.config.settings import PROJECT_ROOT
 from chalicelib.storage.migrate import upgrade_database
 from scripts.api_process import free_port, keep_alive_command, running_server, stock_chalice_command
 from tests.helpers import parse_json_lines, run_together
 
 DEV_TOKEN = {"Authorization": "Bearer secret-token-123"}
+AUTORELOAD_POLL_SECONDS = 1  # chalice.cli.filewatch.stat.StatFileWatcher.POLL_INTERVAL
 UNAUTHORIZED = {"code": "unauthorized", "message": "Missing or invalid bearer token"}
 
 
@@ -180,26 +186,41 @@ def test_one_log_line_per_request_and_never_a_query_or_a_token(
     assert len(served) == len(lines) == len(statuses) + 1, served
 
 
-def test_chalice_local_as_a_newcomer_types_it_keeps_every_promise(tmp_path: Path) -> None:
+@pytest.fixture
+def fresh_data_dir() -> Iterator[Path]:
+    """An empty data directory where a clone keeps its own (``.data/``): inside the project, which
+    chalice's autoreload watches."""
+    data_dir = PROJECT_ROOT / ".data" / f"e2e-{uuid.uuid4().hex[:12]}"
+    yield data_dir
+    shutil.rmtree(data_dir, ignore_errors=True)
+    with contextlib.suppress(OSError):  # .data/ itself, unless a developer's database is in it
+        data_dir.parent.rmdir()
+
+
+def test_chalice_local_as_a_newcomer_types_it_keeps_every_promise(
+    tmp_path: Path, fresh_data_dir: Path
+) -> None:
     # GIVEN a fresh clone's environment: nothing migrated, no DATABASE_URL nor REDIS_URL, and the
     # exact command the README names, with chalice's default autoreload (a parent and a child process,
     # the app loaded in a server thread of the child)
     env = {k: v for k, v in os.environ.items() if k not in (*NOT_ON_A_FRESH_CHECKOUT, "REDIS_URL")}
-    env["TELEHEALTH_DATA_DIR"] = str(tmp_path / "data")
+    env["TELEHEALTH_DATA_DIR"] = str(fresh_data_dir)
     port = free_port()
     chalice = os.path.join(os.path.dirname(sys.executable), "chalice")
     log_path = tmp_path / "server.log"
 
-    # WHEN it creates a patient, lists with a token in the query, fires the relay and asks for health
+    # WHEN it creates a patient, lists with a token in the query, fires the relay and asks for health,
+    # the later requests after autoreload's next look at the project's files (every second)
     with running_server([chalice, "local", "--port", str(port)], port, env, log_path):
         base_url = f"http://127.0.0.1:{port}"
         created = call("POST", f"{base_url}/patients", {"name": "John Doe", "email": "john@example.com"})
+        time.sleep(AUTORELOAD_POLL_SECONDS + 0.5)
         listed = call("GET", f"{base_url}/patients?access_token=SECRETVALUE")
         relayed = requests.post(f"{base_url}/__scheduled/relay_notifications", timeout=10)
         health = requests.get(f"{base_url}/health", timeout=10)
 
-    # THEN the dev database was migrated by the server itself, the token never reached the log,
-    # and the scheduled functions' trigger route answered
+    # THEN the dev database was migrated by the server itself, writing it restarted nothing, the
+    # token never reached the log, and the scheduled functions' trigger route answered
     output = log_path.read_text()
     assert created.status_code == 201, created.text
     assert listed.json()["field"] == "access_token"  # refused (an unknown parameter), and logged
@@ -207,4 +228,5 @@ def test_chalice_local_as_a_newcomer_types_it_keeps_every_promise(tmp_path: Path
     assert relayed.status_code == 200, relayed.text
     assert relayed.json()["function"] == "relay_notifications"
     assert health.json()["database"] == "ok", health.text
+    assert "Restarting local dev server" not in output, output
     assert "Traceback" not in output, output
