@@ -65,7 +65,7 @@ PARTS = (
     Part("the package itself", ("chalicelib",), ()),
 )
 # What no module of chalicelib imports: the code that uses it, or that is never deployed with it.
-NEVER_IMPORTED = ("functions", "app", "local_worker", "scripts", "deploy", "bench", "tests")
+NEVER_IMPORTED = ("functions", "app", "local_worker", "local_server", "scripts", "deploy", "bench", "tests")
 # Libraries only the edge may import.
 EDGE_ONLY = ("chalice",)
 
@@ -266,3 +266,20 @@ def test_the_architecture_map_names_every_part_of_chalicelib() -> None:
     parts = [f"`{p.name}/`" for p in chalicelib.iterdir() if (p / "__init__.py").exists()]
     parts += [f"`{p.name}`" for p in chalicelib.glob("*.py") if p.name != "__init__.py"]
     assert [part for part in sorted(parts) if part not in section] == []
+
+
+def test_neither_chalicelib_nor_functions_import_the_local_server() -> None:
+    # local_server is left out of the Lambda zip: only app.py (under plain chalice local) and the
+    # commands that start a server may import it.
+    found = []
+    for package in ("chalicelib", "functions"):
+        paths = sorted((PROJECT_ROOT / package).rglob("*.py"))
+        modules = {module_name(path, PROJECT_ROOT) for path in paths}
+        for path in paths:
+            found += [
+                f"{i.module} (line {i.line}) imports {i.imported}"
+                for i in imports_of(path, PROJECT_ROOT, modules)
+                if within(i.imported, ("local_server",))
+            ]
+
+    assert found == []
