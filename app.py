@@ -12,8 +12,6 @@ import gc
 # until the last route is registered (the end of this file), then those objects are frozen out of it.
 gc.disable()
 
-import sys
-
 from chalice import Chalice
 
 from chalicelib.config.logs import get_log_settings
@@ -21,7 +19,7 @@ from chalicelib.http import authorizer as auth
 from chalicelib.http.middleware import bind_current_request, log_request, method_not_allowed_in_our_shape
 from chalicelib.http.routes import register_endpoint
 from chalicelib.http.schedules import register_schedule
-from chalicelib.http.startup import check_settings_at_startup
+from chalicelib.http.startup import check_settings_at_startup, started_as_chalice_local
 from chalicelib.observability.structured_logging import configure_logging
 from functions.create_patient import create_patient
 from functions.delete_patient import delete_patient
@@ -82,14 +80,11 @@ for handler in (
 relay_notifications = register_schedule(app, relay_notifications_handler)
 purge_expired_records = register_schedule(app, purge_expired_records_handler)
 
-if "chalice.local" in sys.modules:  # chalice local or chalice.test.Client, never Lambda: imported here only
-    from chalicelib.http.gateway_responses import emulate_in_local_gateway
-    from chalicelib.http.local_schedules import run_schedules_locally
-    from chalicelib.http.local_serving import prepare_local_server
+# Plain `chalice local` only imports this file: wire its server here. Never in Lambda nor a deploy.
+if started_as_chalice_local():
+    import local_server  # not in the Lambda zip
 
-    emulate_in_local_gateway()
-    prepare_local_server()
-    run_schedules_locally(app)  # the local server fires them at their rate, and on request
+    local_server.serve_with_stock_chalice_local(app)
 
 # What the imports built lives as long as the process: no later collection needs to scan it.
 gc.freeze()

@@ -97,9 +97,9 @@ def postgres_database(rows: int) -> Iterator[str]:
             load_postgres(url.set(drivername="postgresql").render_as_string(hide_password=False), rows)
             yield normalize_database_url(url.render_as_string(hide_password=False))
         finally:
-            from chalicelib.storage.database import reset_engine
+            from chalicelib.bootstrap import reset_for_tests
 
-            reset_engine()
+            reset_for_tests()
             with psycopg.connect(admin, autocommit=True) as connection:
                 connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
@@ -148,13 +148,11 @@ def point_app_at(database_url: str) -> Any:
     """Configure the process for ``database_url``; return a chalice.test.Client over the app."""
     import chalice.test
 
-    from chalicelib.config.settings import get_settings
+    from chalicelib.bootstrap import reset_for_tests
     from chalicelib.service_layer.unit_of_work import UnitOfWork
-    from chalicelib.storage.database import reset_engine
 
     os.environ.update(DATABASE_URL=database_url, APP_STAGE="dev", API_TOKENS=f"bench:{TOKEN}")
-    get_settings.cache_clear()
-    reset_engine()
+    reset_for_tests()
     with UnitOfWork() as uow:  # the rows were loaded behind the API's back
         uow.patients.recount()
         uow.commit()

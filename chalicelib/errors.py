@@ -110,3 +110,12 @@ class AuditUnavailable(ServiceUnavailable):
 
     def __init__(self) -> None:
         super().__init__("The audit trail cannot be written; try again shortly")
+
+
+class SchemaNotMigrated(ServiceUnavailable):
+    """The database lacks a table or column this code uses: no migration, or not the newest, was applied."""
+
+    code = "schema_not_migrated"
+
+    def __init__(self) -> None:
+        super().__init__("The database schema is missing or out of date; run `make migrate`")

@@ -93,7 +93,7 @@ KEPT_FILES: dict[str, str] = {
 
 NOT_RUN_IN_LAMBDA: dict[str, str] = {
     "celery.bin": CELERY_SHELL + " (Celery.worker_main/start import it)",
-    "chalicelib.http.local_serving": "app.py imports it under chalice local only",
+    "local_server": "app.py imports it under plain chalice local only; outside what chalice packages",
     "chalicelib.storage.migrate": PRUNED_TOP_LEVELS["alembic"],
     "dns": PRUNED_TOP_LEVELS["dns"] + " (validate_email imports it for type checking only)",
     "yaml": PRUNED_TOP_LEVELS["yaml"],

@@ -11,10 +11,14 @@ from chalicelib.service_layer.unit_of_work import ReadTransaction
     "GET",
     "/health",
     summary="Whether the API can reach its database and Redis",
-    description="200 while the database answers (Redis down only delays notifications), else 503."
+    description="200 while the database answers with the newest schema (Redis down only delays"
+    " notifications), else 503."
     " No token, no patient data.",
     tag=DOCUMENTATION_TAG,
-    replies={200: Reply("Healthy", "Health"), 503: Reply("The database is unreachable", "Health")},
+    replies={
+        200: Reply("Healthy", "Health"),
+        503: Reply("The database is unreachable or its schema not migrated", "Health"),
+    },
 )
 def get_health(request: Request) -> Response:
     health = check_health(ReadTransaction(), bootstrap.settings().redis_url)

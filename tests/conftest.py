@@ -21,23 +21,33 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import chalice.test  # noqa: F401  (loaded before app: see chalicelib.http.gateway_responses)
-import psycopg
+import chalice.test
 import pytest
 from sqlalchemy import text
-from sqlalchemy.engine import make_url
 
 from chalicelib.bootstrap import reset_for_tests
 from chalicelib.config.settings import normalize_database_url
 from chalicelib.observability.structured_logging import json_log_handler
 from chalicelib.storage.database import get_engine
 from chalicelib.storage.migrate import upgrade_database
+from local_server.gateway import emulate_in_local_gateway
 from scripts.embedded_services import start_embedded_postgres, start_embedded_redis
-from tests.helpers import OTHER_TOKEN, SUITE_TOKENS, WorkerProcess, configure_environment, parse_json_lines
+from tests.helpers import (
+    OTHER_TOKEN,
+    SUITE_TOKENS,
+    WorkerProcess,
+    configure_environment,
+    create_postgres_database,
+    drop_postgres_database,
+    parse_json_lines,
+)
 
 # The suite runs under the dev stage, said here: APP_STAGE has no default (a missing one refuses to
 # start), and modules such as test_fuzz_openapi import app while they are collected.
 os.environ["APP_STAGE"] = "dev"
+# chalice.test.Client's gateway answers as our API Gateway does (local_server.gateway), as under
+# chalice local; nothing else of the local servers (timers, request handler) is wanted in-process.
+emulate_in_local_gateway()
 
 TRUNCATE_TABLES = ("patients", "notifications", "idempotency_keys", "audit_events")
 
@@ -120,17 +130,11 @@ def postgres_server_url() -> Iterator[str]:
 @pytest.fixture(scope="session")
 def postgres_url(postgres_server_url: str) -> Iterator[str]:
     """A fresh, migrated database on the PostgreSQL server, dropped afterwards."""
-    name = f"telehealth_test_{uuid.uuid4().hex[:12]}"
-    admin_url = make_url(postgres_server_url).set(drivername="postgresql")
-    libpq = admin_url.render_as_string(hide_password=False)
-    with psycopg.connect(libpq, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    url = make_url(postgres_server_url).set(database=name).render_as_string(hide_password=False)
+    url = create_postgres_database(postgres_server_url)
     upgrade_database(url)
     yield url
     reset_for_tests()
-    with psycopg.connect(libpq, autocommit=True) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    drop_postgres_database(postgres_server_url, url)
 
 
 @pytest.fixture(scope="session")

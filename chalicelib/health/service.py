@@ -1,4 +1,5 @@
-"""Health: can this process reach its database and Redis, and how many notifications wait or failed.
+"""Health: can this process reach its database (with its schema up to date) and Redis, and how many
+notifications wait or failed.
 
 No patient data: only reachability words and counts.
 """
@@ -10,10 +11,13 @@ from dataclasses import dataclass
 
 from chalicelib.service_layer.unit_of_work import ReadTransaction
 from chalicelib.storage.models import NotificationStatus
+from chalicelib.storage.schema import is_missing_schema, schema_is_behind
 
 logger = logging.getLogger("telehealth.health")
 REDIS_TIMEOUT_SECONDS = 0.5
 UP, UNREACHABLE, NOT_CONFIGURED = "ok", "unreachable", "not_configured"
+# The database answers, but lacks our tables or the newest migration: `make migrate`.
+NOT_MIGRATED = "not_migrated"
 
 
 @dataclass(frozen=True)
@@ -40,10 +44,17 @@ def _database(reads: ReadTransaction) -> tuple[str, int | None, int | None]:
         with reads:
             pending = reads.notifications.count_with_status(NotificationStatus.PENDING)
             failed = reads.notifications.count_with_status(NotificationStatus.FAILED)
-        return UP, pending, failed
+        behind = schema_is_behind()
     except Exception as error:
+        if is_missing_schema(error):
+            logger.warning("health: database schema not migrated (%s)", type(error).__name__)
+            return NOT_MIGRATED, None, None
         logger.warning("health: database unreachable (%s)", type(error).__name__)
         return UNREACHABLE, None, None
+    if behind:
+        logger.warning("health: database schema behind the newest migration")
+        return NOT_MIGRATED, pending, failed
+    return UP, pending, failed
 
 
 def _redis(url: str | None) -> str:

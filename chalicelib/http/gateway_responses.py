@@ -4,9 +4,9 @@ API Gateway answers a missing ``Authorization`` header with its UNAUTHORIZED
 response (401) and an authorizer's deny with ACCESS_DENIED (403, aws/chalice#971).
 We configure both as 401 with our JSON error body and the ``WWW-Authenticate``
 challenge of RFC 6750 (``error="invalid_token"`` when a token was presented, i.e.
-the authorizer denied it), and teach the local gateway of ``chalice local`` and
-``chalice.test.Client`` to do the same, so the authorizer stays the gate and
-every stage answers alike.
+the authorizer denied it); ``local_server.gateway`` teaches the local gateway of
+``chalice local`` and ``chalice.test.Client`` to do the same, so the authorizer
+stays the gate and every stage answers alike.
 
 A method and path that match no route get MISSING_AUTHENTICATION_TOKEN, a 403
 "Missing Authentication Token" that reads like an authentication failure; we
@@ -23,7 +23,7 @@ Every one of these bodies names the request (``request_id``): API Gateway's
 
 ``GATEWAY_RESPONSES`` is the one definition: ``deploy.gateway_responses`` turns
 it into the API definition that ``make package`` ships. ``SERVER_ERRORS`` are
-the answers of the local HTTP server itself (``chalicelib.http.local_serving``, for
+the answers of the local HTTP server itself (``local_server.request_handling``, for
 ``chalice local`` and ``scripts.local_api``), for requests it cannot hand to the
 gateway at all.
 """
@@ -34,7 +34,6 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from http import HTTPStatus
-from typing import Any
 
 from chalicelib.http.errors import METHOD_NOT_ALLOWED_CODE
 from chalicelib.http.responses import BASE_HEADERS, JSON_MEDIA_TYPE
@@ -104,53 +103,3 @@ CODES_BEFORE_ANY_VIEW: tuple[str, ...] = (
 
 def gateway_body(response: GatewayResponse, request_id: str) -> bytes:
     return json.dumps({**response.body, "request_id": request_id}).encode()
-
-
-def emulate_in_local_gateway() -> None:
-    """Make chalice's local gateway answer as our API Gateway does: refusals, unknown routes, OPTIONS."""
-    from chalice import local
-
-    authorizer_class: Any = local.LocalGatewayAuthorizer
-    if getattr(authorizer_class, "_answers_as_our_gateway", False):
-        return
-    authorize = authorizer_class.authorize
-
-    def authorize_with_gateway_responses(self: Any, *args: Any, **kwargs: Any) -> Any:
-        try:
-            return authorize(self, *args, **kwargs)
-        except local.NotAuthorizedError as no_token:  # chalice's 401: no Authorization header
-            raise _as_gateway_response(local.NotAuthorizedError, "UNAUTHORIZED", no_token) from None
-        except local.ForbiddenError as denied:  # chalice's 403: the authorizer denied the token
-            raise _as_gateway_response(local.NotAuthorizedError, "ACCESS_DENIED", denied) from None
-
-    class RouteNotFoundError(local.LocalGatewayException):
-        CODE = ROUTE_NOT_FOUND_STATUS
-
-    handle_request = local.LocalGateway.handle_request
-
-    def handle_request_with_gateway_responses(self: Any, *args: Any, **kwargs: Any) -> Any:
-        try:
-            return handle_request(self, *args, **kwargs)
-        except local.ForbiddenError as no_route:  # refusals by the authorizer are 401s by now
-            raise _as_gateway_response(RouteNotFoundError, "MISSING_AUTHENTICATION_TOKEN", no_route) from None
-
-    has_options_view = local.LocalGateway._has_user_defined_options_method
-
-    def options_reach_the_app(self: Any, lambda_event: Any) -> bool:
-        # chalice local answers OPTIONS itself (a bodiless 200) even without CORS; API Gateway
-        # hands it to the function (ANY), which answers 405. Only a CORS route keeps chalice's answer.
-        route = self._app_object.routes[lambda_event["requestContext"]["resourcePath"]]
-        return bool(has_options_view(self, lambda_event)) or not any(view.cors for view in route.values())
-
-    authorizer_class.authorize = authorize_with_gateway_responses
-    local.LocalGateway.handle_request = handle_request_with_gateway_responses  # type: ignore[method-assign]
-    local.LocalGateway._has_user_defined_options_method = options_reach_the_app  # type: ignore[method-assign]
-    authorizer_class._answers_as_our_gateway = True
-
-
-def _as_gateway_response(error_class: Any, response_type: str, chalice_error: Any) -> Any:
-    """``error_class`` carrying our gateway response, under the request id chalice's answer had."""
-    response = GATEWAY_RESPONSES[response_type]
-    request_id = chalice_error.headers["x-amzn-RequestId"]
-    headers = {"x-amzn-RequestId": request_id, **GATEWAY_RESPONSE_HEADERS, **response.headers}
-    return error_class(headers, gateway_body(response, request_id))

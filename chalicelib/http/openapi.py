@@ -26,6 +26,7 @@ from chalicelib.errors import (
     MalformedRequest,
     PayloadTooLarge,
     RateLimited,
+    SchemaNotMigrated,
     UnsupportedMediaType,
     ValidationFailed,
 )
@@ -169,6 +170,8 @@ def _error_responses(declared: Endpoint, protected: bool) -> dict[str, Any]:
     errors += [ValidationFailed]
     # chalicelib.http.routes answers 503 when the audit row of an audited route cannot be written.
     errors += [AuditUnavailable] if declared.audit is not None else []
+    # ... and when a statement finds no table or column: every route behind a token reads the database.
+    errors += [SchemaNotMigrated] if protected else []
     for error in errors:
         codes[status_for(error)].append(error.code)
     if protected:

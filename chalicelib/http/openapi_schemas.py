@@ -98,7 +98,7 @@ def component_schemas() -> dict[str, Any]:
             "required": ["status", "database", "redis", "notifications"],
             "properties": {
                 "status": {"type": "string", "enum": ["ok", "unavailable"]},
-                "database": {"type": "string", "enum": ["ok", "unreachable"]},
+                "database": {"type": "string", "enum": ["ok", "unreachable", "not_migrated"]},
                 "redis": {"type": "string", "enum": ["ok", "unreachable", "not_configured"]},
                 "notifications": {
                     "type": "object",

@@ -22,7 +22,7 @@ from chalicelib import bootstrap
 from chalicelib.access.rate_limit import enforce_rate_limit
 from chalicelib.audit import service as audit_trail
 from chalicelib.audit.recording import AuditContext, AuditedAction
-from chalicelib.errors import AuditUnavailable, DomainError, InsufficientScope
+from chalicelib.errors import AuditUnavailable, DomainError, InsufficientScope, SchemaNotMigrated
 from chalicelib.http.endpoints import endpoint_of
 from chalicelib.http.errors import error_response, internal_error_response
 from chalicelib.http.middleware import current_request
@@ -37,6 +37,7 @@ from chalicelib.http.responses import with_base_headers
 from chalicelib.observability.metrics import record_audit_unavailable
 from chalicelib.service_layer.unit_of_work import UnitOfWork
 from chalicelib.storage.database import is_dropped_connection, one_connection
+from chalicelib.storage.schema import is_missing_schema
 from chalicelib.validation import parse_patient_id
 
 logger = logging.getLogger("telehealth.http")
@@ -94,10 +95,14 @@ def call_handler(
         response = call_reading_again_if_dropped(handler, request, {**path_params, **given})
     except DomainError as error:
         response = error_response(error, request)
-    except Exception:
-        # Never the exception text: database errors can quote the statement.
-        logger.exception("unhandled error in %s", handler.__name__)
-        response = internal_error_response(request)
+    except Exception as error:
+        if is_missing_schema(error):  # told by the failed statement's error: no query of its own
+            logger.error("database schema missing or out of date (%s)", type(error).__name__)
+            response = error_response(SchemaNotMigrated(), request)
+        else:
+            # Never the exception text: database errors can quote the statement.
+            logger.exception("unhandled error in %s", handler.__name__)
+            response = internal_error_response(request)
     return with_base_headers(response)
 
 
@@ -158,8 +163,9 @@ def call_audited(
             audit_trail.record_outcome(
                 UnitOfWork(), context, response.status_code, durable_reads=durable_reads
             )
-        except Exception:
+        except Exception as error:
             logger.exception("audit trail write failed for %s", action.name)
             record_audit_unavailable()
-            return with_base_headers(error_response(AuditUnavailable(), request))
+            refusal = SchemaNotMigrated() if is_missing_schema(error) else AuditUnavailable()
+            return with_base_headers(error_response(refusal, request))
     return response

@@ -1,7 +1,7 @@
 """Scheduled functions: ``@scheduled`` on a handler in ``functions/``, registered by app.py.
 
 Each becomes a Lambda function of its own that EventBridge invokes at its rate
-(``app.schedule``); ``chalicelib.http.local_schedules`` fires the same handlers
+(``app.schedule``); ``local_server.schedules`` fires the same handlers
 on the local server. Chalice evaluates the schedule when app.py is imported,
 so the interval comes from ``chalicelib.config.schedules`` (plain environment,
 no secrets). EventBridge schedules whole minutes: an interval that is not is

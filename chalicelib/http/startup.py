@@ -7,6 +7,9 @@ Chalice's CLI is the edge's business: configuration (``chalicelib.config``) know
 from __future__ import annotations
 
 import os
+import sys
+from collections.abc import Sequence
+from pathlib import PurePath
 
 from chalicelib import bootstrap
 from chalicelib.config.settings import AUTHORIZER_HANDLER
@@ -32,9 +35,28 @@ def check_settings_at_startup() -> None:
             bootstrap.settings()
 
 
-def serving_with_chalice_local() -> bool:
-    """True while ``chalice local`` (or ``python -m scripts.local_api``) loads the app to serve it."""
-    return _chalice_cli_command() in SERVING_COMMANDS
+def started_as_chalice_local() -> bool:
+    """True in a process started as plain ``chalice local``, in whatever thread loads the app.
+
+    Its default autoreload loads the app in a server thread of a child process, where
+    click's context (per thread) is empty; the child is started with the parent's
+    command line, which names the command in both. ``python -m scripts.local_api``
+    wires its server itself (``local_server``): its command line is not chalice's.
+    """
+    return os.environ.get("AWS_CHALICE_CLI_MODE") == "true" and chalice_command_in(sys.argv) == "local"
+
+
+def chalice_command_in(argv: Sequence[str]) -> str | None:
+    """The command of a ``chalice [--project-dir DIR] [--debug] <command> ...`` command line, else None."""
+    if not argv or PurePath(argv[0]).name != "chalice":
+        return None
+    arguments = iter(argv[1:])
+    for argument in arguments:
+        if argument == "--project-dir":  # the group's one option that takes a value
+            next(arguments, None)
+        elif not argument.startswith("-"):
+            return argument
+    return None
 
 
 def deploying_with_chalice_cli() -> bool:

@@ -3,16 +3,14 @@ and GET /audit, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
-import contextlib
 import json
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
 
 import pytest
-from sqlalchemy import select, text, update
+from sqlalchemy import select, update
 
 from chalicelib.audit.recording import LIST_PATIENTS, READ_PATIENT, AuditContext
 from chalicelib.audit.service import record_outcome
@@ -25,6 +23,7 @@ from tests.helpers import (
     OTHER_TOKEN,
     assert_documented,
     assert_error,
+    audit_trail_offline,
     get_document,
     sqlite_only,
 )
@@ -89,18 +88,6 @@ def invoke(event: dict[str, Any]) -> dict[str, Any]:
     from app import app
 
     return dict(app(event, None))
-
-
-@contextlib.contextmanager
-def audit_trail_offline() -> Iterator[None]:
-    """Make every write to the audit table fail until the block ends."""
-    with get_engine().begin() as connection:
-        connection.execute(text("ALTER TABLE audit_events RENAME TO audit_events_offline"))
-    try:
-        yield
-    finally:
-        with get_engine().begin() as connection:
-            connection.execute(text("ALTER TABLE audit_events_offline RENAME TO audit_events"))
 
 
 def test_each_action_writes_exactly_one_row(client: Any) -> None:

@@ -8,16 +8,15 @@ from typing import Any
 
 import chalice.test
 import pytest
-from sqlalchemy import text
 
 from chalicelib.bootstrap import reset_for_tests
 from chalicelib.observability import metric_catalogue as catalogue
-from chalicelib.storage.database import get_engine
 from tests.helpers import (
     AUTH,
     JSON_AUTH,
     TEST_TOKEN,
     app_routes,
+    audit_trail_offline,
     configure_environment,
     emf_lines,
     emf_problems,
@@ -92,13 +91,8 @@ def test_refusals_are_counted_authorizer_403_and_audit_unavailable(
         headers={"Authorization": f"Bearer {READ_ONLY_TOKEN}", "Content-Type": "application/json"},
         body=json.dumps(PATIENT),
     )
-    with get_engine().begin() as connection:
-        connection.execute(text("ALTER TABLE audit_events RENAME TO audit_events_offline"))
-    try:
+    with audit_trail_offline():
         unavailable = client.http.get("/patients", headers=AUTH)
-    finally:
-        with get_engine().begin() as connection:
-            connection.execute(text("ALTER TABLE audit_events_offline RENAME TO audit_events"))
 
     # THEN each has its count: the authorizer's line, then one line per request that reached the function
     assert (refused.status_code, forbidden.status_code, unavailable.status_code) == (401, 403, 503)

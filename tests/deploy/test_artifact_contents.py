@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any
 
@@ -74,6 +75,16 @@ def test_every_excused_package_is_still_shipped(unzipped_artifact: Path) -> None
 
 def test_no_module_an_import_reaches_was_pruned(closure: ImportClosure) -> None:
     assert pruned_but_imported(closure) == set()
+
+
+def test_no_local_server_code_is_in_the_zip(unzipped_artifact: Path) -> None:
+    # Local serving (the top-level local_server package) runs on a laptop only: app.py imports it
+    # under plain chalice local, and neither it nor an edge module for it may ride in the zip.
+    modules = [path.relative_to(unzipped_artifact).as_posix() for path in unzipped_artifact.rglob("*.py")]
+
+    local = [m for m in modules if m.startswith("local_server/") or fnmatchcase(m, "chalicelib/http/local_*")]
+    assert local == []
+    assert "app.py" in modules and "chalicelib/http/gateway_responses.py" in modules  # the walk saw the zip
 
 
 @pytest.fixture(scope="module")

@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import shutil
+import socket
+import sys
+import time
+import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -12,11 +18,13 @@ from typing import Any
 import pytest
 import requests
 
+from chalicelib.config.settings import PROJECT_ROOT
 from chalicelib.storage.migrate import upgrade_database
 from scripts.api_process import free_port, keep_alive_command, running_server, stock_chalice_command
 from tests.helpers import parse_json_lines, run_together
 
 DEV_TOKEN = {"Authorization": "Bearer secret-token-123"}
+AUTORELOAD_POLL_SECONDS = 1  # chalice.cli.filewatch.stat.StatFileWatcher.POLL_INTERVAL
 UNAUTHORIZED = {"code": "unauthorized", "message": "Missing or invalid bearer token"}
 
 
@@ -177,3 +185,73 @@ def test_one_log_line_per_request_and_never_a_query_or_a_token(
     (refusal,) = [line for line in lines if line["message"] != "request"]
     assert refusal["logger"] == "telehealth.metrics" and refusal["AuthorizerRefusals"] == 1
     assert len(served) == len(lines) == len(statuses) + 1, served
+
+
+def raw_request(port: int, request: bytes) -> bytes:
+    """Bytes sent as they are, answered until the server hangs up."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as connection:
+        connection.sendall(request)
+        return b"".join(iter(lambda: connection.recv(65536), b""))
+
+
+@pytest.fixture
+def fresh_data_dir() -> Iterator[Path]:
+    """An empty data directory where a clone keeps its own (``.data/``): inside the project, which
+    chalice's autoreload watches."""
+    data_dir = PROJECT_ROOT / ".data" / f"e2e-{uuid.uuid4().hex[:12]}"
+    yield data_dir
+    shutil.rmtree(data_dir, ignore_errors=True)
+    with contextlib.suppress(OSError):  # .data/ itself, unless a developer's database is in it
+        data_dir.parent.rmdir()
+
+
+def newcomer_command(port: int) -> list[str]:
+    """What the README has a newcomer type: ``.venv/bin/chalice local --port N``, nothing more."""
+    return [os.path.join(os.path.dirname(sys.executable), "chalice"), "local", "--port", str(port)]
+
+
+def run_command_with_autoreload(port: int) -> list[str]:
+    """``python -m scripts.local_api`` with its defaults, chalice local's: autoreload on."""
+    return [sys.executable, "-m", "scripts.local_api", "--port", str(port)]
+
+
+@pytest.mark.parametrize(
+    "command", [newcomer_command, run_command_with_autoreload], ids=["chalice-local", "local-api"]
+)
+def test_chalice_local_as_a_newcomer_types_it_keeps_every_promise(
+    tmp_path: Path, fresh_data_dir: Path, command: Callable[[int], list[str]]
+) -> None:
+    # GIVEN a fresh clone's environment: nothing migrated, no DATABASE_URL nor REDIS_URL, and the
+    # exact command the README names, with chalice's default autoreload (a parent and a child process,
+    # the app loaded in a server thread of the child)
+    env = {k: v for k, v in os.environ.items() if k not in (*NOT_ON_A_FRESH_CHECKOUT, "REDIS_URL")}
+    env["TELEHEALTH_DATA_DIR"] = str(fresh_data_dir)
+    port = free_port()
+    log_path = tmp_path / "server.log"
+
+    # WHEN it creates a patient, lists with a token in the query, fires the relay and asks for health,
+    # the later requests after autoreload's next look at the project's files (every second)
+    with running_server(command(port), port, env, log_path):
+        base_url = f"http://127.0.0.1:{port}"
+        created = call("POST", f"{base_url}/patients", {"name": "John Doe", "email": "john@example.com"})
+        time.sleep(AUTORELOAD_POLL_SECONDS + 0.5)
+        listed = call("GET", f"{base_url}/patients?access_token=SECRETVALUE")
+        relayed = requests.post(f"{base_url}/__scheduled/relay_notifications", timeout=10)
+        health = requests.get(f"{base_url}/health", timeout=10)
+        refused_by_the_server = raw_request(port, b"GET /health HTTP/3.0\r\n\r\n")
+
+    # THEN the dev database was migrated by the server itself, writing it restarted nothing, the
+    # token never reached the log, the scheduled functions' trigger route answered, and the HTTP
+    # server's own refusal came in our shape
+    output = log_path.read_text()
+    assert created.status_code == 201, created.text
+    assert listed.json()["field"] == "access_token"  # refused (an unknown parameter), and logged
+    assert "SECRETVALUE" not in output, output
+    assert relayed.status_code == 200, relayed.text
+    assert relayed.json()["function"] == "relay_notifications"
+    assert health.json()["database"] == "ok", health.text
+    assert "Restarting local dev server" not in output, output
+    assert "Traceback" not in output, output
+    status_line, _, body = refused_by_the_server.partition(b"\r\n\r\n")
+    assert status_line.startswith(b"HTTP/1.1 505")
+    assert json.loads(body)["code"] == "http_version_not_supported"

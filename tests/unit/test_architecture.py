@@ -72,7 +72,7 @@ PARTS = (
     Part("the package itself", ("chalicelib",), ()),
 )
 # What no module of chalicelib imports: the code that uses it, or that is never deployed with it.
-NEVER_IMPORTED = ("functions", "app", "local_worker", "scripts", "deploy", "bench", "tests")
+NEVER_IMPORTED = ("functions", "app", "local_worker", "local_server", "scripts", "deploy", "bench", "tests")
 # Libraries only the edge may import.
 EDGE_ONLY = ("chalice",)
 
@@ -288,3 +288,20 @@ def test_only_the_bootstrap_reads_the_settings_from_the_environment() -> None:
                     readers.append(str(path.relative_to(PROJECT_ROOT)))
     # THEN only the bootstrap turns the environment into Settings: everything else is handed them
     assert sorted(set(readers)) == ["chalicelib/bootstrap.py"]
+
+
+def test_neither_chalicelib_nor_functions_import_the_local_server() -> None:
+    # local_server is left out of the Lambda zip: only app.py (under plain chalice local) and the
+    # commands that start a server may import it.
+    found = []
+    for package in ("chalicelib", "functions"):
+        paths = sorted((PROJECT_ROOT / package).rglob("*.py"))
+        modules = {module_name(path, PROJECT_ROOT) for path in paths}
+        for path in paths:
+            found += [
+                f"{i.module} (line {i.line}) imports {i.imported}"
+                for i in imports_of(path, PROJECT_ROOT, modules)
+                if within(i.imported, ("local_server",))
+            ]
+
+    assert found == []

@@ -5,9 +5,12 @@ The built artifact itself is held to them in tests/deploy/test_artifact_contents
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
+from chalicelib.config.settings import PROJECT_ROOT
 from deploy.artifact_contents import (
+    NOT_RUN_IN_LAMBDA,
     import_closure,
     importable_top_levels,
     is_pruned,
@@ -94,3 +97,20 @@ def test_a_pruned_module_that_an_import_still_names_is_caught(tmp_path: Path) ->
 
     # WHEN / THEN the closure names it
     assert pruned_but_imported(import_closure(tmp_path, ["app"], by_name=())) == {"sqlalchemy.dialects.mssql"}
+
+
+def test_the_local_servers_code_lives_outside_what_chalice_packages() -> None:
+    # GIVEN what `chalice package` ships: app.py, chalicelib/ and vendor/ (symlinks followed)
+    shipped = []
+    for root in ("chalicelib", "vendor"):
+        for folder, directories, files in os.walk(PROJECT_ROOT / root, followlinks=True):
+            shipped += [
+                Path(folder, name).relative_to(PROJECT_ROOT).as_posix() for name in directories + files
+            ]
+
+    # THEN no local_server package nor chalicelib.http.local_* module is among it, and the walk that
+    # builds the artifact never looks for local_server (app.py imports it under chalice local only)
+    assert (PROJECT_ROOT / "local_server" / "__init__.py").is_file()
+    assert [path for path in shipped if "local_server" in path.split("/")] == []
+    assert [path for path in shipped if path.startswith("chalicelib/http/local_")] == []
+    assert "local_server" in NOT_RUN_IN_LAMBDA

@@ -11,8 +11,8 @@ from chalice.app import Chalice, Rate
 from chalicelib.config.environment import ConfigurationError
 from chalicelib.config.schedules import ScheduleSettings, load_schedule_settings
 from chalicelib.http import schedules
-from chalicelib.http.local_schedules import local_schedules, trigger
 from chalicelib.http.schedules import interval_of, rate_every, register_schedule, scheduled, scheduled_event
+from local_server.schedules import schedules_of, trigger
 
 
 def test_intervals_default_to_a_minute_for_the_relay_and_an_hour_for_the_purge() -> None:
@@ -74,7 +74,7 @@ def test_a_registered_schedule_runs_as_lambda_would_run_it_and_the_local_server_
         return {"ok": "yes"}
 
     handler = register_schedule(app, tidy)
-    found = local_schedules(app, "dev")
+    found = schedules_of(app, "dev")
 
     assert found["tidy"].interval_seconds == 120
     assert found["tidy"].rule_name == "scheduled-dev-tidy"
@@ -94,7 +94,7 @@ def test_a_cron_is_found_but_not_timed() -> None:
     app = Chalice("scheduled")
     app.schedule(Cron(0, 3, "*", "*", "?", "*"))(lambda event: None)
 
-    assert [schedule.interval_seconds for schedule in local_schedules(app, "dev").values()] == [None]
+    assert [schedule.interval_seconds for schedule in schedules_of(app, "dev").values()] == [None]
 
 
 @pytest.mark.parametrize("client_host", ["192.168.1.20", "10.0.0.7", "2001:db8::1", "not-an-address"])
@@ -171,7 +171,7 @@ def test_the_api_function_in_prod_still_needs_tokens_and_redis() -> None:
 def test_a_failing_scheduled_function_answers_500_and_logs_only_its_error_class(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from chalicelib.http import local_schedules as local
+    from local_server import schedules as local
 
     # GIVEN a scheduled function whose error quotes patient data (as a database error may)
     app = Chalice("scheduled")
@@ -181,7 +181,7 @@ def test_a_failing_scheduled_function_answers_500_and_logs_only_its_error_class(
         raise RuntimeError("duplicate key: ann@example.com")
 
     register_schedule(app, failing)
-    monkeypatch.setitem(local._schedules, "failing", local_schedules(app, "dev")["failing"])
+    monkeypatch.setitem(local._schedules, "failing", schedules_of(app, "dev")["failing"])
 
     # WHEN it is fired through the trigger route
     with caplog.at_level("INFO", logger="telehealth.schedules"):

@@ -1,9 +1,5 @@
-"""What ``chalice local`` needs besides the app: a schema on a fresh checkout, one log line per
-request, our answer shape where its HTTP server would answer by itself in HTML, and the route
-that runs a scheduled function now.
-
-Used by app.py only when chalice's local server code is loaded (never in Lambda); it imports
-nothing that app.py has not loaded already.
+"""The local servers' request handler: one log line per request, our answer shape where the HTTP
+server would answer by itself in HTML, and the route that runs a scheduled function now.
 """
 
 from __future__ import annotations
@@ -13,16 +9,15 @@ import logging
 import re
 import threading
 import types
-import uuid
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from chalicelib import bootstrap  # TRANSITIONAL
 from chalicelib.http.gateway_responses import GATEWAY_RESPONSE_HEADERS, SERVER_ERRORS
-from chalicelib.http.startup import serving_with_chalice_local
+from local_server.answers import local_error_body
+from local_server.schedules import TRIGGER_PREFIX, trigger
 
-if TYPE_CHECKING:  # chalice.local (and http.server) load only under chalice local
+if TYPE_CHECKING:  # as a base class only for mypy: copied onto chalice's own handler, it must not inherit
     from chalice.local import ChaliceRequestHandler as _RequestHandler
 else:
     _RequestHandler = object
@@ -45,8 +40,8 @@ METHOD_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # RFC 9110 section 5.
 class LocalRequestHandling(_RequestHandler):
     """Request handler methods for both local servers: stock ``chalice local`` and ``scripts.local_api``.
 
-    One definition: ``prepare_local_server`` copies them onto chalice's
-    ``ChaliceRequestHandler``, and ``scripts.local_api``'s handler inherits them.
+    One definition: ``use_in_stock_handler`` copies them onto chalice's
+    ``ChaliceRequestHandler``, and ``local_server.keep_alive``'s handler inherits them.
     Written without ``super()``, which would not work once copied.
 
     ``http.server`` answers by itself, in HTML, a method without a ``do_<METHOD>``
@@ -69,9 +64,7 @@ class LocalRequestHandling(_RequestHandler):
         raise AttributeError(name)
 
     def do_POST(self) -> None:
-        """``POST /__scheduled/<name>`` runs that scheduled function now (``local_schedules``)."""
-        from chalicelib.http.local_schedules import TRIGGER_PREFIX, trigger
-
+        """``POST /__scheduled/<name>`` runs that scheduled function now (``local_server.schedules``)."""
         if not self.path.startswith(TRIGGER_PREFIX):
             self._generic_handle()
             return
@@ -123,31 +116,16 @@ class LocalRequestHandling(_RequestHandler):
         pass
 
 
-def local_error_body(code: str, message: str) -> dict[str, Any]:
-    """Our error shape for an answer of the local server itself: the app never saw the request,
-    so the id is the server's own."""
-    return {"code": code, "message": message, "request_id": str(uuid.uuid4())}
-
-
-def prepare_local_server() -> None:
-    """Under ``chalice local``: ``LocalRequestHandling``; in the dev stage, the dev database's schema.
-
-    The development SQLite file (no DATABASE_URL) gets its tables, or the
-    migrations it misses, before the first request: a fresh checkout served by
-    plain ``chalice local`` would otherwise answer every request with a 503.
-    Any other database is migrated by ``make migrate``, never by a server.
-    """
-    if not serving_with_chalice_local():  # chalice.test.Client loads chalice.local too
-        return
-    from chalice import local
-
+def notice_access_lines() -> None:
+    """Let ``log_request`` know when the app wrote the request's access line itself."""
     if not any(isinstance(existing, AccessLineNoticed) for existing in access_logger.filters):
         access_logger.addFilter(AccessLineNoticed())
+
+
+def use_in_stock_handler() -> None:
+    """Give chalice's own ``ChaliceRequestHandler`` (plain ``chalice local``) these methods."""
+    from chalice import local
+
     for name, method in vars(LocalRequestHandling).items():
         if isinstance(method, types.FunctionType):
             setattr(local.ChaliceRequestHandler, name, method)
-    settings = bootstrap.settings()
-    if settings.stage == "dev" and settings.uses_development_database:
-        from chalicelib.storage.migrate import upgrade_database
-
-        upgrade_database(settings.database_url)

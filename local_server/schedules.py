@@ -8,8 +8,6 @@ here: it is named in a warning at start, and runs only when asked.
 ``POST /__scheduled/<name>`` runs one now and answers what it returned
 (``LocalRequestHandling.do_POST``); only the local server serves it, never
 the app, so it exists in no deployment.
-
-Used by app.py only when chalice's local server code is loaded (never in Lambda).
 """
 
 from __future__ import annotations
@@ -25,11 +23,9 @@ from typing import Any
 
 from chalice.app import Chalice, Rate, ScheduledEventConfig
 
-from chalicelib import bootstrap  # TRANSITIONAL
 from chalicelib.http.errors import INTERNAL_ERROR_CODE
-from chalicelib.http.local_serving import local_error_body
 from chalicelib.http.schedules import interval_of, scheduled_event
-from chalicelib.http.startup import serving_with_chalice_local
+from local_server.answers import local_error_body
 
 TRIGGER_PREFIX = "/__scheduled/"
 logger = logging.getLogger("telehealth.schedules")
@@ -64,7 +60,7 @@ class LocalSchedule:
 _schedules: dict[str, LocalSchedule] = {}
 
 
-def local_schedules(app: Chalice, stage: str) -> dict[str, LocalSchedule]:
+def schedules_of(app: Chalice, stage: str) -> dict[str, LocalSchedule]:
     """The app's scheduled functions, by name."""
     found = {}
     for source in app.event_sources:
@@ -77,12 +73,10 @@ def local_schedules(app: Chalice, stage: str) -> dict[str, LocalSchedule]:
     return found
 
 
-def run_schedules_locally(app: Chalice) -> None:
-    """Under the local server: time each scheduled function of ``app`` and offer the trigger route."""
-    if not serving_with_chalice_local():  # chalice.test.Client loads chalice.local too
-        return
+def run_schedules_locally(app: Chalice, stage: str) -> None:
+    """Time each scheduled function of ``app`` and offer them to the trigger route."""
     _schedules.clear()
-    _schedules.update(local_schedules(app, bootstrap.settings().stage))
+    _schedules.update(schedules_of(app, stage))
     for schedule in _schedules.values():
         if schedule.interval_seconds is None:
             logger.warning(

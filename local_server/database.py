@@ -1,0 +1,18 @@
+"""The development database's schema, brought up to date when a local server starts."""
+
+from __future__ import annotations
+
+from chalicelib.config.settings import Settings
+
+
+def migrate_development_database(settings: Settings) -> None:
+    """In the dev stage on the development SQLite file (no DATABASE_URL): its tables, or the
+    migrations it misses, before the first request.
+
+    A fresh checkout served by plain ``chalice local`` would otherwise answer every
+    request with a 503. Any other database is migrated by ``make migrate``, never by a server.
+    """
+    if settings.stage == "dev" and settings.uses_development_database:
+        from chalicelib.storage.migrate import upgrade_database
+
+        upgrade_database(settings.database_url)
