@@ -19,7 +19,7 @@ email or phone.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -84,9 +84,16 @@ class AuditContext:
     recorded_action: str | None = None
     # True once a committed change wrote the request's row; the wrapper then writes none.
     recorded: bool = False
+    # The patients the answer shows besides ``patient_id`` (a page of a list or of a search): the
+    # accounting of disclosures records them with the request's row.
+    disclosed: tuple[int, ...] = ()
 
     def mark_recorded(self) -> None:
         self.recorded = True
+
+    def disclose(self, patient_ids: Iterable[int]) -> None:
+        """Name the patients the answer shows (a page of patients)."""
+        self.disclosed = tuple(patient_ids)
 
     def note_patient(self, patient_id: int, *, action: str | None = None) -> None:
         """Name the patient (and, for a replay, the action) of the request, when its path does not."""
