@@ -17,16 +17,9 @@ from chalicelib.audit.service import record_outcome
 from chalicelib.service_layer.unit_of_work import UnitOfWork
 from chalicelib.storage.database import get_engine
 from chalicelib.storage.models import AuditEvent
-from tests.helpers import (
-    AUTH,
-    JSON_AUTH,
-    OTHER_TOKEN,
-    assert_documented,
-    assert_error,
-    audit_trail_offline,
-    get_document,
-    sqlite_only,
-)
+from tests.helpers.api import assert_documented, assert_error, get_document
+from tests.helpers.databases import audit_trail_offline, sqlite_only
+from tests.helpers.tokens import AUTH, JSON_AUTH, OTHER_TOKEN
 
 ANN = {"name": "Annabel Quixote", "email": "annabel.quixote@example.org", "phone": "+1 415 555 0199"}
 COLUMNS = ("principal", "action", "patient_id", "status")

@@ -10,7 +10,9 @@ from typing import Any
 import pytest
 from jsonschema import Draft202012Validator
 
-from tests.helpers import AUTH, JSON_AUTH, assert_documented, get_document, sqlite_only
+from tests.helpers.api import assert_documented, get_document
+from tests.helpers.databases import sqlite_only
+from tests.helpers.tokens import AUTH, JSON_AUTH
 
 PATH_PARAMETER = re.compile(r"{([^}]+)}")
 NOTIFICATION_ID = "00000000-0000-4000-8000-000000000000"

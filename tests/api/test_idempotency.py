@@ -13,16 +13,9 @@ from chalicelib.audit.recording import utc_now
 from chalicelib.patients.idempotency import purge_expired_keys
 from chalicelib.service_layer.unit_of_work import UnitOfWork
 from chalicelib.storage.database import get_engine
-from tests.helpers import (
-    AUTH,
-    JOHN,
-    JSON_AUTH,
-    OTHER_TOKEN,
-    TEST_TOKEN,
-    assert_documented,
-    assert_error,
-    get_document,
-)
+from tests.helpers.api import assert_documented, assert_error, get_document
+from tests.helpers.patients import JOHN
+from tests.helpers.tokens import AUTH, JSON_AUTH, OTHER_TOKEN, TEST_TOKEN
 
 
 def post_keyed(client: Any, key: str, body: Any, token: str = TEST_TOKEN) -> Any:

@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from chalicelib.config.settings import PROJECT_ROOT
-from tests.helpers import configure_environment
+from tests.helpers.environment import configure_environment
 
 ISSUER, AUDIENCE = "https://idp.clinic.example", "telehealth-api"
 HS256_SECRET = "a-shared-secret-of-at-least-32-bytes!"

@@ -11,17 +11,11 @@ import pytest
 
 from chalicelib.bootstrap import reset_for_tests
 from chalicelib.observability import metric_catalogue as catalogue
-from tests.helpers import (
-    AUTH,
-    JSON_AUTH,
-    TEST_TOKEN,
-    app_routes,
-    audit_trail_offline,
-    configure_environment,
-    emf_lines,
-    emf_problems,
-    emitted_metrics,
-)
+from tests.helpers.api import app_routes
+from tests.helpers.databases import audit_trail_offline
+from tests.helpers.environment import configure_environment
+from tests.helpers.metrics import emf_lines, emf_problems, emitted_metrics
+from tests.helpers.tokens import AUTH, JSON_AUTH, TEST_TOKEN
 
 # Strings that cannot turn up in a metrics line by chance.
 PATIENT = {

@@ -12,7 +12,9 @@ from openapi_spec_validator import validate
 from chalicelib.bootstrap import reset_for_tests
 from chalicelib.http.openapi import UndocumentedRoute, build_document, document_json
 from chalicelib.patients.fields import EMAIL, NAME, PHONE
-from tests.helpers import AUTH, JSON_AUTH, assert_documented, get_document, schema_validator, sqlite_only
+from tests.helpers.api import assert_documented, get_document, schema_validator
+from tests.helpers.databases import sqlite_only
+from tests.helpers.tokens import AUTH, JSON_AUTH
 
 TEXT_AUTH = {**AUTH, "Content-Type": "text/plain"}
 # 64-character local part, domain labels of at most 63: exactly EMAIL.max_length characters.

@@ -9,7 +9,8 @@ from typing import Any
 import chalice.test
 import pytest
 
-from tests.helpers import assert_documented, configure_environment, get_document
+from tests.helpers.api import assert_documented, get_document
+from tests.helpers.environment import configure_environment
 
 READER, WRITER, AUDITOR, CLINIC = "reader-token", "writer-token", "auditor-token", "clinic-token"
 TOKENS = (

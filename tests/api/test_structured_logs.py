@@ -9,7 +9,7 @@ from typing import Any
 
 import chalice.test
 
-from tests.helpers import AUTH, JSON_AUTH
+from tests.helpers.tokens import AUTH, JSON_AUTH
 
 LogLines = Callable[[], list[dict[str, Any]]]
 PATIENT = {

@@ -22,7 +22,7 @@ from deploy.gateway_responses import select_operation
 from deploy.lambda_events import authorizer_context, rest_event, token_event
 from deploy.lambda_runtime import InvocationError, LambdaContainer, lambda_environment
 from deploy.package import PackageOutput
-from tests.helpers import app_routes
+from tests.helpers.api import app_routes
 
 TOKEN = "artifact-test-token"
 BEARER = f"Bearer {TOKEN}"

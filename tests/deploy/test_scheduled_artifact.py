@@ -25,7 +25,9 @@ from chalicelib.service_layer.unit_of_work import UnitOfWork
 from chalicelib.storage.models import utc_now
 from deploy.lambda_events import schedule_event
 from deploy.lambda_runtime import LambdaContainer, lambda_environment
-from tests.helpers import heavy_modules, insert_idempotency_keys, run_together
+from tests.helpers.cold_start import heavy_modules
+from tests.helpers.databases import insert_idempotency_keys
+from tests.helpers.waiting import run_together
 
 pytestmark = pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 

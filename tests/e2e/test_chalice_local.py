@@ -21,7 +21,7 @@ import requests
 from chalicelib.config.settings import PROJECT_ROOT
 from chalicelib.storage.migrate import upgrade_database
 from scripts.api_process import free_port, keep_alive_command, running_server, stock_chalice_command
-from tests.helpers import parse_json_lines, run_together
+from tests.helpers.waiting import parse_json_lines, run_together
 
 DEV_TOKEN = {"Authorization": "Bearer secret-token-123"}
 AUTORELOAD_POLL_SECONDS = 1  # chalice.cli.filewatch.stat.StatFileWatcher.POLL_INTERVAL

@@ -21,7 +21,8 @@ from chalicelib.config.tokens import DEVELOPMENT_TOKEN
 from scripts.api_process import HOST, free_port
 from scripts.process_tree import is_alive
 from scripts.run_stack import startup_problem
-from tests.helpers import Stack, wait_until
+from tests.helpers.stack import Stack
+from tests.helpers.waiting import wait_until
 
 MOTO_DATA = re.compile(r"(http://127\.0\.0\.1:\d+)/moto-api/data\.json")
 PATIENT = {"name": "Zelda Quixote", "email": "zelda.quixote@clinic-example.org", "phone": "+1 415 555 0199"}

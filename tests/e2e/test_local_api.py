@@ -24,7 +24,7 @@ from scripts.api_process import (
     running_server,
     stock_chalice_command,
 )
-from tests.helpers import server_environment
+from tests.helpers.processes import server_environment
 
 AUTH = {"Authorization": f"Bearer {DEVELOPMENT_TOKEN}"}
 JSON_AUTH = {**AUTH, "Content-Type": "application/json"}

@@ -25,7 +25,8 @@ import pytest
 from chalicelib.config.settings import PROJECT_ROOT
 from scripts.api_process import HOST
 from scripts.process_tree import is_alive
-from tests.helpers import RUN_STACK, Stack, stack_env, wait_until
+from tests.helpers.stack import RUN_STACK, Stack, stack_env
+from tests.helpers.waiting import wait_until
 
 MAKE_RUN = ["make", "--no-print-directory", "-C", str(PROJECT_ROOT), "run"]
 

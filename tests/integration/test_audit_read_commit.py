@@ -18,7 +18,8 @@ from chalicelib.audit.queries import AuditEventRepository
 from chalicelib.audit.recording import audit_row
 from chalicelib.config.environment import ConfigurationError
 from chalicelib.storage.database import get_engine
-from tests.helpers import JSON_AUTH, SUITE_TOKENS, configure_environment, load_dev_settings
+from tests.helpers.environment import configure_environment, load_dev_settings
+from tests.helpers.tokens import JSON_AUTH, SUITE_TOKENS
 
 SKIPS_THE_FLUSH_WAIT = "set_config"
 

@@ -19,17 +19,11 @@ from chalicelib.http.schedules import scheduled_event
 from chalicelib.patients import service as patients
 from chalicelib.service_layer.unit_of_work import UnitOfWork
 from chalicelib.storage.models import utc_now
-from tests.helpers import (
-    AUTH,
-    JSON_AUTH,
-    TEST_TOKEN,
-    WorkerProcess,
-    configure_environment,
-    emf_lines,
-    emf_problems,
-    emitted_metrics,
-    wait_until,
-)
+from tests.helpers.environment import configure_environment
+from tests.helpers.metrics import emf_lines, emf_problems, emitted_metrics
+from tests.helpers.processes import WorkerProcess
+from tests.helpers.tokens import AUTH, JSON_AUTH, TEST_TOKEN
+from tests.helpers.waiting import wait_until
 
 PATIENT = {
     "name": "Cordelia Fairweather",

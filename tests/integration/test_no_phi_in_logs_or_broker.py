@@ -12,7 +12,9 @@ from typing import Any
 import pytest
 import redis
 
-from tests.helpers import AUTH, JSON_AUTH, WorkerProcess, wait_until
+from tests.helpers.processes import WorkerProcess
+from tests.helpers.tokens import AUTH, JSON_AUTH
+from tests.helpers.waiting import wait_until
 
 PATIENT = {
     "name": "Ottoline Vasquez-Brandywine",

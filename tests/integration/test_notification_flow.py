@@ -16,7 +16,9 @@ import redis
 from sqlalchemy import text
 
 from chalicelib.storage.database import get_engine
-from tests.helpers import AUTH, JSON_AUTH, WorkerProcess, relay_running, wait_until
+from tests.helpers.processes import WorkerProcess
+from tests.helpers.tokens import AUTH, JSON_AUTH
+from tests.helpers.waiting import relay_running, wait_until
 
 JANE = {"name": "Jane Roe", "email": "jane.roe@example.com", "phone": "+1 415 555 0100"}
 # Strings that cannot turn up in Redis by chance (ids, base64), unlike "Jane" or "555".

@@ -30,7 +30,8 @@ from sqlalchemy.engine import make_url
 
 from chalicelib.bootstrap import reset_for_tests
 from chalicelib.storage.database import get_engine
-from tests.helpers import JSON_AUTH, SUITE_TOKENS, configure_environment
+from tests.helpers.environment import configure_environment
+from tests.helpers.tokens import JSON_AUTH, SUITE_TOKENS
 
 SEED_ROUND_TRIPS = {"create": 7, "read": 3, "update": 7, "list": 4}
 

@@ -22,7 +22,8 @@ from chalicelib.patients import service as patients
 from chalicelib.patients.idempotency import KEY_LIFETIME, purge_expired_keys
 from chalicelib.service_layer.unit_of_work import UnitOfWork
 from chalicelib.storage.models import utc_now
-from tests.helpers import insert_idempotency_keys, run_together
+from tests.helpers.databases import insert_idempotency_keys
+from tests.helpers.waiting import run_together
 
 JANE = {"name": "Jane Roe", "email": "jane.roe@example.com"}
 UNREACHABLE_REDIS = "redis://127.0.0.1:9/0"
