@@ -13,9 +13,8 @@ from sqlalchemy import func, select
 from chalicelib.service_layer.unit_of_work import UnitOfWork
 from chalicelib.storage.models import Notification
 from tests.helpers.databases import sqlite_only
+from tests.helpers.patients import JOHN
 from tests.helpers.tokens import AUTH, JSON_AUTH
-
-JOHN = {"name": "John Doe", "email": "john.doe@example.com", "phone": "123-456-7890"}
 
 
 def create(client: Any, **overrides: Any) -> dict[str, Any]:
