@@ -32,15 +32,11 @@ from chalicelib.storage.database import get_engine
 from chalicelib.storage.migrate import upgrade_database
 from local_server.gateway import emulate_in_local_gateway
 from scripts.embedded_services import start_embedded_postgres, start_embedded_redis
-from tests.helpers import (
-    OTHER_TOKEN,
-    SUITE_TOKENS,
-    WorkerProcess,
-    configure_environment,
-    create_postgres_database,
-    drop_postgres_database,
-    parse_json_lines,
-)
+from tests.helpers.databases import create_postgres_database, drop_postgres_database
+from tests.helpers.environment import configure_environment
+from tests.helpers.processes import WorkerProcess
+from tests.helpers.tokens import OTHER_TOKEN, SUITE_TOKENS
+from tests.helpers.waiting import parse_json_lines
 
 # The suite runs under the dev stage, said here: APP_STAGE has no default (a missing one refuses to
 # start), and modules such as test_fuzz_openapi import app while they are collected.

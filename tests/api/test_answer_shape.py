@@ -15,7 +15,7 @@ import pytest
 from chalicelib.config.settings import PROJECT_ROOT
 from chalicelib.errors import DomainError
 from chalicelib.http.gateway_responses import CODES_BEFORE_ANY_VIEW, ROUTE_NOT_FOUND_BODY, UNAUTHORIZED_BODY
-from tests.helpers import AUTH
+from tests.helpers.tokens import AUTH
 
 SAFETY_HEADERS = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
 BEARER_CHALLENGE = 'Bearer realm="telehealth-api"'

@@ -17,18 +17,11 @@ from chalicelib.audit.service import record_outcome
 from chalicelib.service_layer.unit_of_work import UnitOfWork
 from chalicelib.storage.database import get_engine
 from chalicelib.storage.models import AuditEvent
-from tests.helpers import (
-    AUTH,
-    JSON_AUTH,
-    OTHER_TOKEN,
-    assert_documented,
-    assert_error,
-    audit_trail_offline,
-    get_document,
-    sqlite_only,
-)
+from tests.helpers.api import assert_documented, assert_error, get_document
+from tests.helpers.databases import audit_trail_offline, sqlite_only
+from tests.helpers.patients import DISTINCTIVE_PATIENT
+from tests.helpers.tokens import AUTH, JSON_AUTH, OTHER_TOKEN
 
-ANN = {"name": "Annabel Quixote", "email": "annabel.quixote@example.org", "phone": "+1 415 555 0199"}
 COLUMNS = ("principal", "action", "patient_id", "status")
 
 
@@ -43,7 +36,7 @@ def summary() -> list[tuple[Any, ...]]:
     return [tuple(row[column] for column in COLUMNS) for row in audit_rows()]
 
 
-def create(client: Any, body: dict[str, Any] = ANN) -> int:
+def create(client: Any, body: dict[str, Any] = DISTINCTIVE_PATIENT) -> int:
     response = client.http.post("/patients", headers=JSON_AUTH, body=json.dumps(body))
     assert response.status_code == 201, response.body
     return int(response.json_body["patient"]["id"])
@@ -113,9 +106,11 @@ def test_each_action_writes_exactly_one_row(client: Any) -> None:
 
 def test_an_idempotent_replay_is_recorded_as_one(client: Any) -> None:
     headers = {**JSON_AUTH, "Idempotency-Key": "k"}
-    first = client.http.post("/patients", headers=headers, body=json.dumps(ANN))
-    client.http.post("/patients", headers=headers, body=json.dumps(ANN))
-    reused = client.http.post("/patients", headers=headers, body=json.dumps({**ANN, "name": "Other"}))
+    first = client.http.post("/patients", headers=headers, body=json.dumps(DISTINCTIVE_PATIENT))
+    client.http.post("/patients", headers=headers, body=json.dumps(DISTINCTIVE_PATIENT))
+    reused = client.http.post(
+        "/patients", headers=headers, body=json.dumps({**DISTINCTIVE_PATIENT, "name": "Other"})
+    )
 
     patient_id = first.json_body["patient"]["id"]
     assert reused.status_code == 422
@@ -128,14 +123,14 @@ def test_an_idempotent_replay_is_recorded_as_one(client: Any) -> None:
 
 def test_refused_requests_are_recorded_with_their_status(client: Any) -> None:
     patient_id = create(client)
-    other_id = create(client, {**ANN, "email": "other@example.org"})
+    other_id = create(client, {**DISTINCTIVE_PATIENT, "email": "other@example.org"})
     audit_before = len(audit_rows())
 
     client.http.get("/patients/424242", headers=AUTH)
     client.http.get("/patients/not-a-number", headers=AUTH)
     client.http.get("/patients?page=0", headers=AUTH)
     client.http.post("/patients", headers=JSON_AUTH, body=json.dumps({"name": "No Email"}))
-    put(client, other_id, {"email": ANN["email"]})
+    put(client, other_id, {"email": DISTINCTIVE_PATIENT["email"]})
     put(client, patient_id, {"name": "Late"}, headers={**JSON_AUTH, "If-Match": f'"{patient_id}-7"'})
     client.http.delete(f"/patients/{patient_id}", headers={**AUTH, "If-Match": "junk"})
     client.http.get(f"/patients/{patient_id}")  # no token: the authorizer refuses before any view
@@ -153,13 +148,13 @@ def test_refused_requests_are_recorded_with_their_status(client: Any) -> None:
 
 def test_a_failed_change_changes_nothing_and_leaves_its_row(client: Any) -> None:
     patient_id = create(client)
-    other_id = create(client, {**ANN, "email": "other@example.org"})
+    other_id = create(client, {**DISTINCTIVE_PATIENT, "email": "other@example.org"})
 
-    response = put(client, other_id, {"name": "Renamed", "email": ANN["email"].upper()})
+    response = put(client, other_id, {"name": "Renamed", "email": DISTINCTIVE_PATIENT["email"].upper()})
 
     assert_error(response, 409, "duplicate_email")
     other = client.http.get(f"/patients/{other_id}", headers=AUTH).json_body
-    assert (other["name"], other["email"]) == (ANN["name"], "other@example.org")
+    assert (other["name"], other["email"]) == (DISTINCTIVE_PATIENT["name"], "other@example.org")
     assert ("suite", "patient.update", other_id, 409) in summary()
     assert [row for row in summary() if row[1] == "patient.update"] == [
         ("suite", "patient.update", other_id, 409)
@@ -189,8 +184,10 @@ def test_no_name_email_or_phone_in_any_column(client: Any) -> None:
     patient_id = create(client)
     client.http.get(f"/patients/{patient_id}", headers=AUTH)
     put(client, patient_id, {"phone": "+1 212 555 0123"})
-    client.http.post("/patients", headers=JSON_AUTH, body=json.dumps(ANN))  # 409
-    client.http.post("/patients", headers={**JSON_AUTH, "Idempotency-Key": ANN["email"]}, body="{}")
+    client.http.post("/patients", headers=JSON_AUTH, body=json.dumps(DISTINCTIVE_PATIENT))  # 409
+    client.http.post(
+        "/patients", headers={**JSON_AUTH, "Idempotency-Key": DISTINCTIVE_PATIENT["email"]}, body="{}"
+    )
     client.http.get("/patients", headers=AUTH)
     client.http.delete(f"/patients/{patient_id}", headers=AUTH)
 
@@ -198,10 +195,10 @@ def test_no_name_email_or_phone_in_any_column(client: Any) -> None:
     # phone numbers are looked for whole)
     stored = " ".join(str(value) for row in audit_rows() for value in row.values()).lower()
     forbidden = [
-        ANN["name"],
-        "annabel",
+        DISTINCTIVE_PATIENT["name"],
+        "zelda",
         "quixote",
-        ANN["email"],
+        DISTINCTIVE_PATIENT["email"],
         "4155550199",
         "555 0199",
         "2125550123",
@@ -246,7 +243,7 @@ def test_a_read_whose_row_cannot_be_written_is_refused_with_503(client: Any) -> 
     assert_error(response, 503, "audit_unavailable")
     assert_error(listed, 503, "audit_unavailable")
     for answer in (response, listed):
-        assert ANN["email"] not in answer.body.decode()
+        assert DISTINCTIVE_PATIENT["email"] not in answer.body.decode()
         assert answer.headers["Cache-Control"] == "no-store"
 
 
@@ -257,13 +254,15 @@ def test_a_change_never_commits_without_its_row(client: Any) -> None:
         updated = put(client, patient_id, {"name": "Unrecorded"})
         deleted = client.http.delete(f"/patients/{patient_id}", headers=AUTH)
         created = client.http.post(
-            "/patients", headers=JSON_AUTH, body=json.dumps({**ANN, "email": "new@example.org"})
+            "/patients",
+            headers=JSON_AUTH,
+            body=json.dumps({**DISTINCTIVE_PATIENT, "email": "new@example.org"}),
         )
 
     for response in (updated, deleted, created):
         assert_error(response, 503, "audit_unavailable")
     patients = client.http.get("/patients", headers=AUTH).json_body
-    assert [(p["id"], p["name"]) for p in patients["patients"]] == [(patient_id, ANN["name"])]
+    assert [(p["id"], p["name"]) for p in patients["patients"]] == [(patient_id, DISTINCTIVE_PATIENT["name"])]
     assert patients["total"] == 1
 
 
@@ -393,7 +392,7 @@ def test_get_audit_answers_422_to_a_well_formed_time_that_does_not_exist(
 
 def test_notification_and_audit_reads_are_recorded_with_the_patient_they_concern(client: Any) -> None:
     # GIVEN a patient whose creation wrote a notification
-    created = client.http.post("/patients", headers=JSON_AUTH, body=json.dumps(ANN)).json_body
+    created = client.http.post("/patients", headers=JSON_AUTH, body=json.dumps(DISTINCTIVE_PATIENT)).json_body
     patient_id, notification_id = created["patient"]["id"], created["notification_id"]
 
     # WHEN the notifications and the trail are read, and refused
@@ -430,7 +429,7 @@ def test_notification_and_audit_reads_are_recorded_with_the_patient_they_concern
 def test_a_notification_or_audit_read_whose_row_cannot_be_written_is_refused_with_503(
     client: Any, path: str
 ) -> None:
-    created = client.http.post("/patients", headers=JSON_AUTH, body=json.dumps(ANN)).json_body
+    created = client.http.post("/patients", headers=JSON_AUTH, body=json.dumps(DISTINCTIVE_PATIENT)).json_body
     url = path.format(patient_id=created["patient"]["id"], notification_id=created["notification_id"])
 
     with audit_trail_offline():

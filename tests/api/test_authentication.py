@@ -7,7 +7,8 @@ from typing import Any
 import pytest
 
 from chalicelib.http.gateway_responses import UNAUTHORIZED_BODY
-from tests.helpers import AUTH, TEST_TOKEN, sqlite_only
+from tests.helpers.databases import sqlite_only
+from tests.helpers.tokens import AUTH, TEST_TOKEN
 
 ROUTES = [
     ("get", "/patients"),

@@ -11,7 +11,7 @@ import pytest
 
 from chalicelib.config.settings import PROJECT_ROOT
 from chalicelib.http.docs_page import ASSETS
-from tests.helpers import sqlite_only
+from tests.helpers.databases import sqlite_only
 
 
 @sqlite_only

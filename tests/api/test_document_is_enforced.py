@@ -10,14 +10,17 @@ from typing import Any
 import pytest
 from jsonschema import Draft202012Validator
 
-from tests.helpers import AUTH, JSON_AUTH, assert_documented, get_document, sqlite_only
+from tests.helpers.api import assert_documented, get_document
+from tests.helpers.databases import sqlite_only
+from tests.helpers.patients import JOHN, without_phone
+from tests.helpers.tokens import AUTH, JSON_AUTH
 
 PATH_PARAMETER = re.compile(r"{([^}]+)}")
 NOTIFICATION_ID = "00000000-0000-4000-8000-000000000000"
 
 
 def create_patient(client: Any) -> int:
-    body = {"name": "John Doe", "email": "john.doe@example.com"}
+    body = without_phone(JOHN)
     response = client.http.post("/patients", headers=JSON_AUTH, body=json.dumps(body))
     assert response.status_code == 201, response.body
     return int(response.json_body["patient"]["id"])
@@ -70,7 +73,7 @@ def test_every_route_refuses_a_query_parameter_it_does_not_declare(
         assert (response.json_body["code"], response.json_body.get("field")) == ("validation_failed", field)
         assert_documented(document, path, method, response)
     patient = client.http.get(f"/patients/{patient_id}", headers=AUTH)
-    assert (patient.status_code, patient.json_body["name"]) == (200, "John Doe")
+    assert (patient.status_code, patient.json_body["name"]) == (200, JOHN["name"])
 
 
 @pytest.mark.parametrize("name", ["na%00me", "%E2%80%AEevil", "a" * 41, "x<script>"])

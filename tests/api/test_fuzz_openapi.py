@@ -30,7 +30,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from chalicelib.http.gateway_responses import UNAUTHORIZED_BODY
-from tests.helpers import AUTH, JSON_AUTH
+from tests.helpers.tokens import AUTH, JSON_AUTH
 
 SEED = 20261125
 # Per operation and database, beside schemathesis's coverage cases: ~3,800 requests, ~13 s in all here.

@@ -9,7 +9,8 @@ import pytest
 
 from chalicelib.bootstrap import reset_for_tests
 from scripts.api_process import free_port
-from tests.helpers import JSON_AUTH, sqlite_only
+from tests.helpers.databases import sqlite_only
+from tests.helpers.tokens import JSON_AUTH
 
 
 def health(client: Any) -> Any:

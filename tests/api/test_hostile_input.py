@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import AUTH, JSON_AUTH, assert_documented, get_document
+from tests.helpers.api import assert_documented, get_document
+from tests.helpers.tokens import AUTH, JSON_AUTH
 
 VALID = b'"name": "A", "email": "a@example.com"'
 

@@ -13,16 +13,9 @@ from chalicelib.audit.recording import utc_now
 from chalicelib.patients.idempotency import purge_expired_keys
 from chalicelib.service_layer.unit_of_work import UnitOfWork
 from chalicelib.storage.database import get_engine
-from tests.helpers import (
-    AUTH,
-    JOHN,
-    JSON_AUTH,
-    OTHER_TOKEN,
-    TEST_TOKEN,
-    assert_documented,
-    assert_error,
-    get_document,
-)
+from tests.helpers.api import assert_documented, assert_error, get_document
+from tests.helpers.patients import JANE, JOHN
+from tests.helpers.tokens import AUTH, JSON_AUTH, OTHER_TOKEN, TEST_TOKEN
 
 
 def post_keyed(client: Any, key: str, body: Any, token: str = TEST_TOKEN) -> Any:
@@ -64,7 +57,7 @@ def test_a_replay_after_a_change_answers_the_patient_as_it_is_now(client: Any) -
     # GIVEN a keyed create, then a change of every field the create set
     first = post_keyed(client, "key-1", JOHN)
     patient_id = first.json_body["patient"]["id"]
-    changed = {"name": "Jane Roe", "email": "jane.roe@example.com", "phone": "+1 212 555 0123"}
+    changed = {**JANE, "phone": "+1 212 555 0123"}
     updated = client.http.put(f"/patients/{patient_id}", headers=JSON_AUTH, body=json.dumps(changed))
 
     # WHEN the create is retried

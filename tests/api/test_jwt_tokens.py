@@ -19,7 +19,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from chalicelib.config.settings import PROJECT_ROOT
-from tests.helpers import configure_environment
+from tests.helpers.environment import configure_environment
+from tests.helpers.patients import JOHN, without_phone
 
 ISSUER, AUDIENCE = "https://idp.clinic.example", "telehealth-api"
 HS256_SECRET = "a-shared-secret-of-at-least-32-bytes!"
@@ -143,7 +144,7 @@ def test_a_subject_outside_the_safe_alphabet_is_a_401(
 def test_the_scope_claim_decides_what_the_token_may_do(client: Any, signing_key: rsa.RSAPrivateKey) -> None:
     reader = rs256(signing_key, scope="patients:read")
     no_scope = hs256(scope=None)
-    body = '{"name": "John Doe", "email": "john@example.com"}'
+    body = json.dumps(without_phone(JOHN))
     json_header = {"Content-Type": "application/json"}
 
     assert get_patients(client, reader).status_code == 200

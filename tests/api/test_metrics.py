@@ -11,25 +11,14 @@ import pytest
 
 from chalicelib.bootstrap import reset_for_tests
 from chalicelib.observability import metric_catalogue as catalogue
-from tests.helpers import (
-    AUTH,
-    JSON_AUTH,
-    TEST_TOKEN,
-    app_routes,
-    audit_trail_offline,
-    configure_environment,
-    emf_lines,
-    emf_problems,
-    emitted_metrics,
-)
+from tests.helpers.api import app_routes
+from tests.helpers.databases import audit_trail_offline
+from tests.helpers.environment import configure_environment
+from tests.helpers.metrics import emf_lines, emf_problems, emitted_metrics
+from tests.helpers.patients import DISTINCTIVE_FRAGMENTS, DISTINCTIVE_PATIENT
+from tests.helpers.tokens import AUTH, JSON_AUTH, TEST_TOKEN
 
 # Strings that cannot turn up in a metrics line by chance.
-PATIENT = {
-    "name": "Ottoline Vanderquist",
-    "email": "ottoline.vq@metrics-probe.example",
-    "phone": "+1 415 555 0187",
-}
-PHI = ("Ottoline", "Vanderquist", "ottoline", "metrics-probe", "555 0187", "5550187")
 WRONG_TOKEN = "wrong-token-8c1f2e"
 READ_ONLY_TOKEN = "read-only-token-51a9"
 
@@ -89,7 +78,7 @@ def test_refusals_are_counted_authorizer_403_and_audit_unavailable(
     forbidden = client.http.post(
         "/patients",
         headers={"Authorization": f"Bearer {READ_ONLY_TOKEN}", "Content-Type": "application/json"},
-        body=json.dumps(PATIENT),
+        body=json.dumps(DISTINCTIVE_PATIENT),
     )
     with audit_trail_offline():
         unavailable = client.http.get("/patients", headers=AUTH)
@@ -109,14 +98,14 @@ def test_refusals_are_counted_authorizer_403_and_audit_unavailable(
 
 def test_no_patient_data_or_token_in_any_metrics_line(client: chalice.test.Client, stdout_lines: Any) -> None:
     # WHEN patient data and tokens travel in bodies, paths, queries and headers, right and wrong
-    created = client.http.post("/patients", headers=JSON_AUTH, body=json.dumps(PATIENT))
+    created = client.http.post("/patients", headers=JSON_AUTH, body=json.dumps(DISTINCTIVE_PATIENT))
     patient_id = created.json_body["patient"]["id"]
     client.http.get(f"/patients/{patient_id}", headers=AUTH)
-    client.http.get(f"/patients/{PATIENT['email']}", headers=AUTH)
-    client.http.get(f"/patients?access_token={TEST_TOKEN}&name={PATIENT['name']}", headers=AUTH)
-    client.http.put(f"/patients/{patient_id}", headers=JSON_AUTH, body=json.dumps({"name": "Ottoline V."}))
+    client.http.get(f"/patients/{DISTINCTIVE_PATIENT['email']}", headers=AUTH)
+    client.http.get(f"/patients?access_token={TEST_TOKEN}&name={DISTINCTIVE_PATIENT['name']}", headers=AUTH)
+    client.http.put(f"/patients/{patient_id}", headers=JSON_AUTH, body=json.dumps({"name": "Zelda Q."}))
     client.http.get("/patients", headers={"Authorization": f"Bearer {WRONG_TOKEN}"})
-    client.http.post("/patients", headers=JSON_AUTH, body=json.dumps({**PATIENT, "phone": 12}))
+    client.http.post("/patients", headers=JSON_AUTH, body=json.dumps({**DISTINCTIVE_PATIENT, "phone": 12}))
     client.http.delete(f"/patients/{patient_id}", headers=AUTH)
 
     # THEN every line is valid EMF, names routes only by their template, and holds none of it
@@ -127,7 +116,7 @@ def test_no_patient_data_or_token_in_any_metrics_line(client: chalice.test.Clien
         assert emf_problems(line) == []
         assert line.get("Route", "/patients") in templates
         written = json.dumps(line).lower()
-        for secret in (*PHI, TEST_TOKEN, WRONG_TOKEN):
+        for secret in (*DISTINCTIVE_FRAGMENTS, TEST_TOKEN, WRONG_TOKEN):
             assert secret.lower() not in written, secret
 
 

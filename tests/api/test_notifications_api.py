@@ -12,9 +12,9 @@ from sqlalchemy import func, select
 
 from chalicelib.service_layer.unit_of_work import UnitOfWork
 from chalicelib.storage.models import Notification
-from tests.helpers import AUTH, JSON_AUTH, sqlite_only
-
-JOHN = {"name": "John Doe", "email": "john.doe@example.com", "phone": "123-456-7890"}
+from tests.helpers.databases import sqlite_only
+from tests.helpers.patients import JOHN
+from tests.helpers.tokens import AUTH, JSON_AUTH
 
 
 def create(client: Any, **overrides: Any) -> dict[str, Any]:

@@ -12,7 +12,10 @@ from openapi_spec_validator import validate
 from chalicelib.bootstrap import reset_for_tests
 from chalicelib.http.openapi import UndocumentedRoute, build_document, document_json
 from chalicelib.patients.fields import EMAIL, NAME, PHONE
-from tests.helpers import AUTH, JSON_AUTH, assert_documented, get_document, schema_validator, sqlite_only
+from tests.helpers.api import assert_documented, get_document, schema_validator
+from tests.helpers.databases import sqlite_only
+from tests.helpers.patients import JOHN
+from tests.helpers.tokens import AUTH, JSON_AUTH
 
 TEXT_AUTH = {**AUTH, "Content-Type": "text/plain"}
 # 64-character local part, domain labels of at most 63: exactly EMAIL.max_length characters.
@@ -95,14 +98,13 @@ def test_document_is_built_once_per_process(client: Any) -> None:
 def test_answers_match_the_documented_schemas(client: Any) -> None:
     # GIVEN the document, WHEN every route answers, THEN each body fits the schema of its status.
     document = get_document(client)
-    john = {"name": "John Doe", "email": "john@example.com", "phone": "123-456-7890"}
 
-    created = client.http.post("/patients", headers=JSON_AUTH, body=json.dumps(john))
+    created = client.http.post("/patients", headers=JSON_AUTH, body=json.dumps(JOHN))
     patient_id = created.json_body["patient"]["id"]
-    client.http.post("/patients", headers=JSON_AUTH, body=json.dumps({**john, "email": "b@example.com"}))
+    client.http.post("/patients", headers=JSON_AUTH, body=json.dumps({**JOHN, "email": "b@example.com"}))
     answers = [
         ("/patients", "post", created),
-        ("/patients", "post", client.http.post("/patients", headers=JSON_AUTH, body=json.dumps(john))),
+        ("/patients", "post", client.http.post("/patients", headers=JSON_AUTH, body=json.dumps(JOHN))),
         ("/patients", "post", client.http.post("/patients", headers=JSON_AUTH, body="{")),
         ("/patients", "post", client.http.post("/patients", headers=TEXT_AUTH, body="x")),
         ("/patients", "post", client.http.post("/patients", headers=JSON_AUTH, body=json.dumps({"a": 1}))),

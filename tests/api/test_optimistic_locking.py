@@ -8,7 +8,9 @@ from typing import Any
 import pytest
 
 from chalicelib.patients.preconditions import etag_for
-from tests.helpers import AUTH, JOHN, JSON_AUTH, assert_documented, assert_error, get_document, post
+from tests.helpers.api import assert_documented, assert_error, get_document, post
+from tests.helpers.patients import JOHN
+from tests.helpers.tokens import AUTH, JSON_AUTH
 
 
 def create(client: Any) -> tuple[str, Any]:

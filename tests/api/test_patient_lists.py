@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import AUTH, JSON_AUTH
+from tests.helpers.tokens import AUTH, JSON_AUTH
 
 
 def create(client: Any, index: int) -> int:

@@ -8,7 +8,9 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import AUTH, JOHN, JSON_AUTH, assert_error, post
+from tests.helpers.api import assert_error, post
+from tests.helpers.patients import JOHN
+from tests.helpers.tokens import AUTH, JSON_AUTH
 
 
 def put(client: Any, patient_id: Any, body: Any) -> Any:

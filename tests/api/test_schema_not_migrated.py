@@ -17,15 +17,10 @@ from alembic.script import ScriptDirectory
 from chalicelib.bootstrap import reset_for_tests
 from chalicelib.storage.migrate import alembic_config, upgrade_database
 from chalicelib.storage.schema import NEWEST_REVISION
-from tests.helpers import (
-    AUTH,
-    JSON_AUTH,
-    SUITE_TOKENS,
-    assert_error,
-    configure_environment,
-    create_postgres_database,
-    drop_postgres_database,
-)
+from tests.helpers.api import assert_error
+from tests.helpers.databases import create_postgres_database, drop_postgres_database
+from tests.helpers.environment import configure_environment
+from tests.helpers.tokens import AUTH, JSON_AUTH, SUITE_TOKENS
 
 PREVIOUS_REVISION = f"{int(NEWEST_REVISION) - 1:04d}"
 

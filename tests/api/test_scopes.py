@@ -9,7 +9,9 @@ from typing import Any
 import chalice.test
 import pytest
 
-from tests.helpers import assert_documented, configure_environment, get_document
+from tests.helpers.api import assert_documented, get_document
+from tests.helpers.environment import configure_environment
+from tests.helpers.patients import JOHN, without_phone
 
 READER, WRITER, AUDITOR, CLINIC = "reader-token", "writer-token", "auditor-token", "clinic-token"
 TOKENS = (
@@ -18,7 +20,7 @@ TOKENS = (
     f"auditor[audit:read]:{AUDITOR},"
     f"clinic:{CLINIC}"  # no scopes written: read and write, as before scopes existed
 )
-JOHN = {"name": "John Doe", "email": "john@example.com"}
+PATIENT = without_phone(JOHN)  # an email notification only
 
 
 def bearer(token: str) -> dict[str, str]:
@@ -40,7 +42,7 @@ def call(client: Any, method: str, path: str, token: str, body: Any = None) -> A
 
 
 def create_patient(client: Any) -> int:
-    response = call(client, "post", "/patients", CLINIC, JOHN)
+    response = call(client, "post", "/patients", CLINIC, PATIENT)
     assert response.status_code == 201, response.body
     return int(response.json_body["patient"]["id"])
 
@@ -51,7 +53,7 @@ def test_a_read_only_token_reads_and_cannot_write(client: Any) -> None:
     assert call(client, "get", "/patients", READER).status_code == 200
     assert call(client, "get", f"/patients/{patient_id}", READER).status_code == 200
     for method, path, body in (
-        ("post", "/patients", {**JOHN, "email": "other@example.com"}),
+        ("post", "/patients", {**PATIENT, "email": "other@example.com"}),
         ("put", f"/patients/{patient_id}", {"name": "Changed"}),
         ("delete", f"/patients/{patient_id}", None),
     ):
@@ -65,11 +67,11 @@ def test_a_read_only_token_reads_and_cannot_write(client: Any) -> None:
         assert refused.headers["Cache-Control"] == "no-store"
     # Nothing changed: the handler never ran.
     listed = call(client, "get", "/patients", CLINIC).json_body
-    assert listed["total"] == 1 and listed["patients"][0]["name"] == JOHN["name"]
+    assert listed["total"] == 1 and listed["patients"][0]["name"] == PATIENT["name"]
 
 
 def test_a_write_only_token_writes_and_cannot_read(client: Any) -> None:
-    created = call(client, "post", "/patients", WRITER, JOHN)
+    created = call(client, "post", "/patients", WRITER, PATIENT)
     patient_id = created.json_body["patient"]["id"]
 
     assert created.status_code == 201

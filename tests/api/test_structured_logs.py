@@ -9,14 +9,10 @@ from typing import Any
 
 import chalice.test
 
-from tests.helpers import AUTH, JSON_AUTH
+from tests.helpers.patients import DISTINCTIVE_FRAGMENTS, DISTINCTIVE_PATIENT
+from tests.helpers.tokens import AUTH, JSON_AUTH
 
 LogLines = Callable[[], list[dict[str, Any]]]
-PATIENT = {
-    "name": "Wilhelmina Quarterfield",
-    "email": "w.quarterfield@log-probe.example",
-    "phone": "+1 415 555 0142",
-}
 
 
 def access_lines(lines: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -52,7 +48,7 @@ def test_lines_logged_while_serving_a_request_carry_its_request_id(
 ) -> None:
     # GIVEN no Redis is configured, so a change's hand-off logs a warning
     # WHEN a patient is created
-    created = client.http.post("/patients", headers=JSON_AUTH, body=json.dumps(PATIENT))
+    created = client.http.post("/patients", headers=JSON_AUTH, body=json.dumps(DISTINCTIVE_PATIENT))
 
     # THEN the warning names the notification and carries the request's id
     assert created.status_code == 201, created.body
@@ -67,18 +63,18 @@ def test_lines_logged_while_serving_a_request_carry_its_request_id(
 
 def test_no_patient_data_in_any_line(client: chalice.test.Client, api_log_lines: LogLines) -> None:
     # WHEN a patient is created, read, listed, updated, searched for with a bad query, and deleted
-    created = client.http.post("/patients", headers=JSON_AUTH, body=json.dumps(PATIENT))
+    created = client.http.post("/patients", headers=JSON_AUTH, body=json.dumps(DISTINCTIVE_PATIENT))
     patient_id = created.json_body["patient"]["id"]
     client.http.get(f"/patients/{patient_id}", headers=AUTH)
     client.http.get("/patients", headers=AUTH)
-    renamed = json.dumps({"email": PATIENT["email"]})
+    renamed = json.dumps({"email": DISTINCTIVE_PATIENT["email"]})
     client.http.put(f"/patients/{patient_id}", headers=JSON_AUTH, body=renamed)
-    client.http.get(f"/patients?page={PATIENT['name']}", headers=AUTH)
+    client.http.get(f"/patients?page={DISTINCTIVE_PATIENT['name']}", headers=AUTH)
     client.http.delete(f"/patients/{patient_id}", headers=AUTH)
 
     # THEN every request was logged, and none of the patient's values
     lines = api_log_lines()
     assert len(access_lines(lines)) == 6
     logged = "\n".join(json.dumps(line) for line in lines).lower()
-    for fragment in ("wilhelmina", "quarterfield", "log-probe", "5550142", "555 0142"):
+    for fragment in DISTINCTIVE_FRAGMENTS:
         assert fragment not in logged

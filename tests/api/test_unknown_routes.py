@@ -7,7 +7,8 @@ from typing import Any
 import pytest
 
 from chalicelib.http.gateway_responses import ROUTE_NOT_FOUND_BODY
-from tests.helpers import AUTH, sqlite_only
+from tests.helpers.databases import sqlite_only
+from tests.helpers.tokens import AUTH
 
 
 @pytest.mark.parametrize("headers", [{}, AUTH], ids=["anonymous", "with-token"])

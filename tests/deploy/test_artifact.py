@@ -22,11 +22,12 @@ from deploy.gateway_responses import select_operation
 from deploy.lambda_events import authorizer_context, rest_event, token_event
 from deploy.lambda_runtime import InvocationError, LambdaContainer, lambda_environment
 from deploy.package import PackageOutput
-from tests.helpers import app_routes
+from tests.helpers.api import app_routes
+from tests.helpers.patients import JOHN
 
 TOKEN = "artifact-test-token"
 BEARER = f"Bearer {TOKEN}"
-PATIENT = {"name": "Ada Lovelace", "email": "ada@example.com", "phone": "+44 20 7946 0958"}
+PATIENT = {**JOHN, "phone": "+44 20 7946 0958"}  # an international number, parsed in the artifact
 ITEM = "/patients/{patient_id}"
 API = "app.app"
 AUTHORIZER = "app.authorize_bearer_token"

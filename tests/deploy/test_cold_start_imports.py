@@ -14,7 +14,7 @@ import sys
 from chalicelib.config.settings import PROJECT_ROOT
 from deploy.lambda_events import allowed_token_context, rest_event
 from deploy.lambda_runtime import LambdaContainer, lambda_environment
-from tests.helpers import heavy_modules
+from tests.helpers.cold_start import heavy_modules
 
 # Libraries a cold read loads (by top-level package): the framework, the database layer, the JSON
 # access log. The database driver of SQLite is the standard library's.

@@ -9,7 +9,7 @@ from sqlalchemy.pool import NullPool, QueuePool
 from chalicelib.config.environment import ConfigurationError
 from chalicelib.service_layer.unit_of_work import UnitOfWork
 from chalicelib.storage.database import get_engine
-from tests.helpers import configure_environment, load_dev_settings
+from tests.helpers.environment import configure_environment, load_dev_settings
 
 PG = "postgresql://clinic@db.internal/telehealth"
 

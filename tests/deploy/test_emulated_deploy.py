@@ -19,7 +19,7 @@ import pytest
 
 from chalicelib.config.settings import PROJECT_ROOT
 from chalicelib.http.gateway_responses import GATEWAY_RESPONSES
-from tests.helpers import app_routes
+from tests.helpers.api import app_routes
 
 PROJECT_FILES = ("app.py", "requirements.txt", "chalicelib", "functions", "vendor")
 FUNCTIONS = {

@@ -25,7 +25,10 @@ from chalicelib.service_layer.unit_of_work import UnitOfWork
 from chalicelib.storage.models import utc_now
 from deploy.lambda_events import schedule_event
 from deploy.lambda_runtime import LambdaContainer, lambda_environment
-from tests.helpers import heavy_modules, insert_idempotency_keys, run_together
+from tests.helpers.cold_start import heavy_modules
+from tests.helpers.databases import insert_idempotency_keys
+from tests.helpers.patients import JANE, numbered, without_phone
+from tests.helpers.waiting import run_together
 
 pytestmark = pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 
@@ -71,7 +74,7 @@ def test_two_relay_invocations_at_once_hand_an_overdue_notification_off_exactly_
     ids = {
         patients.create_patient(
             UnitOfWork(),
-            {"name": "Jane Roe", "email": f"p{i}@example.com"},
+            numbered(without_phone(JANE), i),
             settings=bootstrap.patient_settings(),
         ).notification_id
         for i in range(200)

@@ -17,7 +17,7 @@ from chalicelib.config.secrets import secrets_client
 from chalicelib.config.settings import load_auth_settings, load_settings
 from chalicelib.config.tokens import token_sha256
 from chalicelib.scopes import DEFAULT_SCOPES
-from tests.helpers import configure_environment
+from tests.helpers.environment import configure_environment
 
 TOKENS_SECRET = "telehealth-api/test/api-token-sha256"
 DATABASE_PARAMETER = "/telehealth-api/test/database-url"

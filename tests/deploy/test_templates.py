@@ -22,7 +22,7 @@ from chalicelib.http.schedules import rate_every
 from deploy.gateway_responses import ANY_METHOD, INTEGRATION, select_operation
 from deploy.package import PackageOutput
 from deploy.terraform import modernize
-from tests.helpers import app_routes
+from tests.helpers.api import app_routes
 
 GATEWAY_RESPONSES_KEY = "x-amazon-apigateway-gateway-responses"
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from scripts.api_process import free_port
-from tests.helpers import RUN_STACK, Stack, stack_env
+from tests.helpers.stack import RUN_STACK, Stack, stack_env
 
 
 @pytest.fixture

@@ -21,7 +21,8 @@ import requests
 from chalicelib.config.settings import PROJECT_ROOT
 from chalicelib.storage.migrate import upgrade_database
 from scripts.api_process import free_port, keep_alive_command, running_server, stock_chalice_command
-from tests.helpers import parse_json_lines, run_together
+from tests.helpers.patients import JOHN, without_phone
+from tests.helpers.waiting import parse_json_lines, run_together
 
 DEV_TOKEN = {"Authorization": "Bearer secret-token-123"}
 AUTORELOAD_POLL_SECONDS = 1  # chalice.cli.filewatch.stat.StatFileWatcher.POLL_INTERVAL
@@ -59,13 +60,13 @@ def call(method: str, url: str, body: Any = None, headers: dict[str, str] = DEV_
 
 
 def test_every_endpoint_over_http(base_url: str) -> None:
-    created = call("POST", f"{base_url}/patients", {"name": "John Doe", "email": "john@example.com"})
+    created = call("POST", f"{base_url}/patients", without_phone(JOHN))
     assert created.status_code == 201
     assert created.json()["message"] == "Patient created successfully"
     patient_url = f"{base_url}/patients/{created.json()['patient']['id']}"
 
     fetched = call("GET", patient_url)
-    assert fetched.status_code == 200 and fetched.json()["email"] == "john@example.com"
+    assert fetched.status_code == 200 and fetched.json()["email"] == JOHN["email"]
     assert fetched.headers["Content-Type"] == "application/json"
 
     updated = call("PUT", patient_url, {"phone": "987-654-3210"})
@@ -137,7 +138,7 @@ def test_a_fresh_checkout_serves_at_once(tmp_path: Path, command: Callable[[int]
     with running_server(command(port), port, env, tmp_path / "server.log"):
         base_url = f"http://127.0.0.1:{port}"
         listed = call("GET", f"{base_url}/patients")
-        created = call("POST", f"{base_url}/patients", {"name": "John Doe", "email": "john@example.com"})
+        created = call("POST", f"{base_url}/patients", without_phone(JOHN))
 
     # THEN the development database was created before the first request, which it answers
     assert listed.status_code == 200 and listed.json()["total"] == 0
@@ -233,7 +234,7 @@ def test_chalice_local_as_a_newcomer_types_it_keeps_every_promise(
     # the later requests after autoreload's next look at the project's files (every second)
     with running_server(command(port), port, env, log_path):
         base_url = f"http://127.0.0.1:{port}"
-        created = call("POST", f"{base_url}/patients", {"name": "John Doe", "email": "john@example.com"})
+        created = call("POST", f"{base_url}/patients", without_phone(JOHN))
         time.sleep(AUTORELOAD_POLL_SECONDS + 0.5)
         listed = call("GET", f"{base_url}/patients?access_token=SECRETVALUE")
         relayed = requests.post(f"{base_url}/__scheduled/relay_notifications", timeout=10)

@@ -24,7 +24,7 @@ from selenium.webdriver.support.wait import WebDriverWait
 
 from chalicelib.config.settings import PROJECT_ROOT
 from chalicelib.storage.migrate import upgrade_database
-from tests.helpers import chalice_local
+from tests.helpers.processes import chalice_local
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"

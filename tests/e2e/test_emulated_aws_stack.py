@@ -21,10 +21,11 @@ from chalicelib.config.tokens import DEVELOPMENT_TOKEN
 from scripts.api_process import HOST, free_port
 from scripts.process_tree import is_alive
 from scripts.run_stack import startup_problem
-from tests.helpers import Stack, wait_until
+from tests.helpers.patients import DISTINCTIVE_PATIENT
+from tests.helpers.stack import Stack
+from tests.helpers.waiting import wait_until
 
 MOTO_DATA = re.compile(r"(http://127\.0\.0\.1:\d+)/moto-api/data\.json")
-PATIENT = {"name": "Zelda Quixote", "email": "zelda.quixote@clinic-example.org", "phone": "+1 415 555 0199"}
 
 
 def sent(moto_url: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -58,7 +59,7 @@ def test_a_created_patient_is_notified_through_emulated_ses_and_sns(stack: Stack
     wait_until(lambda: stack.serving(token), timeout=60, interval=0.2)
 
     # WHEN a patient is created with the token whose digest is in Secrets Manager
-    status, created = stack.call("POST", "/patients", PATIENT, token=token)
+    status, created = stack.call("POST", "/patients", DISTINCTIVE_PATIENT, token=token)
 
     # THEN the request is served (the database and Redis URLs came from SSM)
     assert status == 201, created
@@ -73,7 +74,7 @@ def test_a_created_patient_is_notified_through_emulated_ses_and_sns(stack: Stack
 
     emails, texts = wait_until(delivered, timeout=60, interval=0.3)
     (email,) = emails
-    assert email["destinations"]["ToAddresses"] == [PATIENT["email"]]
+    assert email["destinations"]["ToAddresses"] == [DISTINCTIVE_PATIENT["email"]]
     assert email["source"] == "notifications@example.com"
     assert reference in email["body"]
     (text,) = texts

@@ -21,7 +21,7 @@ import pytest
 from chalicelib.config.settings import PROJECT_ROOT
 from chalicelib.storage.migrate import upgrade_database
 from scripts.api_process import HOST, free_port, keep_alive_command, running_server
-from tests.helpers import SUITE_TOKENS, TEST_TOKEN
+from tests.helpers.tokens import SUITE_TOKENS, TEST_TOKEN
 
 SEED = 20261130
 # Per database, for fuzzing and stateful runs together (the first two phases take a few seconds):

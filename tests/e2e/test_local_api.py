@@ -24,11 +24,11 @@ from scripts.api_process import (
     running_server,
     stock_chalice_command,
 )
-from tests.helpers import server_environment
+from tests.helpers.patients import JOHN
+from tests.helpers.processes import server_environment
 
 AUTH = {"Authorization": f"Bearer {DEVELOPMENT_TOKEN}"}
 JSON_AUTH = {**AUTH, "Content-Type": "application/json"}
-JOHN = {"name": "John Doe", "email": "john.doe@example.com", "phone": "123-456-7890"}
 # Headers that differ from one answer to the next, whichever server gives them.
 PER_RESPONSE_HEADERS = {"date", "x-amzn-requestid"}
 

@@ -19,7 +19,8 @@ import redis
 
 from chalicelib.config.tokens import DEVELOPMENT_TOKEN
 from scripts.api_process import HOST, free_port, keep_alive_command, running_server, stock_chalice_command
-from tests.helpers import call_json, parse_json_lines, server_environment, wait_until
+from tests.helpers.processes import server_environment
+from tests.helpers.waiting import call_json, parse_json_lines, wait_until
 
 RELAY = "relay_notifications"
 

@@ -25,7 +25,9 @@ import pytest
 from chalicelib.config.settings import PROJECT_ROOT
 from scripts.api_process import HOST
 from scripts.process_tree import is_alive
-from tests.helpers import RUN_STACK, Stack, stack_env, wait_until
+from tests.helpers.patients import JOHN
+from tests.helpers.stack import RUN_STACK, Stack, stack_env
+from tests.helpers.waiting import wait_until
 
 MAKE_RUN = ["make", "--no-print-directory", "-C", str(PROJECT_ROOT), "run"]
 
@@ -49,9 +51,7 @@ def test_make_run_serves_delivers_with_every_worker_and_stops_on_ctrl_c(stack: S
     wait_until(lambda: all(f"worker.{n}@" in stack.log_path.read_text() for n in (1, 2)), timeout=60)
 
     # WHEN a patient is created through the API
-    status, created = stack.call(
-        "POST", "/patients", {"name": "John Doe", "email": "john@example.com", "phone": "123-456-7890"}
-    )
+    status, created = stack.call("POST", "/patients", JOHN)
     assert status == 201, created
     notification_id = created["notification_id"]
 

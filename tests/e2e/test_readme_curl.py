@@ -10,7 +10,8 @@ import sys
 from collections.abc import Callable
 
 from chalicelib.config.settings import PROJECT_ROOT
-from tests.helpers import Stack, wait_until
+from tests.helpers.stack import Stack
+from tests.helpers.waiting import wait_until
 
 API_LINE = "API=http://127.0.0.1:8000"
 # Every curl of the block also writes its status to stderr; -w comes last, so it wins over any other.

@@ -18,7 +18,9 @@ from chalicelib.audit.queries import AuditEventRepository
 from chalicelib.audit.recording import audit_row
 from chalicelib.config.environment import ConfigurationError
 from chalicelib.storage.database import get_engine
-from tests.helpers import JSON_AUTH, SUITE_TOKENS, configure_environment, load_dev_settings
+from tests.helpers.environment import configure_environment, load_dev_settings
+from tests.helpers.patients import JANE, without_phone
+from tests.helpers.tokens import JSON_AUTH, SUITE_TOKENS
 
 SKIPS_THE_FLUSH_WAIT = "set_config"
 
@@ -74,7 +76,7 @@ def requests_and_statements(client: chalice.test.Client, sent: list[str]) -> dic
         assert call().status_code == status
         return sent[before:]
 
-    body = json.dumps({"name": "Jane Roe", "email": "jane.read.commit@example.com"})
+    body = json.dumps(without_phone(JANE))
     created = client.http.post("/patients", headers=JSON_AUTH, body=body)
     assert created.status_code == 201
     path = f"/patients/{json.loads(created.body)['patient']['id']}"

@@ -6,7 +6,8 @@ import json
 from collections import Counter
 from typing import Any
 
-from tests.helpers import AUTH, JSON_AUTH, run_together
+from tests.helpers.tokens import AUTH, JSON_AUTH
+from tests.helpers.waiting import run_together
 
 WORKERS = 16
 

@@ -18,7 +18,8 @@ import pytest
 from chalicelib.config.settings import PROJECT_ROOT
 from scripts.api_process import HOST, free_port
 from scripts.flower import flower_command, write_redis_url
-from tests.helpers import WorkerProcess, wait_until
+from tests.helpers.processes import WorkerProcess
+from tests.helpers.waiting import wait_until
 
 
 def flower_workers(port: int) -> dict[str, object]:

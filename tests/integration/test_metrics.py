@@ -19,24 +19,13 @@ from chalicelib.http.schedules import scheduled_event
 from chalicelib.patients import service as patients
 from chalicelib.service_layer.unit_of_work import UnitOfWork
 from chalicelib.storage.models import utc_now
-from tests.helpers import (
-    AUTH,
-    JSON_AUTH,
-    TEST_TOKEN,
-    WorkerProcess,
-    configure_environment,
-    emf_lines,
-    emf_problems,
-    emitted_metrics,
-    wait_until,
-)
+from tests.helpers.environment import configure_environment
+from tests.helpers.metrics import emf_lines, emf_problems, emitted_metrics
+from tests.helpers.patients import DISTINCTIVE_FRAGMENTS, DISTINCTIVE_PATIENT
+from tests.helpers.processes import WorkerProcess
+from tests.helpers.tokens import AUTH, JSON_AUTH, TEST_TOKEN
+from tests.helpers.waiting import wait_until
 
-PATIENT = {
-    "name": "Cordelia Fairweather",
-    "email": "cordelia.fw@metrics-probe.example",
-    "phone": "+1 415 555 0166",
-}
-PHI = ("cordelia", "fairweather", "metrics-probe", "555 0166", "5550166")
 UNREACHABLE_REDIS = "redis://127.0.0.1:9/0"
 
 
@@ -44,12 +33,12 @@ def worker_metrics(worker: WorkerProcess) -> list[dict[str, Any]]:
     lines = emf_lines(worker.log())
     for line in lines:
         assert emf_problems(line) == [], line
-        assert not [value for value in PHI if value in json.dumps(line).lower()]
+        assert not [value for value in DISTINCTIVE_FRAGMENTS if value in json.dumps(line).lower()]
     return lines
 
 
 def create_patient(client: Any) -> str:
-    response = client.http.post("/patients", headers=JSON_AUTH, body=json.dumps(PATIENT))
+    response = client.http.post("/patients", headers=JSON_AUTH, body=json.dumps(DISTINCTIVE_PATIENT))
     assert response.status_code == 201, response.body
     return str(response.json_body["notification_id"])
 
@@ -101,7 +90,7 @@ def test_a_relay_run_and_a_purge_run_each_write_a_valid_line(
 ) -> None:
     # GIVEN a notification left pending by a Redis outage for five minutes
     notifying_app(REDIS_URL=UNREACHABLE_REDIS)
-    patients.create_patient(UnitOfWork(), PATIENT, settings=bootstrap.patient_settings())
+    patients.create_patient(UnitOfWork(), DISTINCTIVE_PATIENT, settings=bootstrap.patient_settings())
     with UnitOfWork() as uow:
         uow.session.execute(
             text("UPDATE notifications SET created_at = :created"),
@@ -121,7 +110,9 @@ def test_a_relay_run_and_a_purge_run_each_write_a_valid_line(
     assert relay["RelayHandedOff"] == [0]
     assert relay["OldestPendingAge"][0] >= 300
     assert emitted_metrics([purge_line]) == {"IdempotencyKeysPurged": [0]}
-    assert not [value for value in PHI if value in json.dumps([relay_line, purge_line]).lower()]
+    assert not [
+        value for value in DISTINCTIVE_FRAGMENTS if value in json.dumps([relay_line, purge_line]).lower()
+    ]
 
 
 def test_a_429_is_counted_by_route(

@@ -24,8 +24,7 @@ from chalicelib.patients import service as patients
 from chalicelib.service_layer.unit_of_work import ReadTransaction, UnitOfWork
 from chalicelib.storage.database import get_engine
 from chalicelib.storage.models import NotificationRecord, utc_now
-
-JANE = {"name": "Zelda Quixote", "email": "zelda.quixote@clinic-example.org", "phone": "+1 415 555 0199"}
+from tests.helpers.patients import DISTINCTIVE_PATIENT
 
 
 @pytest.fixture
@@ -63,7 +62,7 @@ def test_delivers_once_on_each_channel_and_a_second_run_does_nothing(
 ) -> None:
     caplog.set_level(logging.INFO, logger="telehealth.notifications")
     notification_id = patients.create_patient(
-        UnitOfWork(), JANE, settings=bootstrap.patient_settings()
+        UnitOfWork(), DISTINCTIVE_PATIENT, settings=bootstrap.patient_settings()
     ).notification_id
 
     first = deliver_notification(UnitOfWork(), notification_id, bootstrap.settings().notifications)
@@ -85,7 +84,7 @@ def test_delivers_once_on_each_channel_and_a_second_run_does_nothing(
 
 def test_a_live_claim_keeps_other_runs_out_until_it_expires(delivery: pytest.MonkeyPatch) -> None:
     notification_id = patients.create_patient(
-        UnitOfWork(), JANE, settings=bootstrap.patient_settings()
+        UnitOfWork(), DISTINCTIVE_PATIENT, settings=bootstrap.patient_settings()
     ).notification_id
     now = utc_now()
     with UnitOfWork() as uow:  # another worker is delivering it
@@ -112,7 +111,7 @@ def test_a_live_claim_keeps_other_runs_out_until_it_expires(delivery: pytest.Mon
 
 
 def test_a_notification_whose_patient_is_gone_is_cancelled(delivery: pytest.MonkeyPatch) -> None:
-    change = patients.create_patient(UnitOfWork(), JANE, settings=bootstrap.patient_settings())
+    change = patients.create_patient(UnitOfWork(), DISTINCTIVE_PATIENT, settings=bootstrap.patient_settings())
     with get_engine().begin() as connection:  # gone without the service, which would cancel it itself
         connection.execute(text("DELETE FROM patients WHERE id = :id"), {"id": change.patient.id})
 
@@ -128,7 +127,7 @@ def test_a_notification_whose_patient_is_gone_is_cancelled(delivery: pytest.Monk
 
 
 def test_deleting_a_patient_cancels_its_unsent_notifications(delivery: pytest.MonkeyPatch) -> None:
-    change = patients.create_patient(UnitOfWork(), JANE, settings=bootstrap.patient_settings())
+    change = patients.create_patient(UnitOfWork(), DISTINCTIVE_PATIENT, settings=bootstrap.patient_settings())
     delivered = patients.update_patient(
         UnitOfWork(), str(change.patient.id), {"name": "Zelda Smith"}, settings=bootstrap.patient_settings()
     )
@@ -145,7 +144,7 @@ def test_failed_attempts_are_retried_then_abandoned_with_a_safe_last_error(
 ) -> None:
     settle(delivery, NOTIFY_FAILURE_RATE="1", NOTIFY_MAX_RETRIES="1")
     notification_id = patients.create_patient(
-        UnitOfWork(), JANE, settings=bootstrap.patient_settings()
+        UnitOfWork(), DISTINCTIVE_PATIENT, settings=bootstrap.patient_settings()
     ).notification_id
 
     with pytest.raises(DeliveryFailed) as first:
@@ -172,7 +171,7 @@ def test_channels_follow_the_patient(delivery: pytest.MonkeyPatch, caplog: pytes
         UnitOfWork(), {"name": "A", "email": "a@example.com"}, settings=bootstrap.patient_settings()
     )
     with_phone = patients.create_patient(
-        UnitOfWork(), {**JANE, "email": "b@example.com"}, settings=bootstrap.patient_settings()
+        UnitOfWork(), {**DISTINCTIVE_PATIENT, "email": "b@example.com"}, settings=bootstrap.patient_settings()
     )
     # The phone is removed before the creation's notification goes out: no SMS for it.
     patients.update_patient(
@@ -194,7 +193,7 @@ def test_a_retry_skips_channels_an_earlier_attempt_delivered(
 ) -> None:
     caplog.set_level(logging.INFO, logger="telehealth.notifications")
     notification_id = patients.create_patient(
-        UnitOfWork(), JANE, settings=bootstrap.patient_settings()
+        UnitOfWork(), DISTINCTIVE_PATIENT, settings=bootstrap.patient_settings()
     ).notification_id
     with UnitOfWork() as uow:
         uow.session.execute(
@@ -235,7 +234,7 @@ def aws(delivery: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
 
 
 def test_ses_sends_the_email_and_sns_the_sms_without_patient_details(aws: dict[str, Any]) -> None:
-    change = patients.create_patient(UnitOfWork(), JANE, settings=bootstrap.patient_settings())
+    change = patients.create_patient(UnitOfWork(), DISTINCTIVE_PATIENT, settings=bootstrap.patient_settings())
 
     assert (
         deliver_notification(UnitOfWork(), change.notification_id, bootstrap.settings().notifications)
@@ -244,7 +243,7 @@ def test_ses_sends_the_email_and_sns_the_sms_without_patient_details(aws: dict[s
 
     [email] = aws["ses"].sent_messages
     assert email.source == "care@clinic.example"
-    assert email.destinations["ToAddresses"] == [JANE["email"]]
+    assert email.destinations["ToAddresses"] == [DISTINCTIVE_PATIENT["email"]]
     assert email.subject == "Your telehealth patient record was created"
     assert change.notification_id in email.body and "Zelda" not in email.body
     [(phone, sms)] = aws["sns"].sms_messages.values()
@@ -257,7 +256,7 @@ def test_a_provider_rejection_is_retried_and_recorded_without_the_address(
 ) -> None:
     settle(delivery, NOTIFY_EMAIL_SENDER="unverified@clinic.example")
     notification_id = patients.create_patient(
-        UnitOfWork(), JANE, settings=bootstrap.patient_settings()
+        UnitOfWork(), DISTINCTIVE_PATIENT, settings=bootstrap.patient_settings()
     ).notification_id
 
     with pytest.raises(DeliveryFailed):
@@ -269,4 +268,4 @@ def test_a_provider_rejection_is_retried_and_recorded_without_the_address(
 
 
 def test_safe_error_text_keeps_only_the_class_of_foreign_errors() -> None:
-    assert safe_error_text(ValueError(f"{JANE['email']} is invalid")) == "ValueError"
+    assert safe_error_text(ValueError(f"{DISTINCTIVE_PATIENT['email']} is invalid")) == "ValueError"

@@ -16,19 +16,14 @@ import redis
 from sqlalchemy import text
 
 from chalicelib.storage.database import get_engine
-from tests.helpers import AUTH, JSON_AUTH, WorkerProcess, relay_running, wait_until
-
-JANE = {"name": "Jane Roe", "email": "jane.roe@example.com", "phone": "+1 415 555 0100"}
-# Strings that cannot turn up in Redis by chance (ids, base64), unlike "Jane" or "555".
-DISTINCTIVE = {
-    "name": "Zelda Quixote-Marchbanks",
-    "email": "zelda.quixote@clinic-example.org",
-    "phone": "+1 415 555 0199",
-}
+from tests.helpers.patients import DISTINCTIVE_FRAGMENTS, DISTINCTIVE_PATIENT, JANE, numbered
+from tests.helpers.processes import WorkerProcess
+from tests.helpers.tokens import AUTH, JSON_AUTH
+from tests.helpers.waiting import relay_running, wait_until
 
 
 def create_patient(client: Any, index: int = 0, **fields: Any) -> dict[str, Any]:
-    body = {**JANE, "email": f"jane.roe+{index}@example.com", **fields}
+    body = {**numbered(JANE, index), **fields}
     response = client.http.post("/patients", headers=JSON_AUTH, body=json.dumps(body))
     assert response.status_code == 201, response.body
     return dict(response.json_body)
@@ -168,7 +163,7 @@ def test_broker_messages_carry_the_notification_id_and_no_patient_data(
 ) -> None:
     # GIVEN no worker, so messages stay in Redis
     # WHEN a patient with distinctive data is created and updated
-    created = create_patient(client, **DISTINCTIVE)
+    created = create_patient(client, **DISTINCTIVE_PATIENT)
     updated = client.http.put(
         f"/patients/{created['patient']['id']}",
         headers=JSON_AUTH,
@@ -191,7 +186,7 @@ def test_broker_messages_carry_the_notification_id_and_no_patient_data(
     everything = (
         stored + b"".join(base64.b64decode(json.loads(raw)["body"]) for raw in raw_messages)
     ).lower()
-    for value in ("zelda", "quixote", "marchbanks", "fairweather", "clinic-example", "5550199", "555 0199"):
+    for value in (*DISTINCTIVE_FRAGMENTS, "fairweather"):
         assert value.encode() not in everything, value
 
 

@@ -15,8 +15,9 @@ from chalicelib.notifications.relay import relay_notifications
 from chalicelib.patients import service as patients
 from chalicelib.service_layer.unit_of_work import UnitOfWork
 from chalicelib.storage.models import utc_now
+from tests.helpers.patients import JANE, numbered, without_phone
 
-JANE = {"name": "Jane Roe", "email": "jane.roe@example.com"}
+JANE_WITHOUT_PHONE = without_phone(JANE)  # an email notification only
 
 
 def make_overdue() -> None:
@@ -46,7 +47,7 @@ def test_notifications_left_pending_by_an_outage_are_handed_off_by_the_relay(
     notifying_app(REDIS_URL="redis://127.0.0.1:9/0")
     ids = [
         patients.create_patient(
-            UnitOfWork(), {**JANE, "email": f"p{i}@example.com"}, settings=bootstrap.patient_settings()
+            UnitOfWork(), numbered(JANE_WITHOUT_PHONE, i), settings=bootstrap.patient_settings()
         ).notification_id
         for i in range(3)
     ]
@@ -78,14 +79,16 @@ def test_the_relay_releases_an_expired_claim_and_leaves_finished_ones_alone(
     notifying_app: Callable[..., Any], redis_url: str
 ) -> None:
     abandoned = patients.create_patient(
-        UnitOfWork(), JANE, settings=bootstrap.patient_settings()
+        UnitOfWork(), JANE_WITHOUT_PHONE, settings=bootstrap.patient_settings()
     ).notification_id
     now = utc_now()
     with UnitOfWork() as uow:
         uow.notifications.claim(abandoned, now=now, until=now - timedelta(seconds=1))  # its worker died
         uow.commit()
     finished = patients.create_patient(
-        UnitOfWork(), {**JANE, "email": "done@example.com"}, settings=bootstrap.patient_settings()
+        UnitOfWork(),
+        {**JANE_WITHOUT_PHONE, "email": "done@example.com"},
+        settings=bootstrap.patient_settings(),
     ).notification_id
     with UnitOfWork() as uow:
         uow.session.execute(

@@ -30,7 +30,8 @@ from chalicelib.config.settings import PROJECT_ROOT
 from chalicelib.errors import RateLimited
 from scripts.api_process import free_port
 from scripts.embedded_services import start_embedded_redis
-from tests.helpers import assert_documented, configure_environment, get_document
+from tests.helpers.api import assert_documented, get_document
+from tests.helpers.environment import configure_environment
 
 TOKENS = "alice:alice-token,bob:bob-token"
 SESSION_PREFIX = f"telehealth-test:{uuid.uuid4().hex[:12]}:"

@@ -30,7 +30,9 @@ from sqlalchemy.engine import make_url
 
 from chalicelib.bootstrap import reset_for_tests
 from chalicelib.storage.database import get_engine
-from tests.helpers import JSON_AUTH, SUITE_TOKENS, configure_environment
+from tests.helpers.environment import configure_environment
+from tests.helpers.patients import JANE, numbered, without_phone
+from tests.helpers.tokens import JSON_AUTH, SUITE_TOKENS
 
 SEED_ROUND_TRIPS = {"create": 7, "read": 3, "update": 7, "list": 4}
 
@@ -139,7 +141,7 @@ def round_trips_of(counter: RoundTripCounter, call: Any) -> tuple[Any, int]:
 
 
 def run_each_operation(client: chalice.test.Client, counter: RoundTripCounter, n: int) -> dict[str, Any]:
-    body = {"name": "Jane Roe", "email": f"jane.{n}@example.com"}
+    body = numbered(without_phone(JANE), n)
     created, create = round_trips_of(
         counter, lambda: client.http.post("/patients", headers=JSON_AUTH, body=json.dumps(body))
     )

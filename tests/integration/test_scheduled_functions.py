@@ -22,9 +22,11 @@ from chalicelib.patients import service as patients
 from chalicelib.patients.idempotency import KEY_LIFETIME, purge_expired_keys
 from chalicelib.service_layer.unit_of_work import UnitOfWork
 from chalicelib.storage.models import utc_now
-from tests.helpers import insert_idempotency_keys, run_together
+from tests.helpers.databases import insert_idempotency_keys
+from tests.helpers.patients import JANE, numbered, without_phone
+from tests.helpers.waiting import run_together
 
-JANE = {"name": "Jane Roe", "email": "jane.roe@example.com"}
+JANE_WITHOUT_PHONE = without_phone(JANE)  # an email notification only
 UNREACHABLE_REDIS = "redis://127.0.0.1:9/0"
 
 
@@ -32,7 +34,7 @@ def create_pending(count: int) -> list[str]:
     """Notifications whose hand-off failed (Redis unreachable), made overdue for the relay."""
     ids = [
         patients.create_patient(
-            UnitOfWork(), {**JANE, "email": f"p{i}@example.com"}, settings=bootstrap.patient_settings()
+            UnitOfWork(), numbered(JANE_WITHOUT_PHONE, i), settings=bootstrap.patient_settings()
         ).notification_id
         for i in range(count)
     ]

@@ -12,7 +12,7 @@ import sys
 
 from chalicelib.config.settings import PROJECT_ROOT
 from deploy.lambda_runtime import lambda_environment
-from tests.helpers import heavy_modules
+from tests.helpers.cold_start import heavy_modules
 
 
 def test_importing_app_loads_none_of_them(sqlite_url: str) -> None:

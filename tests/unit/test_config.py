@@ -9,7 +9,7 @@ import pytest
 from chalicelib.config.environment import ConfigurationError
 from chalicelib.config.settings import load_settings
 from chalicelib.config.tokens import DEVELOPMENT_PRINCIPAL, token_sha256
-from tests.helpers import load_dev_settings
+from tests.helpers.environment import load_dev_settings
 
 PG = "postgresql://clinic@db.internal/telehealth"
 REDIS = "redis://cache.internal:6379/0"

@@ -9,7 +9,7 @@ from chalicelib.config.environment import ConfigurationError
 from chalicelib.config.metrics import load_metric_settings
 from chalicelib.observability import metrics
 from chalicelib.observability.metric_catalogue import METRICS, SERVICE
-from tests.helpers import emf_lines, emf_problems, emitted_metrics
+from tests.helpers.metrics import emf_lines, emf_problems, emitted_metrics
 
 
 def test_every_declared_metric_is_written_by_a_record_function(

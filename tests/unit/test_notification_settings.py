@@ -6,7 +6,7 @@ import pytest
 
 from chalicelib.config.environment import ConfigurationError
 from chalicelib.notifications.delivery import retry_delay
-from tests.helpers import load_dev_settings
+from tests.helpers.environment import load_dev_settings
 
 
 def test_defaults_follow_the_seed() -> None:

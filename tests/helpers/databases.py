@@ -1,0 +1,98 @@
+"""Databases of the test's own, the audit trail's outage, and rows put in place without the API."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+
+from chalicelib.service_layer.unit_of_work import UnitOfWork
+from chalicelib.storage.database import get_engine
+
+# For tests whose requests never reach the database: once, on SQLite, instead of once per database.
+sqlite_only = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+
+
+# --- PostgreSQL databases -------------------------------------------------------------------------
+
+
+def create_postgres_database(server_url: str) -> str:
+    """A new, empty database (no tables) on the PostgreSQL server at ``server_url``; its URL."""
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    name = f"telehealth_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(_libpq(server_url), autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    return make_url(server_url).set(database=name).render_as_string(hide_password=False)
+
+
+def drop_postgres_database(server_url: str, url: str) -> None:
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    with psycopg.connect(_libpq(server_url), autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{make_url(url).database}" WITH (FORCE)')
+
+
+def _libpq(server_url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(server_url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+# --- Outages ------------------------------------------------------------------------------------
+
+# Each write to the audit table fails, as in an outage; the schema stays whole (a missing table is
+# another answer: schema_not_migrated).
+AUDIT_OFFLINE_SQLITE = [
+    f"CREATE TRIGGER audit_events_offline_{event} BEFORE {event} ON audit_events"
+    " BEGIN SELECT RAISE(ABORT, 'audit trail offline'); END"
+    for event in ("INSERT", "UPDATE")
+]
+AUDIT_OFFLINE_POSTGRESQL = [
+    "CREATE FUNCTION audit_events_offline() RETURNS trigger LANGUAGE plpgsql"
+    " AS $$ BEGIN RAISE EXCEPTION 'audit trail offline'; END $$",
+    "CREATE TRIGGER audit_events_offline BEFORE INSERT OR UPDATE ON audit_events"
+    " FOR EACH ROW EXECUTE FUNCTION audit_events_offline()",
+]
+AUDIT_ONLINE_SQLITE = [f"DROP TRIGGER audit_events_offline_{event}" for event in ("INSERT", "UPDATE")]
+AUDIT_ONLINE_POSTGRESQL = [
+    "DROP TRIGGER audit_events_offline ON audit_events",
+    "DROP FUNCTION audit_events_offline()",
+]
+
+
+@contextmanager
+def audit_trail_offline() -> Iterator[None]:
+    """Make every write to the audit table fail until the block ends."""
+    sqlite = get_engine().dialect.name == "sqlite"
+    with get_engine().begin() as connection:
+        for statement in AUDIT_OFFLINE_SQLITE if sqlite else AUDIT_OFFLINE_POSTGRESQL:
+            connection.execute(text(statement))
+    try:
+        yield
+    finally:
+        with get_engine().begin() as connection:
+            for statement in AUDIT_ONLINE_SQLITE if sqlite else AUDIT_ONLINE_POSTGRESQL:
+                connection.execute(text(statement))
+
+
+# --- Rows put in place directly -------------------------------------------------------------
+
+
+def insert_idempotency_keys(rows: list[dict[str, Any]]) -> None:
+    """Key rows of principal ``clinic`` as a create would leave them: ``key``, ``created``, ``expires``."""
+    with UnitOfWork() as uow:
+        uow.session.execute(
+            text(
+                "INSERT INTO idempotency_keys (principal, key, request_sha256, patient_id, result,"
+                " created_at, expires_at) VALUES ('clinic', :key, 'x', NULL, NULL, :created, :expires)"
+            ),
+            rows,
+        )
+        uow.commit()
