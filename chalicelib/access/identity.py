@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from chalicelib.config.settings import AuthSettings, JwtSettings
-from chalicelib.config.tokens import token_sha256
+from chalicelib.config.tokens import B64TOKEN, token_sha256
 from chalicelib.scopes import parse_scope_string
 
 # Claims a JWT must carry; PyJWT checks the values of exp, iss and aud.
@@ -24,6 +24,8 @@ JWT_LEEWAY_SECONDS = 30
 # A JWT's principal is jwt:<issuer>:<sub>, never a static token's name (those hold no ':').
 # sub reaches logs and the audit trail: a short, printable alphabet (Auth0's "auth0|…", Cognito's UUIDs).
 SUBJECT_PATTERN = re.compile(r"[A-Za-z0-9._@|+:-]{1,128}")
+# RFC 6750 section 2.1: the scheme (any case), one space or more, a b64token, and nothing else.
+BEARER_CREDENTIALS = re.compile(rf"(?i:bearer) +({B64TOKEN.pattern})")
 
 logger = logging.getLogger("telehealth.auth")
 
@@ -36,12 +38,10 @@ class Identity:
 
 def identify(authorization: str | None, auth: AuthSettings) -> Identity | None:
     """The identity behind a ``Bearer <token>`` header value under ``auth``'s tokens, or None."""
-    if not authorization:
+    credentials = BEARER_CREDENTIALS.fullmatch(authorization or "")
+    if credentials is None:  # a stray character before, inside or after the token is no token
         return None
-    scheme, _, token = authorization.strip().partition(" ")
-    token = token.strip()
-    if scheme.lower() != "bearer" or not token:
-        return None
+    token = credentials.group(1)
     identity = _static_token_identity(token, auth)
     if identity is None and auth.jwt is not None and token.count(".") == 2:
         identity = _jwt_identity(token, auth.jwt)

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from chalicelib.config.environment import ConfigurationError
 from chalicelib.scopes import ALL_SCOPES, DEFAULT_SCOPES
 
+# RFC 6750 section 2.1: what a bearer token may be made of.
+B64TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
 DEVELOPMENT_TOKEN = "secret-token-123"  # noqa: S105 - the seed's documented token, dev stage only
 DEVELOPMENT_PRINCIPAL = "development"
 # Principals reach logs, rate-limit keys and the audit trail: a safe, short alphabet.
@@ -71,6 +73,11 @@ def parse_token_entries(raw: str, *, variable: str) -> list[TokenDigest]:
         if ":" in secret or not secret or any(c.isspace() for c in secret):
             raise ConfigurationError(
                 f"{variable} entry {position}: a token holds no ':' or whitespace (entry: principal:token)"
+            )
+        if not hashed and not B64TOKEN.fullmatch(secret):
+            raise ConfigurationError(
+                f"{variable} entry {position}: a token is made of letters, digits and - . _ ~ + /, then any"
+                " '=' (RFC 6750's b64token): no client could send another"
             )
         if principal and not PRINCIPAL_PATTERN.fullmatch(principal):
             raise ConfigurationError(

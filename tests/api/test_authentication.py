@@ -27,6 +27,13 @@ REFUSED_HEADERS = [
     {"Authorization": "Bearer wrong-token"},
     {"Authorization": f"Bearer {TEST_TOKEN}x"},
     {"Authorization": "Bearer secret-token-123"},  # dev default is replaced by configured tokens
+    # RFC 6750's b64token and nothing else: str.strip() once let these trail the token.
+    *(
+        {"Authorization": f"Bearer {TEST_TOKEN}{stray}"}
+        for stray in ("\x0b", "\x0c", "\x1c", "\x85", "\xa0", " ")
+    ),
+    {"Authorization": f" Bearer {TEST_TOKEN}"},
+    {"Authorization": f"Bearer\t{TEST_TOKEN}"},
 ]
 
 
@@ -54,6 +61,16 @@ def test_every_configured_token_works_for_rotation(client: Any, monkeypatch: pyt
 
     assert client.http.get("/patients", headers=AUTH).status_code == 200
     assert client.http.get("/patients", headers={"Authorization": "Bearer next-token"}).status_code == 200
+
+
+@sqlite_only
+@pytest.mark.parametrize(
+    "authorization", [f"Bearer {TEST_TOKEN}", f"bearer   {TEST_TOKEN}", f"BEARER {TEST_TOKEN}"]
+)
+def test_the_scheme_in_any_case_then_spaces_then_the_token_is_accepted(
+    client: Any, authorization: str
+) -> None:
+    assert client.http.get("/patients", headers={"Authorization": authorization}).status_code == 200
 
 
 @sqlite_only

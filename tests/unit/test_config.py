@@ -220,3 +220,10 @@ def test_prod_may_rely_on_jwts_alone() -> None:
     settings = load_settings({**PROD, **JWT, "JWT_HS256_SECRET": "s" * 32})
 
     assert settings.auth.token_digests == () and settings.auth.jwt is not None
+
+
+@pytest.mark.parametrize("token", ["tok\u00e9n", "tok;en", "tok\\en", "=token", "tok=en"])
+def test_a_token_no_client_could_send_refuses_to_start(token: str) -> None:
+    # RFC 6750's b64token is all a Bearer header may carry: a configured token outside it is a typo.
+    with pytest.raises(ConfigurationError, match="entry 2: a token is made of"):
+        load_dev_settings({"API_TOKENS": f"a:fine-token,b:{token}"})
