@@ -23,6 +23,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -53,6 +54,9 @@ DEFAULTS = {
     "WORKER_POOL": "solo",
     "WORKER_CONCURRENCY": "1",
     "TELEHEALTH_DATA_DIR": str(PROJECT_ROOT / ".data"),
+    # The seed's drill: a quarter of delivery attempts fail once on purpose, so the local stack shows
+    # Celery's retries with backoff. Nothing else turns it on (the default is 0; prod refuses it).
+    "NOTIFY_FAILURE_RATE": "0.25",
 }
 # The stage `make run` serves; its environment_variables in .chalice/config.json (APP_STAGE among
 # them) apply to every process of the stack, as `chalice local --stage dev` applies them to the API.
@@ -176,6 +180,11 @@ def startup_problem(env: dict[str, str]) -> str | None:
     return None
 
 
+def stack_environment(environ: Mapping[str, str]) -> dict[str, str]:
+    """What every process of the stack runs with: our defaults, then the shell's, then the stage's."""
+    return {**DEFAULTS, **environ, **stage_variables()}
+
+
 def stage_variables(stage: str = STAGE) -> dict[str, str]:
     """The stage's environment_variables from .chalice/config.json."""
     config = json.loads((PROJECT_ROOT / ".chalice" / "config.json").read_text())
@@ -186,7 +195,7 @@ def stage_variables(stage: str = STAGE) -> dict[str, str]:
 
 
 def main() -> int:
-    env = {**DEFAULTS, **os.environ, **stage_variables()}
+    env = stack_environment(os.environ)
     problem = startup_problem(env)
     if problem is not None:
         print(problem, file=sys.stderr)

@@ -277,6 +277,10 @@ def _jwt_settings(env: Mapping[str, str]) -> JwtSettings | None:
 
 def _refuse_unsafe_production(settings: Settings) -> None:
     if settings.stage == "prod":
+        if settings.notifications.failure_rate:
+            raise ConfigurationError(
+                "prod stage refuses NOTIFY_FAILURE_RATE: real notifications never fail on purpose"
+            )
         if settings.is_sqlite:
             raise ConfigurationError("prod stage needs DATABASE_URL for PostgreSQL, not SQLite")
         if not settings.redis_url and settings.needs_broker:

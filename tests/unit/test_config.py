@@ -84,6 +84,7 @@ def test_tokens_accept_principals_and_digests() -> None:
         ({"APP_STAGE": "prod", "REDIS_URL": REDIS, "API_TOKENS": "a:strong"}, "SQLite"),
         (PROD, "API_TOKENS"),
         ({**PROD, "API_TOKENS": "secret-token-123"}, "development token"),
+        ({**PROD, "API_TOKENS": "a:strong", "NOTIFY_FAILURE_RATE": "0.25"}, "NOTIFY_FAILURE_RATE"),
         ({**PROD, "API_TOKEN_SHA256": token_sha256("secret-token-123").hex()}, "development token"),
     ],
 )
