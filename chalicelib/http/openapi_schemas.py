@@ -23,7 +23,10 @@ REFUSALS_COUNTED = (
     " and UTC minute (that of `occurred_at`, the first refusal's) counting every refusal in it."
 )
 ERROR_DESCRIPTIONS = {
-    400: "The request breaks this document (a type, length, pattern, or unknown parameter or field)",
+    400: "The request breaks this document (a type, length, pattern, or unknown parameter or field), or"
+    " names patient data in its query string (`phi_in_url`, on every route: `name`, `email`, `phone`,"
+    " `given`, `family`, `telecom`, `birthdate`, `address`… in any case; search with"
+    " `POST /patients/search` instead)",
     401: "Missing or invalid bearer token",
     403: "The token lacks this route's scope",
     404: "Not found",
