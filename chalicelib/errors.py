@@ -87,10 +87,14 @@ class PayloadTooLarge(DomainError):
 
 
 class PreconditionFailed(DomainError):
+    """``current_etag``: the entity tag of the version that refused the condition, so that the client
+    can tell it is stale and what is current without reading the patient again."""
+
     code = "precondition_failed"
 
-    def __init__(self) -> None:
+    def __init__(self, current_etag: str | None = None) -> None:
         super().__init__("The patient has changed since the version named in If-Match")
+        self.current_etag = current_etag
 
 
 class IdempotencyKeyReused(DomainError):

@@ -70,6 +70,8 @@ def error_response(error: DomainError, request: Request | None) -> Response:
     headers = {}
     if isinstance(error, RateLimited):
         headers["Retry-After"] = str(error.retry_after_seconds)
+    if isinstance(error, PreconditionFailed) and error.current_etag is not None:
+        headers["ETag"] = error.current_etag
     return json_response(body, status_for(type(error)), headers)
 
 

@@ -12,6 +12,7 @@ from typing import Any
 from chalicelib.audit.recording import ACTIONS
 from chalicelib.audit.shapes import AUDIT_EVENT_FIELDS
 from chalicelib.http.gateway_responses import BEARER_CHALLENGE, CODES_BEFORE_ANY_VIEW, INVALID_TOKEN_CHALLENGE
+from chalicelib.http.openapi_headers import ETAG_HEADER
 from chalicelib.notifications.broker import TASK_STATES
 from chalicelib.notifications.events import PATIENT_CREATED, PATIENT_UPDATED
 from chalicelib.patients.fields import EMAIL, NAME, PHONE, patient_create_schema, patient_update_schema
@@ -50,6 +51,14 @@ ERROR_HEADERS = {
             " (RFC 6750).",
             "required": True,
             "schema": {"type": "string"},
+        }
+    },
+    412: {
+        "ETag": {
+            **ETAG_HEADER["ETag"],
+            "description": "The patient's current version, as its `ETag`: what `If-Match` would have to"
+            " name now.",
+            "required": True,
         }
     },
     429: {

@@ -20,7 +20,7 @@ from chalicelib.paging import Paging, paging_parameters
 from chalicelib.patients import idempotency
 from chalicelib.patients.fields import parse_patient_create, parse_patient_update
 from chalicelib.patients.idempotency import IdempotencyKey
-from chalicelib.patients.preconditions import TagCondition
+from chalicelib.patients.preconditions import TagCondition, etag_for
 from chalicelib.service_layer.unit_of_work import ReadTransaction, UnitOfWork
 from chalicelib.storage.models import Patient, PatientRecord, utc_now
 from chalicelib.validation import MAX_ID, IntegerParameter, parse_patient_id
@@ -182,7 +182,7 @@ def _id_or_not_found(raw_id: str | int) -> int:
 def _require_match(patient: Patient, if_match: TagCondition | None) -> None:
     # Checked on the row locked for update: no other change can come between the check and ours.
     if if_match is not None and not if_match.matches_strongly(patient.id, patient.version):
-        raise PreconditionFailed()
+        raise PreconditionFailed(etag_for(patient.id, patient.version))
 
 
 def _existing(uow: UnitOfWork, raw_id: str | int, *, for_update: bool = False) -> Patient:
