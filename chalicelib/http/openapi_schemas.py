@@ -234,7 +234,11 @@ def _notification_schemas(timestamp: dict[str, Any], patient_id: dict[str, Any])
             "channels": {"type": "array", "items": {"type": "string"}},
             "status": {"type": "string", "enum": list(NotificationStatus.ALL)},
             "attempts": {"type": "integer", "minimum": 0},
-            "last_error": {"type": ["string", "null"]},
+            "last_error": {
+                "type": ["string", "null"],
+                "description": "The error of the latest failed attempt (its class and our text, never a"
+                " provider's); null until one fails, and again once an attempt delivers.",
+            },
             "correlation_id": {"type": ["string", "null"]},
             "created_at": timestamp,
             "updated_at": timestamp,

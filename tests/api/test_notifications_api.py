@@ -5,13 +5,14 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from sqlalchemy import func, select
 
 from chalicelib.service_layer.unit_of_work import UnitOfWork
-from chalicelib.storage.models import Notification
+from chalicelib.storage.models import Notification, utc_now
 from tests.helpers import AUTH, JSON_AUTH, sqlite_only
 
 JOHN = {"name": "John Doe", "email": "john.doe@example.com", "phone": "123-456-7890"}
@@ -178,3 +179,25 @@ def test_with_redis_down_changes_still_succeed_and_wait_in_the_outbox(
     assert updated.status_code == 200
     shown = get_json(client, f"/notifications/{created['notification_id']}")
     assert (shown["status"], shown["task_state"]) == ("pending", "UNKNOWN")
+
+
+def test_a_delivered_notification_shows_no_error_of_an_earlier_attempt(client: Any) -> None:
+    # GIVEN a notification whose first attempt failed and whose retry was delivered
+    notification_id = create(client)["notification_id"]
+    now = utc_now()
+    with UnitOfWork() as uow:
+        first = uow.notifications.claim(notification_id, now=now, until=now + timedelta(minutes=1))
+        assert first is not None
+        uow.notifications.mark_attempt_failed(
+            first, final=False, last_error="SimulatedFailure: x", channels="", now=now, next_attempt_at=now
+        )
+        second = uow.notifications.claim(notification_id, now=now, until=now + timedelta(minutes=1))
+        assert second is not None
+        assert uow.notifications.mark_delivered(second, channels="email,sms", now=now)
+        uow.commit()
+
+    # WHEN it is read
+    shown = get_json(client, f"/notifications/{notification_id}")
+
+    # THEN the error that no longer holds is gone; the attempts still tell that there was a retry
+    assert (shown["status"], shown["attempts"], shown["last_error"]) == ("delivered", 2, None)
