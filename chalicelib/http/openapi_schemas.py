@@ -255,13 +255,19 @@ def _notification_schemas(timestamp: dict[str, Any], patient_id: dict[str, Any])
     }
     page = {
         "type": "object",
-        "required": ["total", "pages", "current_page", "per_page", "notifications"],
+        "required": ["total", "pages", "current_page", "per_page", "notifications", "next"],
         "properties": {
             "total": {"type": "integer", "minimum": 0},
             "pages": {"type": "integer", "minimum": 0},
             "current_page": {"type": "integer", "minimum": 1},
             "per_page": {"type": "integer", "minimum": 1},
             "notifications": {"type": "array", "items": ref("Notification")},
+            "next": {
+                "type": ["string", "null"],
+                "description": "Path and query of the following page (the next page number, with the"
+                " same `per_page` and filter); null on the last page.",
+                "examples": ["/notifications?status=failed&page=2&per_page=20"],
+            },
         },
         "additionalProperties": False,
     }

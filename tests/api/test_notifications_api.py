@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 
 from chalicelib.service_layer.unit_of_work import UnitOfWork
 from chalicelib.storage.models import Notification, utc_now
-from tests.helpers import AUTH, JSON_AUTH, sqlite_only
+from tests.helpers import AUTH, JSON_AUTH, assert_documented, get_document, sqlite_only
 
 JOHN = {"name": "John Doe", "email": "john.doe@example.com", "phone": "123-456-7890"}
 
@@ -201,3 +201,32 @@ def test_a_delivered_notification_shows_no_error_of_an_earlier_attempt(client: A
 
     # THEN the error that no longer holds is gone; the attempts still tell that there was a retry
     assert (shown["status"], shown["attempts"], shown["last_error"]) == ("delivered", 2, None)
+
+
+def test_notification_lists_link_their_next_page_like_the_patient_lists(client: Any) -> None:
+    # GIVEN one patient with three notifications, all pending (no Redis here)
+    created = create(client)
+    patient_id = created["patient"]["id"]
+    for name in ("John Smith", "John Smyth"):
+        client.http.put(f"/patients/{patient_id}", headers=JSON_AUTH, body=json.dumps({"name": name}))
+
+    # WHEN both lists are walked two at a time by following next
+    walks = {}
+    for first in (
+        f"/patients/{patient_id}/notifications?per_page=2",
+        "/notifications?status=pending&per_page=2",
+    ):
+        pages = [get_json(client, first)]
+        while pages[-1]["next"] is not None:
+            pages.append(get_json(client, pages[-1]["next"]))
+        walks[first] = pages
+
+    # THEN next keeps per_page and the filter, and is null on the last page
+    under_patient, by_status = walks.values()
+    assert under_patient[0]["next"] == f"/patients/{patient_id}/notifications?page=2&per_page=2"
+    assert by_status[0]["next"] == "/notifications?status=pending&page=2&per_page=2"
+    for pages in (under_patient, by_status):
+        assert [len(page["notifications"]) for page in pages] == [2, 1]
+        assert pages[-1]["next"] is None
+    document = get_document(client)
+    assert_documented(document, "/notifications", "get", client.http.get("/notifications", headers=AUTH))
