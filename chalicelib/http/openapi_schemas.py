@@ -16,6 +16,7 @@ from chalicelib.http.openapi_headers import ETAG_HEADER
 from chalicelib.notifications.broker import TASK_STATES
 from chalicelib.notifications.events import PATIENT_CREATED, PATIENT_UPDATED
 from chalicelib.patients.fields import EMAIL, NAME, PHONE, patient_create_schema, patient_update_schema
+from chalicelib.scopes import PATIENTS_READ, PATIENTS_WRITE
 from chalicelib.storage.models import NotificationStatus
 from chalicelib.validation import PATIENT_ID
 
@@ -139,6 +140,19 @@ def component_schemas() -> dict[str, Any]:
             },
             "additionalProperties": False,
         },
+        "PatientReceipt": {
+            "type": "object",
+            "description": f"A patient as a token without `{PATIENTS_READ}` sees one it created or changed:"
+            " never its name, email or phone. `version` is the one the `ETag` carries.",
+            "required": ["id", "version", "created_at", "updated_at"],
+            "properties": {
+                "id": patient_id,
+                "version": {"type": "integer", "minimum": 1},
+                "created_at": timestamp,
+                "updated_at": timestamp,
+            },
+            "additionalProperties": False,
+        },
         "PatientCreated": _message_with_patient("Patient created successfully"),
         "PatientUpdated": _message_with_patient("Patient updated successfully"),
         "PatientDeleted": {
@@ -206,19 +220,48 @@ def component_schemas() -> dict[str, Any]:
 
 
 def _message_with_patient(text: str) -> dict[str, Any]:
+    """The answer to a change: in full for a token with ``patients:read``, else without patient data
+    (``chalicelib.patients.shapes`` decides which)."""
+    notification_id = {
+        "type": ["string", "null"],
+        "format": "uuid",
+        "description": "The notification announcing this change (GET /notifications/{id}).",
+    }
     return {
-        "type": "object",
-        "required": ["message", "patient", "notification_id"],
-        "properties": {
-            "message": {"type": "string", "examples": [text]},
-            "patient": ref("Patient"),
-            "notification_id": {
-                "type": ["string", "null"],
-                "format": "uuid",
-                "description": "The notification announcing this change (GET /notifications/{id}).",
+        "description": f"To a token with `{PATIENTS_READ}`: the patient as stored. To a token without"
+        f" it (`{PATIENTS_WRITE}` alone): no name, email or phone, but the patient's version and the"
+        " notification's status (minimum necessary).",
+        "oneOf": [
+            {
+                "title": f"With {PATIENTS_READ}",
+                "type": "object",
+                "required": ["message", "patient", "notification_id"],
+                "properties": {
+                    "message": {"type": "string", "examples": [text]},
+                    "patient": ref("Patient"),
+                    "notification_id": notification_id,
+                },
+                "additionalProperties": False,
             },
-        },
-        "additionalProperties": False,
+            {
+                "title": f"Without {PATIENTS_READ}",
+                "type": "object",
+                "required": ["message", "patient", "notification_id", "notification_status"],
+                "properties": {
+                    "message": {"type": "string", "examples": [text]},
+                    "patient": ref("PatientReceipt"),
+                    "notification_id": notification_id,
+                    "notification_status": {
+                        "type": ["string", "null"],
+                        "enum": [*NotificationStatus.ALL, None],
+                        "description": "The notification's status once the change was handed off"
+                        " (`queued`, or `pending` when the broker was unreachable); for a replay, its"
+                        " status now. A token without `patients:read` cannot read the notification.",
+                    },
+                },
+                "additionalProperties": False,
+            },
+        ],
     }
 
 
