@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 
 from chalicelib.service_layer.unit_of_work import UnitOfWork
 from chalicelib.storage.models import Notification, utc_now
-from tests.helpers import AUTH, JSON_AUTH, assert_documented, get_document, sqlite_only
+from tests.helpers import AUTH, JSON_AUTH, SUITE_TOKENS, assert_documented, get_document, sqlite_only
 
 JOHN = {"name": "John Doe", "email": "john.doe@example.com", "phone": "123-456-7890"}
 
@@ -230,3 +230,19 @@ def test_notification_lists_link_their_next_page_like_the_patient_lists(client: 
         assert pages[-1]["next"] is None
     document = get_document(client)
     assert_documented(document, "/notifications", "get", client.http.get("/notifications", headers=AUTH))
+
+
+def test_a_write_only_token_is_told_the_notification_was_queued(
+    client: Any, notifying_app: Callable[..., None]
+) -> None:
+    # GIVEN a token that may write but not read the notification, and Redis up
+    notifying_app(API_TOKENS=f"{SUITE_TOKENS},importer[patients:write]:writer-token")
+    writer = {"Authorization": "Bearer writer-token", "Content-Type": "application/json"}
+
+    # WHEN it creates a patient
+    created = client.http.post("/patients", headers=writer, body=json.dumps(JOHN))
+
+    # THEN the answer says the hand-off succeeded, as the notification's row does
+    assert created.json_body["notification_status"] == "queued"
+    shown = get_json(client, f"/notifications/{created.json_body['notification_id']}")
+    assert shown["status"] == "queued"
