@@ -20,6 +20,19 @@ class ValidationFailed(DomainError):
     code = "validation_failed"
 
 
+class PatientDataInUrl(DomainError):
+    """A query parameter named like patient data: such data goes in a body, never in a URL, which
+    access logs, proxies and browser histories keep. The value is never repeated."""
+
+    code = "phi_in_url"
+
+    def __init__(self, parameter_name: str | None) -> None:
+        super().__init__(
+            "Patient data must not be sent in a URL: send it in the JSON body of POST /patients/search",
+            field=parameter_name,
+        )
+
+
 class UnacceptableValue(ValidationFailed):
     """A value the published schema admits, refused by a rule it cannot express: an address
     email-validator refuses, a phone number not possible for its region, a date that does not exist."""
@@ -74,10 +87,14 @@ class PayloadTooLarge(DomainError):
 
 
 class PreconditionFailed(DomainError):
+    """``current_etag``: the entity tag of the version that refused the condition, so that the client
+    can tell it is stale and what is current without reading the patient again."""
+
     code = "precondition_failed"
 
-    def __init__(self) -> None:
+    def __init__(self, current_etag: str | None = None) -> None:
         super().__init__("The patient has changed since the version named in If-Match")
+        self.current_etag = current_etag
 
 
 class IdempotencyKeyReused(DomainError):

@@ -48,6 +48,11 @@ class Paging:
         return math.ceil(total / self.per_page)
 
 
+def next_page_number(page: int, pages: int) -> int | None:
+    """The number of the page after ``page`` of ``pages``; None on the last page (or past it)."""
+    return page + 1 if page < pages else None
+
+
 def parse_paging(raw_page: str | None, raw_per_page: str | None) -> Paging:
     """The page asked for. Raises ValidationFailed naming the first parameter that is not valid."""
     page, per_page = paging_parameters()

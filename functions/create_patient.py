@@ -11,7 +11,7 @@ from chalicelib.errors import (
 )
 from chalicelib.http.endpoints import PATIENTS_TAG, Reply, endpoint
 from chalicelib.http.openapi_headers import ETAG_HEADER, IDEMPOTENCY_KEY_PARAMETER
-from chalicelib.http.requests import principal_of, read_json_object, request_id_of
+from chalicelib.http.requests import principal_of, read_json_object, request_id_of, scopes_of
 from chalicelib.http.responses import json_response
 from chalicelib.patients import service as patients
 from chalicelib.patients.idempotency import IDEMPOTENCY_KEY, REPLAYED, idempotency_key
@@ -35,7 +35,7 @@ from chalicelib.service_layer.unit_of_work import UnitOfWork
     headers=(IDEMPOTENCY_KEY_PARAMETER,),
     replies={
         201: Reply(
-            "The patient as stored",
+            "The patient as stored; to a token without `patients:read`, no name, email or phone",
             "PatientCreated",
             headers={
                 **ETAG_HEADER,
@@ -62,5 +62,5 @@ def create_patient(request: Request, *, audit: AuditContext) -> Response:
     headers = {"ETag": etag_for(change.patient.id, change.patient.version)}
     if change.replayed:
         headers[REPLAYED] = "true"
-    body = patient_change_json("Patient created successfully", change)
+    body = patient_change_json("Patient created successfully", change, scopes_of(request))
     return json_response(body, status=201, headers=headers)

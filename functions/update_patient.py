@@ -11,7 +11,7 @@ from chalicelib.errors import (
 )
 from chalicelib.http.endpoints import PATIENTS_TAG, Reply, endpoint
 from chalicelib.http.openapi_headers import ETAG_HEADER, IF_MATCH_PARAMETER
-from chalicelib.http.requests import read_json_object, request_id_of
+from chalicelib.http.requests import read_json_object, request_id_of, scopes_of
 from chalicelib.http.responses import json_response
 from chalicelib.patients import service as patients
 from chalicelib.patients.preconditions import IF_MATCH, etag_for, parse_tag_condition
@@ -33,7 +33,13 @@ from chalicelib.validation import PATIENT_ID
     path_parameters={"patient_id": PATIENT_ID},
     request_body="PatientUpdate",
     headers=(IF_MATCH_PARAMETER,),
-    replies={200: Reply("The patient as now stored", "PatientUpdated", headers=ETAG_HEADER)},
+    replies={
+        200: Reply(
+            "The patient as now stored; to a token without `patients:read`, no name, email or phone",
+            "PatientUpdated",
+            headers=ETAG_HEADER,
+        )
+    },
     errors=(PatientNotFound, ValidationFailed, UnacceptableValue, DuplicateEmail, PreconditionFailed),
 )
 def update_patient(request: Request, patient_id: str, *, audit: AuditContext) -> Response:
@@ -47,6 +53,6 @@ def update_patient(request: Request, patient_id: str, *, audit: AuditContext) ->
         correlation_id=request_id_of(request),
     )
     return json_response(
-        patient_change_json("Patient updated successfully", change),
+        patient_change_json("Patient updated successfully", change, scopes_of(request)),
         headers={"ETag": etag_for(change.patient.id, change.patient.version)},
     )

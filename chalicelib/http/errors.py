@@ -19,6 +19,7 @@ from chalicelib.errors import (
     InsufficientScope,
     MalformedRequest,
     NotificationNotFound,
+    PatientDataInUrl,
     PatientNotFound,
     PayloadTooLarge,
     PreconditionFailed,
@@ -41,6 +42,7 @@ METHOD_NOT_ALLOWED_MESSAGE = "This path does not accept this method; Allow lists
 STATUS_FOR_ERROR: dict[type[DomainError], int] = {
     ValidationFailed: 400,
     MalformedRequest: 400,
+    PatientDataInUrl: 400,
     Unauthenticated: 401,
     InsufficientScope: 403,
     PatientNotFound: 404,
@@ -68,6 +70,8 @@ def error_response(error: DomainError, request: Request | None) -> Response:
     headers = {}
     if isinstance(error, RateLimited):
         headers["Retry-After"] = str(error.retry_after_seconds)
+    if isinstance(error, PreconditionFailed) and error.current_etag is not None:
+        headers["ETag"] = error.current_etag
     return json_response(body, status_for(type(error)), headers)
 
 

@@ -24,6 +24,7 @@ from chalicelib.errors import (
     DomainError,
     InsufficientScope,
     MalformedRequest,
+    PatientDataInUrl,
     PayloadTooLarge,
     RateLimited,
     SchemaNotMigrated,
@@ -166,8 +167,9 @@ def _reply_object(reply: Reply) -> dict[str, Any]:
 def _error_responses(declared: Endpoint, protected: bool) -> dict[str, Any]:
     codes: dict[int, list[str]] = defaultdict(list)
     errors = list(declared.errors) + (list(BODY_ERRORS) if declared.request_body else [])
-    # chalicelib.http.routes refuses a query parameter the endpoint does not declare, on every route.
-    errors += [ValidationFailed]
+    # chalicelib.http.routes refuses, on every route, a query parameter named like patient data
+    # (first), and one the endpoint does not declare.
+    errors += [PatientDataInUrl, ValidationFailed]
     # chalicelib.http.routes answers 503 when the audit row of an audited route cannot be written.
     errors += [AuditUnavailable] if declared.audit is not None else []
     # ... and when a statement finds no table or column: every route behind a token reads the database.

@@ -12,9 +12,11 @@ from typing import Any
 from chalicelib.audit.recording import ACTIONS
 from chalicelib.audit.shapes import AUDIT_EVENT_FIELDS
 from chalicelib.http.gateway_responses import BEARER_CHALLENGE, CODES_BEFORE_ANY_VIEW, INVALID_TOKEN_CHALLENGE
+from chalicelib.http.openapi_headers import ETAG_HEADER
 from chalicelib.notifications.broker import TASK_STATES
 from chalicelib.notifications.events import PATIENT_CREATED, PATIENT_UPDATED
 from chalicelib.patients.fields import EMAIL, NAME, PHONE, patient_create_schema, patient_update_schema
+from chalicelib.scopes import PATIENTS_READ, PATIENTS_WRITE
 from chalicelib.storage.models import NotificationStatus
 from chalicelib.validation import PATIENT_ID
 
@@ -23,7 +25,10 @@ REFUSALS_COUNTED = (
     " and UTC minute (that of `occurred_at`, the first refusal's) counting every refusal in it."
 )
 ERROR_DESCRIPTIONS = {
-    400: "The request breaks this document (a type, length, pattern, or unknown parameter or field)",
+    400: "The request breaks this document (a type, length, pattern, or unknown parameter or field), or"
+    " names patient data in its query string (`phi_in_url`, on every route: `name`, `email`, `phone`,"
+    " `given`, `family`, `telecom`, `birthdate`, `address`… in any case; search with"
+    " `POST /patients/search` instead)",
     401: "Missing or invalid bearer token",
     403: "The token lacks this route's scope",
     404: "Not found",
@@ -47,6 +52,14 @@ ERROR_HEADERS = {
             " (RFC 6750).",
             "required": True,
             "schema": {"type": "string"},
+        }
+    },
+    412: {
+        "ETag": {
+            **ETAG_HEADER["ETag"],
+            "description": "The patient's current version, as its `ETag`: what `If-Match` would have to"
+            " name now.",
+            "required": True,
         }
     },
     429: {
@@ -127,6 +140,19 @@ def component_schemas() -> dict[str, Any]:
             },
             "additionalProperties": False,
         },
+        "PatientReceipt": {
+            "type": "object",
+            "description": f"A patient as a token without `{PATIENTS_READ}` sees one it created or changed:"
+            " never its name, email or phone. `version` is the one the `ETag` carries.",
+            "required": ["id", "version", "created_at", "updated_at"],
+            "properties": {
+                "id": patient_id,
+                "version": {"type": "integer", "minimum": 1},
+                "created_at": timestamp,
+                "updated_at": timestamp,
+            },
+            "additionalProperties": False,
+        },
         "PatientCreated": _message_with_patient("Patient created successfully"),
         "PatientUpdated": _message_with_patient("Patient updated successfully"),
         "PatientDeleted": {
@@ -194,19 +220,48 @@ def component_schemas() -> dict[str, Any]:
 
 
 def _message_with_patient(text: str) -> dict[str, Any]:
+    """The answer to a change: in full for a token with ``patients:read``, else without patient data
+    (``chalicelib.patients.shapes`` decides which)."""
+    notification_id = {
+        "type": ["string", "null"],
+        "format": "uuid",
+        "description": "The notification announcing this change (GET /notifications/{id}).",
+    }
     return {
-        "type": "object",
-        "required": ["message", "patient", "notification_id"],
-        "properties": {
-            "message": {"type": "string", "examples": [text]},
-            "patient": ref("Patient"),
-            "notification_id": {
-                "type": ["string", "null"],
-                "format": "uuid",
-                "description": "The notification announcing this change (GET /notifications/{id}).",
+        "description": f"To a token with `{PATIENTS_READ}`: the patient as stored. To a token without"
+        f" it (`{PATIENTS_WRITE}` alone): no name, email or phone, but the patient's version and the"
+        " notification's status (minimum necessary).",
+        "oneOf": [
+            {
+                "title": f"With {PATIENTS_READ}",
+                "type": "object",
+                "required": ["message", "patient", "notification_id"],
+                "properties": {
+                    "message": {"type": "string", "examples": [text]},
+                    "patient": ref("Patient"),
+                    "notification_id": notification_id,
+                },
+                "additionalProperties": False,
             },
-        },
-        "additionalProperties": False,
+            {
+                "title": f"Without {PATIENTS_READ}",
+                "type": "object",
+                "required": ["message", "patient", "notification_id", "notification_status"],
+                "properties": {
+                    "message": {"type": "string", "examples": [text]},
+                    "patient": ref("PatientReceipt"),
+                    "notification_id": notification_id,
+                    "notification_status": {
+                        "type": ["string", "null"],
+                        "enum": [*NotificationStatus.ALL, None],
+                        "description": "The notification's status once the change was handed off"
+                        " (`queued`, or `pending` when the broker was unreachable); for a replay, its"
+                        " status now. A token without `patients:read` cannot read the notification.",
+                    },
+                },
+                "additionalProperties": False,
+            },
+        ],
     }
 
 
@@ -222,7 +277,11 @@ def _notification_schemas(timestamp: dict[str, Any], patient_id: dict[str, Any])
             "channels": {"type": "array", "items": {"type": "string"}},
             "status": {"type": "string", "enum": list(NotificationStatus.ALL)},
             "attempts": {"type": "integer", "minimum": 0},
-            "last_error": {"type": ["string", "null"]},
+            "last_error": {
+                "type": ["string", "null"],
+                "description": "The error of the latest failed attempt (its class and our text, never a"
+                " provider's); null until one fails, and again once an attempt delivers.",
+            },
             "correlation_id": {"type": ["string", "null"]},
             "created_at": timestamp,
             "updated_at": timestamp,
@@ -239,13 +298,19 @@ def _notification_schemas(timestamp: dict[str, Any], patient_id: dict[str, Any])
     }
     page = {
         "type": "object",
-        "required": ["total", "pages", "current_page", "per_page", "notifications"],
+        "required": ["total", "pages", "current_page", "per_page", "notifications", "next"],
         "properties": {
             "total": {"type": "integer", "minimum": 0},
             "pages": {"type": "integer", "minimum": 0},
             "current_page": {"type": "integer", "minimum": 1},
             "per_page": {"type": "integer", "minimum": 1},
             "notifications": {"type": "array", "items": ref("Notification")},
+            "next": {
+                "type": ["string", "null"],
+                "description": "Path and query of the following page (the next page number, with the"
+                " same `per_page` and filter); null on the last page.",
+                "examples": ["/notifications?status=failed&page=2&per_page=20"],
+            },
         },
         "additionalProperties": False,
     }

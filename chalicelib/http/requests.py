@@ -16,11 +16,13 @@ from chalice.app import Request
 from chalicelib import bootstrap
 from chalicelib.errors import (
     MalformedRequest,
+    PatientDataInUrl,
     PayloadTooLarge,
     Unauthenticated,
     UnsupportedMediaType,
     ValidationFailed,
 )
+from chalicelib.patients.phi import names_patient_data
 from chalicelib.scopes import parse_scope_string
 from chalicelib.validation import SHOWN_FIELD_NAME
 
@@ -80,6 +82,17 @@ def request_id_of(request: Request | None) -> str | None:
         getattr(request, "lambda_context", None), "aws_request_id", None
     )
     return str(request_id) if request_id else None
+
+
+def refuse_patient_data_in_query(request: Request) -> None:
+    """One rule for every route, before any other look at the query: no parameter named like
+    patient data (``chalicelib.patients.phi``), declared or not.
+
+    Raises PatientDataInUrl naming the parameter if its name is plain; its value is never read.
+    """
+    for name in request.query_params or {}:
+        if names_patient_data(name):
+            raise PatientDataInUrl(name if SHOWN_FIELD_NAME.fullmatch(name) else None)
 
 
 def refuse_undeclared_query_parameters(request: Request, declared: frozenset[str]) -> None:

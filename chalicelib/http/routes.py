@@ -29,6 +29,7 @@ from chalicelib.http.middleware import current_request
 from chalicelib.http.requests import (
     principal_of,
     principal_or_none,
+    refuse_patient_data_in_query,
     refuse_undeclared_query_parameters,
     request_id_of,
     scopes_of,
@@ -88,6 +89,9 @@ def call_handler(
     try:
         if scope is not None:
             admit(request, scope)
+        # Before the unknown-parameter refusal: a client sending patient data in a URL is told
+        # where it belongs (the body of POST /patients/search), whatever the route declares.
+        refuse_patient_data_in_query(request)
         declared = endpoint_of(handler)
         refuse_undeclared_query_parameters(
             request, declared.query_parameter_names if declared else frozenset()

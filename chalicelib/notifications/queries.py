@@ -70,8 +70,11 @@ _THIS_ATTEMPT = update(_NOTIFICATIONS).where(
     _notifications.attempts == bindparam("attempt"),
     _notifications.status.not_in(NotificationStatus.FINISHED),
 )
+# A delivery clears the error of an earlier attempt: shown beside "delivered" it would read as
+# current; ``attempts`` still tells that there were retries.
 _MARK_DELIVERED = _THIS_ATTEMPT.values(
     status=NotificationStatus.DELIVERED,
+    last_error=None,
     delivered_channels=bindparam("delivered"),
     delivered_at=bindparam("now"),
     updated_at=bindparam("now"),

@@ -66,25 +66,32 @@ def record_patient_change(
             next_attempt_at=now + timedelta(seconds=relay_delay),
         )
     )
-    hand_off_after_commit(uow, notification.id)
+    hand_off_after_commit(uow, notification)
     return notification
 
 
-def hand_off_after_commit(uow: UnitOfWork, notification_id: str) -> None:
+def hand_off_after_commit(uow: UnitOfWork, notification: Notification) -> None:
     """Hand the notification off to the broker once ``uow`` has committed the row that describes it.
 
     The row is written ``queued``, so a successful hand-off (the usual case)
-    costs no second write; a failed one marks it ``pending`` for the relay.
+    costs no second write; a failed one marks it ``pending`` for the relay, and
+    ``notification`` (what the change answers with) then says ``pending`` too.
     """
-    uow.after_commit(lambda: _hand_off_or_mark_pending(notification_id))
+
+    def hand_off() -> None:
+        if not _hand_off_or_mark_pending(notification.id):
+            notification.status = NotificationStatus.PENDING
+
+    uow.after_commit(hand_off)
 
 
-def _hand_off_or_mark_pending(notification_id: str) -> None:
+def _hand_off_or_mark_pending(notification_id: str) -> bool:
+    """Whether the broker took the notification; if not, its row is marked ``pending``."""
     # The broker module (and Celery) only for the requests that hand something off.
     from chalicelib.notifications import broker
 
     if broker.hand_off(notification_id):
-        return
+        return True
     try:
         # A transaction of its own, after the change's: the unit of work that committed is still open.
         with UnitOfWork() as uow:
@@ -96,6 +103,7 @@ def _hand_off_or_mark_pending(notification_id: str) -> None:
             "could not mark notification pending",
             extra={"notification_id": notification_id, "error": type(error).__name__},
         )
+    return False
 
 
 def get_notification(reads: ReadTransaction, raw_id: str) -> NotificationView:

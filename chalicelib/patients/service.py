@@ -20,7 +20,7 @@ from chalicelib.paging import Paging, paging_parameters
 from chalicelib.patients import idempotency
 from chalicelib.patients.fields import parse_patient_create, parse_patient_update
 from chalicelib.patients.idempotency import IdempotencyKey
-from chalicelib.patients.preconditions import TagCondition
+from chalicelib.patients.preconditions import TagCondition, etag_for
 from chalicelib.service_layer.unit_of_work import ReadTransaction, UnitOfWork
 from chalicelib.storage.models import Patient, PatientRecord, utc_now
 from chalicelib.validation import MAX_ID, IntegerParameter, parse_patient_id
@@ -49,6 +49,9 @@ class PatientChange:
     patient: Patient
     notification_id: str | None  # the notification announcing the change, committed with it
     replayed: bool = False  # an earlier create with the same Idempotency-Key; the patient as it is now
+    # The notification's status once the change committed and was handed off (queued, or pending
+    # when the hand-off failed); for a replay, its status now.
+    notification_status: str | None = None
 
 
 def create_patient(
@@ -71,7 +74,8 @@ def create_patient(
         earlier = idempotency.claim(uow, key, now) if key else None
         if earlier is not None:
             patient, notification_id = earlier
-            return PatientChange(patient, notification_id, replayed=True)
+            status = uow.notifications.status_of(notification_id) if notification_id else None
+            return PatientChange(patient, notification_id, replayed=True, notification_status=status)
         patient = uow.patients.add(Patient(**values, version=1, created_at=now, updated_at=now))
         notification = record_patient_change(
             uow, patient, PATIENT_CREATED, correlation_id, relay_delay=settings.relay_delay
@@ -79,7 +83,7 @@ def create_patient(
         if key:
             idempotency.complete(uow, key, patient, notification.id)
         uow.commit()
-    return PatientChange(patient, notification.id)
+    return PatientChange(patient, notification.id, notification_status=notification.status)
 
 
 def get_patient(reads: ReadTransaction, raw_id: str) -> PatientRecord:
@@ -123,7 +127,7 @@ def update_patient(
             uow, patient, PATIENT_UPDATED, correlation_id, relay_delay=settings.relay_delay
         )
         uow.commit()
-    return PatientChange(patient, notification.id)
+    return PatientChange(patient, notification.id, notification_status=notification.status)
 
 
 def delete_patient(uow: UnitOfWork, raw_id: str, if_match: TagCondition | None = None) -> None:
@@ -182,7 +186,7 @@ def _id_or_not_found(raw_id: str | int) -> int:
 def _require_match(patient: Patient, if_match: TagCondition | None) -> None:
     # Checked on the row locked for update: no other change can come between the check and ours.
     if if_match is not None and not if_match.matches_strongly(patient.id, patient.version):
-        raise PreconditionFailed()
+        raise PreconditionFailed(etag_for(patient.id, patient.version))
 
 
 def _existing(uow: UnitOfWork, raw_id: str | int, *, for_update: bool = False) -> Patient:

@@ -5,16 +5,18 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from sqlalchemy import func, select
 
 from chalicelib.service_layer.unit_of_work import UnitOfWork
-from chalicelib.storage.models import Notification
+from chalicelib.storage.models import Notification, utc_now
+from tests.helpers.api import assert_documented, get_document
 from tests.helpers.databases import sqlite_only
 from tests.helpers.patients import JOHN
-from tests.helpers.tokens import AUTH, JSON_AUTH
+from tests.helpers.tokens import AUTH, JSON_AUTH, SUITE_TOKENS
 
 
 def create(client: Any, **overrides: Any) -> dict[str, Any]:
@@ -178,3 +180,70 @@ def test_with_redis_down_changes_still_succeed_and_wait_in_the_outbox(
     assert updated.status_code == 200
     shown = get_json(client, f"/notifications/{created['notification_id']}")
     assert (shown["status"], shown["task_state"]) == ("pending", "UNKNOWN")
+
+
+def test_a_delivered_notification_shows_no_error_of_an_earlier_attempt(client: Any) -> None:
+    # GIVEN a notification whose first attempt failed and whose retry was delivered
+    notification_id = create(client)["notification_id"]
+    now = utc_now()
+    with UnitOfWork() as uow:
+        first = uow.notifications.claim(notification_id, now=now, until=now + timedelta(minutes=1))
+        assert first is not None
+        uow.notifications.mark_attempt_failed(
+            first, final=False, last_error="SimulatedFailure: x", channels="", now=now, next_attempt_at=now
+        )
+        second = uow.notifications.claim(notification_id, now=now, until=now + timedelta(minutes=1))
+        assert second is not None
+        assert uow.notifications.mark_delivered(second, channels="email,sms", now=now)
+        uow.commit()
+
+    # WHEN it is read
+    shown = get_json(client, f"/notifications/{notification_id}")
+
+    # THEN the error that no longer holds is gone; the attempts still tell that there was a retry
+    assert (shown["status"], shown["attempts"], shown["last_error"]) == ("delivered", 2, None)
+
+
+def test_notification_lists_link_their_next_page_like_the_patient_lists(client: Any) -> None:
+    # GIVEN one patient with three notifications, all pending (no Redis here)
+    created = create(client)
+    patient_id = created["patient"]["id"]
+    for name in ("John Smith", "John Smyth"):
+        client.http.put(f"/patients/{patient_id}", headers=JSON_AUTH, body=json.dumps({"name": name}))
+
+    # WHEN both lists are walked two at a time by following next
+    walks = {}
+    for first in (
+        f"/patients/{patient_id}/notifications?per_page=2",
+        "/notifications?status=pending&per_page=2",
+    ):
+        pages = [get_json(client, first)]
+        while pages[-1]["next"] is not None:
+            pages.append(get_json(client, pages[-1]["next"]))
+        walks[first] = pages
+
+    # THEN next keeps per_page and the filter, and is null on the last page
+    under_patient, by_status = walks.values()
+    assert under_patient[0]["next"] == f"/patients/{patient_id}/notifications?page=2&per_page=2"
+    assert by_status[0]["next"] == "/notifications?status=pending&page=2&per_page=2"
+    for pages in (under_patient, by_status):
+        assert [len(page["notifications"]) for page in pages] == [2, 1]
+        assert pages[-1]["next"] is None
+    document = get_document(client)
+    assert_documented(document, "/notifications", "get", client.http.get("/notifications", headers=AUTH))
+
+
+def test_a_write_only_token_is_told_the_notification_was_queued(
+    client: Any, notifying_app: Callable[..., None]
+) -> None:
+    # GIVEN a token that may write but not read the notification, and Redis up
+    notifying_app(API_TOKENS=f"{SUITE_TOKENS},importer[patients:write]:writer-token")
+    writer = {"Authorization": "Bearer writer-token", "Content-Type": "application/json"}
+
+    # WHEN it creates a patient
+    created = client.http.post("/patients", headers=writer, body=json.dumps(JOHN))
+
+    # THEN the answer says the hand-off succeeded, as the notification's row does
+    assert created.json_body["notification_status"] == "queued"
+    shown = get_json(client, f"/notifications/{created.json_body['notification_id']}")
+    assert shown["status"] == "queued"

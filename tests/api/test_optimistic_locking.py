@@ -61,6 +61,9 @@ def test_put_with_a_stale_etag_is_412_and_changes_nothing(client: Any) -> None:
 
     assert_error(response, 412, "precondition_failed")
     assert "Lost Update" not in response.body.decode()
+    # the refusal names the version that is current, so the client need not read it again
+    assert response.headers["ETag"] == tag(path, 2)
+    assert_documented(get_document(client), "/patients/{patient_id}", "put", response)
     assert client.http.get(path, headers=AUTH).json_body == before
 
 
@@ -96,9 +99,9 @@ def test_delete_with_a_stale_etag_is_412_and_keeps_the_patient(client: Any) -> N
     path, _ = create(client)
     put_if(client, path, None, {"name": "B"})
 
-    assert_error(
-        client.http.delete(path, headers={**AUTH, "If-Match": tag(path, 1)}), 412, "precondition_failed"
-    )
+    refused = client.http.delete(path, headers={**AUTH, "If-Match": tag(path, 1)})
+    assert_error(refused, 412, "precondition_failed")
+    assert refused.headers["ETag"] == tag(path, 2)
     assert client.http.get(path, headers=AUTH).status_code == 200
 
     assert client.http.delete(path, headers={**AUTH, "If-Match": tag(path, 2)}).status_code == 200
