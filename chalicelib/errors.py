@@ -42,6 +42,13 @@ class MalformedRequest(DomainError):
     code = "malformed_request"
 
 
+class DuplicateKey(MalformedRequest):
+    """A JSON object naming one key twice: parsers disagree on which value wins (here the last
+    would, and the first would never be validated), so neither is taken."""
+
+    code = "duplicate_key"
+
+
 class UnsupportedMediaType(DomainError):
     code = "unsupported_media_type"
 

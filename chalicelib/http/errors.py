@@ -15,6 +15,7 @@ from chalicelib.errors import (
     DocumentationAssetNotFound,
     DomainError,
     DuplicateEmail,
+    DuplicateKey,
     IdempotencyKeyReused,
     InsufficientScope,
     MalformedRequest,
@@ -42,6 +43,7 @@ METHOD_NOT_ALLOWED_MESSAGE = "This path does not accept this method; Allow lists
 STATUS_FOR_ERROR: dict[type[DomainError], int] = {
     ValidationFailed: 400,
     MalformedRequest: 400,
+    DuplicateKey: 400,
     PatientDataInUrl: 400,
     Unauthenticated: 401,
     InsufficientScope: 403,

@@ -22,6 +22,7 @@ from chalicelib.config.process_cache import process_cache
 from chalicelib.errors import (
     AuditUnavailable,
     DomainError,
+    DuplicateKey,
     InsufficientScope,
     MalformedRequest,
     PatientDataInUrl,
@@ -42,7 +43,13 @@ TITLE = "Telehealth patient API"
 VERSION = "1.0.0"
 BEARER_SCHEME = "bearerToken"
 # Raised by chalicelib.http.requests.read_json_object for every route that takes a JSON body.
-BODY_ERRORS: tuple[type[DomainError], ...] = (MalformedRequest, PayloadTooLarge, UnsupportedMediaType)
+BODY_ERRORS: tuple[type[DomainError], ...] = (
+    DuplicateKey,
+    MalformedRequest,
+    DuplicateKey,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+)
 # Raised by chalicelib.http.routes.admit on every protected route, before its handler.
 ADMISSION_ERRORS: tuple[type[DomainError], ...] = (RateLimited, InsufficientScope)
 PATH_PARAMETER = re.compile(r"{([^}]+)}")

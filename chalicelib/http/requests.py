@@ -15,6 +15,7 @@ from chalice.app import Request
 
 from chalicelib import bootstrap
 from chalicelib.errors import (
+    DuplicateKey,
     MalformedRequest,
     PatientDataInUrl,
     PayloadTooLarge,
@@ -28,7 +29,8 @@ from chalicelib.validation import SHOWN_FIELD_NAME
 
 
 def read_json_object(request: Request) -> Any:
-    """Decode the request body as JSON. Raises MalformedRequest, PayloadTooLarge, UnsupportedMediaType."""
+    """Decode the request body as JSON. Raises MalformedRequest (DuplicateKey for a key given twice in
+    one object), PayloadTooLarge, UnsupportedMediaType."""
     raw = request.raw_body or b""
     if isinstance(raw, str):
         raw = raw.encode("utf-8")
@@ -42,11 +44,24 @@ def read_json_object(request: Request) -> Any:
     if not raw.strip():
         raise MalformedRequest("Request body must be a JSON object")
     try:
-        return json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
+        return json.loads(
+            raw.decode("utf-8"), parse_constant=_reject_constant, object_pairs_hook=_object_without_duplicates
+        )
     except UnicodeDecodeError:
         raise MalformedRequest("Request body is not valid UTF-8") from None
     except (ValueError, RecursionError):
         raise MalformedRequest("Request body is not valid JSON") from None
+
+
+def _object_without_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in found:
+            shown = key if SHOWN_FIELD_NAME.fullmatch(key) else None
+            named = f"The key {shown!r}" if shown else "A key"
+            raise DuplicateKey(f"{named} appears twice in one JSON object: send it once", field=shown)
+        found[key] = value
+    return found
 
 
 def _reject_constant(name: str) -> Any:

@@ -137,3 +137,47 @@ def test_the_body_limit_is_configurable_and_documented(client: Any, monkeypatch:
     assert document["paths"]["/patients"]["post"]["requestBody"]["description"] == (
         "A JSON object of at most 200 bytes."
     )
+
+
+@pytest.mark.parametrize(
+    "raw, key",
+    [
+        # The first email is never validated if the last one wins.
+        (b'{"name": "S", "email": "not-an-email", "email": "ok@x.example"}', "email"),
+        (b'{"name": "S", "name": "T", "email": "ok@x.example"}', "name"),
+        (b'{"name": "S", "email": "ok@x.example", "phone": null, "phone": "123-456-7890"}', "phone"),
+        (b'{"name": "S", "email": "ok@x.example", "x": {"a": 1, "a": 2}}', "a"),
+    ],
+)
+def test_a_key_given_twice_is_refused_naming_it(client: Any, raw: bytes, key: str) -> None:
+    body = assert_refused(client, post(client, raw), 400, "duplicate_key")
+
+    assert body["field"] == key
+
+
+def test_a_duplicate_key_is_refused_on_every_route_that_takes_a_body(client: Any) -> None:
+    # GIVEN every operation the document says takes a JSON body, and a patient to change
+    document = get_document(client)
+    created = client.http.post("/patients", headers=JSON_AUTH, body=b"{" + VALID + b"}").json_body
+    with_body = [
+        (path.replace("{patient_id}", str(created["patient"]["id"])), method, path)
+        for path, operations in document["paths"].items()
+        for method, operation in operations.items()
+        if "requestBody" in operation
+    ]
+    assert len(with_body) >= 2
+
+    for url, method, path in with_body:
+        # WHEN one of them gets an object that names a key twice
+        response = getattr(client.http, method)(url, headers=JSON_AUTH, body=b'{"name": "S", "name": "T"}')
+
+        # THEN it is a documented 400 naming the key, whatever else the body would have needed
+        assert (response.status_code, response.json_body["code"]) == (400, "duplicate_key"), (method, path)
+        assert response.json_body["field"] == "name"
+        assert_documented(document, path, method, response)
+
+
+def test_a_key_that_is_not_a_plain_name_is_not_repeated(client: Any) -> None:
+    body = assert_refused(client, post(client, b'{"<script>": 1, "<script>": 2}'), 400, "duplicate_key")
+
+    assert "field" not in body and "<script>" not in json.dumps(body)
