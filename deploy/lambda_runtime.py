@@ -23,6 +23,7 @@ import json
 import logging
 import os
 import resource
+import secrets
 import subprocess
 import sys
 import sysconfig
@@ -131,13 +132,21 @@ class InvocationError(RuntimeError):
     """The handler raised (or could not be imported); the message is the traceback."""
 
 
+EMULATED_IDEMPOTENCY_KEY_SECRET = secrets.token_hex(32)
+
+
 def lambda_environment(**variables: str) -> dict[str, str]:
-    """What a function's process sees: its configuration, no PYTHON* or project variables."""
+    """What a function's process sees: its configuration, no PYTHON* or project variables.
+
+    The API's functions read IDEMPOTENCY_KEY_SECRET from their secret; here every container of this
+    process shares one made for it, as every container of a deployment shares the secret's value.
+    """
     return {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "LANG": "C.UTF-8",
         "TZ": ":UTC",
         "AWS_LAMBDA_FUNCTION_NAME": LambdaContext.function_name,
+        "IDEMPOTENCY_KEY_SECRET": EMULATED_IDEMPOTENCY_KEY_SECRET,
         **variables,
     }
 

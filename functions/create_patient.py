@@ -51,12 +51,14 @@ from chalicelib.service_layer.unit_of_work import UnitOfWork
 )
 def create_patient(request: Request, *, audit: AuditContext) -> Response:
     payload = read_json_object(request)
-    key = idempotency_key(principal_of(request), request.headers.get(IDEMPOTENCY_KEY), payload)
+    settings = bootstrap.patient_settings()
+    raw_key = request.headers.get(IDEMPOTENCY_KEY)
+    key = idempotency_key(principal_of(request), raw_key, payload, settings.idempotency_key_secret)
     change = patients.create_patient(
         UnitOfWork(audit=audit),
         payload,
         key,
-        settings=bootstrap.patient_settings(),
+        settings=settings,
         correlation_id=request_id_of(request),
     )
     headers = {"ETag": etag_for(change.patient.id, change.patient.version)}

@@ -5,7 +5,9 @@ A stage names where a secret lives instead of holding its value:
 * ``API_TOKENS_SECRET_ID``: a Secrets Manager secret whose string is the value of
   ``API_TOKEN_SHA256`` (``principal:<sha256 hex>`` entries, comma-separated);
 * ``DATABASE_URL_PARAMETER``: an SSM parameter (SecureString) holding ``DATABASE_URL``;
-* ``REDIS_URL_PARAMETER``: an SSM parameter (SecureString) holding ``REDIS_URL``.
+* ``REDIS_URL_PARAMETER``: an SSM parameter (SecureString) holding ``REDIS_URL``;
+* ``IDEMPOTENCY_KEY_SECRET_ID``: a Secrets Manager secret holding ``IDEMPOTENCY_KEY_SECRET``, the
+  key of the Idempotency-Key request digests (an HMAC: the table holds no hash of patient data).
 
 ``chalicelib.config.settings`` resolves them once per process (one Lambda cold start);
 the token digests are read again on a short TTL (``chalicelib.config.token_secret``).
@@ -25,6 +27,7 @@ SECRET_REFERENCES = {
     "API_TOKENS_SECRET_ID": "API_TOKEN_SHA256",
     "DATABASE_URL_PARAMETER": "DATABASE_URL",
     "REDIS_URL_PARAMETER": "REDIS_URL",
+    "IDEMPOTENCY_KEY_SECRET_ID": "IDEMPOTENCY_KEY_SECRET",
 }
 
 

@@ -11,7 +11,7 @@ from AWS secrets (``chalicelib.config.secrets``).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import NamedTuple
 
@@ -48,15 +48,18 @@ DEFAULT_TOKEN_CACHE_SECONDS = 60
 AUTHORIZER_HANDLER = "app.authorize_bearer_token"
 # A JWT principal is jwt:<issuer>:<sub> in a 255-character column; sub is at most 128.
 MAX_JWT_ISSUER_LENGTH = 120
+# In the data dir: the dev stage's own key of the Idempotency-Key request digests.
+IDEMPOTENCY_KEY_SECRET_FILE = "idempotency-key-secret"  # noqa: S105 - a file name
 
 
 class PatientSettings(NamedTuple):
     """What the patient service needs besides its input: the region of phone numbers written without
-    a country code, and how long a change's notification may wait for its hand-off before the relay
-    takes it."""
+    a country code, how long a change's notification may wait for its hand-off before the relay
+    takes it, and the key of the Idempotency-Key request digests."""
 
     phone_default_region: str
     relay_delay: float
+    idempotency_key_secret: bytes
 
 
 @dataclass(frozen=True)
@@ -123,6 +126,9 @@ class Settings:
     phone_default_region: str = "US"
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     rate_limit: RateLimitSettings = field(default_factory=RateLimitSettings)
+    # IDEMPOTENCY_KEY_SECRET (prod: from IDEMPOTENCY_KEY_SECRET_ID; dev: made in the data dir). Empty
+    # where no request is served.
+    idempotency_key_secret: bytes = field(default=b"", repr=False)
     notifications: NotificationSettings = field(default_factory=NotificationSettings)
 
     @property
@@ -150,12 +156,36 @@ class Settings:
 
     @property
     def patients(self) -> PatientSettings:
-        return PatientSettings(self.phone_default_region, self.notifications.relay_delay)
+        return PatientSettings(
+            self.phone_default_region, self.notifications.relay_delay, self.idempotency_key_secret
+        )
+
+
+def _data_dir(env: Mapping[str, str]) -> Path:
+    return Path(env.get("TELEHEALTH_DATA_DIR", PROJECT_ROOT / ".data"))
 
 
 def _default_database_url(env: Mapping[str, str]) -> str:
-    data_dir = Path(env.get("TELEHEALTH_DATA_DIR", PROJECT_ROOT / ".data"))
-    return f"sqlite:///{data_dir / 'telehealth.db'}"
+    return f"sqlite:///{_data_dir(env) / 'telehealth.db'}"
+
+
+def _idempotency_key_secret(env: Mapping[str, str], *, serves_requests: bool, local: bool) -> bytes:
+    configured = env.get("IDEMPOTENCY_KEY_SECRET", "")
+    if configured:
+        if len(configured.encode()) < MIN_HS256_SECRET_BYTES:
+            raise ConfigurationError(
+                f"IDEMPOTENCY_KEY_SECRET must be at least {MIN_HS256_SECRET_BYTES} bytes"
+            )
+        return configured.encode()
+    if not serves_requests:
+        return b""
+    if local:  # a laptop only: a deployed function never loads the module
+        from chalicelib.config.local_secret import development_secret
+
+        return development_secret(_data_dir(env), IDEMPOTENCY_KEY_SECRET_FILE)
+    raise ConfigurationError(
+        "IDEMPOTENCY_KEY_SECRET (or IDEMPOTENCY_KEY_SECRET_ID) is required outside the dev stage on a laptop"
+    )
 
 
 def normalize_database_url(url: str) -> str:
@@ -184,8 +214,9 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         raise ConfigurationError(str(error)) from None
     stage = _stage(env)
     in_lambda = bool(env.get("AWS_LAMBDA_FUNCTION_NAME"))
-    dev_token = stage == "dev" and not in_lambda
-    token_digests = load_token_digests(env, development_token=dev_token) if requests else ()
+    # The dev stage outside Lambda: the published token, the SQLite file and a key made on the spot.
+    on_a_laptop = stage == "dev" and not in_lambda
+    token_digests = load_token_digests(env, development_token=on_a_laptop) if requests else ()
     settings = Settings(
         stage=stage,
         in_lambda=in_lambda,
@@ -208,7 +239,9 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         notifications=load_notification_settings(env),
     )
     _refuse_unsafe_production(settings)
-    return settings
+    # Last: a laptop's key is made in the data dir only once the rest is known to be sound.
+    secret = _idempotency_key_secret(env, serves_requests=requests, local=on_a_laptop)
+    return replace(settings, idempotency_key_secret=secret)
 
 
 def load_auth_settings(env: Mapping[str, str]) -> AuthSettings:

@@ -19,6 +19,7 @@ retry after the delete is a new create and nothing of the deleted patient
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import logging
 import re
@@ -46,10 +47,17 @@ CLAIM_ATTEMPTS = 3
 class IdempotencyKey:
     principal: str
     key: str
-    request_sha256: str
+    # HMAC-SHA256 of the body's canonical JSON under the server's key (IDEMPOTENCY_KEY_SECRET), in hex:
+    # whoever reads the table cannot confirm a guessed name and email, as a plain SHA-256 allowed.
+    request_digest: str
+    # The plain SHA-256 that rows written before the HMAC hold: such a row answers its retry until it
+    # expires (24 h after the deployment that brought the HMAC; then this can go).
+    legacy_request_digest: str
 
 
-def idempotency_key(principal: str, raw_key: str | None, payload: Any) -> IdempotencyKey | None:
+def idempotency_key(
+    principal: str, raw_key: str | None, payload: Any, secret: bytes
+) -> IdempotencyKey | None:
     """The key of a create request (None without the header). Raises ValidationFailed for a bad key."""
     if raw_key is None:
         return None
@@ -57,13 +65,18 @@ def idempotency_key(principal: str, raw_key: str | None, payload: Any) -> Idempo
         raise ValidationFailed(
             f"{IDEMPOTENCY_KEY} must be 1 to 255 printable ASCII characters", field=IDEMPOTENCY_KEY
         )
-    return IdempotencyKey(principal, raw_key, request_sha256(payload))
+    canonical = _canonical_json(payload)
+    return IdempotencyKey(
+        principal,
+        raw_key,
+        hmac.new(secret, canonical, hashlib.sha256).hexdigest(),
+        hashlib.sha256(canonical).hexdigest(),
+    )
 
 
-def request_sha256(payload: Any) -> str:
-    """Hash of the body's canonical JSON: key order and whitespace do not make a body different."""
-    canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
-    return hashlib.sha256(canonical.encode("ascii")).hexdigest()
+def _canonical_json(payload: Any) -> bytes:
+    """The body as one text: key order and whitespace do not make a body different."""
+    return json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode("ascii")
 
 
 def claim(uow: UnitOfWork, key: IdempotencyKey, now: datetime) -> tuple[Patient, str | None] | None:
@@ -83,14 +96,14 @@ def claim(uow: UnitOfWork, key: IdempotencyKey, now: datetime) -> tuple[Patient,
             values = {
                 "principal": key.principal,
                 "key": key.key,
-                "request_sha256": key.request_sha256,
+                "request_sha256": key.request_digest,
                 "created_at": now,
                 "expires_at": now + KEY_LIFETIME,
             }
             if keys.insert_if_absent(values):
                 return None
             continue  # a concurrent request with this key committed first: read its row
-        if record.request_sha256 != key.request_sha256:
+        if record.request_sha256 not in (key.request_digest, key.legacy_request_digest):
             raise IdempotencyKeyReused()
         patient = uow.patients.get(record.patient_id) if record.patient_id is not None else None
         if patient is None:

@@ -95,6 +95,7 @@ class StoredIdempotencyKey(Base):
 
     principal: Mapped[str] = mapped_column(String(255), primary_key=True)
     key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    # HMAC-SHA256 of the request body under IDEMPOTENCY_KEY_SECRET (rows older than a day: plain SHA-256).
     request_sha256: Mapped[str] = mapped_column(String(64))
     patient_id: Mapped[int | None] = mapped_column(BigInteger, index=True)
     result: Mapped[str | None] = mapped_column(Text)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 from datetime import timedelta
 from typing import Any
@@ -9,6 +11,7 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
+from chalicelib import bootstrap
 from chalicelib.audit.recording import utc_now
 from chalicelib.patients.idempotency import purge_expired_keys
 from chalicelib.service_layer.unit_of_work import UnitOfWork
@@ -205,3 +208,38 @@ def test_idempotent_answers_match_the_openapi_document(client: Any) -> None:
     create = document["paths"]["/patients"]["post"]
     assert "Idempotency-Key" in {p["name"] for p in create["parameters"]}
     assert set(create["responses"]["201"]["headers"]) == {"ETag", "Idempotent-Replayed"}
+
+
+def canonical_body(body: dict[str, Any]) -> bytes:
+    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode("ascii")
+
+
+def test_the_table_holds_an_hmac_of_the_body_never_its_plain_hash(client: Any) -> None:
+    # GIVEN a keyed create
+    post_keyed(client, "key-1", JOHN)
+
+    # WHEN someone who can read the table tries the guessed body against what it holds
+    with get_engine().connect() as connection:
+        [stored] = connection.execute(text("SELECT request_sha256 FROM idempotency_keys")).scalars()
+    guessed = canonical_body(JOHN)
+
+    # THEN the plain SHA-256 of the body does not confirm it; only the server's key does
+    assert stored != hashlib.sha256(guessed).hexdigest()
+    secret = bootstrap.settings().idempotency_key_secret
+    assert stored == hmac.new(secret, guessed, hashlib.sha256).hexdigest()
+
+
+def test_a_key_stored_with_the_plain_hash_before_the_hmac_still_answers_its_retry(client: Any) -> None:
+    # GIVEN a key row as the deployment before the HMAC wrote it (its digest a plain SHA-256)
+    first = post_keyed(client, "key-1", JOHN)
+    with get_engine().begin() as connection:
+        connection.execute(
+            text("UPDATE idempotency_keys SET request_sha256 = :legacy"),
+            {"legacy": hashlib.sha256(canonical_body(JOHN)).hexdigest()},
+        )
+
+    # WHEN the client retries within the day THEN it is a replay, and another body is still refused
+    retry = post_keyed(client, "key-1", JOHN)
+    assert (retry.status_code, retry.headers.get("Idempotent-Replayed")) == (201, "true")
+    assert retry.json_body["patient"]["id"] == first.json_body["patient"]["id"]
+    assert_error(post_keyed(client, "key-1", JANE), 422, "idempotency_key_reused")

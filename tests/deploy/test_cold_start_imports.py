@@ -81,6 +81,7 @@ OUR_MODULES_OF_A_READ = {
     "chalicelib.patients",
     "chalicelib.patients.fields",
     "chalicelib.patients.idempotency",
+    "chalicelib.patients.phi",
     "chalicelib.patients.preconditions",
     "chalicelib.patients.queries",
     "chalicelib.patients.service",

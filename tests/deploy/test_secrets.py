@@ -24,11 +24,14 @@ DATABASE_PARAMETER = "/telehealth-api/test/database-url"
 REDIS_PARAMETER = "/telehealth-api/test/redis-url"
 PG = "postgresql://clinic@db.internal/telehealth"
 REDIS = "redis://cache.internal:6379/0"
+IDEMPOTENCY_SECRET = "telehealth-api/test/idempotency-key"
+IDEMPOTENCY_KEY = "an-idempotency-key-of-more-than-32-bytes"
 REFERENCES = {
     "APP_STAGE": "prod",
     "API_TOKENS_SECRET_ID": TOKENS_SECRET,
     "DATABASE_URL_PARAMETER": DATABASE_PARAMETER,
     "REDIS_URL_PARAMETER": REDIS_PARAMETER,
+    "IDEMPOTENCY_KEY_SECRET_ID": IDEMPOTENCY_SECRET,
 }
 
 
@@ -45,6 +48,9 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
 
         def store(tokens: str, database_url: str, redis_url: str = REDIS) -> None:
             secrets_client("secretsmanager").create_secret(Name=TOKENS_SECRET, SecretString=tokens)
+            secrets_client("secretsmanager").create_secret(
+                Name=IDEMPOTENCY_SECRET, SecretString=IDEMPOTENCY_KEY
+            )
             secrets_client("ssm").put_parameter(
                 Name=DATABASE_PARAMETER, Value=database_url, Type="SecureString"
             )

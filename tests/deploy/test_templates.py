@@ -471,6 +471,8 @@ TOKEN_SECRET_ARN = (
     "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:"
     "secret:telehealth-api/prod/api-token-sha256-??????"  # Secrets Manager's six random characters
 )
+# The API's function alone also keys the Idempotency-Key request digests with its own secret.
+IDEMPOTENCY_SECRET_ARN = TOKEN_SECRET_ARN.replace("api-token-sha256", "idempotency-key")
 # Actions without resource-level permissions: Lambda's VPC network interfaces and X-Ray.
 ACTIONS_ON_ANY_RESOURCE = {
     "ec2:CreateNetworkInterface",
@@ -535,8 +537,8 @@ def test_each_role_is_scoped_to_the_account_region_and_exact_resources_in_cloudf
         sam_role_permissions(deployed_sam, h) for h in ("app.app", "app.authorize_bearer_token")
     )
 
-    for permissions in (api, authorizer):
-        assert permissions["secretsmanager:GetSecretValue"] == {TOKEN_SECRET_ARN}
+    assert api["secretsmanager:GetSecretValue"] == {TOKEN_SECRET_ARN, IDEMPOTENCY_SECRET_ARN}
+    assert authorizer["secretsmanager:GetSecretValue"] == {TOKEN_SECRET_ARN}
     for handler in functions:
         permissions = sam_role_permissions(deployed_sam, handler)
         assert_scoped_to_the_account(
@@ -587,10 +589,12 @@ def test_terraform_roles_name_the_account_region_and_partition_from_its_data_sou
         )
         if handler in SCHEDULED:
             continue
+        secrets = {TOKEN_SECRET_ARN, IDEMPOTENCY_SECRET_ARN} if handler == "app.app" else {TOKEN_SECRET_ARN}
         assert permissions["secretsmanager:GetSecretValue"] == {
-            TOKEN_SECRET_ARN.replace("${AWS::Partition}", "${data.aws_partition.chalice.partition}")
+            arn.replace("${AWS::Partition}", "${data.aws_partition.chalice.partition}")
             .replace("${AWS::Region}", "${data.aws_region.chalice.id}")
             .replace("${AWS::AccountId}", "${data.aws_caller_identity.chalice.account_id}")
+            for arn in secrets
         }
     assert "arn:*" not in json.dumps(terraform["resource"]["aws_iam_role_policy"])
 

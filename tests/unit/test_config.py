@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import stat
+from pathlib import Path
 
 import pytest
 
@@ -13,8 +15,10 @@ from tests.helpers.environment import load_dev_settings
 
 PG = "postgresql://clinic@db.internal/telehealth"
 REDIS = "redis://cache.internal:6379/0"
-PROD = {"APP_STAGE": "prod", "DATABASE_URL": PG, "REDIS_URL": REDIS}
-IN_LAMBDA = {"AWS_LAMBDA_FUNCTION_NAME": "telehealth-api-dev"}
+# What a deployment's secret would hold; at least 32 bytes.
+IDEMPOTENCY_KEY = {"IDEMPOTENCY_KEY_SECRET": "k" * 32}
+PROD = {"APP_STAGE": "prod", "DATABASE_URL": PG, "REDIS_URL": REDIS, **IDEMPOTENCY_KEY}
+IN_LAMBDA = {"AWS_LAMBDA_FUNCTION_NAME": "telehealth-api-dev", **IDEMPOTENCY_KEY}
 
 
 def test_dev_defaults_to_sqlite_and_the_development_token() -> None:
@@ -228,3 +232,39 @@ def test_a_token_no_client_could_send_refuses_to_start(token: str) -> None:
     # RFC 6750's b64token is all a Bearer header may carry: a configured token outside it is a typo.
     with pytest.raises(ConfigurationError, match="entry 2: a token is made of"):
         load_dev_settings({"API_TOKENS": f"a:fine-token,b:{token}"})
+
+
+def test_a_laptop_makes_its_idempotency_key_once_in_the_data_dir_for_its_owner_only(tmp_path: Path) -> None:
+    # GIVEN the dev stage outside Lambda, with no key configured
+    env = {"TELEHEALTH_DATA_DIR": str(tmp_path / "data")}
+
+    # WHEN settings are read twice (two processes, or a restart)
+    first, again = load_dev_settings(env), load_dev_settings(env)
+
+    # THEN one random key serves both, in a file only its owner may read
+    [key_file] = (tmp_path / "data").iterdir()
+    assert first.idempotency_key_secret == again.idempotency_key_secret
+    assert len(first.idempotency_key_secret) == 32
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+
+
+@pytest.mark.parametrize(
+    "env, reason",
+    [
+        ({**PROD, "API_TOKENS": "a:strong", "IDEMPOTENCY_KEY_SECRET": ""}, "IDEMPOTENCY_KEY_SECRET"),
+        ({**PROD, "API_TOKENS": "a:strong", "IDEMPOTENCY_KEY_SECRET": "short"}, "at least 32 bytes"),
+        (
+            {
+                **IN_LAMBDA,
+                "APP_STAGE": "dev",
+                "DATABASE_URL": PG,
+                "API_TOKENS": "c:long",
+                "IDEMPOTENCY_KEY_SECRET": "",
+            },
+            "IDEMPOTENCY_KEY_SECRET",
+        ),
+    ],
+)
+def test_a_deployment_needs_its_idempotency_key_from_its_secret(env: dict[str, str], reason: str) -> None:
+    with pytest.raises(ConfigurationError, match=reason):
+        load_settings(env)
