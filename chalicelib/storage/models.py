@@ -129,6 +129,19 @@ class AuditEvent(Base):
     window_start: Mapped[datetime | None] = mapped_column(DateTime())
 
 
+class AuditDisclosure(Base):
+    """A patient whose data the answer of an audit event showed (the accounting of disclosures).
+
+    The primary key leads with the patient: ``GET /audit?patient_id=`` walks it newest first.
+    No foreign keys: like the trail, it outlives the patients it names.
+    """
+
+    __tablename__ = "audit_disclosures"
+
+    patient_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    event_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+
+
 @dataclass(frozen=True, slots=True)
 class AuditEventRecord:
     """An audit event as read to answer a request."""

@@ -122,7 +122,7 @@ def counted_api(
     proxied = proxied.render_as_string(hide_password=False)
     configure_environment(monkeypatch, DATABASE_URL=proxied, API_TOKENS=SUITE_TOKENS, REDIS_URL=redis_url)
     with get_engine().begin() as connection:
-        connection.execute(text("TRUNCATE patients, notifications, idempotency_keys, audit_events CASCADE"))
+        connection.execute(text("TRUNCATE patients, notifications, idempotency_keys, audit_events, audit_disclosures CASCADE"))
         connection.execute(text("UPDATE row_counts SET row_count = 0"))
     from app import app
 
