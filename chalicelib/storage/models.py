@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import BigInteger, DateTime, Index, Integer, MetaData, SmallInteger, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -154,6 +155,17 @@ class AuditEventRecord:
     status: int | None
     request_id: str | None
     count: int
+
+
+@dataclass(frozen=True, slots=True)
+class DisclosedRows:
+    """What a read that records itself read (``chalicelib.audit.queries.read_disclosing``): the
+    status its audit row recorded, the rows, and the other values computed with them."""
+
+    status: int
+    rows: list[tuple[Any, ...]]  # the selected columns, in the select's order: the shown ones first
+    patient_ids: list[int]  # each row's ``id``
+    values: dict[str, Any]  # the other columns asked for, by label
 
 
 class NotificationStatus:
