@@ -14,7 +14,9 @@ from functools import lru_cache
 from typing import Any, Protocol, cast
 
 from sqlalchemy import (
+    ARRAY,
     CTE,
+    BigInteger,
     ColumnElement,
     Connection,
     Row,
@@ -236,9 +238,26 @@ def _disclosing_statement(
     return statement
 
 
+@lru_cache(maxsize=2)
+def _row_with_disclosures(wait_for_flush: bool) -> Any:
+    """PostgreSQL: the row (``audit_*`` values) and one disclosure per id of the ``audit_disclosed``
+    array, in one statement."""
+    status = sql_cast(bindparam(_AUDIT_PARAMETER.format("status")), _events.status.type)
+    event = _audit_row_returning(status, wait_for_flush)
+    patients = (
+        func.unnest(sql_cast(bindparam(_AUDIT_PARAMETER.format("disclosed")), ARRAY(BigInteger)))
+        .table_valued("patient_id")
+        .render_derived()
+    )
+    return insert(AUDIT_DISCLOSURES).from_select(
+        [_disclosures.patient_id, _disclosures.event_id],
+        select(patients.c.patient_id, event.c.id).select_from(event.join(patients, true())),
+    )
+
+
 def _audit_row_returning(status: ColumnElement[int], wait_for_flush: bool) -> CTE:
-    """INSERT INTO audit_events … RETURNING id, status, as a CTE: the request's row, its status
-    computed by the statement."""
+    """INSERT INTO audit_events … RETURNING id, status, as a CTE: the request's row (its values
+    bound as ``audit_<column>``), its status computed by the statement."""
     given = [column for column in _ROW_COLUMNS if column is not _events.status]
     values = select(
         *(sql_cast(bindparam(_AUDIT_PARAMETER.format(column.name)), column.type) for column in given),
@@ -260,10 +279,27 @@ class AuditEventRepository:
     def __init__(self, connection: Connection) -> None:
         self._connection = connection
 
-    def add(self, row: AuditRow, *, wait_for_flush: bool = True) -> None:
-        """Append ``row``. With ``wait_for_flush=False`` on PostgreSQL, the statement's own
-        transaction commits without waiting for its WAL record to reach the disk (the row is
-        visible at once); it must then be the transaction's only statement."""
+    def add(self, row: AuditRow, *, wait_for_flush: bool = True, disclosed: Sequence[int] = ()) -> None:
+        """Append ``row``, and name the patients ``disclosed`` by its answer with it. With
+        ``wait_for_flush=False`` on PostgreSQL, the statement's own transaction commits without
+        waiting for its WAL record to reach the disk (the row is visible at once); it must then
+        be the transaction's only statement.
+
+        With disclosures, PostgreSQL writes both in one statement (a data-modifying CTE); SQLite
+        in two, so the transaction must hold them (``UnitOfWork.disclosing()``).
+        """
+        patients = list(dict.fromkeys(disclosed))
+        if patients and self._connection.dialect.name == "postgresql":
+            values = {_AUDIT_PARAMETER.format(name): value for name, value in row.items()}
+            values[_AUDIT_PARAMETER.format("disclosed")] = patients
+            self._connection.execute(_row_with_disclosures(wait_for_flush), values)
+            return
+        if patients:
+            inserted = self._connection.execute(_INSERT, row).inserted_primary_key
+            assert inserted is not None
+            disclosures = [{"patient_id": patient, "event_id": inserted[0]} for patient in patients]
+            self._connection.execute(_INSERT_DISCLOSURES, disclosures)
+            return
         if wait_for_flush or self._connection.dialect.name != "postgresql":
             insert_rows(self._connection, [row])
             return

@@ -74,6 +74,13 @@ class UnitOfWork:
         single._mode = TransactionMode.ONE_STATEMENT
         return single
 
+    def disclosing(self) -> UnitOfWork:
+        """This unit of work, for an audit row with its disclosures: one statement on PostgreSQL,
+        which commits by itself; on SQLite a few, in one write transaction."""
+        audited = UnitOfWork(audit=self.audit)
+        audited._mode = TransactionMode.AUDITED_READ
+        return audited
+
     def __enter__(self) -> UnitOfWork:
         self._connection = begin(self._mode)
         self._session: Session | None = None

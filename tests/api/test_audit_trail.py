@@ -630,3 +630,34 @@ def test_audit_answers_match_the_openapi_document(client: Any) -> None:
     event = answers[0][2].json_body["events"][0]
     # chalice.test.Client sets no API Gateway requestId: the invocation's id stands in.
     assert event["action"] == "patient.read" and isinstance(event["request_id"], str)
+
+
+def test_patients_a_service_discloses_are_recorded_with_the_wrappers_row(client: Any) -> None:
+    # GIVEN answers whose service named the patients they showed (as a search page does)
+    def answered(status: int, disclosed: list[int], request_id: str) -> None:
+        context = AuditContext(principal="suite", action=LIST_PATIENTS, request_id=request_id)
+        context.disclose(disclosed)
+        record_outcome(UnitOfWork(), context, status, durable_reads=False)
+
+    # WHEN the wrapper records them: a page of three (one twice), an empty page, a failed answer
+    answered(200, [7, 3, 7, 9], "shown")
+    answered(200, [], "empty")
+    answered(500, [11], "failed")
+
+    # THEN the page's row and its three patients are written together; nothing else is disclosed
+    rows = {row["request_id"]: row["id"] for row in audit_rows()}
+    assert set(rows) == {"shown", "empty", "failed"}
+    assert disclosures() == [(3, rows["shown"]), (7, rows["shown"]), (9, rows["shown"])]
+    trail = client.http.get("/audit?patient_id=9", headers=AUTH).json_body["events"]
+    assert [event["request_id"] for event in trail] == ["shown"]
+
+
+def test_a_row_whose_disclosures_cannot_be_written_is_not_written_either(client: Any) -> None:
+    context = AuditContext(principal="suite", action=LIST_PATIENTS, request_id="page")
+    context.disclose([1, 2])
+
+    with disclosures_offline(), pytest.raises(Exception, match="disclosures offline"):
+        record_outcome(UnitOfWork(), context, 200, durable_reads=False)
+
+    # The wrapper answers 503 audit_unavailable then; the row did not commit without its disclosures.
+    assert audit_rows() == [] and disclosures() == []
