@@ -8,6 +8,7 @@ add a third to that cost.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from functools import lru_cache
@@ -76,7 +77,13 @@ def insert_rows(executor: Session | Connection, rows: list[AuditRow]) -> None:
 
 AUDIT_DISCLOSURES = cast(Table, AuditDisclosure.__table__)
 _disclosures = AUDIT_DISCLOSURES.c
-_INSERT_DISCLOSURES = insert(AUDIT_DISCLOSURES)
+# SQLite: the disclosures of one event from a JSON array of patient ids, in one statement (an
+# executemany of 100 rows costs about a millisecond in SQLAlchemy's per-row parameter handling).
+_SQLITE_PATIENTS = func.json_each(bindparam("patient_ids")).table_valued("value")
+_INSERT_DISCLOSURES_SQLITE = insert(AUDIT_DISCLOSURES).from_select(
+    [_disclosures.patient_id, _disclosures.event_id],
+    select(_SQLITE_PATIENTS.c.value, bindparam("event_id")).distinct(),
+)
 
 # The SQL status of a read, over the CTE of the rows it read (``read_disclosing``'s ``status``).
 StatusRule = Callable[[CTE], ColumnElement[int]]
@@ -183,11 +190,13 @@ def _record_in_transaction(
     inserted = connection.execute(_INSERT, context.row(status=result.status)).inserted_primary_key
     if result.status != context.action.success_status or inserted is None:
         return
-    event_id = inserted[0]
-    patients = dict.fromkeys(result.patient_ids[: _shown(shown)])
-    if patients:
-        disclosures = [{"patient_id": patient, "event_id": event_id} for patient in patients]
-        connection.execute(_INSERT_DISCLOSURES, disclosures)
+    _disclose_in_transaction(connection, inserted[0], result.patient_ids[: _shown(shown)])
+
+
+def _disclose_in_transaction(connection: Connection, event_id: int, patient_ids: Sequence[int]) -> None:
+    if patient_ids:
+        values = {"event_id": event_id, "patient_ids": json.dumps(list(patient_ids))}
+        connection.execute(_INSERT_DISCLOSURES_SQLITE, values)
 
 
 @lru_cache(maxsize=64)
@@ -297,8 +306,7 @@ class AuditEventRepository:
         if patients:
             inserted = self._connection.execute(_INSERT, row).inserted_primary_key
             assert inserted is not None
-            disclosures = [{"patient_id": patient, "event_id": inserted[0]} for patient in patients]
-            self._connection.execute(_INSERT_DISCLOSURES, disclosures)
+            _disclose_in_transaction(self._connection, inserted[0], patients)
             return
         if wait_for_flush or self._connection.dialect.name != "postgresql":
             insert_rows(self._connection, [row])

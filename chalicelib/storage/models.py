@@ -138,6 +138,8 @@ class AuditDisclosure(Base):
     """
 
     __tablename__ = "audit_disclosures"
+    # SQLite: the rows are the primary key's B-tree itself, not a rowid table beside it (migration 0010).
+    __table_args__ = {"sqlite_with_rowid": False}
 
     patient_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     event_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
