@@ -203,25 +203,6 @@ class PatientReader:
             return int(maintained)
         return int(self._connection.scalar(_EXACT_PATIENT_COUNT) or 0)
 
-    def page(self, *, offset: int, limit: int) -> list[PatientRecord]:
-        """``limit`` patients in id order from position ``offset``.
-
-        The skipping happens on the primary key alone (an index-only scan on
-        PostgreSQL), and only the rows returned are read in full.
-        """
-        return self._records(_PATIENT_PAGE_AT_OFFSET, {"offset": offset, "limit": limit})
-
-    def after(self, patient_id: int, *, limit: int, offset: int = 0) -> list[PatientRecord]:
-        """``limit`` patients in id order whose id is greater than ``patient_id`` (keyset paging),
-        from position ``offset`` among those (skipped on the primary key alone, as in ``page``)."""
-        if offset:
-            params = {"after": patient_id, "offset": offset, "limit": limit}
-            return self._records(_PATIENT_PAGE_AFTER_AT_OFFSET, params)
-        return self._records(_PATIENT_PAGE_AFTER, {"after": patient_id, "limit": limit})
-
-    def _records(self, query: Select[Any], params: dict[str, int]) -> list[PatientRecord]:
-        return [PatientRecord(*row) for row in self._connection.execute(query, params)]
-
 
 # Statements built once, on the table rather than the mapped class: building SQLAlchemy
 # expressions, and ORM execution, cost more per request than running the SQL.
