@@ -32,7 +32,6 @@ from chalicelib.audit.queries import AuditEventReader, AuditEventRepository, Sta
 from chalicelib.audit.recording import AuditContext, watch_patient_changes
 from chalicelib.errors import AuditUnavailable
 from chalicelib.notifications.queries import NotificationReader, NotificationRepository
-from chalicelib.observability.metrics import record_audit_unavailable
 from chalicelib.patients.queries import IdempotencyKeyRepository, PatientReader, PatientRepository
 from chalicelib.storage.database import (
     TransactionMode,
@@ -233,7 +232,8 @@ class ReadTransaction:
             if not recording or is_dropped_connection(error) or is_missing_schema(error):
                 raise
             logger.exception("audited read failed: nothing answered, nothing recorded")
-            record_audit_unavailable()
+            if self.audit is not None:
+                self.audit.mark_unrecorded()
             raise AuditUnavailable() from None
         self._recorded = self._recorded or recording
         return read
