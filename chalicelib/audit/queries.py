@@ -363,11 +363,14 @@ class AuditEventReader:
             filters.append(_events.occurred_at >= since)
         if until is not None:
             filters.append(_events.occurred_at < until)
-        query = _RECORD.where(*filters).order_by(_events.id.desc()).limit(limit)
+        query = _RECORD.order_by(_events.id.desc()).limit(limit)
         if patient_id is not None:
+            # The filters apply inside each branch; out here only the ids found, by primary key.
             query = query.where(_events.id.in_(_events_of_patient(patient_id, filters, before_id, limit)))
-        elif before_id is not None:
-            query = query.where(_events.id < before_id)
+        else:
+            query = query.where(*filters)
+            if before_id is not None:
+                query = query.where(_events.id < before_id)
         return [AuditEventRecord(*row) for row in self._connection.execute(query)]
 
 

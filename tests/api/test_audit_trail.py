@@ -12,7 +12,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 import pytest
-from sqlalchemy import select, text, update
+from sqlalchemy import event, select, text, update
 
 from chalicelib.audit.recording import LIST_PATIENTS, READ_PATIENT, AuditContext
 from chalicelib.audit.service import record_outcome
@@ -661,3 +661,30 @@ def test_a_row_whose_disclosures_cannot_be_written_is_not_written_either(client:
 
     # The wrapper answers 503 audit_unavailable then; the row did not commit without its disclosures.
     assert audit_rows() == [] and disclosures() == []
+
+
+@sqlite_only
+def test_the_trail_of_a_patient_is_read_on_indexes_only(client: Any) -> None:
+    # GIVEN the statement GET /audit?patient_id= sends, with every filter
+    sent: list[tuple[str, Any]] = []
+
+    def note(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_args: Any) -> None:
+        if "audit_disclosures" in statement:
+            sent.append((statement, parameters))
+
+    event.listen(get_engine(), "before_cursor_execute", note)
+    try:
+        query = "patient_id=5&principal=suite&since=2026-01-01&until=2027-01-01&before=99"
+        assert client.http.get(f"/audit?{query}", headers=AUTH).status_code == 200
+    finally:
+        event.remove(get_engine(), "before_cursor_execute", note)
+
+    # THEN SQLite walks the patient's index and the disclosures' primary key, and scans no table
+    ((statement, parameters),) = sent
+    with get_engine().connect() as connection:
+        plan = [row[3] for row in connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", parameters)]
+    assert any(
+        "audit_events USING INDEX ix_audit_events_patient_id_id (patient_id=? AND id<?)" in s for s in plan
+    )
+    assert any("audit_disclosures USING PRIMARY KEY (patient_id=? AND event_id<?)" in step for step in plan)
+    assert not [step for step in plan if step.startswith("SCAN audit_")], plan
