@@ -20,13 +20,13 @@ from sqlalchemy import (
     BigInteger,
     ColumnElement,
     Connection,
+    Integer,
     Row,
     Select,
     Table,
     bindparam,
     func,
     insert,
-    literal,
     select,
     true,
     union,
@@ -87,11 +87,13 @@ _INSERT_DISCLOSURES_SQLITE = insert(AUDIT_DISCLOSURES).from_select(
 
 # The SQL status of a read, over the CTE of the rows it read (``read_disclosing``'s ``status``).
 StatusRule = Callable[[CTE], ColumnElement[int]]
-# Written by nothing: the bound names of read_disclosing's own values, kept apart from the caller's.
+# The names of read_disclosing's own bound values, kept apart from the caller's.
 _AUDIT_PARAMETER = "audit_{}"
 _POSITION = "disclosure_position"
 # No page is this long: "disclose every row" as a bound value.
 _EVERY_ROW = 2**31 - 1
+# The status of a read without an audit context (nothing is recorded; it is only returned).
+_SUCCESS = 200
 
 
 class _Action(Protocol):
@@ -154,12 +156,15 @@ def read_disclosing(
     statement = _disclosing_statement(
         rows, tuple(order_by), status, tuple(columns), in_one_statement, wait_for_flush
     )
-    values: dict[str, Any] = {**(params or {}), _AUDIT_PARAMETER.format("shown"): _shown(shown)}
+    values: dict[str, Any] = {
+        **(params or {}),
+        _AUDIT_PARAMETER.format("shown"): _shown(shown),
+        _AUDIT_PARAMETER.format("success"): context.action.success_status if context else _SUCCESS,
+    }
     if in_one_statement:
         assert context is not None
         for name, value in context.row(status=None).items():
             values[_AUDIT_PARAMETER.format(name)] = value
-        values[_AUDIT_PARAMETER.format("success")] = context.action.success_status
     result = _split(connection.execute(statement, values).all(), rows, columns)
     if context is not None and not in_one_statement:
         _record_in_transaction(connection, context, result, shown)
@@ -214,7 +219,8 @@ def _disclosing_statement(
     numbered = select(
         read, func.row_number().over(order_by=[read.c[name] for name in order_by]).label(_POSITION)
     ).cte("numbered_rows")
-    outcome_status = (status(read) if status is not None else literal(200)).label("status")
+    success = sql_cast(bindparam(_AUDIT_PARAMETER.format("success")), Integer)
+    outcome_status = (status(read) if status is not None else success).label("status")
     if in_one_statement:
         outcome = _audit_row_returning(outcome_status, wait_for_flush)
         disclosures = insert(AUDIT_DISCLOSURES).from_select(
@@ -222,7 +228,7 @@ def _disclosing_statement(
             select(numbered.c.id, outcome.c.id)
             .select_from(numbered.join(outcome, true()))  # the one audit row, beside each row read
             .where(
-                outcome.c.status == bindparam(_AUDIT_PARAMETER.format("success")),
+                outcome.c.status == success,
                 numbered.c[_POSITION] <= bindparam(_AUDIT_PARAMETER.format("shown")),
             )
             .distinct(),
