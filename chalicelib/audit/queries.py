@@ -149,7 +149,16 @@ def read_disclosing(
     disclosures, then COMMIT). ``ReadTransaction(audit=context).disclosing(...)`` is such a
     transaction, commits it, and marks ``context`` recorded, so that the route wrapper writes
     no second row: a service calls ``reads.read_disclosing(rows, ...)`` inside it. Raises what
-    the database raises (nothing is then written; the wrapper's own row then fails closed).
+    the database raises (nothing is then written; ``ReadTransaction`` turns it into
+    AuditUnavailable, a 503, and the wrapper records that). A search page, for instance::
+
+        # the handler: ReadTransaction(audit=audit), durable_audit=settings.durable_read_audit
+        with reads.disclosing(durable=durable_audit) as read:
+            page = read.read_disclosing(_SEARCH_PAGE, params={..., "limit": per_page + 1}, shown=per_page)
+        patients = [PatientRecord(*row) for row in page.rows[:per_page]]
+
+    (``_SEARCH_PAGE``: a module-level ``Select`` of ``_PATIENT_RECORD``'s columns ordered by ``id``;
+    pass ``order_by`` when it is ordered by other columns, e.g. ``("name_key", "id")``.)
     """
     dialect = connection.dialect.name
     in_one_statement = context is not None and dialect == "postgresql"
