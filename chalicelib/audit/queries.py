@@ -128,7 +128,8 @@ def read_disclosing(
     How to use it, for any answer that shows patients (a read by id, a list or search page):
 
     * ``rows`` is a ``Select`` whose columns include the patient's ``id``, ordered by the
-      columns named in ``order_by`` (ascending), built once at import if it can be: each
+      columns named in ``order_by`` (ascending; each one of its selected columns, which the
+      answer's order and the choice of the ``shown`` rows follow), built once at import if it can be: each
       distinct ``Select`` object caches its own statement. Its bound values go in ``params``
       (the names ``audit_*`` are this function's).
     * ``shown``: how many of the rows the answer shows, when ``rows`` reads one more to tell
@@ -158,7 +159,7 @@ def read_disclosing(
         patients = [PatientRecord(*row) for row in page.rows[:per_page]]
 
     (``_SEARCH_PAGE``: a module-level ``Select`` of ``_PATIENT_RECORD``'s columns ordered by ``id``;
-    pass ``order_by`` when it is ordered by other columns, e.g. ``("name_key", "id")``.)
+    pass ``order_by`` when it is ordered by other columns it selects, e.g. ``("name_key", "id")``.)
     """
     dialect = connection.dialect.name
     in_one_statement = context is not None and dialect == "postgresql"
