@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: install run flower test test-fast lint migrate browser bench-baseline bench-local bench-lists bench-rate-limit package bench-cold-start bench-audit bench-notifications
+.PHONY: install run flower test test-fast lint migrate browser bench-baseline bench-local bench-lists bench-rate-limit package bench-cold-start bench-audit bench-disclosures bench-notifications
 
 $(INSTALLED): requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -74,6 +74,10 @@ bench-cold-start: $(INSTALLED)
 ## bench-audit: what the audit trail adds per request, with and without it interleaved, SQLite and PostgreSQL
 bench-audit: $(INSTALLED)
 	$(BIN)/python -m bench.audit_overhead $(BENCH_ARGS)
+
+## bench-disclosures: what naming the 100 patients of a list page adds to it, with and without interleaved, SQLite and PostgreSQL
+bench-disclosures: $(INSTALLED)
+	$(BIN)/python -m bench.disclosures $(BENCH_ARGS)
 
 ## bench-notifications: notifications/s at saturation and commit-to-delivered latency at 100/s
 bench-notifications: $(INSTALLED)

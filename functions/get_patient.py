@@ -1,5 +1,6 @@
 from chalice.app import Request, Response
 
+from chalicelib import bootstrap
 from chalicelib.audit.recording import READ_PATIENT, AuditContext
 from chalicelib.errors import PatientNotFound, ValidationFailed
 from chalicelib.http.endpoints import PATIENTS_TAG, Reply, endpoint
@@ -32,7 +33,12 @@ from chalicelib.validation import PATIENT_ID
 )
 def get_patient(request: Request, patient_id: str, *, audit: AuditContext) -> Response:
     if_none_match = parse_tag_condition(IF_NONE_MATCH, request.headers.get(IF_NONE_MATCH))
-    patient = patients.get_patient(ReadTransaction(audit=audit), patient_id)
+    patient = patients.get_patient(
+        ReadTransaction(audit=audit),
+        patient_id,
+        if_none_match,
+        durable_audit=bootstrap.settings().durable_read_audit,
+    )
     headers = {"ETag": etag_for(patient.id, patient.version)}
     if if_none_match is not None and if_none_match.matches_weakly(patient.id, patient.version):
         return empty_response(304, headers)

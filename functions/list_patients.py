@@ -1,5 +1,6 @@
 from chalice.app import Request, Response
 
+from chalicelib import bootstrap
 from chalicelib.audit.recording import LIST_PATIENTS, AuditContext
 from chalicelib.errors import ValidationFailed
 from chalicelib.http.endpoints import PATIENTS_TAG, Reply, endpoint
@@ -27,7 +28,11 @@ from chalicelib.service_layer.unit_of_work import ReadTransaction
 def list_patients(request: Request, *, audit: AuditContext) -> Response:
     query = request.query_params or {}
     page = patients.list_patients(
-        ReadTransaction(audit=audit), query.get("page"), query.get("per_page"), query.get("after")
+        ReadTransaction(audit=audit),
+        query.get("page"),
+        query.get("per_page"),
+        query.get("after"),
+        durable_audit=bootstrap.settings().durable_read_audit,
     )
     next_page = next_page_link(request, "/patients", ("after", page.next_after), page.per_page)
     return json_response({**patient_page_json(page), "next": next_page})

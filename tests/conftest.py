@@ -45,7 +45,7 @@ os.environ["APP_STAGE"] = "dev"
 # chalice local; nothing else of the local servers (timers, request handler) is wanted in-process.
 emulate_in_local_gateway()
 
-TRUNCATE_TABLES = ("patients", "notifications", "idempotency_keys", "audit_events")
+TRUNCATE_TABLES = ("patients", "notifications", "idempotency_keys", "audit_events", "audit_disclosures")
 
 
 # --- Tiers ---------------------------------------------------------------------------------------

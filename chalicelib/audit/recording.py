@@ -87,9 +87,14 @@ class AuditContext:
     # The patients the answer shows besides ``patient_id`` (a page of a list or of a search): the
     # accounting of disclosures records them with the request's row.
     disclosed: tuple[int, ...] = ()
+    # True once the answer was withheld because its record could not be written (counted once).
+    unrecorded: bool = False
 
     def mark_recorded(self) -> None:
         self.recorded = True
+
+    def mark_unrecorded(self) -> None:
+        self.unrecorded = True
 
     def disclose(self, patient_ids: Iterable[int]) -> None:
         """Name the patients the answer shows (a page of patients)."""

@@ -39,7 +39,9 @@ class AuditPage:
 
 
 def record_outcome(uow: UnitOfWork, context: AuditContext, status: int, *, durable_reads: bool) -> None:
-    """Write the row of a request that committed no change (a read, a refusal, a failure).
+    """Write the row of a request that committed no change (a read, a refusal, a failure), and
+    the patients its answer showed (``context.disclosed``, when ``status`` is the action's
+    success status) in the same statement on PostgreSQL (the same transaction on SQLite).
 
     A rate-limited refusal (429) adds one to its principal's refusal row of the
     current minute instead (``RATE_LIMITED``, no patient): a token flooding the
@@ -50,9 +52,11 @@ def record_outcome(uow: UnitOfWork, context: AuditContext, status: int, *, durab
     WAL flush: visible at once, lost only if the database server crashes within ~0.6 s. Raises whatever the
     database raises: the caller decides that an unrecorded answer is not given.
     """
+    # The patients the answer showed (``context.disclose``), if it answered with them.
+    disclosed = context.disclosed if status == context.action.success_status else ()
     # One statement on the unit of work's connection: it builds no Session for this, which
-    # would add a third to the cost of every read.
-    uow = uow.one_statement()
+    # would add a third to the cost of every read. With disclosures, two on SQLite, in one transaction.
+    uow = uow.disclosing() if disclosed else uow.one_statement()
     with uow:
         if status == TOO_MANY_REQUESTS:
             row = context.row(status=status, action=RATE_LIMITED)
@@ -61,7 +65,7 @@ def record_outcome(uow: UnitOfWork, context: AuditContext, status: int, *, durab
         else:
             # A read's row alone may skip the wait for the WAL flush; never a change's.
             wait = not context.action.reads or durable_reads
-            uow.audit_events.add(context.row(status=status), wait_for_flush=wait)
+            uow.audit_events.add(context.row(status=status), wait_for_flush=wait, disclosed=disclosed)
         uow.commit()
 
 

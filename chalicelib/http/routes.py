@@ -160,16 +160,21 @@ def call_audited(
     # The handler's read and the audit row share one connection: one checkout per request.
     with one_connection():
         response = call_handler(handler, request, path_params, scope, {"audit": context})
-        if context.recorded:
-            return response
-        try:
-            durable_reads = bootstrap.settings().durable_read_audit
-            audit_trail.record_outcome(
-                UnitOfWork(), context, response.status_code, durable_reads=durable_reads
-            )
-        except Exception as error:
-            logger.exception("audit trail write failed for %s", action.name)
-            record_audit_unavailable()
-            refusal = SchemaNotMigrated() if is_missing_schema(error) else AuditUnavailable()
-            return with_base_headers(error_response(refusal, request))
+        if not context.recorded:
+            response = record_outcome_or_refuse(context, request, response)
+    if context.unrecorded:  # by the handler's own recorded read, or here: counted once
+        record_audit_unavailable()
+    return response
+
+
+def record_outcome_or_refuse(context: AuditContext, request: Request, response: Response) -> Response:
+    """``response``, once its audit row is written; a 503 instead if it cannot be."""
+    try:
+        durable_reads = bootstrap.settings().durable_read_audit
+        audit_trail.record_outcome(UnitOfWork(), context, response.status_code, durable_reads=durable_reads)
+    except Exception as error:
+        logger.exception("audit trail write failed for %s", context.action.name)
+        context.mark_unrecorded()
+        refusal = SchemaNotMigrated() if is_missing_schema(error) else AuditUnavailable()
+        return with_base_headers(error_response(refusal, request))
     return response

@@ -33,6 +33,9 @@ TAG_CONDITION_PATTERN = (
 )
 _TAG_CONDITION = re.compile(TAG_CONDITION_PATTERN)
 _TAG = re.compile(r'(W/)?"([^"]*)"')
+_VERSION = re.compile(r"0|[1-9][0-9]*")
+# Versions are an INTEGER column: a tag naming a larger one names no version that exists.
+_NO_SUCH_VERSION = 2**31
 
 
 @dataclass(frozen=True)
@@ -57,6 +60,14 @@ class TagCondition:
         """If-None-Match's comparison: weakness is ignored."""
         current = opaque_tag(patient_id, version)
         return self.any or any(tag.opaque == current for tag in self.tags)
+
+    def versions_of(self, patient_id: int) -> tuple[int, ...]:
+        """The versions of ``patient_id`` this list names, weak or strong (If-None-Match's
+        comparison, for a query to make); ``any`` is separate."""
+        prefix = f"{patient_id}-"
+        suffixes = (tag.opaque[len(prefix) :] for tag in self.tags if tag.opaque.startswith(prefix))
+        # Exactly the versions whose tag ``opaque_tag`` would write: no sign, no leading zero.
+        return tuple(int(v) for v in suffixes if _VERSION.fullmatch(v) and int(v) < _NO_SUCH_VERSION)
 
 
 def opaque_tag(patient_id: int, version: int) -> str:

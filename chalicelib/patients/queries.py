@@ -9,16 +9,38 @@ work it serves: its first create or delete adds the counter's write to that comm
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Protocol, cast
 
-from sqlalchemy import Connection, Select, Table, bindparam, case, delete, func, select, update
+from sqlalchemy import (
+    CTE,
+    Boolean,
+    ColumnElement,
+    Connection,
+    Select,
+    Table,
+    bindparam,
+    case,
+    delete,
+    exists,
+    func,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from chalicelib.errors import DuplicateEmail
-from chalicelib.storage.models import ROW_COUNT_SHARDS, Patient, PatientRecord, RowCount, StoredIdempotencyKey
+from chalicelib.storage.models import (
+    ROW_COUNT_SHARDS,
+    DisclosedRows,
+    Patient,
+    PatientRecord,
+    RowCount,
+    StoredIdempotencyKey,
+)
 
 EMAIL_CONSTRAINT = "uq_patients_email_key"
 PATIENTS_TABLE = Patient.__tablename__
@@ -107,19 +129,72 @@ class PatientRepository:
             self._session.execute(_CHANGE_COUNT, {"counter_shard": 0, "delta": delta})
 
 
+# The SQL status of a read over the CTE of the rows it read (``ReadRecorded``'s ``status``).
+StatusRule = Callable[[CTE], ColumnElement[int]]
+
+
+class ReadRecorded(Protocol):
+    """A read that writes the request's audit row and names the patients it shows with it
+    (``chalicelib.audit.queries.read_disclosing``, on the read transaction's connection)."""
+
+    def __call__(
+        self,
+        rows: Select[Any],
+        *,
+        params: Mapping[str, Any] | None = None,
+        shown: int | None = None,
+        status: StatusRule | None = None,
+        columns: Sequence[ColumnElement[Any]] = (),
+    ) -> DisclosedRows: ...
+
+
 class PatientReader:
     """The reads that answer patient requests, as plain records on a bare connection.
 
     Loading ORM objects costs more than the query itself (``make bench-baseline``),
-    and an answer needs only the values.
+    and an answer needs only the values. ``shown`` and ``shown_page`` answer a request and
+    record it, with the patients they show, in the same statement (``read_recorded``).
     """
 
-    def __init__(self, connection: Connection) -> None:
+    def __init__(self, connection: Connection, read_recorded: ReadRecorded) -> None:
         self._connection = connection
+        self._read_recorded = read_recorded
 
     def get(self, patient_id: int) -> PatientRecord | None:
         row = self._connection.execute(_PATIENT_BY_ID, {"patient_id": patient_id}).first()
         return PatientRecord(*row) if row else None
+
+    def shown(
+        self,
+        patient_id: int,
+        outcome: StatusRule,
+        *,
+        unchanged_versions: Sequence[int] = (),
+        any_version: bool = False,
+    ) -> PatientRecord | None:
+        """The patient, read as the request's answer; its audit row's status is ``outcome`` (see
+        ``read_outcome``), told which versions the client already holds (``If-None-Match``)."""
+        params = {
+            "patient_id": patient_id,
+            "unchanged_versions": list(unchanged_versions),
+            "any_version": any_version,
+        }
+        read = self._read_recorded(_PATIENT_BY_ID, params=params, status=outcome)
+        return PatientRecord(*read.rows[0]) if read.rows else None
+
+    def shown_page(
+        self, *, shown: int, offset: int = 0, after: int | None = None
+    ) -> tuple[int, list[PatientRecord]]:
+        """The total and up to ``shown`` + 1 patients in id order (from position ``offset``, or
+        after the id ``after``), read as the request's answer: the first ``shown`` are disclosed."""
+        params = {"offset": offset, "limit": shown + 1}
+        if after is None:
+            query = _PATIENT_PAGE_AT_OFFSET
+        else:
+            query = _PATIENT_PAGE_AFTER_AT_OFFSET if offset else _PATIENT_PAGE_AFTER
+            params["after"] = after
+        read = self._read_recorded(query, params=params, shown=shown, columns=(_PATIENT_TOTAL,))
+        return int(read.values[_PATIENT_TOTAL.name] or 0), [PatientRecord(*row) for row in read.rows]
 
     def count(self) -> int:
         """The maintained count; an exact ``count(*)`` only if the counter row is missing."""
@@ -127,25 +202,6 @@ class PatientReader:
         if maintained is not None:
             return int(maintained)
         return int(self._connection.scalar(_EXACT_PATIENT_COUNT) or 0)
-
-    def page(self, *, offset: int, limit: int) -> list[PatientRecord]:
-        """``limit`` patients in id order from position ``offset``.
-
-        The skipping happens on the primary key alone (an index-only scan on
-        PostgreSQL), and only the rows returned are read in full.
-        """
-        return self._records(_PATIENT_PAGE_AT_OFFSET, {"offset": offset, "limit": limit})
-
-    def after(self, patient_id: int, *, limit: int, offset: int = 0) -> list[PatientRecord]:
-        """``limit`` patients in id order whose id is greater than ``patient_id`` (keyset paging),
-        from position ``offset`` among those (skipped on the primary key alone, as in ``page``)."""
-        if offset:
-            params = {"after": patient_id, "offset": offset, "limit": limit}
-            return self._records(_PATIENT_PAGE_AFTER_AT_OFFSET, params)
-        return self._records(_PATIENT_PAGE_AFTER, {"after": patient_id, "limit": limit})
-
-    def _records(self, query: Select[Any], params: dict[str, int]) -> list[PatientRecord]:
-        return [PatientRecord(*row) for row in self._connection.execute(query, params)]
 
 
 # Statements built once, on the table rather than the mapped class: building SQLAlchemy
@@ -196,6 +252,31 @@ _CHANGE_COUNT = (
     .values(row_count=_COUNTS.c.row_count + bindparam("delta"))
 )
 _EXACT_PATIENT_COUNT = select(func.count()).select_from(_PATIENTS)
+# Both as one value computed in the page's statement: the exact count only when no counter row exists.
+_PATIENT_TOTAL = func.coalesce(
+    _MAINTAINED_PATIENT_COUNT.scalar_subquery(), _EXACT_PATIENT_COUNT.scalar_subquery()
+).label("total")
+
+
+def read_outcome(*, found: int, unchanged: int, missing: int) -> StatusRule:
+    """The status of a read by id, in SQL, over the CTE of the row read: ``missing`` when it read
+    none, ``unchanged`` when its version is one the client holds (the bound ``unchanged_versions``,
+    or any with ``any_version``), else ``found``. The statuses are the caller's to name."""
+
+    def status(read: CTE) -> ColumnElement[int]:
+        held = or_(
+            bindparam("any_version", type_=Boolean),
+            read.c.version.in_(bindparam("unchanged_versions", expanding=True)),
+        )
+        return case(
+            (~exists(select(read.c.id)), missing),
+            (exists(select(read.c.id).where(held)), unchanged),
+            else_=found,
+        )
+
+    return status
+
+
 _CONTACT = select(_patients.email, _patients.phone_e164).where(_patients.id == bindparam("patient_id"))
 
 

@@ -21,6 +21,7 @@ from chalicelib.patients import idempotency
 from chalicelib.patients.fields import parse_patient_create, parse_patient_update
 from chalicelib.patients.idempotency import IdempotencyKey
 from chalicelib.patients.preconditions import TagCondition, etag_for
+from chalicelib.patients.queries import read_outcome
 from chalicelib.service_layer.unit_of_work import ReadTransaction, UnitOfWork
 from chalicelib.storage.models import Patient, PatientRecord, utc_now
 from chalicelib.validation import MAX_ID, IntegerParameter, parse_patient_id
@@ -32,6 +33,11 @@ AFTER = IntegerParameter(
     "Cursor: list the patients whose id is greater than this, in id order. The `next` link of each"
     " answer carries it. With `page`, the page-th page after the cursor (default the first).",
 )
+
+
+# The statuses a read by id answers, recorded by its own statement with its audit row.
+FOUND, NOT_MODIFIED, NOT_FOUND = 200, 304, 404
+_READ_OUTCOME = read_outcome(found=FOUND, unchanged=NOT_MODIFIED, missing=NOT_FOUND)
 
 
 @dataclass(frozen=True)
@@ -86,13 +92,29 @@ def create_patient(
     return PatientChange(patient, notification.id, notification_status=notification.status)
 
 
-def get_patient(reads: ReadTransaction, raw_id: str) -> PatientRecord:
-    """Raises PatientNotFound, also for ids that cannot exist."""
+def get_patient(
+    reads: ReadTransaction,
+    raw_id: str,
+    if_none_match: TagCondition | None = None,
+    *,
+    durable_audit: bool = True,
+) -> PatientRecord:
+    """The patient, read and recorded as the request's answer in one statement on PostgreSQL:
+    its audit row says 200, or 304 when its version is one ``if_none_match`` names (the caller
+    answers without a body then), or 404; only a 200 discloses the patient. ``durable_audit``:
+    the row waits for the WAL flush (``AUDIT_READ_COMMIT=durable``).
+
+    Raises PatientNotFound, also for ids that cannot exist (then nothing is read or recorded).
+    """
     patient_id = _id_or_not_found(raw_id)
-    # One SELECT, which sees one state of the database by itself.
-    reads = reads.one_statement()
-    with reads:
-        patient = reads.patients.get(patient_id)
+    versions = if_none_match.versions_of(patient_id) if if_none_match is not None else ()
+    with reads.disclosing(durable=durable_audit) as read:
+        patient = read.patients.shown(
+            patient_id,
+            _READ_OUTCOME,
+            unchanged_versions=versions,
+            any_version=bool(if_none_match and if_none_match.any),
+        )
     if patient is None:
         raise PatientNotFound()
     return patient
@@ -150,25 +172,28 @@ def list_parameters() -> tuple[IntegerParameter, IntegerParameter, IntegerParame
 
 
 def list_patients(
-    reads: ReadTransaction, raw_page: str | None, raw_per_page: str | None, raw_after: str | None = None
+    reads: ReadTransaction,
+    raw_page: str | None,
+    raw_per_page: str | None,
+    raw_after: str | None = None,
+    *,
+    durable_audit: bool = True,
 ) -> PatientPage:
     """One page in id order, addressed by page number or by cursor (``after``, an id).
 
     With both, ``page`` counts pages from the cursor (OpenAPI cannot forbid the pair, so
     it has a meaning). The total comes from the maintained counter, so it costs the same
-    at any size. Raises ValidationFailed for bad paging values.
+    at any size. The total, the page, the request's audit row and the patients the page shows
+    (its disclosures) are one statement on PostgreSQL; ``durable_audit`` as in ``get_patient``.
+    Raises ValidationFailed for bad paging values (then nothing is read or recorded).
     """
     page_rule, per_page_rule = paging_parameters()
     per_page = per_page_rule.parse_or_default(raw_per_page)
     after = AFTER.parse(raw_after)
     paging = Paging(page_rule.parse_or_default(raw_page), per_page)
-    with reads:
-        total = reads.patients.count()
-        # One row more than the page holds tells whether a next page exists.
-        if after is not None:
-            rows = reads.patients.after(after, limit=per_page + 1, offset=paging.offset)
-        else:
-            rows = reads.patients.page(offset=paging.offset, limit=per_page + 1) if total else []
+    with reads.disclosing(durable=durable_audit) as read:
+        # One row more than the page holds tells whether a next page exists; it is not disclosed.
+        total, rows = read.patients.shown_page(shown=per_page, offset=paging.offset, after=after)
     shown = rows[:per_page]
     next_after = shown[-1].id if len(rows) > per_page else None
     # Page numbers count from the start of the list; with a cursor they count from it instead.

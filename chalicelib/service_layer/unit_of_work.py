@@ -19,16 +19,31 @@ patient on it (``uow.audit``, ``reads.audit``).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import logging
+from collections.abc import Callable, Mapping, Sequence
 from types import TracebackType
+from typing import Any
 
+from sqlalchemy import ColumnElement, Select
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from chalicelib.audit.queries import AuditEventReader, AuditEventRepository
+from chalicelib.audit.queries import AuditEventReader, AuditEventRepository, StatusRule, read_disclosing
 from chalicelib.audit.recording import AuditContext, watch_patient_changes
+from chalicelib.errors import AuditUnavailable
 from chalicelib.notifications.queries import NotificationReader, NotificationRepository
 from chalicelib.patients.queries import IdempotencyKeyRepository, PatientReader, PatientRepository
-from chalicelib.storage.database import TransactionMode, begin, get_session_factory, release
+from chalicelib.storage.database import (
+    TransactionMode,
+    begin,
+    get_session_factory,
+    is_dropped_connection,
+    release,
+)
+from chalicelib.storage.models import DisclosedRows
+from chalicelib.storage.schema import is_missing_schema
+
+logger = logging.getLogger("telehealth.audit")
 
 Step = Callable[[], None]
 
@@ -57,6 +72,13 @@ class UnitOfWork:
         single = UnitOfWork(audit=self.audit)
         single._mode = TransactionMode.ONE_STATEMENT
         return single
+
+    def disclosing(self) -> UnitOfWork:
+        """This unit of work, for an audit row with its disclosures: one statement on PostgreSQL,
+        which commits by itself; on SQLite a few, in one write transaction."""
+        audited = UnitOfWork(audit=self.audit)
+        audited._mode = TransactionMode.AUDITED_READ
+        return audited
 
     def __enter__(self) -> UnitOfWork:
         self._connection = begin(self._mode)
@@ -137,11 +159,15 @@ class ReadTransaction:
     On a bare connection, changing nothing (``TransactionMode.READ``: on SQLite one
     transaction, rolled back on leaving; on PostgreSQL no BEGIN or ROLLBACK round trip).
     No Session: an answer needs values, not objects to change.
+
+    ``disclosing()`` makes it the read that records the request itself (its audit row and the
+    patients it shows: ``read_disclosing``), committed when the block ends without an error.
     """
 
     def __init__(self, *, audit: AuditContext | None = None) -> None:
         self.audit = audit
         self._mode = TransactionMode.READ
+        self._wait_for_flush = True
 
     def one_statement(self) -> ReadTransaction:
         """These reads, when they are a single statement, which sees one state of the database by
@@ -150,12 +176,67 @@ class ReadTransaction:
         single._mode = TransactionMode.ONE_STATEMENT
         return single
 
+    def disclosing(self, *, durable: bool) -> ReadTransaction:
+        """This read, as the one that answers the request and records it (``read_disclosing``):
+        on PostgreSQL one statement, committed by itself; on SQLite one write transaction,
+        committed when the block ends without an error. The audit context is then marked
+        recorded, and the route wrapper writes no row of its own. Unless ``durable``
+        (``AUDIT_READ_COMMIT=durable``), a read's statement commits on PostgreSQL without
+        waiting for the WAL flush, as ``chalicelib.audit.service.record_outcome`` does.
+        Without an audit context it only reads, in one statement.
+        """
+        audited = ReadTransaction(audit=self.audit)
+        audited._mode = TransactionMode.ONE_STATEMENT if self.audit is None else TransactionMode.AUDITED_READ
+        audited._wait_for_flush = durable or self.audit is None or not self.audit.action.reads
+        return audited
+
     def __enter__(self) -> ReadTransaction:
         self._connection = begin(self._mode)
-        self.patients = PatientReader(self._connection)
+        self._recorded = False
+        self.patients = PatientReader(self._connection, self.read_disclosing)
         self.notifications = NotificationReader(self._connection)
         self.audit_events = AuditEventReader(self._connection)
         return self
+
+    def read_disclosing(
+        self,
+        rows: Select[Any],
+        *,
+        params: Mapping[str, Any] | None = None,
+        order_by: Sequence[str] = ("id",),
+        shown: int | None = None,
+        status: StatusRule | None = None,
+        columns: Sequence[ColumnElement[Any]] = (),
+    ) -> DisclosedRows:
+        """``chalicelib.audit.queries.read_disclosing`` on this transaction: recorded under its
+        audit context inside ``disclosing()``, a plain read (nothing recorded) outside it.
+
+        Raises AuditUnavailable when the recorded read fails, whichever of its parts failed (one
+        statement on PostgreSQL: no answer without its record); a lost connection (read again by
+        the route wrapper) and a missing table (``schema_not_migrated``) as they are.
+        """
+        recording = self._mode is TransactionMode.AUDITED_READ
+        try:
+            read = read_disclosing(
+                self._connection,
+                rows,
+                self.audit if recording else None,
+                params=params,
+                order_by=order_by,
+                shown=shown,
+                status=status,
+                columns=columns,
+                wait_for_flush=self._wait_for_flush,
+            )
+        except DBAPIError as error:
+            if not recording or is_dropped_connection(error) or is_missing_schema(error):
+                raise
+            logger.exception("audited read failed: nothing answered, nothing recorded")
+            if self.audit is not None:
+                self.audit.mark_unrecorded()
+            raise AuditUnavailable() from None
+        self._recorded = self._recorded or recording
+        return read
 
     def __exit__(
         self,
@@ -163,4 +244,11 @@ class ReadTransaction:
         exc: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        release(self._connection)
+        try:
+            if self._recorded and exc_type is None:
+                # PostgreSQL's statement committed itself (this sends nothing); SQLite's rows commit here.
+                self._connection.commit()
+                if self.audit is not None:
+                    self.audit.mark_recorded()
+        finally:
+            release(self._connection)

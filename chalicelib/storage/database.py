@@ -52,6 +52,11 @@ class TransactionMode(Enum):
     READ = "BEGIN"
     # Work that is one statement, which commits by itself: no BEGIN or COMMIT round trip.
     ONE_STATEMENT = None
+    # A read that records its own audit row (``chalicelib.audit.queries.read_disclosing``). On
+    # PostgreSQL one statement, which commits by itself, as ONE_STATEMENT. On SQLite, which cannot
+    # write from a WITH clause, a few statements in one transaction that writes (so it takes the
+    # write lock when it begins, as WRITE; the words differ only so that the two modes differ).
+    AUDITED_READ = "BEGIN IMMEDIATE TRANSACTION"
 
 
 def build_engine(

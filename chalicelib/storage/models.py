@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import BigInteger, DateTime, Index, Integer, MetaData, SmallInteger, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -130,6 +131,21 @@ class AuditEvent(Base):
     window_start: Mapped[datetime | None] = mapped_column(DateTime())
 
 
+class AuditDisclosure(Base):
+    """A patient whose data the answer of an audit event showed (the accounting of disclosures).
+
+    The primary key leads with the patient: ``GET /audit?patient_id=`` walks it newest first.
+    No foreign keys: like the trail, it outlives the patients it names.
+    """
+
+    __tablename__ = "audit_disclosures"
+    # SQLite: the rows are the primary key's B-tree itself, not a rowid table beside it (migration 0010).
+    __table_args__ = {"sqlite_with_rowid": False}
+
+    patient_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    event_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+
+
 @dataclass(frozen=True, slots=True)
 class AuditEventRecord:
     """An audit event as read to answer a request."""
@@ -142,6 +158,17 @@ class AuditEventRecord:
     status: int | None
     request_id: str | None
     count: int
+
+
+@dataclass(frozen=True, slots=True)
+class DisclosedRows:
+    """What a read that records itself read (``chalicelib.audit.queries.read_disclosing``): the
+    status its audit row recorded, the rows, and the other values computed with them."""
+
+    status: int
+    rows: list[tuple[Any, ...]]  # the selected columns, in the select's order: the shown ones first
+    patient_ids: list[int]  # each row's ``id``
+    values: dict[str, Any]  # the other columns asked for, by label
 
 
 class NotificationStatus:

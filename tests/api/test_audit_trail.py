@@ -4,25 +4,60 @@ and GET /audit, on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import event, select, text, update
 
 from chalicelib.audit.recording import LIST_PATIENTS, READ_PATIENT, AuditContext
 from chalicelib.audit.service import record_outcome
 from chalicelib.service_layer.unit_of_work import UnitOfWork
 from chalicelib.storage.database import get_engine
-from chalicelib.storage.models import AuditEvent
+from chalicelib.storage.models import AuditDisclosure, AuditEvent
 from tests.helpers.api import assert_documented, assert_error, get_document
 from tests.helpers.databases import audit_trail_offline, sqlite_only
 from tests.helpers.patients import DISTINCTIVE_PATIENT
 from tests.helpers.tokens import AUTH, JSON_AUTH, OTHER_TOKEN
 
 COLUMNS = ("principal", "action", "patient_id", "status")
+
+
+@contextmanager
+def disclosures_offline() -> Iterator[None]:
+    """Every write to audit_disclosures fails until the block ends; audit_events still takes rows."""
+    sqlite = get_engine().dialect.name == "sqlite"
+    offline = (
+        [
+            "CREATE TRIGGER disclosures_offline BEFORE INSERT ON audit_disclosures"
+            " BEGIN SELECT RAISE(ABORT, 'disclosures offline'); END"
+        ]
+        if sqlite
+        else [
+            "CREATE FUNCTION disclosures_offline() RETURNS trigger LANGUAGE plpgsql"
+            " AS $$ BEGIN RAISE EXCEPTION 'disclosures offline'; END $$",
+            "CREATE TRIGGER disclosures_offline BEFORE INSERT ON audit_disclosures"
+            " FOR EACH ROW EXECUTE FUNCTION disclosures_offline()",
+        ]
+    )
+    online = (
+        ["DROP TRIGGER disclosures_offline"]
+        if sqlite
+        else ["DROP TRIGGER disclosures_offline ON audit_disclosures", "DROP FUNCTION disclosures_offline()"]
+    )
+    with get_engine().begin() as connection:
+        for statement in offline:
+            connection.execute(text(statement))
+    try:
+        yield
+    finally:
+        with get_engine().begin() as connection:
+            for statement in online:
+                connection.execute(text(statement))
 
 
 def audit_rows() -> list[dict[str, Any]]:
@@ -291,10 +326,16 @@ def test_concurrent_refusals_of_one_principal_share_one_row_per_minute(client: A
 
 def test_get_audit_pages_newest_first_and_keeps_filters_in_next(client: Any) -> None:
     patient_id = create(client)
+    other_id = create(client, {**DISTINCTIVE_PATIENT, "email": "other@example.org"})
     for _ in range(4):
         client.http.get(f"/patients/{patient_id}", headers=AUTH)
-    client.http.get("/patients", headers=AUTH)  # another patient_id: filtered out
-    expected = [row["id"] for row in reversed(audit_rows()) if row["patient_id"] == patient_id]
+    # A page showing the patient, not the other one it reads to know a next page exists: it
+    # disclosed the patient (issue 20), so it is in the patient's trail.
+    client.http.get("/patients?per_page=1", headers=AUTH)
+    client.http.get(f"/patients/{other_id}", headers=AUTH)  # another patient: filtered out
+    rows = audit_rows()
+    expected = [row["id"] for row in reversed(rows) if row["patient_id"] == patient_id]
+    expected.insert(0, next(row["id"] for row in rows if row["action"] == "patient.list"))
 
     seen: list[int] = []
     link: str | None = f"/audit?patient_id={patient_id}&per_page=2"
@@ -307,8 +348,116 @@ def test_get_audit_pages_newest_first_and_keeps_filters_in_next(client: Any) -> 
         assert link is None or f"patient_id={patient_id}" in link
         pages += 1
 
-    assert seen == expected and len(seen) == 5
+    assert seen == expected and len(seen) == 6
     assert pages == 3
+
+
+def disclosures() -> list[tuple[int, int]]:
+    """(patient_id, event_id) of every disclosure, in event order."""
+    with get_engine().connect() as connection:
+        table = AuditDisclosure.__table__
+        result = connection.execute(select(table.c.patient_id, table.c.event_id))
+        return sorted(((row.patient_id, row.event_id) for row in result), key=lambda row: (row[1], row[0]))
+
+
+def event_id_of(action: str, status: int, patient_id: int | None = None) -> int:
+    return next(
+        row["id"]
+        for row in reversed(audit_rows())
+        if (row["action"], row["status"], row["patient_id"]) == (action, status, patient_id)
+    )
+
+
+def test_a_read_discloses_its_patient_only_when_it_answers_200(client: Any) -> None:
+    patient_id = create(client)
+    current = f'"{patient_id}-1"'
+
+    # WHEN the patient is read, read with its current ETag, with "*", with an old one, and missed
+    answers = [
+        client.http.get(f"/patients/{patient_id}", headers=AUTH),
+        client.http.get(f"/patients/{patient_id}", headers={**AUTH, "If-None-Match": current}),
+        client.http.get(f"/patients/{patient_id}", headers={**AUTH, "If-None-Match": "*"}),
+        client.http.get(f"/patients/{patient_id}", headers={**AUTH, "If-None-Match": f'W/"{patient_id}-01"'}),
+        client.http.get("/patients/424242", headers=AUTH),
+    ]
+
+    # THEN each row has the status answered, and only the 200s disclosed the patient
+    assert [answer.status_code for answer in answers] == [200, 304, 304, 200, 404]
+    reads = [row for row in summary() if row[1] == "patient.read"]
+    assert reads == [
+        ("suite", "patient.read", patient_id, 200),
+        ("suite", "patient.read", patient_id, 304),
+        ("suite", "patient.read", patient_id, 304),
+        ("suite", "patient.read", patient_id, 200),
+        ("suite", "patient.read", 424242, 404),
+    ]
+    read_ids = [row["id"] for row in audit_rows() if row["action"] == "patient.read"]
+    assert disclosures() == [(patient_id, read_ids[0]), (patient_id, read_ids[3])]
+
+
+def test_a_list_page_discloses_the_patients_it_shows_and_no_others(client: Any) -> None:
+    # GIVEN three patients
+    ids = [create(client, {**DISTINCTIVE_PATIENT, "email": f"p{n}@example.org"}) for n in range(3)]
+
+    # WHEN a page of two is listed (reading the third to know a next page exists), then by cursor
+    first = client.http.get("/patients?per_page=2", headers=AUTH).json_body
+    rest = client.http.get(f"/patients?per_page=2&after={ids[1]}", headers=AUTH).json_body
+    empty = client.http.get("/patients?page=9", headers=AUTH).json_body
+
+    # THEN each page's row names exactly the patients it showed
+    assert [p["id"] for p in first["patients"]] == ids[:2] and first["total"] == 3
+    assert [p["id"] for p in rest["patients"]] == ids[2:] and rest["next"] is None
+    assert empty["patients"] == [] and empty["total"] == 3
+    lists = [row["id"] for row in audit_rows() if row["action"] == "patient.list"]
+    assert disclosures() == [(ids[0], lists[0]), (ids[1], lists[0]), (ids[2], lists[1])]
+
+    # AND each patient's trail holds the pages that showed them, newest first, and nothing else
+    def trail(patient_id: int) -> list[tuple[Any, ...]]:
+        events = client.http.get(f"/audit?patient_id={patient_id}", headers=AUTH).json_body["events"]
+        return [(e["id"], e["action"], e["patient_id"], e["status"]) for e in events]
+
+    created = [event_id_of("patient.create", 201, patient_id) for patient_id in ids]
+    for patient_id, page, creation in zip(ids, (0, 0, 1), created, strict=True):
+        assert trail(patient_id) == [
+            (lists[page], "patient.list", None, 200),
+            (creation, "patient.create", patient_id, 201),
+        ]
+
+
+def test_the_trail_of_a_patient_combines_filters_with_its_disclosures(client: Any) -> None:
+    patient_id = create(client)
+    client.http.get("/patients", headers=AUTH)
+    client.http.get(f"/patients/{patient_id}", headers=AUTH)
+    with get_engine().begin() as connection:
+        table = AuditEvent.__table__
+        listed = event_id_of("patient.list", 200)
+        connection.execute(update(table).where(table.c.id == listed).values(occurred_at=datetime(2026, 1, 1)))
+
+    old = client.http.get(f"/audit?patient_id={patient_id}&until=2026-01-02", headers=AUTH).json_body
+    other = client.http.get(f"/audit?patient_id={patient_id}&principal=nobody", headers=AUTH).json_body
+    cursor = client.http.get(f"/audit?patient_id={patient_id}&before={listed}", headers=AUTH).json_body
+
+    assert [e["id"] for e in old["events"]] == [listed]
+    assert other["events"] == []
+    assert [e["action"] for e in cursor["events"]] == ["patient.create"]
+
+
+def test_a_page_whose_disclosures_cannot_be_written_is_refused_with_503(client: Any) -> None:
+    patient_id = create(client)
+
+    with disclosures_offline():
+        listed = client.http.get("/patients", headers=AUTH)
+        read = client.http.get(f"/patients/{patient_id}", headers=AUTH)
+
+    for answer in (listed, read):
+        assert_error(answer, 503, "audit_unavailable")
+        assert DISTINCTIVE_PATIENT["email"] not in answer.body.decode()
+    # The refusals are in the trail (their own rows disclosed nothing); no disclosure was kept.
+    assert summary()[-2:] == [
+        ("suite", "patient.list", None, 503),
+        ("suite", "patient.read", patient_id, 503),
+    ]
+    assert disclosures() == []
 
 
 def test_get_audit_filters_by_principal(two_principals: Any) -> None:
@@ -480,3 +629,61 @@ def test_audit_answers_match_the_openapi_document(client: Any) -> None:
     event = answers[0][2].json_body["events"][0]
     # chalice.test.Client sets no API Gateway requestId: the invocation's id stands in.
     assert event["action"] == "patient.read" and isinstance(event["request_id"], str)
+
+
+def test_patients_a_service_discloses_are_recorded_with_the_wrappers_row(client: Any) -> None:
+    # GIVEN answers whose service named the patients they showed (as a search page does)
+    def answered(status: int, disclosed: list[int], request_id: str) -> None:
+        context = AuditContext(principal="suite", action=LIST_PATIENTS, request_id=request_id)
+        context.disclose(disclosed)
+        record_outcome(UnitOfWork(), context, status, durable_reads=False)
+
+    # WHEN the wrapper records them: a page of three (one twice), an empty page, a failed answer
+    answered(200, [7, 3, 7, 9], "shown")
+    answered(200, [], "empty")
+    answered(500, [11], "failed")
+
+    # THEN the page's row and its three patients are written together; nothing else is disclosed
+    rows = {row["request_id"]: row["id"] for row in audit_rows()}
+    assert set(rows) == {"shown", "empty", "failed"}
+    assert disclosures() == [(3, rows["shown"]), (7, rows["shown"]), (9, rows["shown"])]
+    trail = client.http.get("/audit?patient_id=9", headers=AUTH).json_body["events"]
+    assert [event["request_id"] for event in trail] == ["shown"]
+
+
+def test_a_row_whose_disclosures_cannot_be_written_is_not_written_either(client: Any) -> None:
+    context = AuditContext(principal="suite", action=LIST_PATIENTS, request_id="page")
+    context.disclose([1, 2])
+
+    with disclosures_offline(), pytest.raises(Exception, match="disclosures offline"):
+        record_outcome(UnitOfWork(), context, 200, durable_reads=False)
+
+    # The wrapper answers 503 audit_unavailable then; the row did not commit without its disclosures.
+    assert audit_rows() == [] and disclosures() == []
+
+
+@sqlite_only
+def test_the_trail_of_a_patient_is_read_on_indexes_only(client: Any) -> None:
+    # GIVEN the statement GET /audit?patient_id= sends, with every filter
+    sent: list[tuple[str, Any]] = []
+
+    def note(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_args: Any) -> None:
+        if "audit_disclosures" in statement:
+            sent.append((statement, parameters))
+
+    event.listen(get_engine(), "before_cursor_execute", note)
+    try:
+        query = "patient_id=5&principal=suite&since=2026-01-01&until=2027-01-01&before=99"
+        assert client.http.get(f"/audit?{query}", headers=AUTH).status_code == 200
+    finally:
+        event.remove(get_engine(), "before_cursor_execute", note)
+
+    # THEN SQLite walks the patient's index and the disclosures' primary key, and scans no table
+    ((statement, parameters),) = sent
+    with get_engine().connect() as connection:
+        plan = [row[3] for row in connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", parameters)]
+    assert any(
+        "audit_events USING INDEX ix_audit_events_patient_id_id (patient_id=? AND id<?)" in s for s in plan
+    )
+    assert any("audit_disclosures USING PRIMARY KEY (patient_id=? AND event_id<?)" in step for step in plan)
+    assert not [step for step in plan if step.startswith("SCAN audit_")], plan

@@ -42,6 +42,15 @@ def test_bench_audit_prints_every_case() -> None:
     assert "audit adds" in result.stdout
 
 
+def test_bench_disclosures_prints_both_halves_and_the_rows_a_page_wrote() -> None:
+    result = run_bench("disclosures", "--requests", "3", "--patients", "150", "--databases", "sqlite")
+
+    assert "disclosures add" in result.stdout
+    # the bench stops with an error on any unexpected status; a page of 100 named its 100 patients
+    (line,) = [line for line in result.stdout.splitlines() if line.startswith("sqlite")]
+    assert line.split()[-1] == "100"
+
+
 def test_bench_baseline_runs_every_case_both_ways() -> None:
     result = run_bench("seed_baseline", "--requests", "8")
 

@@ -197,3 +197,43 @@ def test_the_patient_count_is_spread_over_shards_on_upgrade_and_gathered_on_down
             ]
     finally:
         engine.dispose()
+
+
+def test_the_accounting_of_disclosures_starts_empty_and_older_rows_keep_their_patient(
+    unmigrated_url: str,
+) -> None:
+    # GIVEN a database before migration 0010 whose trail has a read naming its patient
+    upgrade_database(unmigrated_url, "0009")
+    engine = create_engine(unmigrated_url)
+    try:
+        with engine.begin() as connection:
+            connection.execute(
+                text(
+                    "INSERT INTO audit_events (occurred_at, principal, action, patient_id, status)"
+                    " VALUES (:t, 'p', 'patient.read', 7, 200)"
+                ),
+                {"t": datetime(2026, 1, 1)},
+            )
+
+        # WHEN it is upgraded
+        upgrade_database(unmigrated_url)
+
+        # THEN the disclosures table exists, empty: the old read is found by its patient_id
+        with engine.begin() as connection:
+            assert connection.execute(text("SELECT count(*) FROM audit_disclosures")).scalar_one() == 0
+            assert connection.execute(text("SELECT patient_id FROM audit_events")).scalar_one() == 7
+
+        # AND downgraded again, the table is gone and the trail untouched
+        from alembic import command
+
+        from chalicelib.storage.migrate import alembic_config
+
+        with engine.begin() as connection:
+            config = alembic_config(unmigrated_url)
+            config.attributes["connection"] = connection
+            command.downgrade(config, "0009")
+        assert "audit_disclosures" not in inspect(engine).get_table_names()
+        with engine.begin() as connection:
+            assert connection.execute(text("SELECT count(*) FROM audit_events")).scalar_one() == 1
+    finally:
+        engine.dispose()
