@@ -27,6 +27,7 @@ from functions.get_docs_asset import get_docs_asset
 from functions.get_docs_page import get_docs_page
 from functions.get_health import get_health
 from functions.get_notification import get_notification
+from functions.get_notification_counts import get_notification_counts
 from functions.get_openapi_document import get_openapi_document
 from functions.get_patient import get_patient
 from functions.list_audit_events import list_audit_events
@@ -66,6 +67,8 @@ for handler in (
     get_notification,
     # The trail itself, no patient data.
     list_audit_events,
+    # For operators: the outbox's counts, no patient data.
+    get_notification_counts,
     # Public, no token: the API's description, its browser view and its health.
     get_openapi_document,
     get_health,

@@ -35,6 +35,11 @@ SECURITY_GROUP_IDS_DESCRIPTION = (
 
 DEFAULT_THROTTLING_RATE_LIMIT = 100
 DEFAULT_THROTTLING_BURST_LIMIT = 200
+# The anonymous GET /health, throttled apart so that callers without a token cannot spend the API's
+# reserved concurrency (each process answers it from a check at most 5 s old).
+HEALTH_PATH = "/health"
+DEFAULT_HEALTH_THROTTLING_RATE_LIMIT = 5
+DEFAULT_HEALTH_THROTTLING_BURST_LIMIT = 10
 
 # Chalice's tag on every function; not ours to copy elsewhere.
 CHALICE_TAG = "aws-chalice"

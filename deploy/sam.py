@@ -30,8 +30,11 @@ from deploy.iam_policies import for_cloudformation
 from deploy.monitoring import sam_monitoring
 from deploy.production import (
     ACCESS_LOG_FORMAT,
+    DEFAULT_HEALTH_THROTTLING_BURST_LIMIT,
+    DEFAULT_HEALTH_THROTTLING_RATE_LIMIT,
     DEFAULT_THROTTLING_BURST_LIMIT,
     DEFAULT_THROTTLING_RATE_LIMIT,
+    HEALTH_PATH,
     SECURITY_GROUP_IDS_DESCRIPTION,
     SUBNET_IDS_DESCRIPTION,
     our_tags,
@@ -67,6 +70,18 @@ PARAMETERS: dict[str, dict[str, Any]] = {
         "Default": DEFAULT_THROTTLING_BURST_LIMIT,
         "MinValue": 1,
         "Description": "Requests the stage accepts in a burst",
+    },
+    "HealthThrottlingRateLimit": {
+        "Type": "Number",
+        "Default": DEFAULT_HEALTH_THROTTLING_RATE_LIMIT,
+        "MinValue": 1,
+        "Description": "Requests per second GET /health accepts (anonymous: throttled apart)",
+    },
+    "HealthThrottlingBurstLimit": {
+        "Type": "Number",
+        "Default": DEFAULT_HEALTH_THROTTLING_BURST_LIMIT,
+        "MinValue": 1,
+        "Description": "Requests GET /health accepts in a burst",
     },
     "WebAclArn": {
         "Type": "String",
@@ -139,7 +154,16 @@ def for_production(template: dict[str, Any]) -> dict[str, Any]:
             "MetricsEnabled": True,
             # Execution logs would hold request and response bodies: PHI.
             "DataTraceEnabled": False,
-        }
+        },
+        {
+            # API Gateway writes a method's path with each "/" as "~1".
+            "ResourcePath": "/" + HEALTH_PATH.replace("/", "~1"),
+            "HttpMethod": "GET",
+            "ThrottlingRateLimit": {"Ref": "HealthThrottlingRateLimit"},
+            "ThrottlingBurstLimit": {"Ref": "HealthThrottlingBurstLimit"},
+            "MetricsEnabled": True,
+            "DataTraceEnabled": False,
+        },
     ]
     resources.update(_web_acl_association())
     resources.update(_custom_domain())

@@ -30,8 +30,11 @@ from deploy.iam_policies import for_terraform
 from deploy.monitoring import terraform_monitoring
 from deploy.production import (
     ACCESS_LOG_FORMAT,
+    DEFAULT_HEALTH_THROTTLING_BURST_LIMIT,
+    DEFAULT_HEALTH_THROTTLING_RATE_LIMIT,
     DEFAULT_THROTTLING_BURST_LIMIT,
     DEFAULT_THROTTLING_RATE_LIMIT,
+    HEALTH_PATH,
     SECURITY_GROUP_IDS_DESCRIPTION,
     SUBNET_IDS_DESCRIPTION,
     our_tags,
@@ -65,6 +68,16 @@ VARIABLES: dict[str, dict[str, Any]] = {
         "type": "number",
         "default": DEFAULT_THROTTLING_BURST_LIMIT,
         "description": "Requests the stage accepts in a burst",
+    },
+    "health_throttling_rate_limit": {
+        "type": "number",
+        "default": DEFAULT_HEALTH_THROTTLING_RATE_LIMIT,
+        "description": "Requests per second GET /health accepts (anonymous: throttled apart)",
+    },
+    "health_throttling_burst_limit": {
+        "type": "number",
+        "default": DEFAULT_HEALTH_THROTTLING_BURST_LIMIT,
+        "description": "Requests GET /health accepts in a burst",
     },
     "web_acl_arn": {
         "type": "string",
@@ -148,7 +161,18 @@ def for_production(config: dict[str, Any]) -> dict[str, Any]:
                 # Execution logs would hold request and response bodies: PHI.
                 "data_trace_enabled": False,
             },
-        }
+        },
+        "health": {
+            "rest_api_id": f"${{{REST_API}.id}}",
+            "stage_name": f"${{{STAGE}.stage_name}}",
+            "method_path": f"{HEALTH_PATH.removeprefix('/')}/GET",
+            "settings": {
+                "throttling_rate_limit": "${var.health_throttling_rate_limit}",
+                "throttling_burst_limit": "${var.health_throttling_burst_limit}",
+                "metrics_enabled": True,
+                "data_trace_enabled": False,
+            },
+        },
     }
     resources["aws_wafv2_web_acl_association"] = {
         "rest_api": {

@@ -4,7 +4,6 @@ from chalicelib import bootstrap
 from chalicelib.health.service import check_health
 from chalicelib.http.endpoints import DOCUMENTATION_TAG, Reply, endpoint
 from chalicelib.http.responses import json_response
-from chalicelib.service_layer.unit_of_work import ReadTransaction
 
 
 @endpoint(
@@ -12,8 +11,9 @@ from chalicelib.service_layer.unit_of_work import ReadTransaction
     "/health",
     summary="Whether the API can reach its database and Redis",
     description="200 while the database answers with the newest schema (Redis down only delays"
-    " notifications), else 503."
-    " No token, no patient data.",
+    " notifications), else 503. No token, no patient data. Each API process checks at most once every"
+    " 5 seconds and answers from that check in between; the notification counts are at"
+    " `GET /health/notifications`, behind a token.",
     tag=DOCUMENTATION_TAG,
     replies={
         200: Reply("Healthy", "Health"),
@@ -21,11 +21,10 @@ from chalicelib.service_layer.unit_of_work import ReadTransaction
     },
 )
 def get_health(request: Request) -> Response:
-    health = check_health(ReadTransaction(), bootstrap.settings().redis_url)
+    health = check_health(bootstrap.settings().redis_url)
     body = {
         "status": "ok" if health.healthy else "unavailable",
         "database": health.database,
         "redis": health.redis,
-        "notifications": {"pending": health.pending_notifications, "failed": health.failed_notifications},
     }
     return json_response(body, status=200 if health.healthy else 503)

@@ -108,20 +108,20 @@ def component_schemas() -> dict[str, Any]:
         **_notification_schemas(timestamp, patient_id),
         "Health": {
             "type": "object",
-            "required": ["status", "database", "redis", "notifications"],
+            "required": ["status", "database", "redis"],
             "properties": {
                 "status": {"type": "string", "enum": ["ok", "unavailable"]},
                 "database": {"type": "string", "enum": ["ok", "unreachable", "not_migrated"]},
                 "redis": {"type": "string", "enum": ["ok", "unreachable", "not_configured"]},
-                "notifications": {
-                    "type": "object",
-                    "required": ["pending", "failed"],
-                    "properties": {
-                        "pending": {"type": ["integer", "null"], "minimum": 0},
-                        "failed": {"type": ["integer", "null"], "minimum": 0},
-                    },
-                    "additionalProperties": False,
-                },
+            },
+            "additionalProperties": False,
+        },
+        "NotificationCounts": {
+            "type": "object",
+            "required": ["pending", "failed"],
+            "properties": {
+                "pending": {"type": "integer", "minimum": 0},
+                "failed": {"type": "integer", "minimum": 0},
             },
             "additionalProperties": False,
         },

@@ -9,7 +9,7 @@ from __future__ import annotations
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
-from chalicelib.storage.database import get_engine
+from chalicelib.storage.database import TransactionMode, begin, release
 
 # The newest migration's revision (chalicelib/storage/migrations/versions; a test holds it to
 # Alembic's head). Alembic itself is not in the Lambda artifact. Revisions are 4-digit and ordered.
@@ -45,6 +45,9 @@ def schema_is_behind() -> bool:
     deployment) is not behind. Raises what the database raises (a missing ``alembic_version``
     table: see ``is_missing_schema``).
     """
-    with get_engine().connect() as connection:
+    connection = begin(TransactionMode.ONE_STATEMENT)  # no BEGIN or ROLLBACK round trip around it
+    try:
         revisions = connection.execute(text("SELECT version_num FROM alembic_version")).scalars().all()
+    finally:
+        release(connection)
     return all(revision < NEWEST_REVISION for revision in revisions)

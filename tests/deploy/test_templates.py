@@ -329,8 +329,8 @@ def test_the_api_has_one_stage_with_access_logs_throttling_and_tracing_in_cloudf
     assert tag_dict(properties["Tags"])["data-classification"] == "phi"
     assert_access_log_format_holds_no_body_nor_query(properties["AccessLogSetting"]["Format"])
     assert properties["AccessLogSetting"]["DestinationArn"] == {"Fn::GetAtt": ["ApiAccessLogGroup", "Arn"]}
-    (method_settings,) = properties["MethodSettings"]
-    assert method_settings == {
+    every_method, health = properties["MethodSettings"]
+    assert every_method == {
         "ResourcePath": "/*",
         "HttpMethod": "*",
         "ThrottlingRateLimit": {"Ref": "ThrottlingRateLimit"},
@@ -338,6 +338,17 @@ def test_the_api_has_one_stage_with_access_logs_throttling_and_tracing_in_cloudf
         "MetricsEnabled": True,
         "DataTraceEnabled": False,
     }
+    # The anonymous health check is throttled apart, tighter: no token spends the API's concurrency.
+    assert health == {
+        "ResourcePath": "/~1health",
+        "HttpMethod": "GET",
+        "ThrottlingRateLimit": {"Ref": "HealthThrottlingRateLimit"},
+        "ThrottlingBurstLimit": {"Ref": "HealthThrottlingBurstLimit"},
+        "MetricsEnabled": True,
+        "DataTraceEnabled": False,
+    }
+    parameters = deployed_sam["Parameters"]
+    assert parameters["HealthThrottlingRateLimit"]["Default"] < parameters["ThrottlingRateLimit"]["Default"]
 
 
 def test_the_terraform_stage_has_access_logs_throttling_and_tracing(terraform: dict[str, Any]) -> None:
@@ -349,7 +360,10 @@ def test_the_terraform_stage_has_access_logs_throttling_and_tracing(terraform: d
     assert resources["aws_api_gateway_rest_api"]["rest_api"]["tags"]["data-classification"] == "phi"
     assert stage["access_log_settings"]["destination_arn"] == "${aws_cloudwatch_log_group.api_access.arn}"
     assert_access_log_format_holds_no_body_nor_query(stage["access_log_settings"]["format"])
-    (method_settings,) = resources["aws_api_gateway_method_settings"].values()
+    method_settings, health = resources["aws_api_gateway_method_settings"].values()
+    assert (health["method_path"], health["stage_name"]) == ("health/GET", method_settings["stage_name"])
+    assert health["settings"]["throttling_rate_limit"] == "${var.health_throttling_rate_limit}"
+    assert health["settings"]["throttling_burst_limit"] == "${var.health_throttling_burst_limit}"
     assert method_settings["method_path"] == "*/*"
     assert method_settings["stage_name"] == "${aws_api_gateway_stage.rest_api.stage_name}"
     assert method_settings["settings"] == {
