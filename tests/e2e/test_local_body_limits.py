@@ -79,7 +79,9 @@ def assert_refused_and_closed(answer: tuple[int, dict[str, str], Any], status: i
 
 
 @pytest.mark.parametrize("expect", [b"", b"Expect: 100-continue\r\n"], ids=["plain", "expect-100"])
-def test_an_oversized_content_length_is_refused_before_a_byte_of_the_body(server: Server, expect: bytes) -> None:
+def test_an_oversized_content_length_is_refused_before_a_byte_of_the_body(
+    server: Server, expect: bytes
+) -> None:
     # GIVEN a request declaring 600 MB, of which it sends nothing (a reader of the body would wait)
     head = POST_HEAD + expect + b"Content-Length: 629145600\r\n\r\n"
 
@@ -137,7 +139,9 @@ def test_an_endless_chunked_body_is_cut_at_the_limit_in_bounded_memory(server: S
         pytest.param(b"Transfer-Encoding: chunked\r\n\r\nzz\r\n", id="chunk-size-not-hex"),
         pytest.param(b"Transfer-Encoding: chunked\r\n\r\n5\r\n{}\r\n0\r\n\r\n", id="short-chunk"),
         pytest.param(b"Transfer-Encoding: gzip\r\n\r\n", id="not-chunked"),
-        pytest.param(b"Transfer-Encoding: chunked\r\nContent-Length: 2\r\n\r\n2\r\n{}\r\n0\r\n\r\n", id="both"),
+        pytest.param(
+            b"Transfer-Encoding: chunked\r\nContent-Length: 2\r\n\r\n2\r\n{}\r\n0\r\n\r\n", id="both"
+        ),
     ],
 )
 def test_a_body_framed_in_a_way_no_reader_can_trust_is_a_400_and_a_closed_connection(
