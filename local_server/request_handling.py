@@ -20,7 +20,7 @@ from chalicelib import bootstrap
 from chalicelib.http.gateway_responses import GATEWAY_RESPONSE_HEADERS, SERVER_ERRORS
 from local_server.answers import local_error_body
 from local_server.request_body import BodyRefused, BodyTooLarge, read_body
-from local_server.schedules import TRIGGER_PREFIX, trigger
+from local_server.schedules import TRIGGER_HEADER, TRIGGER_PREFIX, TriggerCaller, trigger
 
 if TYPE_CHECKING:  # as a base class only for mypy: copied onto chalice's own handler, it must not inherit
     from chalice.local import ChaliceRequestHandler as _RequestHandler
@@ -91,7 +91,14 @@ class LocalRequestHandling(_RequestHandler):
         if not self.path.startswith(TRIGGER_PREFIX):
             self._generic_handle()
             return
-        self._send_json(*trigger(self.path, self.client_address[0]))
+        hosts = self.headers.get_all("Host", [])
+        caller = TriggerCaller(
+            address=self.client_address[0],
+            host=hosts[0] if len(hosts) == 1 else None,
+            origin_sent="Origin" in self.headers,
+            trigger_header=self.headers.get(TRIGGER_HEADER),
+        )
+        self._send_json(*trigger(self.path, caller))
 
     def _read_body(self) -> bool:
         """Read this request's body for ``_parse_payload``; False when it was refused (and answered)."""

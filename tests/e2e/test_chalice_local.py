@@ -237,7 +237,9 @@ def test_chalice_local_as_a_newcomer_types_it_keeps_every_promise(
         created = call("POST", f"{base_url}/patients", without_phone(JOHN))
         time.sleep(AUTORELOAD_POLL_SECONDS + 0.5)
         listed = call("GET", f"{base_url}/patients?access_token=SECRETVALUE")
-        relayed = requests.post(f"{base_url}/__scheduled/relay_notifications", timeout=10)
+        relayed = requests.post(
+            f"{base_url}/__scheduled/relay_notifications", headers={"X-Telehealth-Trigger": "1"}, timeout=10
+        )
         health = requests.get(f"{base_url}/health", timeout=10)
         refused_by_the_server = raw_request(port, b"GET /health HTTP/3.0\r\n\r\n")
 
