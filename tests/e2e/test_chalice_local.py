@@ -258,3 +258,34 @@ def test_chalice_local_as_a_newcomer_types_it_keeps_every_promise(
     status_line, _, body = refused_by_the_server.partition(b"\r\n\r\n")
     assert status_line.startswith(b"HTTP/1.1 505")
     assert json.loads(body)["code"] == "http_version_not_supported"
+
+
+def modes_under(data_dir: Path) -> dict[str, int]:
+    """The permission bits of ``data_dir`` ("." ) and of everything in it, by relative path."""
+    paths = [data_dir, *data_dir.rglob("*")]
+    return {str(path.relative_to(data_dir)): path.stat().st_mode & 0o777 for path in paths}
+
+
+@SERVER_COMMANDS
+def test_the_development_data_is_readable_by_its_owner_only(
+    tmp_path: Path, command: Callable[[int], list[str]]
+) -> None:
+    # GIVEN a data directory made under the usual umask (022): every user of the machine reads it
+    env = {k: v for k, v in os.environ.items() if k not in NOT_ON_A_FRESH_CHECKOUT}
+    data_dir = tmp_path / "data"
+    data_dir.mkdir(mode=0o755)
+    data_dir.chmod(0o755)
+    (data_dir / "notes.txt").write_text("left by an older checkout")
+    (data_dir / "notes.txt").chmod(0o644)
+    env["TELEHEALTH_DATA_DIR"] = str(data_dir)
+    port = free_port()
+
+    # WHEN the server starts, migrating the development database, and writes a patient
+    with running_server(command(port), port, env, tmp_path / "server.log"):
+        created = call("POST", f"http://127.0.0.1:{port}/patients", without_phone(JOHN))
+        assert created.status_code == 201, created.text
+        modes = modes_under(data_dir)
+
+    # THEN the directory is 0700 and every file in it, the database and its WAL files included, 0600
+    assert {"telehealth.db", "telehealth.db-wal", "telehealth.db-shm", "notes.txt"} <= set(modes), modes
+    assert modes == {".": 0o700, **{name: 0o600 for name in modes if name != "."}}

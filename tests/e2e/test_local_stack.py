@@ -19,8 +19,10 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
+import redis
 
 from chalicelib.config.settings import PROJECT_ROOT
 from scripts.api_process import HOST
@@ -198,3 +200,32 @@ def test_a_taken_port_ends_the_stack_at_once_with_one_line(tmp_path: Path) -> No
     (line,) = (result.stdout + result.stderr).splitlines()
     assert str(port) in line and "API_PORT" in line
     assert not (tmp_path / "data").exists()
+
+
+def test_make_run_keeps_its_data_owner_only_and_its_redis_behind_a_password(
+    start_stack: Callable[..., Stack], tmp_path: Path
+) -> None:
+    # GIVEN a data directory made under the usual umask (022), readable by every user of the machine
+    data_dir = tmp_path / "data"
+    data_dir.mkdir(mode=0o755)
+    data_dir.chmod(0o755)
+    (data_dir / "notes.txt").write_text("left by an older checkout")
+    (data_dir / "notes.txt").chmod(0o644)
+
+    # WHEN the stack starts on it and a patient is written
+    stack = start_stack(workers=1)
+    wait_until(stack.serving, timeout=90, interval=0.2)
+    assert stack.call("POST", "/patients", JOHN)[0] == 201
+    modes = {str(p.relative_to(data_dir)): p.stat().st_mode & 0o777 for p in [data_dir, *data_dir.rglob("*")]}
+    redis_url = (data_dir / "redis-url").read_text().strip()
+
+    # THEN the directory is 0700 and every file in it 0600: the database, its WAL files, the Redis URL
+    assert {"telehealth.db", "telehealth.db-wal", "telehealth.db-shm", "redis-url", "notes.txt"} <= set(modes)
+    assert modes == {".": 0o700, **{name: 0o600 for name in modes if name != "."}}, modes
+    # and the embedded Valkey refuses a client without the password the URL carries
+    parsed = urlsplit(redis_url)
+    assert parsed.password and parsed.hostname == "127.0.0.1"
+    with pytest.raises(redis.exceptions.AuthenticationError):
+        redis.Redis(host=parsed.hostname, port=parsed.port).ping()
+    with redis.Redis.from_url(redis_url) as client:
+        assert client.ping()
