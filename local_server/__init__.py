@@ -15,6 +15,7 @@ app.py. ``chalice.test.Client`` needs only ``gateway.emulate_in_local_gateway``.
 
 from __future__ import annotations
 
+import sys
 import threading
 
 from chalice.app import Chalice
@@ -22,6 +23,7 @@ from chalice.app import Chalice
 from chalicelib import bootstrap
 from local_server.autoreload import ignore_database_in_autoreload
 from local_server.database import migrate_development_database
+from local_server.exposure import chalice_local_host, refuse_exposed_development_token
 from local_server.gateway import emulate_in_local_gateway
 from local_server.request_handling import notice_access_lines, use_in_stock_handler
 from local_server.schedules import run_schedules_locally
@@ -50,6 +52,10 @@ def prepare(app: Chalice) -> None:
 
 
 def serve_with_stock_chalice_local(app: Chalice) -> None:
-    """``prepare``, and chalice's own request handler made ours: for plain ``chalice local``."""
+    """``prepare``, and chalice's own request handler made ours: for plain ``chalice local``.
+
+    First, a ``--host`` beyond this machine while the development token is accepted ends the process.
+    """
+    refuse_exposed_development_token(chalice_local_host(sys.argv), bootstrap.auth_settings())
     use_in_stock_handler()
     prepare(app)

@@ -8,7 +8,8 @@ and autoreload. Only the request handler differs. Chalice's handler leaves
 Nagle's algorithm on and writes each answer in two pieces (headers, then body),
 so on a reused connection the body waits for the client's delayed ACK: ~44 ms
 per request. It also desynchronises a reused connection after a HEAD request
-or a chunked request body; this handler fixes both. Where http.server would
+or a chunked request body; this handler fixes both (the body is read, within
+``MAX_BODY_BYTES``, by ``LocalRequestHandling``, as under stock ``chalice local``). Where http.server would
 answer by itself in HTML, it answers as stock ``chalice local`` does with our
 app: ``local_server.request_handling.LocalRequestHandling``, inherited here.
 The server is built, and ``local_server.prepare`` run, in whichever thread and
@@ -19,7 +20,7 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import IO, Any
+from typing import Any
 
 from chalice import local
 from chalice.app import Chalice
@@ -27,35 +28,11 @@ from chalice.cli import local as chalice_local_command
 from chalice.cli.factory import CLIFactory
 from chalice.config import Config
 
+from chalicelib import bootstrap
 from chalicelib.config.settings import PROJECT_ROOT
 from local_server import prepare
+from local_server.exposure import refuse_exposed_development_token
 from local_server.request_handling import LocalRequestHandling
-
-MAX_CHUNK_SIZE_LINE = 1024
-
-
-class MalformedChunkedBody(ValueError):
-    pass
-
-
-def read_chunked_body(rfile: IO[bytes]) -> bytes:
-    """Read a ``Transfer-Encoding: chunked`` body up to and including its trailer."""
-    chunks = []
-    while True:
-        size_line = rfile.readline(MAX_CHUNK_SIZE_LINE)
-        try:
-            size = int(size_line.split(b";", 1)[0].strip(), 16)
-        except ValueError:
-            raise MalformedChunkedBody("chunk size is not hexadecimal") from None
-        if size == 0:
-            break
-        chunk = rfile.read(size)
-        if len(chunk) < size or rfile.readline(MAX_CHUNK_SIZE_LINE).strip():
-            raise MalformedChunkedBody("chunk is shorter than its size")
-        chunks.append(chunk)
-    while rfile.readline(MAX_CHUNK_SIZE_LINE).strip():  # trailer fields, unused
-        pass
-    return b"".join(chunks)
 
 
 class KeepAliveRequestHandler(LocalRequestHandling, local.ChaliceRequestHandler):
@@ -63,18 +40,6 @@ class KeepAliveRequestHandler(LocalRequestHandling, local.ChaliceRequestHandler)
 
     # Sends the body segment at once instead of after the client's (delayed) ACK of the headers.
     disable_nagle_algorithm = True
-
-    def _parse_payload(self) -> tuple[dict[str, Any], bytes | None]:
-        # Chalice reads only Content-Length bodies; a chunked one would be parsed as the next request.
-        if "chunked" not in self.headers.get("Transfer-Encoding", "").lower():
-            return super()._parse_payload()
-        try:
-            body: bytes | None = read_chunked_body(self.rfile)
-        except MalformedChunkedBody:
-            # Where the next request starts is unknown: answer this one, then hang up.
-            self.close_connection = True
-            body = None
-        return dict(self.headers), body
 
     def _send_http_response_with_body(self, code: int, headers: dict[str, Any], body: str | bytes) -> None:
         if self.command != "HEAD":
@@ -99,6 +64,7 @@ class KeepAliveCLIFactory(CLIFactory):
     def create_local_server(
         self, app_obj: Chalice, config: Config, host: str, port: int
     ) -> local.LocalDevServer:
+        refuse_exposed_development_token(host, bootstrap.auth_settings())
         prepare(app_obj)
         # As chalice.local.create_local_server: the swapped class keeps current_request per thread.
         local.CustomLocalChalice.__bases__ = (local.LocalChalice, app_obj.__class__)

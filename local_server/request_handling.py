@@ -1,5 +1,6 @@
 """The local servers' request handler: one log line per request, our answer shape where the HTTP
-server would answer by itself in HTML, and the route that runs a scheduled function now.
+server would answer by itself in HTML, a body never read past ``MAX_BODY_BYTES``, and the route
+that runs a scheduled function now.
 """
 
 from __future__ import annotations
@@ -7,15 +8,19 @@ from __future__ import annotations
 import json
 import logging
 import re
+import socket
 import threading
+import time
 import types
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from chalicelib import bootstrap
 from chalicelib.http.gateway_responses import GATEWAY_RESPONSE_HEADERS, SERVER_ERRORS
 from local_server.answers import local_error_body
-from local_server.schedules import TRIGGER_PREFIX, trigger
+from local_server.request_body import BodyRefused, BodyTooLarge, read_body
+from local_server.schedules import TRIGGER_HEADER, TRIGGER_PREFIX, TriggerCaller, trigger
 
 if TYPE_CHECKING:  # as a base class only for mypy: copied onto chalice's own handler, it must not inherit
     from chalice.local import ChaliceRequestHandler as _RequestHandler
@@ -35,6 +40,10 @@ class AccessLineNoticed(logging.Filter):
 
 
 METHOD_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # RFC 9110 section 5.6.2
+# After refusing a body, how long the server reads (and drops) what the client still sends before it
+# closes: closing with unread data sends a reset, which may destroy the answer before the client reads
+# it (RFC 9112 section 9.6). Bounded in time, and nothing read is kept.
+LINGER_SECONDS = 1.0
 
 
 class LocalRequestHandling(_RequestHandler):
@@ -52,26 +61,95 @@ class LocalRequestHandling(_RequestHandler):
     carries the query string, tokens included, beside our access line: it is never
     printed. A request the app never saw (refused by the local gateway or by the
     HTTP server itself) gets an access line here instead, in the same shape, without a route.
+
+    Every way in (``do_<METHOD>``) reads the body first, or refuses it (413 past
+    ``MAX_BODY_BYTES``, 400 for a framing it cannot trust) and closes the connection,
+    before any authorizer or view runs; ``_parse_payload`` then hands the gateway what was read.
     """
 
     # http.server's, which mypy sees as Any through chalice's six import, and which these methods set.
     path: str
     request_version: str
+    _body: bytes | None = None
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("do_"):  # only for methods chalice has no do_<METHOD> for
             return self._handle_any_method if METHOD_TOKEN.fullmatch(name[3:]) else self._refuse_bad_request
         raise AttributeError(name)
 
+    def _serve(self) -> None:
+        if self._read_body():
+            self._generic_handle()
+
+    # Chalice's are all its _generic_handle, which would read any Content-Length.
+    do_GET = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_HEAD = _serve
+
     def do_POST(self) -> None:
         """``POST /__scheduled/<name>`` runs that scheduled function now (``local_server.schedules``)."""
+        if not self._read_body():
+            return
         if not self.path.startswith(TRIGGER_PREFIX):
             self._generic_handle()
             return
-        self._parse_payload()  # read past any body: the connection may carry another request
-        self._send_json(*trigger(self.path, self.client_address[0]))
+        hosts = self.headers.get_all("Host", [])
+        caller = TriggerCaller(
+            address=self.client_address[0],
+            host=hosts[0] if len(hosts) == 1 else None,
+            origin_sent="Origin" in self.headers,
+            trigger_header=self.headers.get(TRIGGER_HEADER),
+        )
+        self._send_json(*trigger(self.path, caller))
+
+    def _read_body(self) -> bool:
+        """Read this request's body for ``_parse_payload``; False when it was refused (and answered)."""
+        try:
+            self._body = read_body(self.headers, self.rfile, bootstrap.settings().max_body_bytes)
+        except BodyRefused as refused:
+            self._body = None
+            self._refuse_and_close(refused)
+            return False
+        return True
+
+    def _parse_payload(self) -> tuple[dict[str, Any], bytes | None]:
+        return dict(self.headers), self._body
+
+    def handle_expect_100(self) -> bool:
+        """``Expect: 100-continue`` (curl, for a large upload): a body it would refuse is never asked for."""
+        try:
+            declared = int(self.headers.get("Content-Length", "0"))
+        except ValueError:
+            declared = 0  # refused when the body is read
+        limit = bootstrap.settings().max_body_bytes
+        if declared > limit:
+            self._refuse_and_close(BodyTooLarge(limit))
+            return False
+        self.send_response_only(HTTPStatus.CONTINUE)
+        self.end_headers()
+        return True
+
+    def _refuse_and_close(self, refused: BodyRefused) -> None:
+        """Our answer to a refused body, then the connection closed without reading that body."""
+        error_code, _text = SERVER_ERRORS[refused.status]
+        self._send_json(refused.status, local_error_body(error_code, str(refused)), {"Connection": "close"})
+        self._linger()
+
+    def _linger(self) -> None:
+        """Half-close, then drop what the client still sends for at most LINGER_SECONDS."""
+        connection: socket.socket = self.connection
+        try:
+            self.wfile.flush()
+            connection.shutdown(socket.SHUT_WR)
+            deadline = time.monotonic() + LINGER_SECONDS
+            while (left := deadline - time.monotonic()) > 0:
+                connection.settimeout(left)
+                if not connection.recv(65536):
+                    break
+        except OSError:  # the client is gone, or the time is up
+            pass
 
     def _handle_any_method(self) -> None:
+        if not self._read_body():
+            return
         target = urlsplit(self.path)
         if target.scheme in ("http", "https") and target.netloc:  # absolute-form: the path is ours
             self.path = (target.path or "/") + (f"?{target.query}" if target.query else "")

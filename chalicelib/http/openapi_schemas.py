@@ -93,8 +93,8 @@ def component_schemas() -> dict[str, Any]:
                     " request can also get one of "
                     + ", ".join(f"`{code}`" for code in CODES_BEFORE_ANY_VIEW)
                     + " before it reaches a route: 404 for an unknown path, 405 (with `Allow`, the path's"
-                    " methods) for a method the path does not declare, and from the local server 400,"
-                    " 414, 431 or 505 for a request it cannot parse.",
+                    " methods) for a method the path does not declare, and from the local server 400, 414,"
+                    " 431 or 505 for a request it cannot parse, 413 for a body over MAX_BODY_BYTES.",
                 },
                 "message": {"type": "string", "description": "Human-readable; never contains patient data."},
                 "field": {"type": "string", "description": "The request field or parameter at fault."},

@@ -22,6 +22,7 @@ from chalicelib.config.settings import PROJECT_ROOT
 from chalicelib.storage.migrate import upgrade_database
 from scripts.api_process import free_port, keep_alive_command, running_server, stock_chalice_command
 from tests.helpers.patients import JOHN, without_phone
+from tests.helpers.processes import run_in_a_session
 from tests.helpers.waiting import parse_json_lines, run_together
 
 DEV_TOKEN = {"Authorization": "Bearer secret-token-123"}
@@ -237,7 +238,9 @@ def test_chalice_local_as_a_newcomer_types_it_keeps_every_promise(
         created = call("POST", f"{base_url}/patients", without_phone(JOHN))
         time.sleep(AUTORELOAD_POLL_SECONDS + 0.5)
         listed = call("GET", f"{base_url}/patients?access_token=SECRETVALUE")
-        relayed = requests.post(f"{base_url}/__scheduled/relay_notifications", timeout=10)
+        relayed = requests.post(
+            f"{base_url}/__scheduled/relay_notifications", headers={"X-Telehealth-Trigger": "1"}, timeout=10
+        )
         health = requests.get(f"{base_url}/health", timeout=10)
         refused_by_the_server = raw_request(port, b"GET /health HTTP/3.0\r\n\r\n")
 
@@ -256,3 +259,73 @@ def test_chalice_local_as_a_newcomer_types_it_keeps_every_promise(
     status_line, _, body = refused_by_the_server.partition(b"\r\n\r\n")
     assert status_line.startswith(b"HTTP/1.1 505")
     assert json.loads(body)["code"] == "http_version_not_supported"
+
+
+def modes_under(data_dir: Path) -> dict[str, int]:
+    """The permission bits of ``data_dir`` ("." ) and of everything in it, by relative path."""
+    paths = [data_dir, *data_dir.rglob("*")]
+    return {str(path.relative_to(data_dir)): path.stat().st_mode & 0o777 for path in paths}
+
+
+@SERVER_COMMANDS
+def test_the_development_data_is_readable_by_its_owner_only(
+    tmp_path: Path, command: Callable[[int], list[str]]
+) -> None:
+    # GIVEN a data directory made under the usual umask (022): every user of the machine reads it
+    env = {k: v for k, v in os.environ.items() if k not in NOT_ON_A_FRESH_CHECKOUT}
+    data_dir = tmp_path / "data"
+    data_dir.mkdir(mode=0o755)
+    data_dir.chmod(0o755)
+    (data_dir / "notes.txt").write_text("left by an older checkout")
+    (data_dir / "notes.txt").chmod(0o644)
+    env["TELEHEALTH_DATA_DIR"] = str(data_dir)
+    port = free_port()
+
+    # WHEN the server starts, migrating the development database, and writes a patient
+    with running_server(command(port), port, env, tmp_path / "server.log"):
+        created = call("POST", f"http://127.0.0.1:{port}/patients", without_phone(JOHN))
+        assert created.status_code == 201, created.text
+        modes = modes_under(data_dir)
+
+    # THEN the directory is 0700 and every file in it, the database and its WAL files included, 0600
+    assert {"telehealth.db", "telehealth.db-wal", "telehealth.db-shm", "notes.txt"} <= set(modes), modes
+    assert modes == {".": 0o700, **{name: 0o600 for name in modes if name != "."}}
+
+
+EVERY_ADDRESS = "0.0.0.0"  # noqa: S104 - the host these tests expect refused
+
+
+@pytest.mark.parametrize(
+    "command", [newcomer_command, run_command_with_autoreload], ids=["chalice-local", "local-api"]
+)
+def test_a_host_beyond_this_machine_is_refused_while_the_development_token_works(
+    tmp_path: Path, command: Callable[[int], list[str]]
+) -> None:
+    # GIVEN a fresh clone's environment, where the published development token is accepted
+    env = {k: v for k, v in os.environ.items() if k not in NOT_ON_A_FRESH_CHECKOUT}
+    env["TELEHEALTH_DATA_DIR"] = str(tmp_path / "data")
+
+    # WHEN the server is asked to listen on every address (autoreload on, as chalice local's default)
+    result = run_in_a_session([*command(free_port()), "--host", EVERY_ADDRESS], env)
+
+    # THEN it ends non-zero with one line naming both settings, having migrated nothing
+    assert result.returncode != 0, result.stdout + result.stderr
+    lines = [line for line in result.stderr.splitlines() if "API_HOST" in line and "API_TOKENS" in line]
+    assert len(lines) == 1, result.stdout + result.stderr
+    assert "Traceback" not in result.stdout + result.stderr
+    assert not (tmp_path / "data").exists()
+
+
+def test_a_host_beyond_this_machine_is_served_with_tokens_of_ones_own(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k not in NOT_ON_A_FRESH_CHECKOUT}
+    env.update(TELEHEALTH_DATA_DIR=str(tmp_path / "data"), API_TOKENS="clinic:a-token-of-our-own")
+    port = free_port()
+
+    with running_server([*newcomer_command(port), "--host", EVERY_ADDRESS], port, env, tmp_path / "log"):
+        answered = requests.get(
+            f"http://127.0.0.1:{port}/patients",
+            headers={"Authorization": "Bearer a-token-of-our-own"},
+            timeout=10,
+        )
+
+    assert answered.status_code == 200, answered.text

@@ -7,6 +7,7 @@ with Redis, and the relay hands the overdue notification off again.
 
 from __future__ import annotations
 
+import http.client
 import json
 import shutil
 import sqlite3
@@ -25,6 +26,8 @@ from tests.helpers.waiting import call_json, parse_json_lines, wait_until
 RELAY = "relay_notifications"
 
 AUTH = {"Authorization": f"Bearer {DEVELOPMENT_TOKEN}"}
+# What a developer's curl sends to fire one (README): a web page can send no such header unasked.
+FIRE = {"X-Telehealth-Trigger": "1"}
 
 
 def request(
@@ -88,9 +91,9 @@ def test_the_trigger_route_runs_the_relay_now_and_answers_what_it_returned(
         lose_the_message(database, redis_url)
 
         # WHEN the relay is fired through the trigger route
-        fired = request(port, "POST", f"/__scheduled/{RELAY}")
-        unknown = request(port, "POST", "/__scheduled/no_such_function")
-        not_a_trigger = request(port, "GET", f"/__scheduled/{RELAY}")
+        fired = request(port, "POST", f"/__scheduled/{RELAY}", headers=FIRE)
+        unknown = request(port, "POST", "/__scheduled/no_such_function", headers=FIRE)
+        not_a_trigger = request(port, "GET", f"/__scheduled/{RELAY}", headers=FIRE)
 
     # THEN it ran once with EventBridge's event: the notification is handed off again, once
     assert fired == (
@@ -125,6 +128,45 @@ def test_stock_chalice_local_fires_the_relay_on_its_own_at_its_rate(
     runs = schedule_runs(log)
     assert {line["function"] for line in runs} == {RELAY}  # the hourly purge has not come yet
     assert all(line["message"] == "scheduled function ran" for line in runs)
+
+
+def raw_post(port: int, path: str, headers: dict[str, str]) -> tuple[int, Any]:
+    """A POST with exactly these headers, Host included (a browser sends the name it resolved)."""
+    connection = http.client.HTTPConnection(HOST, port, timeout=10)
+    try:
+        connection.request("POST", path, body=b"x", headers={"Content-Type": "text/plain", **headers})
+        response = connection.getresponse()
+        return response.status, json.loads(response.read())
+    finally:
+        connection.close()
+
+
+@pytest.mark.parametrize(
+    "command", [keep_alive_command, stock_chalice_command], ids=["local-api", "chalice-local"]
+)
+def test_the_trigger_route_answers_a_developers_command_and_no_web_page(
+    local_server: Callable[..., Any], command: Callable[[int], list[str]]
+) -> None:
+    # GIVEN a local server whose relay timer would not fire within the test
+    server, port, _database, log = local_server(command, NOTIFY_RELAY_INTERVAL="3600")
+    here = f"127.0.0.1:{port}"
+    with server:
+        # WHEN a page in the developer's browser tries: a cross-site "simple" POST (text/plain, Origin
+        # sent), the same with the header, a DNS-rebinding page (127.0.0.1 under its own name), and a
+        # request without the header; then the developer's own curl
+        simple = raw_post(port, f"/__scheduled/{RELAY}", {"Host": here, "Origin": "https://evil.example"})
+        with_origin = raw_post(port, f"/__scheduled/{RELAY}", {"Host": here, "Origin": "null", **FIRE})
+        rebound = raw_post(port, f"/__scheduled/{RELAY}", {"Host": f"evil.example:{port}", **FIRE})
+        no_header = raw_post(port, f"/__scheduled/{RELAY}", {"Host": f"localhost:{port}"})
+        curl = raw_post(port, f"/__scheduled/{RELAY}", {"Host": here, **FIRE})
+        wait_until(lambda: schedule_runs(log) != [], timeout=30)
+
+    # THEN every page's request is refused in our shape, and only the developer's ran the relay, once
+    for refused in (simple, with_origin, rebound):
+        assert refused[0] == 403 and refused[1]["code"] == "trigger_not_local", refused
+    assert no_header[0] == 403 and no_header[1]["code"] == "trigger_header_missing", no_header
+    assert curl[0] == 200 and curl[1]["function"] == RELAY, curl
+    assert len(schedule_runs(log)) == 1
 
 
 def schedule_runs(log: Path) -> list[dict[str, Any]]:

@@ -19,13 +19,16 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
+import redis
 
 from chalicelib.config.settings import PROJECT_ROOT
-from scripts.api_process import HOST
+from scripts.api_process import HOST, free_port
 from scripts.process_tree import is_alive
 from tests.helpers.patients import JOHN
+from tests.helpers.processes import run_in_a_session
 from tests.helpers.stack import RUN_STACK, Stack, stack_env
 from tests.helpers.waiting import wait_until
 
@@ -198,3 +201,48 @@ def test_a_taken_port_ends_the_stack_at_once_with_one_line(tmp_path: Path) -> No
     (line,) = (result.stdout + result.stderr).splitlines()
     assert str(port) in line and "API_PORT" in line
     assert not (tmp_path / "data").exists()
+
+
+def test_a_host_beyond_this_machine_ends_the_stack_at_once_with_one_line(tmp_path: Path) -> None:
+    # GIVEN nothing configured: the published development token is accepted
+    env = stack_env(tmp_path, free_port(), 1, API_HOST="0.0.0.0")  # noqa: S104 - the host refused
+
+    # WHEN the stack is started on every address
+    started = time.monotonic()
+    result = run_in_a_session(RUN_STACK, env)
+
+    # THEN it ends at once, non-zero, with one line naming API_HOST and API_TOKENS, having started nothing
+    assert result.returncode != 0
+    assert time.monotonic() - started < 10
+    (line,) = (result.stdout + result.stderr).splitlines()
+    assert "API_HOST" in line and "API_TOKENS" in line
+    assert not (tmp_path / "data").exists()
+
+
+def test_make_run_keeps_its_data_owner_only_and_its_redis_behind_a_password(
+    start_stack: Callable[..., Stack], tmp_path: Path
+) -> None:
+    # GIVEN a data directory made under the usual umask (022), readable by every user of the machine
+    data_dir = tmp_path / "data"
+    data_dir.mkdir(mode=0o755)
+    data_dir.chmod(0o755)
+    (data_dir / "notes.txt").write_text("left by an older checkout")
+    (data_dir / "notes.txt").chmod(0o644)
+
+    # WHEN the stack starts on it and a patient is written
+    stack = start_stack(workers=1)
+    wait_until(stack.serving, timeout=90, interval=0.2)
+    assert stack.call("POST", "/patients", JOHN)[0] == 201
+    modes = {str(p.relative_to(data_dir)): p.stat().st_mode & 0o777 for p in [data_dir, *data_dir.rglob("*")]}
+    redis_url = (data_dir / "redis-url").read_text().strip()
+
+    # THEN the directory is 0700 and every file in it 0600: the database, its WAL files, the Redis URL
+    assert {"telehealth.db", "telehealth.db-wal", "telehealth.db-shm", "redis-url", "notes.txt"} <= set(modes)
+    assert modes == {".": 0o700, **{name: 0o600 for name in modes if name != "."}}, modes
+    # and the embedded Valkey refuses a client without the password the URL carries
+    parsed = urlsplit(redis_url)
+    assert parsed.password and parsed.hostname == "127.0.0.1"
+    with pytest.raises(redis.exceptions.AuthenticationError):
+        redis.Redis(host=parsed.hostname, port=parsed.port).ping()
+    with redis.Redis.from_url(redis_url) as client:
+        assert client.ping()

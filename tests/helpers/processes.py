@@ -124,3 +124,28 @@ def _wait_until_serving(server: subprocess.Popen[bytes], base_url: str, log_path
     raise RuntimeError(
         f"chalice local did not answer in {CHALICE_LOCAL_STARTUP_TIMEOUT_S}s: {log_path.read_text()}"
     )
+
+
+def run_in_a_session(
+    command: list[str], env: dict[str, str], timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    """``command`` run to its end in a session of its own; past ``timeout`` every process of that
+    session is killed (a server that should have refused to start leaves nothing behind) and the
+    test fails with its output."""
+    process = subprocess.Popen(
+        command,
+        cwd=PROJECT_ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        stdout, stderr = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        stdout, stderr = process.communicate()
+        raise AssertionError(f"{command!r} still ran after {timeout} s:\n{stdout}{stderr}") from None
+    return subprocess.CompletedProcess(command, process.returncode, stdout, stderr)

@@ -10,9 +10,10 @@ from chalice.app import Chalice, Rate
 
 from chalicelib.config.environment import ConfigurationError
 from chalicelib.config.schedules import ScheduleSettings, load_schedule_settings
+from chalicelib.config.settings import PROJECT_ROOT
 from chalicelib.http import schedules
 from chalicelib.http.schedules import interval_of, rate_every, register_schedule, scheduled, scheduled_event
-from local_server.schedules import schedules_of, trigger
+from local_server.schedules import TRIGGER_CODES, TriggerCaller, schedules_of, trigger
 
 
 def test_intervals_default_to_a_minute_for_the_relay_and_an_hour_for_the_purge() -> None:
@@ -97,10 +98,20 @@ def test_a_cron_is_found_but_not_timed() -> None:
     assert [schedule.interval_seconds for schedule in schedules_of(app, "dev").values()] == [None]
 
 
+def developer(address: str = "127.0.0.1", **headers: Any) -> TriggerCaller:
+    """What ``curl -H 'X-Telehealth-Trigger: 1' -X POST http://127.0.0.1:8000/__scheduled/...`` sends."""
+    return TriggerCaller(
+        address=address,
+        host=headers.get("host", "127.0.0.1:8000"),
+        origin_sent=headers.get("origin_sent", False),
+        trigger_header=headers.get("trigger_header", "1"),
+    )
+
+
 @pytest.mark.parametrize("client_host", ["192.168.1.20", "10.0.0.7", "2001:db8::1", "not-an-address"])
 def test_the_trigger_route_refuses_a_caller_on_another_machine(client_host: str) -> None:
     # The route takes no token: with API_HOST=0.0.0.0 the network reaches the API, never the trigger.
-    status, answer = trigger("/__scheduled/relay_notifications", client_host)
+    status, answer = trigger("/__scheduled/relay_notifications", developer(client_host))
 
     assert status == 403
     assert answer["code"] == "trigger_not_local" and answer["request_id"]
@@ -108,9 +119,68 @@ def test_the_trigger_route_refuses_a_caller_on_another_machine(client_host: str)
 
 @pytest.mark.parametrize("client_host", ["127.0.0.1", "127.0.0.5", "::1"])
 def test_the_trigger_route_answers_a_caller_on_this_machine(client_host: str) -> None:
-    status, answer = trigger("/__scheduled/no_such_function", client_host)
+    status, answer = trigger("/__scheduled/no_such_function", developer(client_host))
 
     assert status == 404 and answer["code"] == "scheduled_function_not_found"
+
+
+@pytest.mark.parametrize(
+    "host",
+    ["localhost", "LocalHost:8000", "127.0.0.1", "127.0.0.1:8000", "127.3.2.1:80", "[::1]", "[::1]:8000"],
+)
+def test_the_trigger_route_answers_a_host_header_naming_this_machine(host: str) -> None:
+    status, answer = trigger("/__scheduled/no_such_function", developer(host=host))
+
+    assert status == 404 and answer["code"] == "scheduled_function_not_found"
+
+
+@pytest.mark.parametrize(
+    "host",
+    [
+        "evil.example",  # DNS rebinding: the page's own name, resolved to 127.0.0.1
+        "evil.example:8000",
+        "localhost.evil.example",
+        "127.0.0.1.nip.io",
+        "0.0.0.0:8000",
+        "192.168.1.20:8000",
+        "::1",  # an IPv6 address only in brackets
+        "[::1",
+        "127.0.0.1:port",
+        "",
+        None,  # absent, or sent twice
+    ],
+)
+def test_the_trigger_route_refuses_a_host_header_naming_another_machine(host: str | None) -> None:
+    status, answer = trigger("/__scheduled/relay_notifications", developer(host=host))
+
+    assert (status, answer["code"]) == (403, "trigger_not_local")
+
+
+def test_the_trigger_route_refuses_a_web_pages_request() -> None:
+    # GIVEN a cross-site "simple" POST from a page in the developer's browser: Origin sent, and a
+    # custom header it could only send after a preflight nobody answers
+    for page in (developer(origin_sent=True), developer(origin_sent=True, trigger_header=None)):
+        status, answer = trigger("/__scheduled/relay_notifications", page)
+
+        assert (status, answer["code"]) == (403, "trigger_not_local")
+
+
+@pytest.mark.parametrize("value", [None, "", "0", "yes"])
+def test_the_trigger_route_needs_its_custom_header(value: str | None) -> None:
+    status, answer = trigger("/__scheduled/relay_notifications", developer(trigger_header=value))
+
+    assert (status, answer["code"]) == (403, "trigger_header_missing")
+    assert "X-Telehealth-Trigger: 1" in answer["message"]
+
+
+def test_every_code_the_trigger_route_answers_is_documented() -> None:
+    readme = (PROJECT_ROOT / "README.md").read_text()
+    errors_section = readme.split("### Errors", 1)[1].split("\n## ", 1)[0]
+    api_doc = (PROJECT_ROOT / "docs" / "api.md").read_text()
+
+    for code in TRIGGER_CODES:
+        assert f"`{code}`" in errors_section, code
+        assert f"`{code}`" in api_doc, code
 
 
 def test_rate_units_are_chalices() -> None:
@@ -185,7 +255,7 @@ def test_a_failing_scheduled_function_answers_500_and_logs_only_its_error_class(
 
     # WHEN it is fired through the trigger route
     with caplog.at_level("INFO", logger="telehealth.schedules"):
-        status, answer = trigger("/__scheduled/failing", "127.0.0.1")
+        status, answer = trigger("/__scheduled/failing", developer())
 
     # THEN the answer is our 500, and neither it nor the log line carries the error's text
     assert status == 500
