@@ -124,9 +124,12 @@ class InsufficientScope(DomainError):
 class RateLimited(DomainError):
     code = "rate_limited"
 
-    def __init__(self, retry_after_seconds: int) -> None:
+    def __init__(self, retry_after_seconds: int, *, first_in_window: bool = True) -> None:
         super().__init__(f"Too many requests: retry after {retry_after_seconds} s")
         self.retry_after_seconds = retry_after_seconds
+        # The principal's first refusal of this UTC minute: the one that writes the minute's audit row
+        # (the rest are counted in Redis and settled into it by the relay).
+        self.first_in_window = first_in_window
 
 
 class AuditUnavailable(ServiceUnavailable):

@@ -14,21 +14,30 @@ import logging
 import math
 import threading
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import datetime
 from typing import Any
 
 from chalicelib.config.process_cache import on_forget
 from chalicelib.config.settings import RateLimitSettings
 from chalicelib.errors import RateLimited
+from chalicelib.storage.models import utc_now
 
 logger = logging.getLogger("telehealth.rate_limit")
 
+# Refusal counters live this long unsettled (the relay settles them every minute).
+REFUSAL_COUNT_SECONDS = 86_400
+REFUSAL_WINDOW_FORMAT = "%Y%m%dT%H%M"
 # A request waits at most about this long on Redis before it goes through unlimited.
 REDIS_TIMEOUT_SECONDS = 0.15
 BACKOFF_SECONDS = 5.0
 
-# KEYS[1]: the bucket. ARGV: tokens added per millisecond, capacity.
-# Returns {1, 0} when a token was taken, {0, milliseconds until one is available} otherwise.
+# KEYS[1]: the bucket; KEYS[2]: the principal's refusals in this UTC minute; KEYS[3]: the set of
+# refusal counters not yet settled into the audit trail. ARGV: tokens added per millisecond, capacity,
+# the counters' lifetime in seconds.
+# Returns {1, 0, 0} when a token was taken, else {0, milliseconds until one is available, how many
+# refusals the principal has had in this minute, this one included}.
 TAKE_FROM_BUCKET_LUA = """
 local per_ms = tonumber(ARGV[1])
 local capacity = tonumber(ARGV[2])
@@ -47,9 +56,14 @@ end
 redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'at', tostring(now))
 redis.call('PEXPIRE', KEYS[1], math.ceil(capacity / per_ms) + 1000)
 if wait_ms > 0 then
-  return {0, wait_ms}
+  local refused = redis.call('INCR', KEYS[2])
+  if refused == 1 then
+    redis.call('EXPIRE', KEYS[2], tonumber(ARGV[3]))
+    redis.call('SADD', KEYS[3], KEYS[2])
+  end
+  return {0, wait_ms, refused}
 end
-return {1, 0}
+return {1, 0, 0}
 """
 
 
@@ -75,22 +89,24 @@ def enforce_rate_limit(principal: str, limit: RateLimitSettings, redis_url: str 
     if redis_url is None:
         _warn_unconfigured()
         return
-    wait_ms = _take_token(redis_url, limit, principal)
+    wait_ms, refused = _take_token(redis_url, limit, principal)
     if wait_ms:
-        raise RateLimited(max(1, math.ceil(wait_ms / 1000)))
+        raise RateLimited(max(1, math.ceil(wait_ms / 1000)), first_in_window=refused == 1)
 
 
-def _take_token(redis_url: str, limit: RateLimitSettings, principal: str) -> int:
-    """Milliseconds until the bucket has a token (0: taken now, or Redis could not say)."""
+def _take_token(redis_url: str, limit: RateLimitSettings, principal: str) -> tuple[int, int]:
+    """Milliseconds until the bucket has a token (0: taken now, or Redis could not say), and when
+    refused, the principal's refusals in this minute (counted in the same script call)."""
     state = _state_for(redis_url)
     if time.monotonic() < state.unavailable_until:
-        return 0
+        return 0, 0
     from redis.exceptions import RedisError
 
+    keys = [limit.key_prefix + principal, _refusals_key(limit, principal, utc_now()), _unsettled(limit)]
     try:
         script = state.script or _load_script(state, redis_url)
-        allowed, wait_ms = script(
-            keys=[limit.key_prefix + principal], args=[limit.per_minute / 60_000, limit.burst]
+        _allowed, wait_ms, refused = script(
+            keys=keys, args=[limit.per_minute / 60_000, limit.burst, REFUSAL_COUNT_SECONDS]
         )
     except (RedisError, OSError) as error:
         state.unavailable_until = time.monotonic() + BACKOFF_SECONDS
@@ -100,8 +116,65 @@ def _take_token(redis_url: str, limit: RateLimitSettings, principal: str) -> int
             type(error).__name__,
             BACKOFF_SECONDS,
         )
-        return 0
-    return 0 if allowed else int(wait_ms)
+        return 0, 0
+    return int(wait_ms), int(refused)
+
+
+@dataclass(frozen=True)
+class RefusalCount:
+    principal: str
+    window_start: datetime
+    refused: int
+
+
+def take_closed_refusal_counts(
+    redis_url: str, limit: RateLimitSettings, now: datetime, settle: Callable[[list[RefusalCount]], None]
+) -> int:
+    """Hand ``settle`` the exact refusal count of every principal and minute that has ended, and
+    forget those counters once it returned (if it raises, they stay for the next run). Returns how
+    many counts were settled. Safe to run twice at once: ``settle`` sets counts, it never adds."""
+    import redis
+
+    client = redis.Redis.from_url(
+        redis_url, socket_connect_timeout=1, socket_timeout=5, decode_responses=True
+    )
+    try:
+        current = _window_of(now)
+        closed = [
+            key
+            for key in sorted(client.smembers(_unsettled(limit)))
+            if _parse_refusals_key(limit, str(key)).window_start < current
+        ]
+        if not closed:
+            return 0
+        counts = [
+            replace(_parse_refusals_key(limit, str(key)), refused=int(value))
+            for key, value in zip(closed, client.mget(closed), strict=True)
+            if value is not None
+        ]
+        settle(counts)
+        client.delete(*closed)
+        client.srem(_unsettled(limit), *closed)
+        return len(counts)
+    finally:
+        client.close()
+
+
+def _window_of(at: datetime) -> datetime:
+    return at.replace(second=0, microsecond=0)
+
+
+def _refusals_key(limit: RateLimitSettings, principal: str, at: datetime) -> str:
+    return f"{limit.key_prefix}refused:{_window_of(at).strftime(REFUSAL_WINDOW_FORMAT)}:{principal}"
+
+
+def _parse_refusals_key(limit: RateLimitSettings, key: str) -> RefusalCount:
+    window, _, principal = key.removeprefix(f"{limit.key_prefix}refused:").partition(":")
+    return RefusalCount(principal, datetime.strptime(window, REFUSAL_WINDOW_FORMAT), 0)
+
+
+def _unsettled(limit: RateLimitSettings) -> str:
+    return f"{limit.key_prefix}refused:unsettled"
 
 
 def _state_for(redis_url: str) -> _RedisState:

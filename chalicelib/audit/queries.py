@@ -329,24 +329,45 @@ class AuditEventRepository:
             return
         self._connection.execute(_INSERT_WITHOUT_FLUSH_WAIT, row)
 
+    def set_window_count(self, row: AuditRow, window_start: datetime, count: int) -> None:
+        """Make ``row``'s window hold ``count`` (the exact total, settled once the window ended),
+        inserting the row if its first refusal never wrote it."""
+        statement = _dialect_insert(self._connection)(AUDIT_EVENTS).values(
+            **row, count=count, window_start=window_start
+        )
+        self._connection.execute(
+            statement.on_conflict_do_update(
+                index_elements=[_events.principal, _events.window_start], set_={"count": count}
+            )
+        )
+
     def count_in_window(self, row: AuditRow, window_start: datetime) -> None:
         """Add ``row`` as the first of its principal's window, or add one to the row already there.
 
         One statement (INSERT … ON CONFLICT DO UPDATE on the unique (principal, window_start)
         index), so concurrent refusals never write a second row for the window.
         """
-        # The engine has loaded its own dialect already; importing the other would cost cold-start time.
-        if self._connection.dialect.name == "postgresql":
-            from sqlalchemy.dialects import postgresql as dialect
-        else:
-            from sqlalchemy.dialects import sqlite as dialect  # type: ignore[no-redef]
-        statement = dialect.insert(AUDIT_EVENTS).values(**row, count=1, window_start=window_start)
+        statement = _dialect_insert(self._connection)(AUDIT_EVENTS).values(
+            **row, count=1, window_start=window_start
+        )
         self._connection.execute(
             statement.on_conflict_do_update(
                 index_elements=[_events.principal, _events.window_start],
                 set_={"count": _events.count + 1},
             )
         )
+
+
+def _dialect_insert(connection: Connection) -> Any:
+    """The INSERT with ON CONFLICT of the connection's own dialect (loaded already: importing the
+    other would cost cold-start time)."""
+    if connection.dialect.name == "postgresql":
+        from sqlalchemy.dialects import postgresql
+
+        return postgresql.insert
+    from sqlalchemy.dialects import sqlite
+
+    return sqlite.insert
 
 
 class AuditEventReader:

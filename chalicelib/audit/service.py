@@ -6,7 +6,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from chalicelib.audit.recording import RATE_LIMITED, AuditContext
+from chalicelib.access.rate_limit import RefusalCount, take_closed_refusal_counts
+from chalicelib.audit.recording import RATE_LIMITED, AuditContext, audit_row
+from chalicelib.config.settings import RateLimitSettings
 from chalicelib.paging import configured_per_page
 from chalicelib.service_layer.unit_of_work import ReadTransaction, UnitOfWork
 from chalicelib.storage.models import AuditEventRecord
@@ -46,6 +48,8 @@ def record_outcome(uow: UnitOfWork, context: AuditContext, status: int, *, durab
     A rate-limited refusal (429) adds one to its principal's refusal row of the
     current minute instead (``RATE_LIMITED``, no patient): a token flooding the
     API adds one row a minute, not one per request, and the count says how hard.
+    Only the minute's first refusal comes here: the others are counted in Redis by the rate
+    limiter and set into the row once the minute is over (``settle_refusal_counts``).
     One statement, run as such (``uow.one_statement()``): committed when it returns,
     with no BEGIN or COMMIT round trip. On a route that only reads, unless ``durable_reads``
     (``AUDIT_READ_COMMIT=durable``; ``async`` is the default), on PostgreSQL that commit does not wait for the
@@ -67,6 +71,28 @@ def record_outcome(uow: UnitOfWork, context: AuditContext, status: int, *, durab
             wait = not context.action.reads or durable_reads
             uow.audit_events.add(context.row(status=status), wait_for_flush=wait, disclosed=disclosed)
         uow.commit()
+
+
+def settle_refusal_counts(uow: UnitOfWork, redis_url: str, limit: RateLimitSettings, now: datetime) -> int:
+    """Set each ended minute's refusal row to the exact count Redis kept for it (inserting the row if
+    the minute's first refusal could not write it). One transaction; returns how many rows were set.
+    Raises what Redis or the database raise: the counters stay for the next run."""
+
+    def write(counts: list[RefusalCount]) -> None:
+        with uow:
+            for count in counts:
+                row = audit_row(
+                    principal=count.principal,
+                    action=RATE_LIMITED,
+                    patient_id=None,
+                    status=TOO_MANY_REQUESTS,
+                    request_id=None,
+                    at=count.window_start,
+                )
+                uow.audit_events.set_window_count(row, count.window_start, count.refused)
+            uow.commit()
+
+    return take_closed_refusal_counts(redis_url, limit, now, write)
 
 
 def refusal_window(at: datetime) -> datetime:

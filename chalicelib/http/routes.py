@@ -22,7 +22,7 @@ from chalicelib import bootstrap
 from chalicelib.access.rate_limit import enforce_rate_limit
 from chalicelib.audit import service as audit_trail
 from chalicelib.audit.recording import AuditContext, AuditedAction
-from chalicelib.errors import AuditUnavailable, DomainError, InsufficientScope, SchemaNotMigrated
+from chalicelib.errors import AuditUnavailable, DomainError, InsufficientScope, RateLimited, SchemaNotMigrated
 from chalicelib.http.endpoints import endpoint_of
 from chalicelib.http.errors import error_response, internal_error_response
 from chalicelib.http.middleware import current_request
@@ -88,7 +88,8 @@ def call_handler(
     ``audit`` context, the document's ``app``)."""
     try:
         if scope is not None:
-            admit(request, scope)
+            audit = given.get("audit")
+            admit(request, scope, audit if isinstance(audit, AuditContext) else None)
         # Before the unknown-parameter refusal: a client sending patient data in a URL is told
         # where it belongs (the body of POST /patients/search), whatever the route declares.
         refuse_patient_data_in_query(request)
@@ -124,12 +125,21 @@ def call_reading_again_if_dropped(
     return handler(request, **arguments)
 
 
-def admit(request: Request, scope: str) -> None:
-    """Let an authenticated request reach its handler. Raises RateLimited, InsufficientScope."""
+def admit(request: Request, scope: str, audit: AuditContext | None = None) -> None:
+    """Let an authenticated request reach its handler. Raises RateLimited, InsufficientScope.
+
+    A refusal after the principal's first in this minute is counted by the rate limiter in Redis
+    and settled into the minute's audit row later: its ``audit`` context is recorded already, so
+    a flood of refusals writes nothing to the database."""
     principal = principal_of(request)
     # Every authenticated request counts, allowed or not, so a refused token cannot hammer either.
     settings = bootstrap.settings()
-    enforce_rate_limit(principal, settings.rate_limit, settings.redis_url)
+    try:
+        enforce_rate_limit(principal, settings.rate_limit, settings.redis_url)
+    except RateLimited as refusal:
+        if audit is not None and not refusal.first_in_window:
+            audit.mark_recorded()
+        raise
     if scope not in scopes_of(request):
         raise InsufficientScope(scope)
 

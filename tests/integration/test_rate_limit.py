@@ -17,17 +17,23 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime
+from datetime import timedelta
 from typing import Any
 
 import chalice.test
 import pytest
+from sqlalchemy import event
 
 from chalicelib import bootstrap
+from chalicelib.access import rate_limit
 from chalicelib.access.rate_limit import enforce_rate_limit
+from chalicelib.audit.service import settle_refusal_counts
 from chalicelib.bootstrap import reset_for_tests
 from chalicelib.config.settings import PROJECT_ROOT
 from chalicelib.errors import RateLimited
+from chalicelib.service_layer.unit_of_work import UnitOfWork
+from chalicelib.storage.database import get_engine
+from chalicelib.storage.models import utc_now
 from scripts.api_process import free_port
 from scripts.embedded_services import start_embedded_redis
 from tests.helpers.api import assert_documented, get_document
@@ -135,19 +141,28 @@ def refusal_rows() -> list[dict[str, Any]]:
         return [dict(row._mapping) for row in rows]
 
 
+def settle_ended_minutes(minutes_later: int = 2) -> int:
+    """What the relay does every minute: the counts of ended minutes, from Redis into the trail."""
+    settings = bootstrap.settings()
+    assert settings.redis_url is not None
+    later = utc_now() + timedelta(minutes=minutes_later)
+    return settle_refusal_counts(UnitOfWork(), settings.redis_url, settings.rate_limit, later)
+
+
 def test_a_flood_of_refusals_is_counted_in_one_audit_row_per_principal_and_minute(
     limited: Callable[..., Any],
 ) -> None:
     # GIVEN a bucket of 2 that refills once a minute
     client = limited(per_minute=1, burst=2)
 
-    # WHEN alice sends 50 requests and bob 5, across routes
+    # WHEN alice sends 50 requests and bob 5, across routes, and the minute is settled
     alice = [list_patients(client).status_code for _ in range(25)]
     alice += [client.http.get("/patients/1", headers=bearer("alice")).status_code for _ in range(25)]
     bob = [list_patients(client, "bob").status_code for _ in range(5)]
+    settle_ended_minutes()
 
     # THEN each principal's refusals are counted in one row per UTC minute (two if the flood
-    # crossed a minute), never one row per refusal
+    # crossed a minute), never one row per refusal, and the count is exact
     assert (alice.count(429), bob.count(429)) == (48, 3)
     rows = refusal_rows()
     for principal, refused in (("alice", 48), ("bob", 3)):
@@ -161,27 +176,51 @@ def test_a_flood_of_refusals_is_counted_in_one_audit_row_per_principal_and_minut
         )
 
 
-def test_refusals_in_a_new_minute_start_a_new_row(limited: Callable[..., Any]) -> None:
-    from sqlalchemy import update
+def test_300_refusals_cost_at_most_two_database_statements(limited: Callable[..., Any]) -> None:
+    # GIVEN a bucket of 2, and every statement sent to the database counted
+    client = limited(per_minute=1, burst=2)
+    assert [list_patients(client).status_code for _ in range(2)] == [200, 200]
+    statements: list[str] = []
+    event.listen(get_engine(), "before_cursor_execute", lambda *args: statements.append(args[2]))
 
-    from chalicelib.storage.database import get_engine
-    from chalicelib.storage.models import AuditEvent
+    # WHEN 300 more requests are refused, and the relay then settles the minute
+    refused = [list_patients(client).status_code for _ in range(300)]
+    during = list(statements)
+    settle_ended_minutes()
 
+    # THEN the minute's first refusal wrote its row, the settlement its count, and nothing else did
+    writes = [statement for statement in statements if not statement.startswith(("BEGIN", "COMMIT"))]
+    assert refused == [429] * 300
+    assert len(writes) <= 2, writes
+    assert len([s for s in during if not s.startswith(("BEGIN", "COMMIT"))]) <= 1
+    assert sum(row["count"] for row in refusal_rows()) == 300
+
+
+def test_refusals_in_a_new_minute_start_a_new_row(
+    limited: Callable[..., Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
     client = limited(per_minute=1, burst=1)
     assert [list_patients(client).status_code for _ in range(3)] == [200, 429, 429]
-    # GIVEN the refusals so far belong to a minute that has passed
-    table = AuditEvent.__table__
-    with get_engine().begin() as connection:
-        connection.execute(
-            update(table).where(table.c.status == 429).values(window_start=datetime(2026, 1, 1, 9, 30))
-        )
 
-    # WHEN alice is refused again THEN a row of its own starts counting
+    # WHEN the clock has moved to the next minute and alice is refused again
+    next_minute = utc_now() + timedelta(minutes=1)
+    monkeypatch.setattr(rate_limit, "utc_now", lambda: next_minute)
     assert list_patients(client).status_code == 429
-    assert [(row["window_start"] == datetime(2026, 1, 1, 9, 30), row["count"]) for row in refusal_rows()] == [
-        (True, 2),
-        (False, 1),
-    ]
+    settle_ended_minutes(minutes_later=3)
+
+    # THEN a row of its own counts it, and the earlier minute keeps its two
+    rows = refusal_rows()
+    assert [row["count"] for row in rows] == [2, 1]
+    assert rows[0]["window_start"] < rows[1]["window_start"]
+
+
+def test_a_settled_minute_is_not_settled_twice(limited: Callable[..., Any]) -> None:
+    client = limited(per_minute=1, burst=1)
+    assert [list_patients(client).status_code for _ in range(4)] == [200, 429, 429, 429]
+
+    assert settle_ended_minutes() == 1
+    assert settle_ended_minutes() == 0
+    assert [row["count"] for row in refusal_rows()] == [3]
 
 
 def test_each_principal_has_its_own_bucket(limited: Callable[..., Any]) -> None:
