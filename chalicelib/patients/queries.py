@@ -8,17 +8,38 @@ work it serves: its first create or delete adds the counter's write to that comm
 
 from __future__ import annotations
 
+import functools
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol, cast
 
-from sqlalchemy import Connection, Select, Table, bindparam, case, delete, func, select, update
+from sqlalchemy import (
+    Connection,
+    FromClause,
+    Select,
+    Table,
+    and_,
+    bindparam,
+    case,
+    delete,
+    func,
+    select,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from chalicelib.errors import DuplicateEmail
-from chalicelib.storage.models import ROW_COUNT_SHARDS, Patient, PatientRecord, RowCount, StoredIdempotencyKey
+from chalicelib.storage.models import (
+    ROW_COUNT_SHARDS,
+    Patient,
+    PatientNamePrefix,
+    PatientRecord,
+    RowCount,
+    StoredIdempotencyKey,
+)
 
 EMAIL_CONSTRAINT = "uq_patients_email_key"
 PATIENTS_TABLE = Patient.__tablename__
@@ -144,8 +165,45 @@ class PatientReader:
             return self._records(_PATIENT_PAGE_AFTER_AT_OFFSET, params)
         return self._records(_PATIENT_PAGE_AFTER, {"after": patient_id, "limit": limit})
 
-    def _records(self, query: Select[Any], params: dict[str, int]) -> list[PatientRecord]:
+    def search(self, criteria: PatientSearch, *, after: int, limit: int) -> list[PatientRecord]:
+        """``limit`` patients matching every criterion, in id order, whose id is greater than ``after``.
+
+        One SELECT. Each name prefix joins its rows of ``patient_name_prefixes``, whose key lists
+        a prefix's patients in id order: the database merges those lists and stops at ``limit``.
+        """
+        params: dict[str, Any] = {"after": after, "limit": limit, **criteria.parameters()}
+        return self._records(_search_statement(*criteria.shape()), params)
+
+    def _records(self, query: Select[Any], params: dict[str, Any]) -> list[PatientRecord]:
         return [PatientRecord(*row) for row in self._connection.execute(query, params)]
+
+
+@dataclass(frozen=True)
+class PatientSearch:
+    """What a search looks for, as stored: every criterion given must hold (AND); None: not asked."""
+
+    name_prefixes: Sequence[str] = ()  # each a prefix of a word of the name (chalicelib.patients.names)
+    email_key: str | None = None
+    phone_e164: str | None = None
+    created_since: datetime | None = None
+    updated_since: datetime | None = None
+
+    def shape(self) -> tuple[int, bool, bool, bool, bool]:
+        """What the statement depends on: how many prefixes, and which other criteria."""
+        return (
+            len(self.name_prefixes),
+            self.email_key is not None,
+            self.phone_e164 is not None,
+            self.created_since is not None,
+            self.updated_since is not None,
+        )
+
+    def parameters(self) -> dict[str, Any]:
+        values: dict[str, Any] = {f"prefix_{i}": prefix for i, prefix in enumerate(self.name_prefixes)}
+        for name in ("email_key", "phone_e164", "created_since", "updated_since"):
+            if getattr(self, name) is not None:
+                values[name] = getattr(self, name)
+        return values
 
 
 # Statements built once, on the table rather than the mapped class: building SQLAlchemy
@@ -196,6 +254,38 @@ _CHANGE_COUNT = (
     .values(row_count=_COUNTS.c.row_count + bindparam("delta"))
 )
 _EXACT_PATIENT_COUNT = select(func.count()).select_from(_PATIENTS)
+_PREFIXES = cast(Table, PatientNamePrefix.__table__)
+
+
+@functools.cache
+def _search_statement(
+    prefixes: int, email: bool, phone: bool, created_since: bool, updated_since: bool
+) -> Select[Any]:
+    """The search's SELECT for one combination of criteria (built once per combination)."""
+    source: FromClause = _PATIENTS
+    for i in range(prefixes):
+        words = _PREFIXES.alias(f"prefix_{i}")
+        # Joined on the id: the prefix lists come in id order, as the answer does.
+        source = source.join(
+            words, and_(words.c.patient_id == _patients.id, words.c.prefix == bindparam(f"prefix_{i}"))
+        )
+    conditions = [_patients.id > bindparam("after")]
+    if email:
+        conditions.append(_patients.email_key == bindparam("email_key"))
+    if phone:
+        conditions.append(_patients.phone_e164 == bindparam("phone_e164"))
+    if created_since:
+        conditions.append(_patients.created_at >= bindparam("created_since"))
+    if updated_since:
+        conditions.append(_patients.updated_at >= bindparam("updated_since"))
+    return (
+        _PATIENT_RECORD.select_from(source)
+        .where(*conditions)
+        .order_by(_patients.id)
+        .limit(bindparam("limit"))
+    )
+
+
 _CONTACT = select(_patients.email, _patients.phone_e164).where(_patients.id == bindparam("patient_id"))
 
 
