@@ -5,17 +5,21 @@ case or accents (``chalicelib.patients.names``, computed in Python: SQLite has n
 PostgreSQL's is not IMMUTABLE). Triggers copy it into ``patient_name_prefixes`` (prefix,
 patient_id) in the statement that writes the patient, and remove it with the patient, so creates
 and updates make no extra round trip and every writer keeps the index true. Existing patients are
-backfilled here, in batches, through the same triggers. Email needs no new index: the unique
+backfilled here, in batches, through the same triggers, with the normalization frozen below as it
+was written (a test holds it equal to the application's, and a later change to the rule needs a
+migration that computes the prefixes again). Email needs no new index: the unique
 ``email_key`` already is one.
 
 Revision ID: 0010
 Revises: 0009
 """
 
+import json
+import re
+import unicodedata
+
 import sqlalchemy as sa
 from alembic import op
-
-from chalicelib.patients.names import name_prefixes_json
 
 revision = "0010"
 down_revision = "0009"
@@ -137,3 +141,16 @@ def _backfill() -> None:
     while rows := connection.execute(select_batch, {"after": after, "limit": BACKFILL_BATCH}).all():
         connection.execute(update, [{"id": row.id, "prefixes": name_prefixes_json(row.name)} for row in rows])
         after = rows[-1].id
+
+
+_APOSTROPHES = re.compile(r"['\u2019\u02bc]")
+_WORD = re.compile(r"[^\W_]+")
+
+
+def name_prefixes_json(name: str) -> str:
+    """``chalicelib.patients.names.name_prefixes_json`` as of this revision."""
+    text = "".join(c for c in unicodedata.normalize("NFKD", name) if not unicodedata.combining(c))
+    text = unicodedata.normalize("NFKD", text.casefold())
+    words = _WORD.findall(_APOSTROPHES.sub("", "".join(c for c in text if not unicodedata.combining(c))))
+    prefixes = sorted({word[:end] for word in words for end in range(1, len(word) + 1)})
+    return json.dumps(prefixes, ensure_ascii=False, separators=(",", ":"))
