@@ -237,3 +237,18 @@ def writer_client(monkeypatch: pytest.MonkeyPatch, sqlite_url: str) -> Iterator[
 def test_a_write_only_token_cannot_search(writer_client: Any) -> None:
     headers = {"Authorization": f"Bearer {WRITER}", "Content-Type": "application/json"}
     assert_error(search(writer_client, {"name": "jo"}, headers), 403, "insufficient_scope")
+
+
+def test_a_created_patient_links_to_searches_that_find_it(client: Any) -> None:
+    document = get_document(client)
+    links = document["paths"]["/patients"]["post"]["responses"]["201"]["links"]
+    operations = {op["operationId"] for path in document["paths"].values() for op in path.values()}
+    created = client.http.post(
+        "/patients", headers=JSON_AUTH, body=json.dumps({"name": "Zoë Quill", "email": "zq@example.com"})
+    ).json_body["patient"]
+
+    for link in links.values():
+        assert link["operationId"] in operations
+        # Resolve "$response.body#/patient/<field>" as a client would, and follow the link.
+        body = {key: created[value.rsplit("/", 1)[-1]] for key, value in link["requestBody"].items()}
+        assert found(client, body) == [created["id"]]
