@@ -173,8 +173,7 @@ class PatientReader:
         a prefix's patients in id order: the database merges those lists and stops at ``limit``.
         """
         params: dict[str, Any] = {"after": after, "limit": limit, **criteria.parameters()}
-        sqlite = self._connection.dialect.name == "sqlite"
-        return self._records(_search_statement(*criteria.shape(), sqlite=sqlite), params)
+        return self._records(_search_statement(*criteria.shape()), params)
 
     def _records(self, query: Select[Any], params: dict[str, Any]) -> list[PatientRecord]:
         return [PatientRecord(*row) for row in self._connection.execute(query, params)]
@@ -261,13 +260,16 @@ _PREFIXES = cast(Table, PatientNamePrefix.__table__)
 
 @functools.cache
 def _search_statement(
-    prefixes: int, email: bool, phone: bool, created_since: bool, updated_since: bool, *, sqlite: bool
+    prefixes: int, email: bool, phone: bool, created_since: bool, updated_since: bool
 ) -> Select[Any]:
     """The search's SELECT for one combination of criteria (built once per combination).
 
-    SQLite keeps no histogram, so for a time range alone it would walk the primary key in id order
-    (the whole table when the range is recent): there the id is written ``id + 0``, which no index
-    serves, so the range is read from its index and sorted. PostgreSQL chooses from its statistics.
+    For a time range alone, both planners would walk the primary key in id order and filter, on the
+    assumption that matches are spread evenly over the ids; but recent rows sit at the end, so a
+    recent range (the common case: what changed since the last sync) walked most of the table
+    (PostgreSQL: 230 ms at 1,000,000 patients, ``make bench-search``). The id is then written
+    ``id + 0``, which no index serves, so the range is read from its own index and sorted by id:
+    a range's cost grows with its matches instead (docs/benchmarks.md#search-over-1000000-patients).
     """
     source: FromClause = _PATIENTS
     for i in range(prefixes):
@@ -277,7 +279,7 @@ def _search_statement(
             words, and_(words.c.patient_id == _patients.id, words.c.prefix == bindparam(f"prefix_{i}"))
         )
     id_order: ColumnElement[int] = _patients.id
-    if sqlite and (created_since or updated_since) and not (prefixes or email or phone):
+    if (created_since or updated_since) and not (prefixes or email or phone):
         id_order = _patients.id + 0
     conditions = [id_order > bindparam("after")]
     if email:

@@ -63,7 +63,7 @@ SQLITE_INDEXES = {**INDEXES, "name": "USING PRIMARY KEY (prefix=?", "email": "(e
 
 
 def plan(connection: Connection, criteria: PatientSearch) -> str:
-    statement = _search_statement(*criteria.shape(), sqlite=connection.dialect.name == "sqlite")
+    statement = _search_statement(*criteria.shape())
     compiled = statement.compile(dialect=connection.dialect)
     values = compiled.construct_params({"after": 0, "limit": 21, **criteria.parameters()})
     args: Any = values
