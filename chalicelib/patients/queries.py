@@ -179,6 +179,10 @@ class PatientReader:
         return [PatientRecord(*row) for row in self._connection.execute(query, params)]
 
 
+# Name prefixes joined to the prefix index; more than this are checked on the patient row.
+JOINED_PREFIXES = 4
+
+
 @dataclass(frozen=True)
 class PatientSearch:
     """What a search looks for, as stored: every criterion given must hold (AND); None: not asked."""
@@ -189,10 +193,11 @@ class PatientSearch:
     created_since: datetime | None = None
     updated_since: datetime | None = None
 
-    def shape(self) -> tuple[int, bool, bool, bool, bool]:
-        """What the statement depends on: how many prefixes, and which other criteria."""
+    def shape(self) -> tuple[int, int, bool, bool, bool, bool]:
+        """What the statement depends on: how many prefixes joined and checked, which other criteria."""
         return (
-            len(self.name_prefixes),
+            min(len(self.name_prefixes), JOINED_PREFIXES),
+            max(len(self.name_prefixes) - JOINED_PREFIXES, 0),
             self.email_key is not None,
             self.phone_e164 is not None,
             self.created_since is not None,
@@ -200,7 +205,10 @@ class PatientSearch:
         )
 
     def parameters(self) -> dict[str, Any]:
-        values: dict[str, Any] = {f"prefix_{i}": prefix for i, prefix in enumerate(self.name_prefixes)}
+        joined, checked = self.name_prefixes[:JOINED_PREFIXES], self.name_prefixes[JOINED_PREFIXES:]
+        values: dict[str, Any] = {f"prefix_{i}": prefix for i, prefix in enumerate(joined)}
+        # A prefix is letters and digits only (chalicelib.patients.names): nothing LIKE would read.
+        values.update({f"checked_{i}": f'%"{prefix}"%' for i, prefix in enumerate(checked)})
         for name in ("email_key", "phone_e164", "created_since", "updated_since"):
             if getattr(self, name) is not None:
                 values[name] = getattr(self, name)
@@ -260,9 +268,13 @@ _PREFIXES = cast(Table, PatientNamePrefix.__table__)
 
 @functools.cache
 def _search_statement(
-    prefixes: int, email: bool, phone: bool, created_since: bool, updated_since: bool
+    prefixes: int, checked: int, email: bool, phone: bool, created_since: bool, updated_since: bool
 ) -> Select[Any]:
     """The search's SELECT for one combination of criteria (built once per combination).
+
+    The first ``JOINED_PREFIXES`` name prefixes (the longest: the caller's order) each join the
+    prefix index; any further ones are checked on the row's own ``name_prefixes`` (an exact JSON
+    string), so a long query costs no more joins, and the answer is the same.
 
     For a time range alone, both planners would walk the primary key in id order and filter, on the
     assumption that matches are spread evenly over the ids; but recent rows sit at the end, so a
@@ -282,6 +294,7 @@ def _search_statement(
     if (created_since or updated_since) and not (prefixes or email or phone):
         id_order = _patients.id + 0
     conditions = [id_order > bindparam("after")]
+    conditions += [_patients.name_prefixes.like(bindparam(f"checked_{i}")) for i in range(checked)]
     if email:
         conditions.append(_patients.email_key == bindparam("email_key"))
     if phone:
