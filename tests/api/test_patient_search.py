@@ -267,3 +267,17 @@ def test_a_created_patient_links_to_searches_that_find_it(client: Any) -> None:
         # Resolve "$response.body#/patient/<field>" as a client would, and follow the link.
         body = {key: created[value.rsplit("/", 1)[-1]] for key, value in link["requestBody"].items()}
         assert found(client, body) == [created["id"]]
+
+
+def test_the_page_s_patients_are_disclosed_on_the_request_s_audit_context(
+    client: Any, people: dict[str, int]
+) -> None:
+    from chalicelib.audit.recording import SEARCH_PATIENTS, AuditContext
+    from chalicelib.patients.search import search_patients
+    from chalicelib.service_layer.unit_of_work import ReadTransaction
+
+    audit = AuditContext(principal="suite", action=SEARCH_PATIENTS, request_id="r-1")
+    page = search_patients(ReadTransaction(audit=audit), {"name": "jo do", "per_page": 1}, phone_region="US")
+
+    # Only the patients shown, not the one the look-ahead row found beyond the page.
+    assert audit.disclosed == (people["john"],) == tuple(patient.id for patient in page.patients)
