@@ -281,3 +281,34 @@ def test_the_page_s_patients_are_disclosed_on_the_request_s_audit_context(
 
     # Only the patients shown, not the one the look-ahead row found beyond the page.
     assert audit.disclosed == (people["john"],) == tuple(patient.id for patient in page.patients)
+
+
+def test_names_written_without_their_prefixes_are_found_after_a_reindex(
+    client: Any, people: dict[str, int]
+) -> None:
+    from sqlalchemy import text
+
+    from scripts.reindex_patient_names import reindex_patient_names
+
+    # GIVEN a rename and a create by code that does not maintain the prefixes (before migration 0010)
+    with get_engine().begin() as connection:
+        connection.execute(
+            text("UPDATE patients SET name = 'Quentin Ravel' WHERE id = :id"), {"id": people["bob"]}
+        )
+        connection.execute(
+            text(
+                "INSERT INTO patients (name, email, email_key, version, created_at, updated_at)"
+                " VALUES ('Ursula Vey', 'u@example.com', 'u@example.com', 1, :t, :t)"
+            ),
+            {"t": utc_now()},
+        )
+    assert found(client, {"name": "qu ra"}) == [] and found(client, {"name": "bob"}) == [people["bob"]]
+
+    # WHEN the reindex runs (twice: the second finds nothing left to correct)
+    corrected = reindex_patient_names(get_engine())
+
+    # THEN both are found by their names, the rename no longer by its old one
+    assert (corrected, reindex_patient_names(get_engine())) == (2, 0)
+    assert found(client, {"name": "qu ra"}) == [people["bob"]]
+    assert found(client, {"name": "bob"}) == []
+    assert len(found(client, {"name": "urs vey"})) == 1
