@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: install run flower test test-fast lint migrate browser bench-baseline bench-local bench-lists bench-rate-limit package bench-cold-start bench-audit bench-disclosures bench-notifications
+.PHONY: install run flower test test-fast lint migrate browser bench-baseline bench-local bench-lists bench-search bench-rate-limit package bench-cold-start bench-audit bench-disclosures bench-notifications
 
 $(INSTALLED): requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -40,6 +40,11 @@ browser:
 ## bench-lists: load 1,000,000 patients into throwaway PostgreSQL and SQLite databases, time the lists
 bench-lists: $(INSTALLED)
 	$(BIN)/python -m bench.patient_lists $(BENCH_ARGS)
+
+## bench-search: 1,000,000 patients on PostgreSQL and 100,000 on SQLite, p50/p99 of each search criterion,
+## the prefix table against pg_trgm, index sizes
+bench-search: $(INSTALLED)
+	$(BIN)/python -m bench.patient_search $(BENCH_ARGS)
 
 lint: $(INSTALLED)
 	$(BIN)/ruff check .

@@ -36,6 +36,7 @@ from functions.list_patient_notifications import list_patient_notifications
 from functions.list_patients import list_patients
 from functions.purge_expired_records import purge_expired_records as purge_expired_records_handler
 from functions.relay_notifications import relay_notifications as relay_notifications_handler
+from functions.search_patients import search_patients
 from functions.update_patient import update_patient
 
 log_settings = get_log_settings()
@@ -58,6 +59,7 @@ for handler in (
     # Patient records (PHI): each call is in the audit trail.
     create_patient,
     list_patients,
+    search_patients,
     get_patient,
     update_patient,
     delete_patient,

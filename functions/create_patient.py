@@ -44,6 +44,18 @@ from chalicelib.service_layer.unit_of_work import UnitOfWork
                     "schema": {"type": "string", "enum": ["true"]},
                 },
             },
+            links={
+                "SearchByEmail": {
+                    "operationId": "search_patients",
+                    "requestBody": {"email": "$response.body#/patient/email"},
+                    "description": "Find the patient again by its email.",
+                },
+                "SearchByName": {
+                    "operationId": "search_patients",
+                    "requestBody": {"name": "$response.body#/patient/name"},
+                    "description": "Find the patient again by its name.",
+                },
+            },
         )
     },
     # ServiceUnavailable: the Idempotency-Key could not be claimed (chalicelib.patients.idempotency).

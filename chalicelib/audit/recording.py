@@ -50,6 +50,7 @@ READ_PATIENT = AuditedAction("patient.read", reads=True)
 UPDATE_PATIENT = AuditedAction("patient.update")
 DELETE_PATIENT = AuditedAction("patient.delete")
 LIST_PATIENTS = AuditedAction("patient.list", reads=True)
+SEARCH_PATIENTS = AuditedAction("patient.search", reads=True)
 # Notifications name patients and their change events; the trail names who accessed whom.
 LIST_NOTIFICATIONS = AuditedAction("notification.list", reads=True)
 READ_NOTIFICATION = AuditedAction("notification.read", reads=True)
@@ -66,6 +67,7 @@ ACTIONS = (
     UPDATE_PATIENT.name,
     DELETE_PATIENT.name,
     LIST_PATIENTS.name,
+    SEARCH_PATIENTS.name,
     LIST_PATIENT_NOTIFICATIONS.name,
     LIST_NOTIFICATIONS.name,
     READ_NOTIFICATION.name,

@@ -46,6 +46,9 @@ class Reply:
     schema: str | Mapping[str, Any] | None
     media_types: tuple[str, ...] = (JSON,)
     headers: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    # OpenAPI link objects by name: how this answer's values feed another operation (clients and
+    # schemathesis's stateful phase follow them).
+    links: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

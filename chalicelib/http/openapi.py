@@ -165,6 +165,8 @@ def _reply_object(reply: Reply) -> dict[str, Any]:
     result: dict[str, Any] = {"description": reply.description}
     if reply.headers:
         result["headers"] = {name: dict(header) for name, header in reply.headers.items()}
+    if reply.links:
+        result["links"] = {name: dict(link) for name, link in reply.links.items()}
     if reply.schema is not None:
         schema = ref(reply.schema) if isinstance(reply.schema, str) else dict(reply.schema)
         result["content"] = {media_type: {"schema": schema} for media_type in reply.media_types}

@@ -16,6 +16,7 @@ from chalicelib.http.openapi_headers import ETAG_HEADER
 from chalicelib.notifications.broker import TASK_STATES
 from chalicelib.notifications.events import PATIENT_CREATED, PATIENT_UPDATED
 from chalicelib.patients.fields import EMAIL, NAME, PHONE, patient_create_schema, patient_update_schema
+from chalicelib.patients.search import search_body_schema
 from chalicelib.scopes import PATIENTS_READ, PATIENTS_WRITE
 from chalicelib.storage.models import NotificationStatus
 from chalicelib.validation import PATIENT_ID
@@ -178,6 +179,25 @@ def component_schemas() -> dict[str, Any]:
                     "type": ["string", "null"],
                     "description": "Path and query of the following page (by cursor); null on the last page.",
                     "examples": ["/patients?after=20&per_page=20"],
+                },
+            },
+            "additionalProperties": False,
+        },
+        "PatientSearch": search_body_schema(),
+        "PatientSearchResults": {
+            "type": "object",
+            "description": "One page of the matching patients in id order. No `total`: counting every"
+            " match would cost what the page saves.",
+            "required": ["patients", "per_page", "next"],
+            "properties": {
+                "patients": {"type": "array", "items": ref("Patient")},
+                "per_page": {"type": "integer", "minimum": 1},
+                "next": {
+                    **patient_id,
+                    "type": ["integer", "null"],
+                    "description": "The cursor of the following page: send it as `after` with the same"
+                    " criteria. null on the last page.",
+                    "examples": [20],
                 },
             },
             "additionalProperties": False,

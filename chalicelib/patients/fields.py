@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from chalicelib.errors import MalformedRequest, UnacceptableValue, ValidationFailed
+from chalicelib.patients.names import name_prefixes_json
 from chalicelib.validation import EMAIL_SHAPE, PHONE_SHAPE, SHOWN_FIELD_NAME, TextField
 
 NAME = TextField(
@@ -96,6 +97,8 @@ def _parse_fields(fields: Mapping[str, Any], phone_region: str) -> PatientChange
     changes: PatientChanges = {}
     if NAME.name in fields:
         changes["name"] = parse_name(fields[NAME.name])
+        # Searched by: the database indexes them in the same statement (chalicelib.patients.names).
+        changes["name_prefixes"] = name_prefixes_json(changes["name"])
     if EMAIL.name in fields:
         changes["email"] = parse_email(fields[EMAIL.name])
         changes["email_key"] = changes["email"].lower()

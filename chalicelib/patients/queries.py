@@ -8,8 +8,10 @@ work it serves: its first create or delete adds the counter's write to that comm
 
 from __future__ import annotations
 
+import functools
 import random
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol, cast
 
@@ -18,8 +20,10 @@ from sqlalchemy import (
     Boolean,
     ColumnElement,
     Connection,
+    FromClause,
     Select,
     Table,
+    and_,
     bindparam,
     case,
     delete,
@@ -37,6 +41,7 @@ from chalicelib.storage.models import (
     ROW_COUNT_SHARDS,
     DisclosedRows,
     Patient,
+    PatientNamePrefix,
     PatientRecord,
     RowCount,
     StoredIdempotencyKey,
@@ -203,6 +208,54 @@ class PatientReader:
             return int(maintained)
         return int(self._connection.scalar(_EXACT_PATIENT_COUNT) or 0)
 
+    def shown_search(self, criteria: PatientSearch, *, after: int, shown: int) -> list[PatientRecord]:
+        """Up to ``shown`` + 1 patients matching every criterion, in id order, whose id is greater than
+        ``after``, read as the request's answer: the first ``shown`` are disclosed, in the same
+        statement as the request's audit row (``read_recorded``).
+
+        Each name prefix joins its rows of ``patient_name_prefixes``, whose key lists a prefix's
+        patients in id order: the database merges those lists and stops at the page.
+        """
+        params: dict[str, Any] = {"after": after, "limit": shown + 1, **criteria.parameters()}
+        read = self._read_recorded(_search_statement(*criteria.shape()), params=params, shown=shown)
+        return [PatientRecord(*row) for row in read.rows]
+
+
+# Name prefixes joined to the prefix index; more than this are checked on the patient row.
+JOINED_PREFIXES = 4
+
+
+@dataclass(frozen=True)
+class PatientSearch:
+    """What a search looks for, as stored: every criterion given must hold (AND); None: not asked."""
+
+    name_prefixes: Sequence[str] = ()  # each a prefix of a word of the name (chalicelib.patients.names)
+    email_key: str | None = None
+    phone_e164: str | None = None
+    created_since: datetime | None = None
+    updated_since: datetime | None = None
+
+    def shape(self) -> tuple[int, int, bool, bool, bool, bool]:
+        """What the statement depends on: how many prefixes joined and checked, which other criteria."""
+        return (
+            min(len(self.name_prefixes), JOINED_PREFIXES),
+            max(len(self.name_prefixes) - JOINED_PREFIXES, 0),
+            self.email_key is not None,
+            self.phone_e164 is not None,
+            self.created_since is not None,
+            self.updated_since is not None,
+        )
+
+    def parameters(self) -> dict[str, Any]:
+        joined, checked = self.name_prefixes[:JOINED_PREFIXES], self.name_prefixes[JOINED_PREFIXES:]
+        values: dict[str, Any] = {f"prefix_{i}": prefix for i, prefix in enumerate(joined)}
+        # A prefix is letters and digits only (chalicelib.patients.names): nothing LIKE would read.
+        values.update({f"checked_{i}": f'%"{prefix}"%' for i, prefix in enumerate(checked)})
+        for name in ("email_key", "phone_e164", "created_since", "updated_since"):
+            if getattr(self, name) is not None:
+                values[name] = getattr(self, name)
+        return values
+
 
 # Statements built once, on the table rather than the mapped class: building SQLAlchemy
 # expressions, and ORM execution, cost more per request than running the SQL.
@@ -275,6 +328,49 @@ def read_outcome(*, found: int, unchanged: int, missing: int) -> StatusRule:
         )
 
     return status
+
+
+_PREFIXES = cast(Table, PatientNamePrefix.__table__)
+
+
+@functools.cache
+def _search_statement(
+    prefixes: int, checked: int, email: bool, phone: bool, created_since: bool, updated_since: bool
+) -> Select[Any]:
+    """The search's SELECT for one combination of criteria (built once per combination).
+
+    The first ``JOINED_PREFIXES`` name prefixes (the longest: the caller's order) each join the
+    prefix index; any further ones are checked on the row's own ``name_prefixes`` (an exact JSON
+    string), so a long query costs no more joins, and the answer is the same.
+
+    For a time range alone, both planners would walk the primary key in id order and filter, on the
+    assumption that matches are spread evenly over the ids; but recent rows sit at the end, so a
+    recent range (the common case: what changed since the last sync) walked most of the table
+    (PostgreSQL: 230 ms at 1,000,000 patients, ``make bench-search``). The id is then written
+    ``id + 0``, which no index serves, so the range is read from its own index and sorted by id:
+    a range's cost grows with its matches instead (docs/benchmarks.md#search-over-1000000-patients).
+    """
+    source: FromClause = _PATIENTS
+    for i in range(prefixes):
+        words = _PREFIXES.alias(f"prefix_{i}")
+        # Joined on the id: the prefix lists come in id order, as the answer does.
+        source = source.join(
+            words, and_(words.c.patient_id == _patients.id, words.c.prefix == bindparam(f"prefix_{i}"))
+        )
+    id_order: ColumnElement[int] = _patients.id
+    if (created_since or updated_since) and not (prefixes or email or phone):
+        id_order = _patients.id + 0
+    conditions = [id_order > bindparam("after")]
+    conditions += [_patients.name_prefixes.like(bindparam(f"checked_{i}")) for i in range(checked)]
+    if email:
+        conditions.append(_patients.email_key == bindparam("email_key"))
+    if phone:
+        conditions.append(_patients.phone_e164 == bindparam("phone_e164"))
+    if created_since:
+        conditions.append(_patients.created_at >= bindparam("created_since"))
+    if updated_since:
+        conditions.append(_patients.updated_at >= bindparam("updated_since"))
+    return _PATIENT_RECORD.select_from(source).where(*conditions).order_by(id_order).limit(bindparam("limit"))
 
 
 _CONTACT = select(_patients.email, _patients.phone_e164).where(_patients.id == bindparam("patient_id"))

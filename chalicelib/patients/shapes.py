@@ -14,6 +14,7 @@ from chalicelib.scopes import PATIENTS_READ
 from chalicelib.shapes import iso_utc, page_json
 
 if TYPE_CHECKING:
+    from chalicelib.patients.search import SearchPage
     from chalicelib.patients.service import PatientChange, PatientPage
     from chalicelib.storage.models import Patient, PatientRecord
 
@@ -68,3 +69,12 @@ def patient_change_json(message: str, change: PatientChange, scopes: frozenset[s
 
 def patient_page_json(page: PatientPage) -> dict[str, Any]:
     return page_json(page, "patients", [patient_json(patient) for patient in page.patients])
+
+
+def search_page_json(page: SearchPage) -> dict[str, Any]:
+    """A search's page: the list envelope with the cursor of the next page (an id), no total."""
+    return {
+        "patients": [patient_json(patient) for patient in page.patients],
+        "per_page": page.per_page,
+        "next": page.next_after,
+    }

@@ -32,8 +32,14 @@ class Base(DeclarativeBase):
 
 class Patient(Base):
     __tablename__ = "patients"
-    # SQLite would otherwise give a deleted patient's id (the highest) to the next one (migration 0006).
-    __table_args__ = {"sqlite_autoincrement": True}
+    __table_args__ = (
+        # What a search (POST /patients/search) looks up besides the name and email (migration 0011).
+        Index("ix_patients_phone_e164", "phone_e164"),
+        Index("ix_patients_created_at", "created_at"),
+        Index("ix_patients_updated_at", "updated_at"),
+        # SQLite would otherwise give a deleted patient's id (the highest) to the next one (migration 0006).
+        {"sqlite_autoincrement": True},
+    )
 
     id: Mapped[int] = mapped_column(BigIntPrimaryKey, primary_key=True, autoincrement=True)
     name: Mapped[str] = mapped_column(String(200))
@@ -47,6 +53,26 @@ class Patient(Base):
     # Naive UTC on every database; serialization marks them as UTC.
     created_at: Mapped[datetime] = mapped_column(DateTime())
     updated_at: Mapped[datetime] = mapped_column(DateTime())
+    # The prefixes of the name's words without case or accents, a JSON array
+    # (chalicelib.patients.names): written with the name, copied by the database's triggers into
+    # patient_name_prefixes in the same statement. NULL only on rows loaded behind the API's back.
+    name_prefixes: Mapped[str | None] = mapped_column(Text)
+
+
+class PatientNamePrefix(Base):
+    """One prefix of one word of a patient's name: the index a name search walks.
+
+    Written and removed only by the database's triggers on ``patients`` (migration 0011), from
+    ``patients.name_prefixes``, so it changes in the statement that changes the name: no extra
+    round trip, and no writer can forget it. The key (prefix, patient_id) lists the patients of a
+    prefix in id order, so a search by several words merges those lists and stops at a page.
+    """
+
+    __tablename__ = "patient_name_prefixes"
+    __table_args__ = {"sqlite_with_rowid": False}
+
+    prefix: Mapped[str] = mapped_column(String(200), primary_key=True)
+    patient_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
 
 
 @dataclass(frozen=True, slots=True)

@@ -114,8 +114,8 @@ def test_patient_ids_of_deleted_patients_are_not_handed_out_after_the_upgrade(un
     unique_before = inspect(engine).get_unique_constraints("patients")
     engine.dispose()
 
-    # WHEN the database is upgraded
-    upgrade_database(unmigrated_url)
+    # WHEN the database is upgraded (through 0006; later revisions add columns and indexes)
+    upgrade_database(unmigrated_url, "0006")
 
     # THEN the patients are kept as they were, with their indexes and constraints
     engine = create_engine(unmigrated_url)
@@ -235,5 +235,47 @@ def test_the_accounting_of_disclosures_starts_empty_and_older_rows_keep_their_pa
         assert "audit_disclosures" not in inspect(engine).get_table_names()
         with engine.begin() as connection:
             assert connection.execute(text("SELECT count(*) FROM audit_events")).scalar_one() == 1
+    finally:
+        engine.dispose()
+
+
+def test_existing_names_are_indexed_for_search_on_upgrade_and_dropped_on_downgrade(
+    unmigrated_url: str,
+) -> None:
+    # GIVEN patients stored before migration 0011
+    upgrade_database(unmigrated_url, "0010")
+    engine = create_engine(unmigrated_url)
+    try:
+        with engine.begin() as connection:
+            ids = [add_patient(connection, f"s{n}@example.com") for n in range(3)]
+            connection.execute(text("UPDATE patients SET name = 'Jöhn Dőe' WHERE id = :id"), {"id": ids[0]})
+
+        # WHEN the database is upgraded
+        upgrade_database(unmigrated_url)
+
+        # THEN each name's prefixes are stored and indexed, through the triggers that keep them
+        with engine.begin() as connection:
+            prefixes = connection.execute(
+                text("SELECT prefix FROM patient_name_prefixes WHERE patient_id = :id ORDER BY prefix"),
+                {"id": ids[0]},
+            ).scalars()
+            assert list(prefixes) == ["d", "do", "doe", "j", "jo", "joh", "john"]
+            assert connection.execute(text("SELECT count(*) FROM patient_name_prefixes")).scalar() == 7 + 2
+            connection.execute(text("DELETE FROM patients WHERE id = :id"), {"id": ids[0]})
+            assert connection.execute(text("SELECT count(*) FROM patient_name_prefixes")).scalar() == 2
+
+        # AND downgraded, the table, the column and the triggers are gone
+        from alembic import command
+
+        from chalicelib.storage.migrate import alembic_config
+
+        with engine.begin() as connection:
+            config = alembic_config(unmigrated_url)
+            config.attributes["connection"] = connection
+            command.downgrade(config, "0010")
+        assert "patient_name_prefixes" not in inspect(engine).get_table_names()
+        assert "name_prefixes" not in {column["name"] for column in inspect(engine).get_columns("patients")}
+        with engine.begin() as connection:
+            add_patient(connection, "after-downgrade@example.com")  # no trigger left to fail
     finally:
         engine.dispose()

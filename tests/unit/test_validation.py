@@ -19,6 +19,7 @@ def test_create_fills_missing_phone_with_none() -> None:
         "email_key": "ann@example.com",
         "phone": None,
         "phone_e164": None,
+        "name_prefixes": '["a","an","ann"]',  # what a search by name finds it by
     }
 
 
