@@ -30,8 +30,13 @@ def settings() -> Settings:
     return load_settings(os.environ)
 
 
+@process_cache()
 def patient_settings() -> PatientSettings:
-    return settings().patients
+    """What the patient service is handed: its values, the laptop's key read or made once."""
+    current = settings()
+    return PatientSettings(
+        current.phone_default_region, current.notifications.relay_delay, current.idempotency_key()
+    )
 
 
 def auth_settings() -> AuthSettings:

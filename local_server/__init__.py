@@ -21,7 +21,7 @@ import threading
 from chalice.app import Chalice
 
 from chalicelib import bootstrap
-from local_server.autoreload import ignore_database_in_autoreload
+from local_server.autoreload import ignore_data_in_autoreload
 from local_server.database import migrate_development_database
 from local_server.exposure import chalice_local_host, refuse_exposed_development_token
 from local_server.gateway import emulate_in_local_gateway
@@ -44,7 +44,7 @@ def prepare(app: Chalice) -> None:
             return
         _prepared_apps.append(app)
         settings = bootstrap.settings()
-        ignore_database_in_autoreload(settings.database_url)
+        ignore_data_in_autoreload(settings.data_dir, settings.database_url)
         emulate_in_local_gateway()
         notice_access_lines()
         migrate_development_database(settings)

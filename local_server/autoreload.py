@@ -5,7 +5,8 @@ under the project each second (``chalice.cli.filewatch.stat``) and restarts the
 server when one changes: the development SQLite file lives under the project
 (``.data/``), so the dev migration and then every write restarted the server, and
 requests sent meanwhile found no one listening. The database file and its
-sidecars (``-wal``, ``-shm``, ``-journal``) are left out of that watch.
+sidecars (``-wal``, ``-shm``, ``-journal``) are left out of that watch, and so is the whole data
+dir: the keys a laptop makes there on first use would restart it too.
 """
 
 from __future__ import annotations
@@ -13,27 +14,33 @@ from __future__ import annotations
 import importlib.util
 import os
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy.engine import make_url
 
 
-def ignore_database_in_autoreload(database_url: str) -> None:
-    """Leave the SQLite file of ``database_url`` (if it is one) out of autoreload's watch."""
-    if not database_url.startswith("sqlite"):
-        return
-    database = make_url(database_url).database
-    if not database or database == ":memory:":
-        return
-    real_path = os.path.realpath(database)
-    name = os.path.basename(real_path)
+def ignore_data_in_autoreload(data_dir: Path, database_url: str) -> None:
+    """Leave the data dir (the dev database, a laptop's keys, the stack's files) and the SQLite
+    file of ``database_url``, wherever it is, out of autoreload's watch."""
+    data_dirs = tuple(
+        {os.path.join(os.path.abspath(data_dir), ""), os.path.join(os.path.realpath(data_dir), "")}
+    )
+    database = make_url(database_url).database if database_url.startswith("sqlite") else None
+    real_database = os.path.realpath(database) if database and database != ":memory:" else None
+    database_name = os.path.basename(real_database) if real_database else None
 
-    def is_database(path: str) -> bool:
-        # The cheap test first: the watch calls this for every file of the project, every second.
-        return os.path.basename(path).startswith(name) and os.path.realpath(path).startswith(real_path)
+    def is_data(path: str) -> bool:
+        # Cheap tests only, but for a file named like the database: the watch calls this for every
+        # file of the project, every second.
+        if path.startswith(data_dirs):
+            return True
+        if database_name is not None and os.path.basename(path).startswith(database_name):
+            return os.path.realpath(path).startswith(str(real_database))
+        return False
 
-    _filter_stat_watcher(is_database)
-    _filter_watchdog_restarter(is_database)
+    _filter_stat_watcher(is_data)
+    _filter_watchdog_restarter(is_data)
 
 
 def _filter_stat_watcher(ignored: Callable[[str], bool]) -> None:

@@ -126,9 +126,12 @@ class Settings:
     phone_default_region: str = "US"
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     rate_limit: RateLimitSettings = field(default_factory=RateLimitSettings)
-    # IDEMPOTENCY_KEY_SECRET (prod: from IDEMPOTENCY_KEY_SECRET_ID; dev: made in the data dir). Empty
-    # where no request is served.
-    idempotency_key_secret: bytes = field(default=b"", repr=False)
+    # IDEMPOTENCY_KEY_SECRET (prod: from IDEMPOTENCY_KEY_SECRET_ID). None on a laptop without one:
+    # the key is then made in the data dir on first use (``idempotency_key``). Empty where no request
+    # is served.
+    idempotency_key_secret: bytes | None = field(default=b"", repr=False)
+    # TELEHEALTH_DATA_DIR (default .data/): the development database, a laptop's keys, the stack's files.
+    data_dir: Path = PROJECT_ROOT / ".data"
     notifications: NotificationSettings = field(default_factory=NotificationSettings)
 
     @property
@@ -154,11 +157,14 @@ class Settings:
     def broker(self) -> BrokerSettings:
         return BrokerSettings(self.redis_url, self.notifications)
 
-    @property
-    def patients(self) -> PatientSettings:
-        return PatientSettings(
-            self.phone_default_region, self.notifications.relay_delay, self.idempotency_key_secret
-        )
+    def idempotency_key(self) -> bytes:
+        """The key of the Idempotency-Key digests; on a laptop without one, the data dir's own, made
+        on first use (never at start: starting writes nothing into the data dir)."""
+        if self.idempotency_key_secret is not None:
+            return self.idempotency_key_secret
+        from chalicelib.config.local_secret import development_secret
+
+        return development_secret(self.data_dir, IDEMPOTENCY_KEY_SECRET_FILE)
 
 
 def _data_dir(env: Mapping[str, str]) -> Path:
@@ -169,7 +175,7 @@ def _default_database_url(env: Mapping[str, str]) -> str:
     return f"sqlite:///{_data_dir(env) / 'telehealth.db'}"
 
 
-def _idempotency_key_secret(env: Mapping[str, str], *, serves_requests: bool, local: bool) -> bytes:
+def _idempotency_key_secret(env: Mapping[str, str], *, serves_requests: bool, local: bool) -> bytes | None:
     configured = env.get("IDEMPOTENCY_KEY_SECRET", "")
     if configured:
         if len(configured.encode()) < MIN_HS256_SECRET_BYTES:
@@ -179,10 +185,8 @@ def _idempotency_key_secret(env: Mapping[str, str], *, serves_requests: bool, lo
         return configured.encode()
     if not serves_requests:
         return b""
-    if local:  # a laptop only: a deployed function never loads the module
-        from chalicelib.config.local_secret import development_secret
-
-        return development_secret(_data_dir(env), IDEMPOTENCY_KEY_SECRET_FILE)
+    if local:  # made in the data dir on first use (Settings.idempotency_key)
+        return None
     raise ConfigurationError(
         "IDEMPOTENCY_KEY_SECRET (or IDEMPOTENCY_KEY_SECRET_ID) is required outside the dev stage on a laptop"
     )
@@ -224,6 +228,7 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         needs_broker=hands_off_notifications(env),
         database_url=normalize_database_url(env.get("DATABASE_URL") or _default_database_url(env)),
         uses_development_database=not env.get("DATABASE_URL"),
+        data_dir=_data_dir(env),
         auth=AuthSettings(
             token_digests, _token_secret(env, token_digests) if requests else None, _jwt_settings(env)
         ),
@@ -239,7 +244,7 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         notifications=load_notification_settings(env),
     )
     _refuse_unsafe_production(settings)
-    # Last: a laptop's key is made in the data dir only once the rest is known to be sound.
+    # Last: a missing key is named only once the rest is known to be sound.
     secret = _idempotency_key_secret(env, serves_requests=requests, local=on_a_laptop)
     return replace(settings, idempotency_key_secret=secret)
 

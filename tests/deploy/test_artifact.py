@@ -102,6 +102,10 @@ def transcript(container: LambdaContainer, sam_api_definition: dict[str, Any]) -
     )
     answers["dead_letters"] = allowed("GET", "/notifications", "/notifications", query={"status": "failed"})
     answers["list"] = allowed("GET", "/patients", "/patients", query={"page": "1", "per_page": "10"})
+    answers["search"] = allowed(
+        "POST", "/patients/search", "/patients/search", body={"email": PATIENT["email"]}
+    )
+    answers["outbox"] = allowed("GET", "/health/notifications", "/health/notifications")
     answers["update"] = allowed("PUT", ITEM, "/patients/1", body={"phone": None}, **one)
     answers["delete"] = allowed("DELETE", ITEM, "/patients/1", **one)
     answers["gone"] = allowed("GET", ITEM, "/patients/1", **one)
@@ -130,6 +134,8 @@ def test_every_endpoint_answers_from_the_artifact(transcript: dict[str, Any]) ->
     assert body(transcript["invalid"])["code"] == "validation_failed"
     assert body(transcript["read"])["name"] == PATIENT["name"]
     assert body(transcript["list"])["total"] == 1
+    assert [patient["name"] for patient in body(transcript["search"])["patients"]] == [PATIENT["name"]]
+    assert set(body(transcript["outbox"])) == {"pending", "failed"}
     assert transcript["update"]["statusCode"] == 200
     assert body(transcript["update"])["patient"]["phone"] is None
     assert transcript["delete"]["statusCode"] == 200

@@ -241,10 +241,12 @@ def test_a_laptop_makes_its_idempotency_key_once_in_the_data_dir_for_its_owner_o
     # WHEN settings are read twice (two processes, or a restart)
     first, again = load_dev_settings(env), load_dev_settings(env)
 
-    # THEN one random key serves both, in a file only its owner may read
+    # THEN reading them wrote nothing (a refused start leaves no trace) ...
+    assert not (tmp_path / "data").exists()
+    # ... and the first use makes one random key that serves both, readable by its owner only
+    assert first.idempotency_key() == again.idempotency_key()
+    assert len(first.idempotency_key()) == 32
     [key_file] = (tmp_path / "data").iterdir()
-    assert first.idempotency_key_secret == again.idempotency_key_secret
-    assert len(first.idempotency_key_secret) == 32
     assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
 
 
