@@ -22,7 +22,13 @@ from chalicelib import bootstrap
 from chalicelib.access.rate_limit import enforce_rate_limit
 from chalicelib.audit import service as audit_trail
 from chalicelib.audit.recording import AuditContext, AuditedAction
-from chalicelib.errors import AuditUnavailable, DomainError, InsufficientScope, SchemaNotMigrated
+from chalicelib.errors import (
+    AuditUnavailable,
+    DatabaseUnavailable,
+    DomainError,
+    InsufficientScope,
+    SchemaNotMigrated,
+)
 from chalicelib.http.endpoints import endpoint_of
 from chalicelib.http.errors import error_response, internal_error_response
 from chalicelib.http.middleware import current_request
@@ -175,6 +181,15 @@ def record_outcome_or_refuse(context: AuditContext, request: Request, response: 
     except Exception as error:
         logger.exception("audit trail write failed for %s", context.action.name)
         context.mark_unrecorded()
-        refusal = SchemaNotMigrated() if is_missing_schema(error) else AuditUnavailable()
-        return with_base_headers(error_response(refusal, request))
+        return with_base_headers(error_response(_audit_refusal(error), request))
     return response
+
+
+def _audit_refusal(error: Exception) -> DomainError:
+    """Why the answer is withheld: a missing schema, the database itself (unreachable, or its
+    connection lost: retry after ``Retry-After``), or the audit trail."""
+    if is_missing_schema(error):
+        return SchemaNotMigrated()
+    if isinstance(error, DatabaseUnavailable) or is_dropped_connection(error):
+        return DatabaseUnavailable()
+    return AuditUnavailable()

@@ -17,6 +17,7 @@ out once (``begin``, ``release``).
 
 from __future__ import annotations
 
+import logging
 import select
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -33,6 +34,9 @@ from sqlalchemy.pool import NullPool
 
 from chalicelib.config import provided
 from chalicelib.config.process_cache import on_forget, process_cache
+from chalicelib.errors import DatabaseUnavailable
+
+logger = logging.getLogger("telehealth.database")
 
 # The statement that begins a transaction on SQLite (None: none, each statement commits itself).
 SQLITE_BEGIN = "sqlite_begin"
@@ -201,7 +205,7 @@ class _RequestConnection:
     def take(self) -> Connection:
         if self.connection is None or self.connection.invalidated:
             self.close()
-            self.connection = get_engine().connect()
+            self.connection = _connect()
         self.in_use = True
         return self.connection
 
@@ -233,7 +237,7 @@ def begin(mode: TransactionMode) -> Connection:
     ``one_connection()``, else one from the pool. Give it back with ``release``."""
     shared = _request_connection.get()
     # One opened while another is still open (nested) gets a connection of its own.
-    connection = shared.take() if shared is not None and not shared.in_use else get_engine().connect()
+    connection = shared.take() if shared is not None and not shared.in_use else _connect()
     try:
         set_transaction_mode(connection, mode)
         connection.begin()
@@ -241,6 +245,17 @@ def begin(mode: TransactionMode) -> Connection:
         release(connection)
         raise
     return connection
+
+
+def _connect() -> Connection:
+    """A connection from the pool, or DatabaseUnavailable when none can be opened (the server is
+    down, failing over, or refuses us): nothing was sent, and there is nothing to run again on."""
+    try:
+        return get_engine().connect()
+    except DBAPIError as error:
+        # Never the error's text: it may name the host and the user.
+        logger.warning("cannot connect to the database (%s)", type(error.orig).__name__)
+        raise DatabaseUnavailable() from error
 
 
 def release(connection: Connection) -> None:
