@@ -115,6 +115,38 @@ def is_dropped_connection(error: BaseException) -> bool:
     return isinstance(error, DBAPIError) and error.connection_invalidated
 
 
+class Attempt:
+    """One run of some work (a handler's service call): whether it sent a COMMIT.
+
+    Until it has, a lost connection changed nothing and the work may run again from the start on
+    a new connection; once it has, the outcome of that COMMIT is unknown to us.
+    """
+
+    def __init__(self) -> None:
+        self.commit_sent = False
+
+
+_attempt: ContextVar[Attempt | None] = ContextVar("attempt", default=None)
+
+
+@contextmanager
+def attempt() -> Iterator[Attempt]:
+    """Watch the work run in this block for a COMMIT sent (``note_commit_sent``)."""
+    watched = Attempt()
+    token = _attempt.set(watched)
+    try:
+        yield watched
+    finally:
+        _attempt.reset(token)
+
+
+def note_commit_sent() -> None:
+    """Say that the work of the current ``attempt()`` (if any) is sending a COMMIT."""
+    watched = _attempt.get()
+    if watched is not None:
+        watched.commit_sent = True
+
+
 def set_transaction_mode(connection: Connection, mode: TransactionMode) -> None:
     """Make the transactions begun on ``connection`` from now on ones of ``mode`` (none may be open)."""
     if connection.dialect.name == "sqlite":
