@@ -11,9 +11,14 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
+from chalicelib import bootstrap
+from chalicelib.notifications.delivery import DeliveryOutcome, deliver_notification
+from chalicelib.patients import service as patients
+from chalicelib.service_layer.unit_of_work import UnitOfWork
 from chalicelib.storage.database import get_engine
 from tests.helpers.api import assert_error
 from tests.helpers.databases import COMMIT, cut_connection
+from tests.helpers.patients import DISTINCTIVE_PATIENT
 from tests.helpers.tokens import AUTH, JSON_AUTH
 
 pytestmark = pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
@@ -173,3 +178,26 @@ def test_the_wrappers_audit_write_cut_twice_fails_closed(client: Any) -> None:
     # Fails closed: no answer without its row, and the client learns to retry shortly
     assert_database_unavailable(response)
     assert audit_statuses("patient.update") == []
+
+
+def test_a_delivery_cut_while_recording_it_was_sent_records_it(configured_app: str) -> None:
+    # GIVEN a notification whose delivery loses its connection after the provider accepted it
+    notification_id = patients.create_patient(
+        UnitOfWork(), DISTINCTIVE_PATIENT, settings=bootstrap.patient_settings()
+    ).notification_id
+    assert notification_id is not None
+
+    def marks_delivered(statement: str) -> bool:
+        return statement.startswith("UPDATE notifications") and "delivered_at" in statement
+
+    with cut_connection(marks_delivered) as cut:
+        outcome = deliver_notification(UnitOfWork(), notification_id, bootstrap.settings().notifications)
+
+    # THEN the outcome is written on a new connection: delivered now, not claimed until the claim expires
+    assert len(cut) == 1
+    assert outcome is DeliveryOutcome.DELIVERED
+    with get_engine().connect() as connection:
+        status, attempts = connection.execute(
+            text("SELECT status, attempts FROM notifications WHERE id = :id"), {"id": notification_id}
+        ).one()
+    assert (status, attempts) == ("delivered", 1)
