@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -124,6 +125,36 @@ def cut_connection(at: str | Callable[[str], bool], *, times: int = 1) -> Iterat
         event.remove(engine, "before_cursor_execute", before_statement)
         event.remove(engine, "commit", before_commit)
         admin.close()
+
+
+@contextmanager
+def cutting_every_connection(database_url: str, every_seconds: float) -> Iterator[list[int]]:
+    """Terminate every other server process of the database at ``database_url`` every
+    ``every_seconds`` until the block ends (a failover, again and again); yields the pids cut."""
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    database = make_url(database_url).database
+    stop = threading.Event()
+    cut: list[int] = []
+
+    def cut_all() -> None:
+        with psycopg.connect(_libpq(database_url), autocommit=True) as admin:
+            while not stop.wait(every_seconds):
+                rows = admin.execute(
+                    "SELECT pid, pg_terminate_backend(pid, 5000) FROM pg_stat_activity"
+                    " WHERE datname = %s AND pid <> pg_backend_pid()",
+                    (database,),
+                ).fetchall()
+                cut.extend(pid for pid, _ in rows)
+
+    thread = threading.Thread(target=cut_all, daemon=True)
+    thread.start()
+    try:
+        yield cut
+    finally:
+        stop.set()
+        thread.join(timeout=10)
 
 
 # --- Rows put in place directly -------------------------------------------------------------
