@@ -6,12 +6,16 @@ a test can end (``pg_terminate_backend``) at the statement it chooses."""
 from __future__ import annotations
 
 import json
+import uuid
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import text
 
 from chalicelib import bootstrap
+from chalicelib.notifications import broker
 from chalicelib.notifications.delivery import DeliveryOutcome, deliver_notification
 from chalicelib.patients import service as patients
 from chalicelib.service_layer.unit_of_work import UnitOfWork
@@ -19,7 +23,9 @@ from chalicelib.storage.database import get_engine
 from tests.helpers.api import assert_error
 from tests.helpers.databases import COMMIT, cut_connection
 from tests.helpers.patients import DISTINCTIVE_PATIENT
+from tests.helpers.processes import WorkerProcess
 from tests.helpers.tokens import AUTH, JSON_AUTH
+from tests.helpers.waiting import wait_until
 
 pytestmark = pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 
@@ -201,3 +207,21 @@ def test_a_delivery_cut_while_recording_it_was_sent_records_it(configured_app: s
             text("SELECT status, attempts FROM notifications WHERE id = :id"), {"id": notification_id}
         ).one()
     assert (status, attempts) == ("delivered", 1)
+
+
+def test_a_worker_that_cannot_reach_the_database_retries_the_task(
+    notifying_app: Callable[..., None],
+    celery_worker: Callable[..., WorkerProcess],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    # GIVEN a worker whose database refuses every connection (no server behind its socket directory)
+    monkeypatch.setenv("DATABASE_URL", f"postgresql://postgres@/telehealth?host={tmp_path}")
+    celery_worker()
+
+    # WHEN it is handed a notification
+    notification_id = str(uuid.uuid4())
+    assert broker.hand_off(notification_id)
+
+    # THEN the task is retried later (nothing was claimed), not failed for good
+    wait_until(lambda: broker.task_states([notification_id])[notification_id] == "RETRY", timeout=20)
