@@ -139,6 +139,21 @@ class AuditUnavailable(ServiceUnavailable):
         super().__init__("The audit trail cannot be written; try again shortly")
 
 
+class DatabaseUnavailable(ServiceUnavailable):
+    """The database could not be reached, or its connection was lost where running the work again
+    is not safe (during a COMMIT, whose outcome is then unknown) or did not help. Nothing is known
+    to have changed: the client retries after ``retry_after_seconds``, with the same
+    ``Idempotency-Key`` for a create, which makes that retry answer the first create if it did commit."""
+
+    code = "database_unavailable"
+    retry_after_seconds = 2
+
+    def __init__(self) -> None:
+        super().__init__(
+            "The database is unavailable; retry shortly (a create with the same Idempotency-Key)"
+        )
+
+
 class SchemaNotMigrated(ServiceUnavailable):
     """The database lacks a table or column this code uses: no migration, or not the newest, was applied."""
 

@@ -6,6 +6,7 @@ from celery import Task
 from sqlalchemy.exc import OperationalError
 
 from chalicelib import bootstrap
+from chalicelib.errors import DatabaseUnavailable
 from chalicelib.notifications.broker import SEND_NOTIFICATION_TASK
 from chalicelib.notifications.delivery import DeliveryFailed, deliver_notification, retry_delay
 from chalicelib.service_layer.unit_of_work import UnitOfWork
@@ -27,7 +28,9 @@ notifications = bootstrap.settings().notifications
 def send_notification(self: Task, notification_id: str) -> str:
     try:
         return deliver_notification(UnitOfWork(), notification_id, notifications).value
-    # OperationalError: the database was unreachable, so nothing was claimed or recorded.
-    except (DeliveryFailed, OperationalError) as error:
+    # OperationalError: the connection was lost before the claim's COMMIT, so nothing was claimed
+    # (an outcome's write is tried again in-process); DatabaseUnavailable: no connection could be
+    # opened, or the claim's COMMIT was lost (then the claim expires before a retry may take it).
+    except (DeliveryFailed, OperationalError, DatabaseUnavailable) as error:
         # Our backoff rather than autoretry_for's: see retry_delay.
         raise self.retry(exc=error, countdown=retry_delay(self.request.retries, notifications)) from None

@@ -12,6 +12,7 @@ from typing import Any
 from chalice.app import Request, Response
 
 from chalicelib.errors import (
+    DatabaseUnavailable,
     DocumentationAssetNotFound,
     DomainError,
     DuplicateEmail,
@@ -70,7 +71,7 @@ def error_response(error: DomainError, request: Request | None) -> Response:
     if error.field is not None:
         body["field"] = error.field
     headers = {}
-    if isinstance(error, RateLimited):
+    if isinstance(error, RateLimited | DatabaseUnavailable):
         headers["Retry-After"] = str(error.retry_after_seconds)
     if isinstance(error, PreconditionFailed) and error.current_etag is not None:
         headers["ETag"] = error.current_etag

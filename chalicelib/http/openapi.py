@@ -21,6 +21,7 @@ from chalicelib import bootstrap
 from chalicelib.config.process_cache import process_cache
 from chalicelib.errors import (
     AuditUnavailable,
+    DatabaseUnavailable,
     DomainError,
     DuplicateKey,
     InsufficientScope,
@@ -181,8 +182,10 @@ def _error_responses(declared: Endpoint, protected: bool) -> dict[str, Any]:
     errors += [PatientDataInUrl, ValidationFailed]
     # chalicelib.http.routes answers 503 when the audit row of an audited route cannot be written.
     errors += [AuditUnavailable] if declared.audit is not None else []
-    # ... and when a statement finds no table or column: every route behind a token reads the database.
-    errors += [SchemaNotMigrated] if protected else []
+    # ... and when a statement finds no table or column, or the database cannot be reached (or its
+    # connection is lost during a COMMIT, or again after running the work once more): every route
+    # behind a token reads the database.
+    errors += [SchemaNotMigrated, DatabaseUnavailable] if protected else []
     for error in errors:
         codes[status_for(error)].append(error.code)
     if protected:

@@ -70,6 +70,14 @@ ERROR_HEADERS = {
             "schema": {"type": "integer", "minimum": 1},
         }
     },
+    503: {
+        "Retry-After": {
+            "description": "With `database_unavailable`: seconds to wait before retrying (a create with"
+            " the same `Idempotency-Key`, so that it cannot make a second patient).",
+            "required": False,
+            "schema": {"type": "integer", "minimum": 1},
+        }
+    },
 }
 
 

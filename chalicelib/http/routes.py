@@ -22,7 +22,14 @@ from chalicelib import bootstrap
 from chalicelib.access.rate_limit import enforce_rate_limit
 from chalicelib.audit import service as audit_trail
 from chalicelib.audit.recording import AuditContext, AuditedAction
-from chalicelib.errors import AuditUnavailable, DomainError, InsufficientScope, RateLimited, SchemaNotMigrated
+from chalicelib.errors import (
+    AuditUnavailable,
+    DatabaseUnavailable,
+    DomainError,
+    InsufficientScope,
+    RateLimited,
+    SchemaNotMigrated,
+)
 from chalicelib.http.endpoints import endpoint_of
 from chalicelib.http.errors import error_response, internal_error_response
 from chalicelib.http.middleware import current_request
@@ -37,7 +44,7 @@ from chalicelib.http.requests import (
 from chalicelib.http.responses import with_base_headers
 from chalicelib.observability.metrics import record_audit_unavailable
 from chalicelib.service_layer.unit_of_work import UnitOfWork
-from chalicelib.storage.database import is_dropped_connection, one_connection
+from chalicelib.storage.database import attempt, is_dropped_connection, one_connection
 from chalicelib.storage.schema import is_missing_schema
 from chalicelib.validation import parse_patient_id
 
@@ -97,7 +104,7 @@ def call_handler(
         refuse_undeclared_query_parameters(
             request, declared.query_parameter_names if declared else frozenset()
         )
-        response = call_reading_again_if_dropped(handler, request, {**path_params, **given})
+        response = call_again_if_dropped(handler, request, {**path_params, **given})
     except DomainError as error:
         response = error_response(error, request)
     except Exception as error:
@@ -111,18 +118,29 @@ def call_handler(
     return with_base_headers(response)
 
 
-def call_reading_again_if_dropped(
-    handler: Handler, request: Request, arguments: dict[str, object]
-) -> Response:
-    """The handler's answer; a GET whose database connection died unnoticed (no goodbye from the
-    server, so the pool's checkout could not tell) runs once more on a new connection: it only reads."""
+def call_again_if_dropped(handler: Handler, request: Request, arguments: dict[str, object]) -> Response:
+    """The handler's answer; one whose database connection was lost (a server restart, a failover,
+    a proxy recycling its connections) before the handler sent any COMMIT runs once more, from the
+    start, on a new connection: nothing it did was committed, so its service call (a read, or a
+    whole write) can simply be made again. Lost during or after a COMMIT, or again on the second
+    run: DatabaseUnavailable (503, retry later), never a 500 and never a third run."""
+    with attempt() as first:
+        try:
+            return handler(request, **arguments)
+        except Exception as error:
+            if not is_dropped_connection(error):
+                raise
+            if first.commit_sent:
+                logger.warning("database connection lost after a COMMIT was sent; not running again")
+                raise DatabaseUnavailable() from None
+    logger.warning("database connection lost before any COMMIT; running %s again", handler.__name__)
     try:
         return handler(request, **arguments)
     except Exception as error:
-        if request.method != "GET" or not is_dropped_connection(error):
+        if not is_dropped_connection(error):
             raise
-    logger.warning("database connection lost during a read; reading again on a new one")
-    return handler(request, **arguments)
+    logger.warning("database connection lost again on the second run of %s", handler.__name__)
+    raise DatabaseUnavailable()
 
 
 def admit(request: Request, scope: str, audit: AuditContext | None = None) -> None:
@@ -178,13 +196,36 @@ def call_audited(
 
 
 def record_outcome_or_refuse(context: AuditContext, request: Request, response: Response) -> Response:
-    """``response``, once its audit row is written; a 503 instead if it cannot be."""
+    """``response``, once its audit row is written; a 503 instead if it cannot be. A connection
+    lost under that write is given one more try on a new connection, as a handler's run is."""
     try:
-        durable_reads = bootstrap.settings().durable_read_audit
-        audit_trail.record_outcome(UnitOfWork(), context, response.status_code, durable_reads=durable_reads)
+        _record_outcome_again_if_dropped(context, response.status_code)
     except Exception as error:
         logger.exception("audit trail write failed for %s", context.action.name)
         context.mark_unrecorded()
-        refusal = SchemaNotMigrated() if is_missing_schema(error) else AuditUnavailable()
-        return with_base_headers(error_response(refusal, request))
+        return with_base_headers(error_response(_audit_refusal(error), request))
     return response
+
+
+def _audit_refusal(error: Exception) -> DomainError:
+    """Why the answer is withheld: a missing schema, the database itself (unreachable, or its
+    connection lost twice: retry after ``Retry-After``), or the audit trail."""
+    if is_missing_schema(error):
+        return SchemaNotMigrated()
+    if isinstance(error, DatabaseUnavailable) or is_dropped_connection(error):
+        return DatabaseUnavailable()
+    return AuditUnavailable()
+
+
+def _record_outcome_again_if_dropped(context: AuditContext, status: int) -> None:
+    durable_reads = bootstrap.settings().durable_read_audit
+    try:
+        audit_trail.record_outcome(UnitOfWork(), context, status, durable_reads=durable_reads)
+        return
+    except Exception as error:
+        if not is_dropped_connection(error):
+            raise
+    # One statement that commits by itself: lost before it ran, it wrote nothing; lost while it
+    # ran, it may have, and the trail then holds this answer twice, never not at all.
+    logger.warning("database connection lost writing the audit row; writing it again")
+    audit_trail.record_outcome(UnitOfWork(), context, status, durable_reads=durable_reads)

@@ -14,12 +14,15 @@ from __future__ import annotations
 
 import logging
 import random
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from enum import StrEnum
 from typing import NoReturn
 
 from chalicelib.config.notifications import NotificationSettings
+from chalicelib.errors import DatabaseUnavailable
 from chalicelib.notifications.events import channels_for
 from chalicelib.notifications.providers import (
     MissingAddress,
@@ -31,11 +34,15 @@ from chalicelib.notifications.queries import ClaimedNotification
 from chalicelib.observability.metrics import metrics_batch, record_delivered, record_delivery_failure
 from chalicelib.observability.structured_logging import log_context
 from chalicelib.service_layer.unit_of_work import UnitOfWork
+from chalicelib.storage.database import is_dropped_connection
 from chalicelib.storage.models import NotificationStatus, utc_now
 
 logger = logging.getLogger("telehealth.notifications")
 
 LAST_ERROR_MAX_LENGTH = 200
+# Seconds to wait before each new try at recording an attempt's outcome when the database
+# connection was lost: soon (a recycled connection), then once more after a short failover.
+OUTCOME_WRITE_PAUSES = (0.2, 2.0)
 
 
 class DeliveryOutcome(StrEnum):
@@ -151,12 +158,36 @@ def _why_not_claimable(uow: UnitOfWork, notification_id: str) -> DeliveryOutcome
     return DeliveryOutcome.ALREADY_FINISHED
 
 
+def _record_outcome(write: Callable[[], bool]) -> bool:
+    """``write()`` (one transaction recording this attempt's outcome, conditional on its claim),
+    tried again on a new connection when the connection is lost or the database cannot be reached.
+
+    The provider has been called by then: giving up would leave the row claimed (``sending``)
+    until the claim expires, and the task's own retry could not claim it back; the relay would
+    then deliver it a second time. Writing again is safe: the write changes the row only while
+    this attempt holds the claim, so if a lost COMMIT did commit, the next try changes nothing.
+    """
+    for pause in OUTCOME_WRITE_PAUSES:
+        try:
+            return write()
+        except Exception as error:
+            if not (is_dropped_connection(error) or isinstance(error, DatabaseUnavailable)):
+                raise
+        logger.warning("database connection lost recording a delivery attempt; trying again")
+        time.sleep(pause)
+    return write()
+
+
 def _finish_delivered(uow: UnitOfWork, claim: Claim, delivered: set[str]) -> None:
-    with uow:
-        recorded = uow.notifications.mark_delivered(
-            claim.claimed, channels=",".join(sorted(delivered)), now=utc_now()
-        )
-        uow.commit()
+    def mark_delivered() -> bool:
+        with uow:
+            recorded = uow.notifications.mark_delivered(
+                claim.claimed, channels=",".join(sorted(delivered)), now=utc_now()
+            )
+            uow.commit()
+        return recorded
+
+    recorded = _record_outcome(mark_delivered)
     message = claim.message
     if recorded:
         logger.info("notification delivered", extra={**message.log_fields(), "channels": sorted(delivered)})
@@ -172,18 +203,23 @@ def _finish_failed_attempt(
     message = claim.message
     reason = safe_error_text(error)
     final = message.attempt > settings.max_retries
-    now = utc_now()
-    with uow:
-        uow.notifications.mark_attempt_failed(
-            claim.claimed,
-            final=final,
-            last_error=reason,
-            channels=",".join(sorted(delivered)),
-            now=now,
-            # If the retry message is lost, the relay steps in once its longest backoff has passed.
-            next_attempt_at=now + timedelta(seconds=settings.retry_backoff_max + settings.relay_delay),
-        )
-        uow.commit()
+
+    def mark_attempt_failed() -> bool:
+        now = utc_now()
+        with uow:
+            recorded = uow.notifications.mark_attempt_failed(
+                claim.claimed,
+                final=final,
+                last_error=reason,
+                channels=",".join(sorted(delivered)),
+                now=now,
+                # If the retry message is lost, the relay steps in once its longest backoff has passed.
+                next_attempt_at=now + timedelta(seconds=settings.retry_backoff_max + settings.relay_delay),
+            )
+            uow.commit()
+        return recorded
+
+    _record_outcome(mark_attempt_failed)
     record_delivery_failure(final=final)
     logger.info(
         "notification attempt failed", extra={**message.log_fields(), "error": reason, "final": final}

@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session
 
 from chalicelib.audit.queries import AuditEventReader, AuditEventRepository, StatusRule, read_disclosing
 from chalicelib.audit.recording import AuditContext, watch_patient_changes
-from chalicelib.errors import AuditUnavailable
+from chalicelib.errors import AuditUnavailable, DatabaseUnavailable
 from chalicelib.notifications.queries import NotificationReader, NotificationRepository
 from chalicelib.patients.queries import IdempotencyKeyRepository, PatientReader, PatientRepository
 from chalicelib.storage.database import (
@@ -38,6 +38,7 @@ from chalicelib.storage.database import (
     begin,
     get_session_factory,
     is_dropped_connection,
+    note_commit_sent,
     release,
 )
 from chalicelib.storage.models import DisclosedRows
@@ -139,11 +140,24 @@ class UnitOfWork:
             step()
         if self._session is not None:
             self._session.commit()  # the transaction is the connection's
-        self._connection.commit()
+        self._send_commit()
         self._close()
         callbacks, self._after_commit = self._after_commit, []
         for callback in callbacks:
             callback()
+
+    def _send_commit(self) -> None:
+        """COMMIT. A connection lost before this point changed nothing, and the work may run again
+        from the start (``chalicelib.http.routes.call_again_if_dropped``); lost while COMMIT is
+        under way, it may or may not have committed: DatabaseUnavailable, never run again here."""
+        note_commit_sent()
+        try:
+            self._connection.commit()
+        except DBAPIError as error:
+            if not is_dropped_connection(error):
+                raise  # the server refused the COMMIT and rolled back: a definite answer
+            logger.warning("database connection lost during COMMIT: its outcome is unknown")
+            raise DatabaseUnavailable() from error
 
     def _close(self) -> None:
         # Ends (rolls back) any transaction still open; objects keep their loaded state.

@@ -17,6 +17,7 @@ out once (``begin``, ``release``).
 
 from __future__ import annotations
 
+import logging
 import select
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -33,6 +34,9 @@ from sqlalchemy.pool import NullPool
 
 from chalicelib.config import provided
 from chalicelib.config.process_cache import on_forget, process_cache
+from chalicelib.errors import DatabaseUnavailable
+
+logger = logging.getLogger("telehealth.database")
 
 # The statement that begins a transaction on SQLite (None: none, each statement commits itself).
 SQLITE_BEGIN = "sqlite_begin"
@@ -109,6 +113,38 @@ def _discard_if_server_closed(dbapi_connection: Any, _record: Any, _proxy: Any) 
 def is_dropped_connection(error: BaseException) -> bool:
     """True when ``error`` is the loss of the database connection (which the pool then discards)."""
     return isinstance(error, DBAPIError) and error.connection_invalidated
+
+
+class Attempt:
+    """One run of some work (a handler's service call): whether it sent a COMMIT.
+
+    Until it has, a lost connection changed nothing and the work may run again from the start on
+    a new connection; once it has, the outcome of that COMMIT is unknown to us.
+    """
+
+    def __init__(self) -> None:
+        self.commit_sent = False
+
+
+_attempt: ContextVar[Attempt | None] = ContextVar("attempt", default=None)
+
+
+@contextmanager
+def attempt() -> Iterator[Attempt]:
+    """Watch the work run in this block for a COMMIT sent (``note_commit_sent``)."""
+    watched = Attempt()
+    token = _attempt.set(watched)
+    try:
+        yield watched
+    finally:
+        _attempt.reset(token)
+
+
+def note_commit_sent() -> None:
+    """Say that the work of the current ``attempt()`` (if any) is sending a COMMIT."""
+    watched = _attempt.get()
+    if watched is not None:
+        watched.commit_sent = True
 
 
 def set_transaction_mode(connection: Connection, mode: TransactionMode) -> None:
@@ -201,7 +237,7 @@ class _RequestConnection:
     def take(self) -> Connection:
         if self.connection is None or self.connection.invalidated:
             self.close()
-            self.connection = get_engine().connect()
+            self.connection = _connect()
         self.in_use = True
         return self.connection
 
@@ -233,7 +269,7 @@ def begin(mode: TransactionMode) -> Connection:
     ``one_connection()``, else one from the pool. Give it back with ``release``."""
     shared = _request_connection.get()
     # One opened while another is still open (nested) gets a connection of its own.
-    connection = shared.take() if shared is not None and not shared.in_use else get_engine().connect()
+    connection = shared.take() if shared is not None and not shared.in_use else _connect()
     try:
         set_transaction_mode(connection, mode)
         connection.begin()
@@ -241,6 +277,17 @@ def begin(mode: TransactionMode) -> Connection:
         release(connection)
         raise
     return connection
+
+
+def _connect() -> Connection:
+    """A connection from the pool, or DatabaseUnavailable when none can be opened (the server is
+    down, failing over, or refuses us): nothing was sent, and there is nothing to run again on."""
+    try:
+        return get_engine().connect()
+    except DBAPIError as error:
+        # Never the error's text: it may name the host and the user.
+        logger.warning("cannot connect to the database (%s)", type(error.orig).__name__)
+        raise DatabaseUnavailable() from error
 
 
 def release(connection: Connection) -> None:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import event, text
 
 from chalicelib.service_layer.unit_of_work import UnitOfWork
 from chalicelib.storage.database import get_engine
@@ -80,6 +81,80 @@ def audit_trail_offline() -> Iterator[None]:
         with get_engine().begin() as connection:
             for statement in AUDIT_ONLINE_SQLITE if sqlite else AUDIT_ONLINE_POSTGRESQL:
                 connection.execute(text(statement))
+
+
+# --- Lost connections (PostgreSQL) ---------------------------------------------------------------
+
+COMMIT = "COMMIT"  # ``cut_connection``'s name for the moment COMMIT is about to be sent
+
+
+@contextmanager
+def cut_connection(at: str | Callable[[str], bool], *, times: int = 1) -> Iterator[list[int]]:
+    """Terminate (``pg_terminate_backend``, from a connection of its own) the server process of the
+    app's connection that is about to run a statement starting with ``at`` (or one ``at`` accepts),
+    or, with ``at=COMMIT``, to send a COMMIT: what an RDS failover or RDS Proxy's recycling does to
+    it. The first ``times`` such moments only; yields the pids cut, as they are."""
+    import psycopg
+
+    engine = get_engine()
+    cut: list[int] = []
+    admin = psycopg.connect(_libpq(engine.url.render_as_string(hide_password=False)), autocommit=True)
+
+    def matches(statement: str) -> bool:
+        return at(statement) if callable(at) else statement.lstrip().startswith(at)
+
+    def terminate(connection: Any) -> None:
+        pid = connection.connection.dbapi_connection.info.backend_pid
+        # The timeout makes it wait until the process has ended, so the statement meets a dead one.
+        admin.execute("SELECT pg_terminate_backend(%s, 5000)", (pid,))
+        cut.append(pid)
+
+    def before_statement(connection: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if at != COMMIT and len(cut) < times and matches(statement):
+            terminate(connection)
+
+    def before_commit(connection: Any) -> None:
+        if at == COMMIT and len(cut) < times:
+            terminate(connection)
+
+    event.listen(engine, "before_cursor_execute", before_statement)
+    event.listen(engine, "commit", before_commit)
+    try:
+        yield cut
+    finally:
+        event.remove(engine, "before_cursor_execute", before_statement)
+        event.remove(engine, "commit", before_commit)
+        admin.close()
+
+
+@contextmanager
+def cutting_every_connection(database_url: str, every_seconds: float) -> Iterator[list[int]]:
+    """Terminate every other server process of the database at ``database_url`` every
+    ``every_seconds`` until the block ends (a failover, again and again); yields the pids cut."""
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    database = make_url(database_url).database
+    stop = threading.Event()
+    cut: list[int] = []
+
+    def cut_all() -> None:
+        with psycopg.connect(_libpq(database_url), autocommit=True) as admin:
+            while not stop.wait(every_seconds):
+                rows = admin.execute(
+                    "SELECT pid, pg_terminate_backend(pid, 5000) FROM pg_stat_activity"
+                    " WHERE datname = %s AND pid <> pg_backend_pid()",
+                    (database,),
+                ).fetchall()
+                cut.extend(pid for pid, _ in rows)
+
+    thread = threading.Thread(target=cut_all, daemon=True)
+    thread.start()
+    try:
+        yield cut
+    finally:
+        stop.set()
+        thread.join(timeout=10)
 
 
 # --- Rows put in place directly -------------------------------------------------------------
