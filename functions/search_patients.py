@@ -6,7 +6,6 @@ from chalicelib.errors import UnacceptableValue, ValidationFailed
 from chalicelib.http.endpoints import PATIENTS_TAG, Reply, endpoint
 from chalicelib.http.requests import read_json_object
 from chalicelib.http.responses import json_response
-from chalicelib.patients import search
 from chalicelib.patients.shapes import search_page_json
 from chalicelib.scopes import PATIENTS_READ
 from chalicelib.service_layer.unit_of_work import ReadTransaction
@@ -27,6 +26,9 @@ from chalicelib.service_layer.unit_of_work import ReadTransaction
     errors=(ValidationFailed, UnacceptableValue),
 )
 def search_patients(request: Request, *, audit: AuditContext) -> Response:
+    # Imported here: a cold start that answers a read pays nothing for the search's parsing.
+    from chalicelib.patients import search
+
     payload = read_json_object(request)
     settings = bootstrap.settings()
     page = search.search_patients(

@@ -10,7 +10,6 @@ from collections.abc import Mapping
 from typing import Any
 
 from chalicelib.errors import MalformedRequest, UnacceptableValue, ValidationFailed
-from chalicelib.patients.names import name_prefixes_json
 from chalicelib.validation import EMAIL_SHAPE, PHONE_SHAPE, SHOWN_FIELD_NAME, TextField
 
 NAME = TextField(
@@ -97,7 +96,10 @@ def _parse_fields(fields: Mapping[str, Any], phone_region: str) -> PatientChange
     changes: PatientChanges = {}
     if NAME.name in fields:
         changes["name"] = parse_name(fields[NAME.name])
-        # Searched by: the database indexes them in the same statement (chalicelib.patients.names).
+        # Searched by: the database indexes them in the same statement. Imported here, with the
+        # first write: a cold start that answers a read does not load it.
+        from chalicelib.patients.names import name_prefixes_json
+
         changes["name_prefixes"] = name_prefixes_json(changes["name"])
     if EMAIL.name in fields:
         changes["email"] = parse_email(fields[EMAIL.name])
