@@ -49,6 +49,8 @@ _ROW_COLUMNS = (
     _events.status,
     _events.request_id,
 )
+# The rows the partial unique index on (principal, window_start) holds: refusals counted by minute.
+_REFUSAL_ROWS = _events.window_start.isnot(None)
 _RECORD = select(_events.id, *_ROW_COLUMNS, _events.count)
 
 
@@ -202,10 +204,15 @@ def _record_in_transaction(
     connection: Connection, context: AuditContext, result: DisclosedRows, shown: int | None
 ) -> None:
     """SQLite's half of ``read_disclosing``: the audit row and the disclosures, in the transaction."""
-    inserted = connection.execute(_INSERT, context.row(status=result.status)).inserted_primary_key
+    row = context.row(status=result.status)
+    inserted = connection.execute(_INSERT, row).inserted_primary_key
     if result.status != context.action.success_status or inserted is None:
         return
-    _disclose_in_transaction(connection, inserted[0], result.patient_ids[: _shown(shown)])
+    # The patient the row itself names (a read by id) is accounted for by the row.
+    shown_ids = [
+        patient_id for patient_id in result.patient_ids[: _shown(shown)] if patient_id != row["patient_id"]
+    ]
+    _disclose_in_transaction(connection, inserted[0], shown_ids)
 
 
 def _disclose_in_transaction(connection: Connection, event_id: int, patient_ids: Sequence[int]) -> None:
@@ -240,6 +247,10 @@ def _disclosing_statement(
             .where(
                 outcome.c.status == success,
                 numbered.c[_POSITION] <= bindparam(_AUDIT_PARAMETER.format("shown")),
+                # The patient the row itself names (a read by id) is accounted for by the row.
+                numbered.c.id.is_distinct_from(
+                    sql_cast(bindparam(_AUDIT_PARAMETER.format("patient_id")), BigInteger)
+                ),
             )
             .distinct(),
         )
@@ -337,7 +348,9 @@ class AuditEventRepository:
         )
         self._connection.execute(
             statement.on_conflict_do_update(
-                index_elements=[_events.principal, _events.window_start], set_={"count": count}
+                index_elements=[_events.principal, _events.window_start],
+                index_where=_REFUSAL_ROWS,
+                set_={"count": count},
             )
         )
 
@@ -353,6 +366,7 @@ class AuditEventRepository:
         self._connection.execute(
             statement.on_conflict_do_update(
                 index_elements=[_events.principal, _events.window_start],
+                index_where=_REFUSAL_ROWS,
                 set_={"count": _events.count + 1},
             )
         )

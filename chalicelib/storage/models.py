@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, DateTime, Index, Integer, MetaData, SmallInteger, String, Text
+from sqlalchemy import BigInteger, DateTime, Index, Integer, MetaData, SmallInteger, String, Text, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 # SQLite only auto-increments an INTEGER PRIMARY KEY; PostgreSQL gets a bigint.
@@ -140,8 +140,16 @@ class AuditEvent(Base):
     __table_args__ = (
         Index("ix_audit_events_patient_id_id", "patient_id", "id"),
         Index("ix_audit_events_principal_id", "principal", "id"),
-        # One refusal row per principal per minute: the upsert counting refusals relies on it.
-        Index("ix_audit_events_principal_window_start", "principal", "window_start", unique=True),
+        # One refusal row per principal per minute: the upsert counting refusals relies on it. Partial:
+        # the other rows (no window) would each cost an insertion into it for nothing (migration 0012).
+        Index(
+            "ix_audit_events_principal_window_start",
+            "principal",
+            "window_start",
+            unique=True,
+            postgresql_where=text("window_start IS NOT NULL"),
+            sqlite_where=text("window_start IS NOT NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigIntPrimaryKey, primary_key=True, autoincrement=True)

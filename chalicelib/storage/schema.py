@@ -13,7 +13,7 @@ from chalicelib.storage.database import TransactionMode, begin, release
 
 # The newest migration's revision (chalicelib/storage/migrations/versions; a test holds it to
 # Alembic's head). Alembic itself is not in the Lambda artifact. Revisions are 4-digit and ordered.
-NEWEST_REVISION = "0011"
+NEWEST_REVISION = "0012"
 # PostgreSQL's undefined_table and undefined_column.
 MISSING_SCHEMA_SQLSTATES = frozenset({"42P01", "42703"})
 # SQLite's words for the same: no table, no column read, no column written.

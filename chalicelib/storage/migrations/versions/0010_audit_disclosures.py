@@ -1,8 +1,8 @@
 """The accounting of disclosures: which patients each audited answer showed.
 
-One row per (patient, audit event) whose answer carried that patient's data: a read by
-id, each patient of a list page or a search page. Its primary key, (patient_id,
-event_id), is also the index ``GET /audit?patient_id=`` walks newest first. No foreign
+One row per (patient, audit event) whose answer carried that patient's data: each patient of
+a list page or a search page (a read by id names its patient on its own row). Its primary
+key, (patient_id, event_id), is also the index ``GET /audit?patient_id=`` walks newest first. No foreign
 keys: like the trail, the accounting outlives the records it names.
 
 Nothing is carried over: an older row that names its patient (``audit_events.patient_id``)
