@@ -6,6 +6,10 @@ under ``.data/``, the published development token). Inside Lambda
 (``AWS_LAMBDA_FUNCTION_NAME`` set), whatever the stage, neither exists; the
 ``prod`` stage also refuses SQLite and a missing Redis URL, also when they come
 from AWS secrets (``chalicelib.config.secrets``).
+
+One module, over 300 lines, on purpose: the slices (``AuthSettings``, ``PatientSettings``,
+``RateLimitSettings``…) and their refusals are read together, so that every fail-closed rule of a
+stage stands in one place. Only ``chalicelib.bootstrap`` calls ``load_settings``.
 """
 
 from __future__ import annotations

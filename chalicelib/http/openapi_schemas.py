@@ -3,6 +3,9 @@
 Request bodies come from the declarations in ``chalicelib.patients.fields`` that the parsers enforce;
 answers are described as the features' ``shapes`` modules build them. A new answer or body: add its
 schema to ``component_schemas()`` and name it in the handler's ``@endpoint``.
+
+One catalogue, over 300 lines, on purpose: a schema references the others by name, and the
+document must hold each name once.
 """
 
 from __future__ import annotations

@@ -4,6 +4,10 @@
 ``UnitOfWork``; ``PatientReader`` answers reads inside a ``ReadTransaction``.
 Constraint violations become domain errors. The patient repository joins the unit of
 work it serves: its first create or delete adds the counter's write to that commit.
+
+One module, over 300 lines, on purpose: every statement on ``patients`` (reads, pages, the
+search's joins of ``patient_name_prefixes``, the counter) is built once here from one set of
+table columns, so a column's use can be read in one place.
 """
 
 from __future__ import annotations

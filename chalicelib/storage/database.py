@@ -12,7 +12,8 @@ Round trips, not the statements' work, set a request's time between Lambda and
 the database: each transaction mode (``TransactionMode``) sends only the BEGIN
 and COMMIT it needs, and inside ``one_connection()`` (an audited request: its
 read, then its audit row) every transaction takes the same connection, checked
-out once (``begin``, ``release``).
+out once (``begin``, ``release``). Engines, transaction modes and that shared connection stay in one
+module (just over 300 lines): each mode is set on the connection the sharing hands out.
 """
 
 from __future__ import annotations
