@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 
 from chalicelib.config import provided
+from chalicelib.config.environment import WORKER_HANDLER
 from chalicelib.config.process_cache import forget_process_caches, process_cache
 from chalicelib.config.settings import (
     AUTHORIZER_HANDLER,
@@ -24,10 +25,24 @@ from chalicelib.config.settings import (
 )
 
 
+class _Process:
+    """What this process runs when Lambda does not say (in ``_HANDLER``): the worker says so."""
+
+    handler: str | None = None
+
+
+def run_as_worker() -> None:
+    """This process is the Celery worker: its settings, read after this, ask for no token secret and
+    no idempotency key (it serves no request), in every stage. ``local_worker`` calls it first."""
+    _Process.handler = WORKER_HANDLER
+
+
 @process_cache()
 def settings() -> Settings:
     """The process's settings, read once (in Lambda: once per cold start, secrets included)."""
-    return load_settings(os.environ)
+    if _Process.handler is None:
+        return load_settings(os.environ)
+    return load_settings({**os.environ, "_HANDLER": _Process.handler})
 
 
 @process_cache()

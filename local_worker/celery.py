@@ -23,6 +23,8 @@ from chalicelib.storage.database import reset_engine
 from local_worker.redis_reconnect import keep_worker_alive_on_broker_loss
 
 keep_worker_alive_on_broker_loss()
+# Before any setting is read: the worker serves no request, so a prod worker needs no token secret.
+bootstrap.run_as_worker()
 
 
 @setup_logging.connect

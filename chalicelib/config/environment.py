@@ -22,6 +22,10 @@ def serves_requests(env: Mapping[str, str]) -> bool:
     return env.get("_HANDLER", API_HANDLER) == API_HANDLER
 
 
+# The Celery worker (``local_worker``), named as Lambda names a function's handler: it serves no request,
+# so it reads no token and needs no idempotency key in any stage (``chalicelib.bootstrap.run_as_worker``).
+WORKER_HANDLER = "local_worker"
+
 # The relay's function (app.py's ``relay_notifications``): like the API's, it hands notifications off.
 RELAY_HANDLER = "app.relay_notifications"
 
