@@ -28,10 +28,14 @@ def relay_notifications(event: CloudWatchEvent) -> dict[str, Any]:
 
     settings = bootstrap.settings()
     run = relay(UnitOfWork(), relay_delay=settings.notifications.relay_delay)
-    record_relay_run(run.handed_off, run.oldest_pending_age_seconds)
+    record_relay_run(run.handed_off, run.oldest_pending_age_seconds, run.queue_length)
     if settings.redis_url:  # the rate limiter's refusals of ended minutes, counted in Redis, into the trail
         settle_refusals(settings.redis_url, settings.rate_limit)
-    return {"handed_off": run.handed_off, "oldest_pending_age_seconds": run.oldest_pending_age_seconds}
+    return {
+        "handed_off": run.handed_off,
+        "oldest_pending_age_seconds": run.oldest_pending_age_seconds,
+        "queue_length": run.queue_length,
+    }
 
 
 def settle_refusals(redis_url: str, limit: RateLimitSettings) -> None:

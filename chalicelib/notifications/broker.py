@@ -22,6 +22,12 @@ from chalicelib.config.provided import BrokerSettings
 logger = logging.getLogger("telehealth.notifications")
 
 SEND_NOTIFICATION_TASK = "notifications.send_notification"
+# The queue the API and the relay send to and the worker consumes (Celery's default, named so that
+# both ends and the queue-length metric agree on it).
+WORKER_QUEUE = "celery"
+# kombu's Redis transport keeps a queue's messages of priority p > 0 under "<queue>\x06\x16<p>"
+# (its default priority steps 3, 6, 9; 0 is the queue's own key). We send no priority; all are counted.
+QUEUE_KEYS = (WORKER_QUEUE, *(f"{WORKER_QUEUE}\x06\x16{step}" for step in (3, 6, 9)))
 UNKNOWN_TASK_STATE = "UNKNOWN"
 # Celery's state for a task whose result the backend does not hold: not run yet, or its result gone.
 NO_RESULT_TASK_STATE = "PENDING"
@@ -59,6 +65,7 @@ def celery_config(settings: BrokerSettings) -> dict[str, Any]:
         "redis_socket_timeout": max(5.0, notify.broker_connect_timeout),
         "redis_retry_on_timeout": False,
         "redis_backend_health_check_interval": 0,
+        "task_default_queue": WORKER_QUEUE,
         "task_serializer": "json",
         "result_serializer": "json",
         "accept_content": ["json"],
@@ -130,6 +137,29 @@ def hand_off(notification_id: str) -> bool:
         )
         return False
     return True
+
+
+def queue_length() -> int | None:
+    """Messages waiting in the worker's queue, not yet taken by a worker: the LLEN of its Redis
+    keys, in one round trip. None (and a log line) when Redis is not configured or unreachable:
+    an unknown length is not a zero, which would let the worker service scale in."""
+    redis_url = provided.BROKER().redis_url
+    if not redis_url:
+        return None
+    import redis
+
+    timeout = provided.BROKER().notifications.broker_connect_timeout
+    try:
+        with redis.Redis.from_url(
+            redis_url, socket_connect_timeout=timeout, socket_timeout=max(5.0, timeout)
+        ) as client:
+            pipeline = client.pipeline(transaction=False)
+            for key in QUEUE_KEYS:
+                pipeline.llen(key)
+            return sum(int(length) for length in pipeline.execute())
+    except Exception as error:
+        logger.warning("queue length unavailable (%s)", type(error).__name__)
+        return None
 
 
 def task_states(task_ids: Sequence[str]) -> dict[str, str]:

@@ -22,20 +22,27 @@ RELAY_BATCH = 500
 
 @dataclass(frozen=True)
 class RelayRun:
-    """What one relay run did: how many notifications it handed off, and how long the oldest
-    notification still ``pending`` after it (a hand-off that keeps failing) has waited, if any."""
+    """What one relay run did: how many notifications it handed off, how long the oldest
+    notification still ``pending`` after it (a hand-off that keeps failing) has waited, if any,
+    and how many messages then waited in the worker's queue (None: Redis could not say)."""
 
     handed_off: int
     oldest_pending_age_seconds: float | None
+    queue_length: int | None = None
 
 
 def relay_notifications(
-    uow: UnitOfWork, *, relay_delay: float, hand_off: Callable[[str], bool] = broker.hand_off
+    uow: UnitOfWork,
+    *,
+    relay_delay: float,
+    hand_off: Callable[[str], bool] = broker.hand_off,
+    queue_length: Callable[[], int | None] = broker.queue_length,
 ) -> RelayRun:
     """Hand off again every notification whose next step is overdue; say what the run did.
 
     Two short transactions in ``uow`` per batch: take the due rows, then mark those handed off;
-    a last one reads the oldest notification still pending. Safe to run twice at once: a row
+    a last one reads the oldest notification still pending; then ``queue_length`` counts the worker's
+    backlog, what the worker service scales on (``deploy.worker_service``). Safe to run twice at once: a row
     taken by one run is postponed past its due time, so the other never takes it.
 
     Overdue: pending or queued past the relay delay (hand-off failed, or the
@@ -68,4 +75,4 @@ def relay_notifications(
     age = (utc_now() - oldest).total_seconds() if oldest is not None else None
     if handed_off:
         logger.info("relay handed off overdue notifications", extra={"count": handed_off})
-    return RelayRun(handed_off=handed_off, oldest_pending_age_seconds=age)
+    return RelayRun(handed_off=handed_off, oldest_pending_age_seconds=age, queue_length=queue_length())

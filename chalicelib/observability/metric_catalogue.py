@@ -94,6 +94,14 @@ OLDEST_PENDING_AGE = Metric(
     RELAY,
     "age of the oldest notification still pending after a relay run (0: none)",
 )
+QUEUE_LENGTH = Metric(
+    "QueueLength",
+    COUNT,
+    BY_SERVICE,
+    RELAY,
+    "messages waiting in the worker's Celery queue after a relay run (Redis LLEN): the worker "
+    "service scales on it; not written when Redis cannot say",
+)
 IDEMPOTENCY_KEYS_PURGED = Metric(
     "IdempotencyKeysPurged", COUNT, BY_SERVICE, PURGE, "idempotency keys past 24 hours a purge run deleted"
 )
@@ -112,5 +120,6 @@ METRICS: tuple[Metric, ...] = (
     DELIVERY_LATENCY,
     RELAY_HANDED_OFF,
     OLDEST_PENDING_AGE,
+    QUEUE_LENGTH,
     IDEMPOTENCY_KEYS_PURGED,
 )

@@ -7,14 +7,18 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
+import pytest
 import redis
 from sqlalchemy import text
 
 from chalicelib import bootstrap
+from chalicelib.http.schedules import scheduled_event
+from chalicelib.notifications import broker
 from chalicelib.notifications.relay import relay_notifications
 from chalicelib.patients import service as patients
 from chalicelib.service_layer.unit_of_work import UnitOfWork
 from chalicelib.storage.models import utc_now
+from tests.helpers.metrics import emf_lines, emf_problems, emitted_metrics
 from tests.helpers.patients import JANE, numbered, without_phone
 
 JANE_WITHOUT_PHONE = without_phone(JANE)  # an email notification only
@@ -105,3 +109,33 @@ def test_the_relay_releases_an_expired_claim_and_leaves_finished_ones_alone(
         == 1
     )
     assert statuses() == {abandoned: "queued", finished: "delivered"}
+
+
+def test_a_relay_run_reports_the_worker_queue_length_redis_holds(
+    client: Any,
+    notifying_app: Callable[..., None],
+    redis_url: str,
+    metrics_on: None,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # GIVEN three notifications handed off while no worker runs, and a message sent with a priority
+    # (kombu keeps those under a key of their own)
+    for i in range(3):
+        patients.create_patient(
+            UnitOfWork(), numbered(JANE_WITHOUT_PHONE, i), settings=bootstrap.patient_settings()
+        )
+    broker.get_celery_client().send_task(broker.SEND_NOTIFICATION_TASK, args=["other"], priority=9)
+    capsys.readouterr()
+
+    # WHEN EventBridge invokes the relay
+    answer = client.lambda_.invoke("relay_notifications", scheduled_event("relay")).payload
+
+    # THEN it counts every waiting message, as its EMF line says, and Redis agrees
+    with redis.Redis.from_url(redis_url) as store:
+        lists = [key for key in store.keys(f"{broker.WORKER_QUEUE}*") if store.type(key) == b"list"]
+        in_redis = sum(store.llen(key) for key in lists)
+    assert len(lists) == 2  # the queue's own key and its priority 9 key
+    assert answer["queue_length"] == in_redis == 4
+    (line,) = emf_lines(capsys.readouterr().out)
+    assert emf_problems(line) == []
+    assert emitted_metrics([line])["QueueLength"] == [4]
