@@ -353,25 +353,9 @@ def sam_monitoring(template: dict[str, Any], tags: dict[str, str]) -> None:
     }
     names = []
     for alarm in alarms(functions, settings):
-        name = "Alarm" + camel_case(alarm.key)
+        name = sam_alarm_name(alarm)
         names.append(name)
-        threshold = {"Ref": alarm.threshold.sam_name} if alarm.threshold else alarm.constant
-        resources[name] = {
-            "Type": "AWS::CloudWatch::Alarm",
-            "Properties": {
-                "AlarmName": f"{prefix}-{alarm.key}",
-                "AlarmDescription": f"{alarm.description} What to do: {RUNBOOK}.",
-                "ComparisonOperator": alarm.comparison,
-                "EvaluationPeriods": alarm.evaluation_periods,
-                "DatapointsToAlarm": alarm.evaluation_periods,
-                "Threshold": threshold,
-                "TreatMissingData": alarm.treat_missing_data,
-                "AlarmActions": [{"Ref": SAM_TOPIC}],
-                "OKActions": [{"Ref": SAM_TOPIC}],
-                "Metrics": [_sam_query(query, alarm.period) for query in alarm.queries],
-                "Tags": tag_list,
-            },
-        }
+        resources[name] = sam_alarm(alarm, prefix, tag_list)
     body = dashboard_body(settings, functions, "${AWS::Region}", [f"${{{name}.Arn}}" for name in names])
     resources["Dashboard"] = {
         "Type": "AWS::CloudWatch::Dashboard",
@@ -380,6 +364,31 @@ def sam_monitoring(template: dict[str, Any], tags: dict[str, str]) -> None:
     template.setdefault("Outputs", {})["AlarmTopicArn"] = {
         "Description": "SNS topic every alarm notifies",
         "Value": {"Ref": SAM_TOPIC},
+    }
+
+
+def sam_alarm_name(alarm: Alarm) -> str:
+    return "Alarm" + camel_case(alarm.key)
+
+
+def sam_alarm(alarm: Alarm, prefix: str, tag_list: list[dict[str, str]]) -> dict[str, Any]:
+    """The alarm's CloudFormation resource, notifying the alarm topic (``SAM_TOPIC``)."""
+    threshold = {"Ref": alarm.threshold.sam_name} if alarm.threshold else alarm.constant
+    return {
+        "Type": "AWS::CloudWatch::Alarm",
+        "Properties": {
+            "AlarmName": f"{prefix}-{alarm.key}",
+            "AlarmDescription": f"{alarm.description} What to do: {RUNBOOK}.",
+            "ComparisonOperator": alarm.comparison,
+            "EvaluationPeriods": alarm.evaluation_periods,
+            "DatapointsToAlarm": alarm.evaluation_periods,
+            "Threshold": threshold,
+            "TreatMissingData": alarm.treat_missing_data,
+            "AlarmActions": [{"Ref": SAM_TOPIC}],
+            "OKActions": [{"Ref": SAM_TOPIC}],
+            "Metrics": [_sam_query(query, alarm.period) for query in alarm.queries],
+            "Tags": tag_list,
+        },
     }
 
 
@@ -435,19 +444,7 @@ def terraform_monitoring(config: dict[str, Any], tags: dict[str, str]) -> None:
     }
     metric_alarms: dict[str, Any] = {}
     for alarm in alarms(functions, settings):
-        metric_alarms[re.sub(r"[^a-z0-9]+", "_", alarm.key.lower())] = {
-            "alarm_name": f"{prefix}-{alarm.key}",
-            "alarm_description": f"{alarm.description} What to do: {RUNBOOK}.",
-            "comparison_operator": alarm.comparison,
-            "evaluation_periods": alarm.evaluation_periods,
-            "datapoints_to_alarm": alarm.evaluation_periods,
-            "threshold": f"${{var.{alarm.threshold.name}}}" if alarm.threshold else alarm.constant,
-            "treat_missing_data": alarm.treat_missing_data,
-            "alarm_actions": ["${aws_sns_topic.alarms.arn}"],
-            "ok_actions": ["${aws_sns_topic.alarms.arn}"],
-            "metric_query": [_terraform_query(query, alarm.period) for query in alarm.queries],
-            "tags": dict(tags),
-        }
+        metric_alarms[terraform_alarm_name(alarm)] = terraform_alarm(alarm, prefix, tags)
     resources["aws_cloudwatch_metric_alarm"] = metric_alarms
     arns = [f"${{aws_cloudwatch_metric_alarm.{name}.arn}}" for name in metric_alarms]
     resources["aws_cloudwatch_dashboard"] = {
@@ -457,6 +454,27 @@ def terraform_monitoring(config: dict[str, Any], tags: dict[str, str]) -> None:
         }
     }
     config.setdefault("output", {})["AlarmTopicArn"] = {"value": "${aws_sns_topic.alarms.arn}"}
+
+
+def terraform_alarm_name(alarm: Alarm) -> str:
+    return re.sub(r"[^a-z0-9]+", "_", alarm.key.lower())
+
+
+def terraform_alarm(alarm: Alarm, prefix: str, tags: dict[str, str]) -> dict[str, Any]:
+    """The alarm's ``aws_cloudwatch_metric_alarm`` arguments, notifying the alarm topic."""
+    return {
+        "alarm_name": f"{prefix}-{alarm.key}",
+        "alarm_description": f"{alarm.description} What to do: {RUNBOOK}.",
+        "comparison_operator": alarm.comparison,
+        "evaluation_periods": alarm.evaluation_periods,
+        "datapoints_to_alarm": alarm.evaluation_periods,
+        "threshold": f"${{var.{alarm.threshold.name}}}" if alarm.threshold else alarm.constant,
+        "treat_missing_data": alarm.treat_missing_data,
+        "alarm_actions": ["${aws_sns_topic.alarms.arn}"],
+        "ok_actions": ["${aws_sns_topic.alarms.arn}"],
+        "metric_query": [_terraform_query(query, alarm.period) for query in alarm.queries],
+        "tags": dict(tags),
+    }
 
 
 def _terraform_schedules(resources: dict[str, Any]) -> dict[str, int]:

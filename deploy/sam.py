@@ -15,7 +15,8 @@ template parameters an operator fills per account:
 * ``WebAclArn`` (optional): a WAF web ACL associated with the stage;
 * ``DomainName`` + ``CertificateArn`` (optional): a regional custom domain with TLS 1.2;
 * alarms (thresholds as parameters), their SNS topic (``AlarmEmail`` optional) and a dashboard
-  (``deploy.monitoring``).
+  (``deploy.monitoring``);
+* the Celery worker as an ECS Fargate service scaling on its queue (``deploy.worker_service``).
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from deploy.production import (
     SUBNET_IDS_DESCRIPTION,
     our_tags,
 )
+from deploy.worker_service import sam_worker_service
 
 SAM_REST_API = "RestAPI"
 ACCESS_LOG_GROUP = "ApiAccessLogGroup"
@@ -168,6 +170,7 @@ def for_production(template: dict[str, Any]) -> dict[str, Any]:
     resources.update(_web_acl_association())
     resources.update(_custom_domain())
     sam_monitoring(template, tags)
+    sam_worker_service(template, tags, retention, LOG_KMS_KEY)
     return template
 
 

@@ -18,7 +18,8 @@ timeout, tracing, reserved concurrency, tags, log groups and VPC placement;
 * ``web_acl_arn`` (optional): a WAF web ACL associated with the stage;
 * ``domain_name`` + ``certificate_arn`` (optional): a regional custom domain with TLS 1.2;
 * alarms (thresholds as variables), their SNS topic (``alarm_email`` optional) and a dashboard
-  (``deploy.monitoring``).
+  (``deploy.monitoring``);
+* the Celery worker as an ECS Fargate service scaling on its queue (``deploy.worker_service``).
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from deploy.production import (
     SUBNET_IDS_DESCRIPTION,
     our_tags,
 )
+from deploy.worker_service import terraform_worker_service
 
 LOG_GROUP_SUFFIX = "-log-group"  # chalice's name for a function's log group resource
 EVENT_SUFFIX = "-event"  # chalice's name for a scheduled function's rule, target and permission
@@ -200,4 +202,7 @@ def for_production(config: dict[str, Any]) -> dict[str, Any]:
         }
     }
     terraform_monitoring(config, tags)
+    terraform_worker_service(
+        config, tags, log_groups["api_access"]["retention_in_days"], "${var.log_kms_key_arn}"
+    )
     return config
