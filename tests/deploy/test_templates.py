@@ -393,7 +393,7 @@ def test_every_log_group_exists_with_retention_and_the_optional_kms_key(
     names = {
         group["Properties"]["LogGroupName"]: name
         for name, group in log_groups.items()
-        if name != "ApiAccessLogGroup"  # named after the API: /aws/apigateway/<id>/access
+        if name not in ("ApiAccessLogGroup", "WorkerLogGroup")  # /aws/apigateway/<id>/access, /ecs/...
     }
     # One per function, named as Lambda names it and created before it (so Lambda never creates one
     # without retention); the function names are those of the Terraform output and the policies.
@@ -403,7 +403,7 @@ def test_every_log_group_exists_with_retention_and_the_optional_kms_key(
     for function in functions.values():
         log_group = names[f"/aws/lambda/{function['Properties']['FunctionName']}"]
         assert log_group in function["DependsOn"]
-    assert len(log_groups) == len(functions) + 1  # and the API's access log group
+    assert len(log_groups) == len(functions) + 2  # and the API's access log group, and the worker's
     for group in log_groups.values():
         properties = group["Properties"]
         assert properties["RetentionInDays"] >= 365

@@ -22,7 +22,19 @@ from deploy.package import DEPLOYMENT_ZIP, TERRAFORM_CONFIG, PackageOutput
 PLUGIN_DIR = Path(os.environ.get("TERRAFORM_PLUGIN_DIR", "/opt/tf-plugins"))
 AWS_PROVIDER_IN_MIRROR = "registry.terraform.io/hashicorp/aws"
 # Services the configuration reads or plans, all answered by moto_server.
-EMULATED_SERVICES = ("apigateway", "cloudwatch", "cloudwatchlogs", "iam", "lambda", "sns", "sts", "wafv2")
+EMULATED_SERVICES = (
+    "apigateway",
+    "appautoscaling",
+    "cloudwatch",
+    "cloudwatchlogs",
+    "ec2",
+    "ecs",
+    "iam",
+    "lambda",
+    "sns",
+    "sts",
+    "wafv2",
+)
 PLAN_VARIABLES = {
     "subnet_ids": ["subnet-0123456789abcdef0"],
     "security_group_ids": ["sg-0123456789abcdef0"],
@@ -32,6 +44,11 @@ PLAN_VARIABLES = {
     "certificate_arn": "arn:aws:acm:us-east-1:123456789012:certificate/abc",
     "alarm_email": "oncall@example.org",
     "latency_p99_milliseconds": 800,
+    "vpc_id": "vpc-0123456789abcdef0",
+    "vpc_cidr": "10.0.0.0/16",
+    "worker_image_uri": "123456789012.dkr.ecr.us-east-1.amazonaws.com/telehealth-worker:1a2b3c4",
+    "notify_email_sender": "notifications@example.org",
+    "worker_max_count": 6,
 }
 
 
@@ -115,6 +132,13 @@ def test_terraform_plans_every_resource_against_moto_server(terraform_dir: Path,
         "aws_cloudwatch_metric_alarm.latency_p99",
         "aws_cloudwatch_metric_alarm.relay_notifications_not_running",
         "aws_cloudwatch_dashboard.monitoring",
+        "aws_ecs_cluster.worker",
+        "aws_ecs_task_definition.worker",
+        "aws_ecs_service.worker",
+        "aws_security_group.worker",
+        "aws_appautoscaling_target.worker",
+        "aws_appautoscaling_policy.worker_backlog",
+        "aws_cloudwatch_metric_alarm.worker_not_running",
     ):
         assert address in planned, sorted(planned)
     api_function = planned["aws_lambda_function.api_handler"]["change"]["after"]
@@ -128,3 +152,17 @@ def test_terraform_plans_every_resource_against_moto_server(terraform_dir: Path,
     assert latency["threshold"] == PLAN_VARIABLES["latency_p99_milliseconds"]
     subscription = planned["aws_sns_topic_subscription.alarm_email[0]"]["change"]["after"]
     assert subscription["endpoint"] == PLAN_VARIABLES["alarm_email"]
+    # The worker: its image, its sender, its bounds, its log group's key, in the private subnets
+    (container,) = json.loads(
+        planned["aws_ecs_task_definition.worker"]["change"]["after"]["container_definitions"]
+    )
+    assert container["image"] == PLAN_VARIABLES["worker_image_uri"]
+    assert {"name": "NOTIFY_EMAIL_SENDER", "value": PLAN_VARIABLES["notify_email_sender"]} in container[
+        "environment"
+    ]
+    target = planned["aws_appautoscaling_target.worker"]["change"]["after"]
+    assert (target["min_capacity"], target["max_capacity"]) == (1, PLAN_VARIABLES["worker_max_count"])
+    network = planned["aws_ecs_service.worker"]["change"]["after"]["network_configuration"][0]
+    assert network["subnets"] == PLAN_VARIABLES["subnet_ids"] and network["assign_public_ip"] is False
+    worker_logs = planned["aws_cloudwatch_log_group.worker"]["change"]["after"]
+    assert worker_logs["kms_key_id"] == PLAN_VARIABLES["log_kms_key_arn"]
