@@ -19,7 +19,8 @@
   Redis inside the VPC and HTTPS for the AWS APIs), rolled back by ECS when a deploy fails;
 * target tracking between ``WorkerMinCount`` and ``WorkerMaxCount`` on the backlog per task: the
   relay's ``QueueLength`` divided by the running tasks, held near ``WorkerBacklogPerTask``;
-* alarms (a backlog that stays high, no running task) and a dashboard row.
+* alarms (a backlog that stays high, a notification waiting too long for a worker, no running
+  task) and a dashboard row.
 
 Why target tracking on backlog per task rather than a step policy: it is the shape AWS documents
 for queue workers, it needs one number from the operator (the backlog one task clears in an
@@ -210,6 +211,12 @@ QUEUE_LENGTH_THRESHOLD = Threshold(
     5000,
     "queued notifications above which, for 15 minutes, to alarm (the workers do not keep up)",
 )
+QUEUE_AGE_THRESHOLD = Threshold(
+    "worker_queue_age_seconds",
+    600,
+    "age in seconds of the oldest notification no worker has taken yet above which to alarm",
+)
+WORKER_THRESHOLDS = (QUEUE_LENGTH_THRESHOLD, QUEUE_AGE_THRESHOLD)
 
 
 @dataclass(frozen=True)
@@ -391,6 +398,13 @@ def worker_alarms(settings: MetricSettings, names: Names) -> list[Alarm]:
             evaluation_periods=3,
         ),
         Alarm(
+            "worker-queue-age",
+            "A notification handed to the broker has waited for a worker longer than the threshold:"
+            " the workers are behind, stopped, or not consuming the queue.",
+            (ours(catalogue.OLDEST_QUEUED_AGE, settings, "Maximum"),),
+            QUEUE_AGE_THRESHOLD,
+        ),
+        Alarm(
             "worker-not-running",
             "No worker task has run for 5 minutes: notifications wait in the queue, none is delivered.",
             (
@@ -421,7 +435,7 @@ def dashboard_widget(settings: MetricSettings, names: Names, region: str) -> dic
         "width": 24,
         "height": 6,
         "properties": {
-            "title": "Worker: queued notifications, running tasks",
+            "title": "Worker: queued notifications, oldest queued (s), running tasks",
             "region": region,
             "period": 60,
             "view": "timeSeries",
@@ -432,6 +446,13 @@ def dashboard_widget(settings: MetricSettings, names: Names, region: str) -> dic
                     catalogue.SERVICE,
                     settings.service,
                     {"stat": "Maximum", "label": "queued"},
+                ],
+                [
+                    settings.namespace,
+                    catalogue.OLDEST_QUEUED_AGE.name,
+                    catalogue.SERVICE,
+                    settings.service,
+                    {"stat": "Maximum", "label": "oldest queued s"},
                 ],
                 [
                     CONTAINER_INSIGHTS,
@@ -487,12 +508,12 @@ def sam_worker_service(
     tag_list = [{"Key": key, "Value": value} for key, value in tags.items()]
 
     template["Parameters"].update({s.sam_name: s.sam_parameter() for s in SETTINGS})
-    template["Parameters"][QUEUE_LENGTH_THRESHOLD.sam_name] = {
-        "Type": "Number",
-        "Default": QUEUE_LENGTH_THRESHOLD.default,
-        "MinValue": 0,
-        "Description": QUEUE_LENGTH_THRESHOLD.description,
-    }
+    template["Parameters"].update(
+        {
+            t.sam_name: {"Type": "Number", "Default": t.default, "MinValue": 0, "Description": t.description}
+            for t in WORKER_THRESHOLDS
+        }
+    )
     variables: dict[str, Any] = {
         **worker_environment(relay_env),
         "NOTIFY_PROVIDER": {"Ref": PROVIDERS.sam_name},
@@ -730,11 +751,12 @@ def terraform_worker_service(
     settings = load_metric_settings(relay_env)
 
     config["variable"].update({s.name: s.terraform_variable() for s in SETTINGS})
-    config["variable"][QUEUE_LENGTH_THRESHOLD.name] = {
-        "type": "number",
-        "default": QUEUE_LENGTH_THRESHOLD.default,
-        "description": QUEUE_LENGTH_THRESHOLD.description,
-    }
+    config["variable"].update(
+        {
+            t.name: {"type": "number", "default": t.default, "description": t.description}
+            for t in WORKER_THRESHOLDS
+        }
+    )
     variables = {
         **worker_environment(relay_env),
         "NOTIFY_PROVIDER": f"${{var.{PROVIDERS.name}}}",

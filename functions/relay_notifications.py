@@ -28,12 +28,18 @@ def relay_notifications(event: CloudWatchEvent) -> dict[str, Any]:
 
     settings = bootstrap.settings()
     run = relay(UnitOfWork(), relay_delay=settings.notifications.relay_delay)
-    record_relay_run(run.handed_off, run.oldest_pending_age_seconds, run.queue_length)
+    record_relay_run(
+        run.handed_off,
+        run.oldest_pending_age_seconds,
+        oldest_queued_age_seconds=run.oldest_queued_age_seconds,
+        queue_length=run.queue_length,
+    )
     if settings.redis_url:  # the rate limiter's refusals of ended minutes, counted in Redis, into the trail
         settle_refusals(settings.redis_url, settings.rate_limit)
     return {
         "handed_off": run.handed_off,
         "oldest_pending_age_seconds": run.oldest_pending_age_seconds,
+        "oldest_queued_age_seconds": run.oldest_queued_age_seconds,
         "queue_length": run.queue_length,
     }
 

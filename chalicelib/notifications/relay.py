@@ -23,11 +23,13 @@ RELAY_BATCH = 500
 @dataclass(frozen=True)
 class RelayRun:
     """What one relay run did: how many notifications it handed off, how long the oldest
-    notification still ``pending`` after it (a hand-off that keeps failing) has waited, if any,
-    and how many messages then waited in the worker's queue (None: Redis could not say)."""
+    notification still ``pending`` after it (a hand-off that keeps failing) has waited, if any, how
+    long the oldest still ``queued`` (handed off, no worker has taken it yet) has, if any, and how
+    many messages then waited in the worker's queue (None: Redis could not say)."""
 
     handed_off: int
     oldest_pending_age_seconds: float | None
+    oldest_queued_age_seconds: float | None = None
     queue_length: int | None = None
 
 
@@ -41,9 +43,10 @@ def relay_notifications(
     """Hand off again every notification whose next step is overdue; say what the run did.
 
     Two short transactions in ``uow`` per batch: take the due rows, then mark those handed off;
-    a last one reads the oldest notification still pending; then ``queue_length`` counts the worker's
-    backlog, what the worker service scales on (``deploy.worker_service``). Safe to run twice at once: a row
-    taken by one run is postponed past its due time, so the other never takes it.
+    a last one reads the oldest notifications still pending and still queued; then
+    ``queue_length`` counts the worker's backlog, what the worker service scales on
+    (``deploy.worker_service``). Safe to run twice at once: a row taken by one run is postponed
+    past its due time, so the other never takes it.
 
     Overdue: pending or queued past the relay delay (hand-off failed, or the
     message was lost with Redis), retrying past its longest backoff, or
@@ -71,8 +74,14 @@ def relay_notifications(
         if len(sent) < RELAY_BATCH:
             break
     with uow:
-        oldest = uow.notifications.oldest_created_with_status(NotificationStatus.PENDING)
-    age = (utc_now() - oldest).total_seconds() if oldest is not None else None
+        oldest_pending = uow.notifications.oldest_created_with_status(NotificationStatus.PENDING)
+        oldest_queued = uow.notifications.oldest_created_with_status(NotificationStatus.QUEUED)
+    now = utc_now()
     if handed_off:
         logger.info("relay handed off overdue notifications", extra={"count": handed_off})
-    return RelayRun(handed_off=handed_off, oldest_pending_age_seconds=age, queue_length=queue_length())
+    return RelayRun(
+        handed_off=handed_off,
+        oldest_pending_age_seconds=(now - oldest_pending).total_seconds() if oldest_pending else None,
+        oldest_queued_age_seconds=(now - oldest_queued).total_seconds() if oldest_queued else None,
+        queue_length=queue_length(),
+    )

@@ -94,6 +94,14 @@ OLDEST_PENDING_AGE = Metric(
     RELAY,
     "age of the oldest notification still pending after a relay run (0: none)",
 )
+OLDEST_QUEUED_AGE = Metric(
+    "OldestQueuedAge",
+    SECONDS,
+    BY_SERVICE,
+    RELAY,
+    "age of the oldest notification handed to the broker that no worker has taken yet, after a relay"
+    " run (0: none): how long the worker's queue makes a notification wait",
+)
 QUEUE_LENGTH = Metric(
     "QueueLength",
     COUNT,
@@ -120,6 +128,7 @@ METRICS: tuple[Metric, ...] = (
     DELIVERY_LATENCY,
     RELAY_HANDED_OFF,
     OLDEST_PENDING_AGE,
+    OLDEST_QUEUED_AGE,
     QUEUE_LENGTH,
     IDEMPOTENCY_KEYS_PURGED,
 )

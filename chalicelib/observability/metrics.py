@@ -37,6 +37,7 @@ from chalicelib.observability.metric_catalogue import (
     NOTIFICATIONS_DELIVERED,
     NOTIFICATIONS_RETRIED,
     OLDEST_PENDING_AGE,
+    OLDEST_QUEUED_AGE,
     QUEUE_LENGTH,
     RATE_LIMITED,
     RELAY_HANDED_OFF,
@@ -187,14 +188,19 @@ def record_delivery_failure(*, final: bool) -> None:
 
 
 def record_relay_run(
-    handed_off: int, oldest_pending_age_seconds: float | None, queue_length: int | None = None
+    handed_off: int,
+    oldest_pending_age_seconds: float | None,
+    *,
+    oldest_queued_age_seconds: float | None = None,
+    queue_length: int | None = None,
 ) -> None:
-    """One line per relay run: how many it handed off, the oldest pending notification's age (0 when
-    none is pending, so the alarm on it always has data) and the worker's queue length (none when
-    unknown: a made-up 0 would scale the worker service in)."""
+    """One line per relay run: how many it handed off, the oldest pending and queued notifications'
+    ages (0 when there is none, so the alarms on them always have data) and the worker's queue
+    length (none when unknown: a made-up 0 would scale the worker service in)."""
     with metrics_batch() as batch:
         batch.add(RELAY_HANDED_OFF, handed_off)
         batch.add(OLDEST_PENDING_AGE, oldest_pending_age_seconds or 0.0)
+        batch.add(OLDEST_QUEUED_AGE, oldest_queued_age_seconds or 0.0)
         if queue_length is not None:
             batch.add(QUEUE_LENGTH, queue_length)
 

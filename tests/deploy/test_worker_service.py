@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from chalicelib.config.metrics import load_metric_settings
-from chalicelib.observability.metric_catalogue import QUEUE_LENGTH, SERVICE
+from chalicelib.observability.metric_catalogue import OLDEST_QUEUED_AGE, QUEUE_LENGTH, SERVICE
 from deploy.worker_image import (
     FARGATE_MAX_STOP_TIMEOUT_SECONDS,
     LONGEST_TASK_SECONDS,
@@ -430,3 +430,7 @@ def test_the_alarms_watch_the_queue_and_a_service_with_no_running_task(sam: dict
     assert query["MetricStat"]["Metric"]["MetricName"] == QUEUE_LENGTH.name
     assert queue["Threshold"] == {"Ref": "WorkerQueueLengthThreshold"}
     assert sam["Parameters"]["WorkerQueueLengthThreshold"]["Default"] > 0
+    age = alarms[f"{NAMES.prefix}-worker-queue-age"]
+    (query,) = age["Metrics"]
+    assert query["MetricStat"]["Metric"]["MetricName"] == OLDEST_QUEUED_AGE.name
+    assert age["Threshold"] == {"Ref": "WorkerQueueAgeSeconds"}

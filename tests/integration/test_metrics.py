@@ -110,6 +110,7 @@ def test_a_relay_run_and_a_purge_run_each_write_a_valid_line(
     assert relay["RelayHandedOff"] == [0]
     assert relay["OldestPendingAge"][0] >= 300
     assert "QueueLength" not in relay  # Redis cannot say: no made-up 0 for the worker's scaling
+    assert relay["OldestQueuedAge"] == [0]  # none was handed off
     assert emitted_metrics([purge_line]) == {"IdempotencyKeysPurged": [0]}
     assert not [
         value for value in DISTINCTIVE_FRAGMENTS if value in json.dumps([relay_line, purge_line]).lower()

@@ -90,7 +90,8 @@ def test_the_relay_function_reports_what_it_handed_off_and_the_oldest_pending_ag
     assert during["handed_off"] == 0
     assert during["oldest_pending_age_seconds"] >= 300
     assert during["queue_length"] is None  # Redis down: unknown, not 0
-    # No worker runs: both wait in the worker's queue
+    # No worker runs: both wait in the worker's queue, committed five minutes ago
+    assert after.pop("oldest_queued_age_seconds") >= 300
     assert after == {"handed_off": 2, "oldest_pending_age_seconds": None, "queue_length": 2}
     assert statuses() == ["queued", "queued"]
 

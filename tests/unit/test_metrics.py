@@ -26,7 +26,7 @@ def test_every_declared_metric_is_written_by_a_record_function(
         metrics.record_delivered(12.5)
     metrics.record_delivery_failure(final=False)
     metrics.record_delivery_failure(final=True)
-    metrics.record_relay_run(3, None, 4)
+    metrics.record_relay_run(3, None, oldest_queued_age_seconds=12.5, queue_length=4)
     metrics.record_purge_run(7)
 
     # THEN every line is valid EMF, and together they write each metric of the catalogue
