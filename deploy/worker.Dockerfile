@@ -26,6 +26,11 @@ COPY local_worker/ /app/local_worker/
 RUN /opt/venv/bin/python -m compileall -q --invalidation-mode unchecked-hash /app
 
 FROM ${PYTHON_IMAGE}
+# Names for deploy/worker_image.py's WORKER_USER (10001:10001): Celery looks the group up, and
+# without an entry it warns that it runs "with superuser privileges" (it assumes root).
+RUN groupadd --system --gid 10001 worker \
+    && useradd --system --uid 10001 --gid 10001 --no-create-home --home-dir /tmp \
+        --shell /usr/sbin/nologin worker
 COPY --from=build /opt/venv /opt/venv
 COPY --from=build /app /app
 # /tmp is the one writable path (a task volume; the root file system is read-only), so HOME too.

@@ -33,6 +33,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.engine import make_url
 
 from chalicelib.config.settings import PROJECT_ROOT
 from chalicelib.storage.database import get_engine
@@ -163,6 +164,7 @@ def worker_image() -> Iterator[WorkerImage]:
     run_build_stage(build, paths)
     tmp = paths[WORKER_TMP_DIR] = scratch_directory()
     # The final stage copies the venv and /app from the build stage to the same paths: nothing to do.
+    # Its one RUN, naming the user, is not run here: this test gives the host no new user.
     assert [i.arguments for i in final.all("COPY")] == [
         f"--from=build {VENV} {VENV}",
         f"--from=build {APP} {APP}",
@@ -188,8 +190,8 @@ def scratch_directory() -> Path:
 
 
 def runs_as_the_images_user(paths: list[Path]) -> bool:
-    """Root can become the image's user, if that user can reach the image's files, its interpreter
-    and the scratch directory."""
+    """Root can become the image's user, if that user can reach the image's files, its interpreter,
+    the scratch directory and the database's socket, if any (the embedded PostgreSQL's is root's)."""
     return os.geteuid() == 0 and all(reachable_by_others(path.resolve()) for path in paths)
 
 
@@ -207,7 +209,8 @@ def started(image: WorkerImage, env: dict[str, str], log_path: Path) -> Iterator
     """The image's command with its environment and ``env``, until it is ready; killed if left running."""
     uid, gid = (int(part) for part in WORKER_USER.split(":"))
     interpreter = image.read_only[0] / "bin" / "python"
-    as_user = runs_as_the_images_user([*image.read_only, interpreter, image.tmp.parent])
+    database_socket = [Path(str(host)) for host in [make_url(env["DATABASE_URL"]).query.get("host")] if host]
+    as_user = runs_as_the_images_user([*image.read_only, interpreter, image.tmp.parent, *database_socket])
     if as_user:
         os.chown(image.tmp, uid, gid)
     with log_path.open("ab") as log:
@@ -242,6 +245,15 @@ def status_of(client: Any, notification_id: str) -> str:
     return str(client.http.get(f"/notifications/{notification_id}", headers=AUTH).json_body["status"])
 
 
+def until(condition: Callable[[], Any], log_path: Path, timeout: float = 30) -> None:
+    """``wait_until``, failing with the worker's last lines."""
+    try:
+        wait_until(condition, timeout)
+    except pytest.fail.Exception:
+        log_end = log_path.read_text()[-4000:]
+        pytest.fail(f"condition not met within {timeout} s; the worker's log ends:\n{log_end}")
+
+
 def waiting_on_a_lock() -> bool:
     with get_engine().connect() as connection:
         query = (
@@ -269,25 +281,26 @@ def test_the_images_command_delivers_and_stops_warm_on_sigterm(
     }
     before = snapshot(worker_image.read_only)
     log_path = tmp_path / "worker.log"
-    with started(worker_image, task_definition, log_path) as worker:
-        # WHEN a patient is created through the API (its outbox hands the notification to Redis)
-        first = create_patient(client, 0)
+    # and two patients created through the API (each outbox hands its notification to Redis), the
+    # second one's notification row held locked, so that delivering it keeps the worker busy
+    first, second = create_patient(client, 0), create_patient(client, 1)
+    with get_engine().connect() as blocker:
+        blocker.execute(text("SELECT id FROM notifications WHERE id = :id FOR UPDATE"), {"id": second})
 
-        # THEN the image's worker delivers it
-        wait_until(lambda: status_of(client, first) == "delivered", 30)
+        # WHEN the worker starts
+        with started(worker_image, task_definition, log_path) as worker:
+            # THEN it delivers the first, and waits inside the second delivery
+            until(lambda: status_of(client, first) == "delivered", log_path)
+            until(waiting_on_a_lock, log_path)
 
-        # WHEN it is inside a second delivery (its row held locked) and gets SIGTERM, as from ECS
-        second = create_patient(client, 1)
-        with get_engine().connect() as blocker:
-            blocker.execute(text("SELECT id FROM notifications WHERE id = :id FOR UPDATE"), {"id": second})
-            wait_until(waiting_on_a_lock, 30)
+            # WHEN it gets SIGTERM, as from ECS, and the row is let go after its warm shutdown began
             worker.send_signal(signal.SIGTERM)
-            wait_until(lambda: "Warm shutdown" in log_path.read_text(), 30)
+            until(lambda: "Warm shutdown" in log_path.read_text(), log_path)
             blocker.rollback()
 
-        # THEN it finishes that delivery and exits 0 within the task definition's stop timeout
-        assert worker.wait(timeout=WORKER_STOP_TIMEOUT_SECONDS) == 0, log_path.read_text()
-        assert status_of(client, second) == "delivered"
+            # THEN it finishes that delivery and exits 0 within the task definition's stop timeout
+            assert worker.wait(timeout=WORKER_STOP_TIMEOUT_SECONDS) == 0, log_path.read_text()
+    assert status_of(client, second) == "delivered"
     sent = [line for line in parse_json_lines(log_path.read_text()) if line["message"] == "notification sent"]
     assert sorted((line["notification_id"], line["channel"]) for line in sent) == sorted(
         (nid, channel) for nid in (first, second) for channel in ("email", "sms")

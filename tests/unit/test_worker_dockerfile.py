@@ -68,7 +68,11 @@ def test_two_stages_on_one_python_base_pinned_to_a_patch_release_of_the_tests_py
     # and the image takes from the build stage only the venv and the application
     copies = [i.arguments for i in final.all("COPY")]
     assert copies == ["--from=build /opt/venv /opt/venv", "--from=build /app /app"]
-    assert not final.all("RUN")
+    # and runs one step of its own: naming the image's user and group
+    (names_the_user,) = final.all("RUN")
+    uid, gid = WORKER_USER.split(":")
+    assert f"groupadd --system --gid {gid} " in names_the_user.arguments
+    assert f"useradd --system --uid {uid} --gid {gid} " in names_the_user.arguments
 
 
 def test_the_build_context_holds_what_the_dockerfile_copies_and_nothing_of_the_rest() -> None:
