@@ -10,8 +10,9 @@ the exit status is 1 when any check failed.
 It prints no token and no patient data: the patient is made up (an address of SES's mailbox
 simulator, which accepts mail without sending it anywhere, and no phone, so no text is sent), and
 only statuses, ids and the TLS version are printed. The token is read from the environment (``TOKEN``),
-never from the command line, where ``ps`` and shell histories would show it. Standard library only:
-any Python 3.11 runs it, without the project's venv.
+never from this script's arguments (``make smoke TOKEN=…`` still shows it in make's; from a CI secret
+or on a shared machine, export it instead). Standard library only: any Python 3.11 runs it, without
+the project's venv.
 """
 
 from __future__ import annotations
