@@ -43,7 +43,7 @@ ENV PATH=/opt/venv/bin:$PATH \
     WORKER_POOL=threads \
     WORKER_CONCURRENCY=16
 WORKDIR /app
-# deploy/worker_image.py's WORKER_USER; numeric, so the runtime needs no passwd entry to check it.
+# deploy/worker_image.py's WORKER_USER, numeric: a runtime sees it is not root without the passwd file.
 USER 10001:10001
 # Celery's warm shutdown: running tasks finish, then the worker exits 0 (ECS waits stopTimeout).
 STOPSIGNAL SIGTERM

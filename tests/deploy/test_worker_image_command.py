@@ -7,7 +7,8 @@ directories under build/worker-image/; the venv is kept there and built again on
 the requirements change, so CI pays for the install once per clone. It then starts the image's
 ``CMD`` with the image's ``ENV`` only (plus what the task definition adds: the stage, the database
 and Redis URLs, the log provider in place of SES/SNS), as the image's non-root user when the test
-runs as root (CI does), so the code and the venv are not writable to it, and checks that a
+runs as root (CI does) and that user can reach the files and the database, so the code and the venv
+are not writable to it, and checks that a
 notification is delivered and that SIGTERM stops the worker warm: the task it was running finishes,
 and it exits 0 within the task definition's stop timeout.
 """
