@@ -22,9 +22,12 @@ run: $(INSTALLED)
 flower: $(INSTALLED)
 	$(BIN)/python -m scripts.flower
 
-## test: the whole suite (SQLite, PostgreSQL, Redis, Celery, chalice local, headless Chromium)
+## test: the whole suite (SQLite, PostgreSQL, Redis, Celery, chalice local, headless Chromium), in
+## $(TEST_PROCESSES) pytest-xdist processes (2), a test module per process at a time; each process starts its own
+## embedded servers and holds its own databases and Redis database number, as separate runs already do
+TEST_PROCESSES ?= 2
 test: $(INSTALLED)
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest --numprocesses $(TEST_PROCESSES) --dist loadfile $(PYTEST_ARGS)
 
 ## test-fast: the edit loop, under a minute: unit and in-process API tests on SQLite only, no server started
 ## (the tiers it leaves out are the markers in pyproject.toml; tests/conftest.py sets them)

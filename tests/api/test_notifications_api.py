@@ -18,6 +18,9 @@ from tests.helpers.databases import sqlite_only
 from tests.helpers.patients import JOHN
 from tests.helpers.tokens import AUTH, JSON_AUTH, SUITE_TOKENS
 
+# Fixed, not uuid4(): parametrized ids must be the same in every process that collects them.
+UNKNOWN_NOTIFICATION_ID = "00000000-0000-4000-8000-0000000000aa"
+
 
 def create(client: Any, **overrides: Any) -> dict[str, Any]:
     response = client.http.post("/patients", headers=JSON_AUTH, body=json.dumps({**JOHN, **overrides}))
@@ -110,7 +113,7 @@ def test_a_deleted_patients_notifications_are_404_under_it_and_kept_by_id_and_st
 @pytest.mark.parametrize(
     ("path", "code"),
     [
-        (f"/notifications/{uuid.uuid4()}", "notification_not_found"),
+        (f"/notifications/{UNKNOWN_NOTIFICATION_ID}", "notification_not_found"),
         ("/notifications/not-a-uuid", "notification_not_found"),
         ("/notifications/" + "a" * 36, "notification_not_found"),
         ("/patients/999/notifications", "patient_not_found"),
@@ -147,7 +150,7 @@ def test_dead_letters_are_listed_and_bad_filters_refused(client: Any) -> None:
 
 
 @pytest.mark.parametrize(
-    "path", ["/notifications", f"/notifications/{uuid.uuid4()}", "/patients/1/notifications"]
+    "path", ["/notifications", f"/notifications/{UNKNOWN_NOTIFICATION_ID}", "/patients/1/notifications"]
 )
 @sqlite_only
 def test_notification_routes_need_the_token(client: Any, path: str) -> None:
