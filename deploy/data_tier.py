@@ -817,13 +817,18 @@ def terraform_data_tier(
         },
     )
     roles = resources.setdefault("aws_iam_role", {})
-    for role, service, whom in (
-        ("database_monitoring", "monitoring.rds.amazonaws.com", "RDS to send enhanced monitoring"),
-        ("database_proxy", "rds.amazonaws.com", "RDS Proxy to read the master secret"),
+    for role, short, service, whom in (
+        (
+            "database_monitoring",
+            "db-monitoring",
+            "monitoring.rds.amazonaws.com",
+            "RDS to send enhanced monitoring",
+        ),
+        ("database_proxy", "db-proxy", "rds.amazonaws.com", "RDS Proxy to read the master secret"),
     ):
         roles[role] = {
             "count": COUNT,
-            "name_prefix": f"{names.prefix[:20]}-{role.replace('_', '-')}-",
+            "name_prefix": f"{names.prefix[:20]}-{short}-",  # IAM allows 38 characters
             "description": f"Assumed by {whom}",
             "assume_role_policy": json.dumps(_trust(service)),
             "tags": dict(tags),
@@ -1019,7 +1024,11 @@ def terraform_data_tier(
         for function in functions.values()
     }
     environments["worker_task"] = {"DATABASE_URL_PARAMETER": "", "REDIS_URL_PARAMETER": ""}
-    proxy_id = '${element(split(":", aws_db_proxy.data_tier[0].arn), 6)}'
+    # The proxy's resource id (prx-…), which rds-db:connect names: the last part of its ARN.
+    config["locals"]["database_proxy_resource_id"] = (
+        '${one([for arn in aws_db_proxy.data_tier[*].arn : element(split(":", arn), 6)])}'
+    )
+    proxy_id = "${local.database_proxy_resource_id}"
     for variable, policy_name, document in (
         ("DATABASE_URL_PARAMETER", "data_tier_database", database_access_policy(proxy_id)),
         (
@@ -1037,17 +1046,18 @@ def terraform_data_tier(
             }
     # The functions and the worker read the Redis URL through Parameter Store's reference to the secret.
     reference, parameter = json.dumps(names.redis_url_reference), json.dumps(names.redis_url_parameter)
-    redis_setting = f"var.create_data_tier ? {reference} : {parameter}"
+    config["locals"]["redis_url_parameter"] = f"${{var.create_data_tier ? {reference} : {parameter}}}"
+    redis_setting = "${local.redis_url_parameter}"
     for function in functions.values():
         variables = function["environment"]["variables"]
         if variables.get("REDIS_URL_PARAMETER") == names.redis_url_parameter:
-            variables["REDIS_URL_PARAMETER"] = f"${{{redis_setting}}}"
+            variables["REDIS_URL_PARAMETER"] = redis_setting
     task = resources["aws_ecs_task_definition"]["worker"]
-    fixed = f'{{"name" = "REDIS_URL_PARAMETER", "value" = {json.dumps(names.redis_url_parameter)}}}'
+    fixed = f'{{"name" = "REDIS_URL_PARAMETER", "value" = {parameter}}}'
     if task["container_definitions"].count(fixed) != 1:
         raise ValueError("the worker's container must read REDIS_URL_PARAMETER once, as the relay's")
     task["container_definitions"] = task["container_definitions"].replace(
-        fixed, f'{{"name" = "REDIS_URL_PARAMETER", "value" = ({redis_setting})}}'
+        fixed, f'{{"name" = "REDIS_URL_PARAMETER", "value" = {json.dumps(redis_setting)}}}'
     )
     config.setdefault("output", {}).update(
         {
