@@ -188,20 +188,29 @@ def redis_url(token: str, host: str, port: str) -> str:
     return f"rediss://:{token}@{host}:{port}/0"
 
 
-def database_access_policy(proxy_resource_id: str) -> dict[str, Any]:
-    """What a role that reads the database URL needs besides it: connect through the proxy as the user."""
-    return {
-        "Version": "2012-10-17",
-        "Statement": [
+def database_access_policy(proxy_resource_id: str, parameter_key_arn: str | None = None) -> dict[str, Any]:
+    """What a role that reads the database URL needs besides it: connect through the proxy as the
+    user, and (Terraform's SecureString) decrypt the parameter through SSM."""
+    statements: list[dict[str, Any]] = [
+        {
+            "Sid": "ConnectThroughTheProxyWithIamTokens",
+            "Effect": "Allow",
+            "Action": "rds-db:connect",
+            "Resource": "arn:${AWS::Partition}:rds-db:${AWS::Region}:${AWS::AccountId}:dbuser:"
+            + f"{proxy_resource_id}/{DATABASE_USER}",
+        }
+    ]
+    if parameter_key_arn is not None:
+        statements.append(
             {
-                "Sid": "ConnectThroughTheProxyWithIamTokens",
+                "Sid": "DecryptTheDatabaseUrlThroughSsm",
                 "Effect": "Allow",
-                "Action": "rds-db:connect",
-                "Resource": "arn:${AWS::Partition}:rds-db:${AWS::Region}:${AWS::AccountId}:dbuser:"
-                + f"{proxy_resource_id}/{DATABASE_USER}",
+                "Action": "kms:Decrypt",
+                "Resource": parameter_key_arn,
+                "Condition": {"StringEquals": {"kms:ViaService": "ssm.${AWS::Region}.amazonaws.com"}},
             }
-        ],
-    }
+        )
+    return {"Version": "2012-10-17", "Statement": statements}
 
 
 def cache_access_policy(names: Names, secret_arn: Any, key_arn: Any) -> dict[str, Any]:
@@ -726,6 +735,8 @@ def terraform_data_tier(
     }
     config["variable"].update({s.name: s.terraform_variable() for s in SETTINGS})
     config["variable"][KMS_KEY.name]["default"] = None
+    for switch in (DATABASE_MULTI_AZ, CACHE_MULTI_AZ):  # SAM has no boolean parameter; Terraform has
+        config["variable"][switch.name] = {"type": "bool", "default": True, "description": switch.description}
     config["variable"][BACKUP_DAYS.name]["validation"][0]["condition"] = (
         f"${{var.{BACKUP_DAYS.name} >= 7 && var.{BACKUP_DAYS.name} <= {MAX_BACKUP_DAYS}}}"
     )
@@ -862,7 +873,7 @@ def terraform_data_tier(
             "storage_type": "gp3",
             "storage_encrypted": True,
             "kms_key_id": TF_KEY,
-            "multi_az": f'${{var.{DATABASE_MULTI_AZ.name} == "true"}}',
+            "multi_az": f"${{var.{DATABASE_MULTI_AZ.name}}}",
             "db_name": DATABASE_NAME,
             "username": DATABASE_USER,
             "manage_master_user_password": True,
@@ -929,7 +940,10 @@ def terraform_data_tier(
         "database_url",
         {
             "name": names.database_url_parameter,
-            "type": "String",
+            # It holds no secret (SAM's is a String: CloudFormation cannot make a SecureString), but
+            # Terraform can encrypt it, with the data tier's key, at the cost of one more permission.
+            "type": "SecureString",
+            "key_id": TF_KEY,
             "description": "DATABASE_URL of the data tier: no password, IAM tokens through RDS Proxy",
             "value": database_url("${aws_db_proxy.data_tier[0].endpoint}"),
             "tags": dict(tags),
@@ -977,7 +991,7 @@ def terraform_data_tier(
             "lifecycle": {"ignore_changes": ["secret_string"]},
         },
     )
-    cache_multi_az = f'var.{CACHE_MULTI_AZ.name} == "true"'
+    cache_multi_az = f"var.{CACHE_MULTI_AZ.name}"
     add(
         "aws_elasticache_replication_group",
         "data_tier",
@@ -1030,7 +1044,7 @@ def terraform_data_tier(
     )
     proxy_id = "${local.database_proxy_resource_id}"
     for variable, policy_name, document in (
-        ("DATABASE_URL_PARAMETER", "data_tier_database", database_access_policy(proxy_id)),
+        ("DATABASE_URL_PARAMETER", "data_tier_database", database_access_policy(proxy_id, TF_KEY)),
         (
             "REDIS_URL_PARAMETER",
             "data_tier_cache",
