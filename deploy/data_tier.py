@@ -45,6 +45,8 @@ from typing import Any
 from deploy.iam_policies import for_cloudformation, for_terraform
 from deploy.monitoring import API_HANDLER
 from deploy.worker_service import (
+    HTTPS_EGRESS_CIDR,
+    HTTPS_PORT,
     POSTGRES_PORT,
     REDIS_PORT,
     SAM_SECURITY_GROUP,
@@ -72,6 +74,8 @@ DATABASE_PARAMETERS = {
     # DETAIL lines would quote a violated unique key's values (an email, a phone): patient data.
     "log_error_verbosity": "terse",
 }
+# The worker's HTTPS egress (the VPC's CIDR with interface endpoints, else anywhere through NAT).
+PROXY_HTTPS_DESCRIPTION = "HTTPS to Secrets Manager: the proxy reads the master secret"
 SWITCH_DESCRIPTION = (
     "Create the data tier (RDS PostgreSQL behind RDS Proxy, ElastiCache for Valkey) and point the"
     " database and Redis settings at it; false: the parameters name existing endpoints"
@@ -467,7 +471,14 @@ def _sam_security_groups(names: Names, clients: list[Any], tag_list: list[Any]) 
                     "ToPort": POSTGRES_PORT,
                     "CidrIp": {"Ref": "VpcCidr"},
                     "Description": "PostgreSQL to the database in the VPC",
-                }
+                },
+                {
+                    "IpProtocol": "tcp",
+                    "FromPort": HTTPS_PORT,
+                    "ToPort": HTTPS_PORT,
+                    "CidrIp": {"Ref": HTTPS_EGRESS_CIDR.sam_name},
+                    "Description": PROXY_HTTPS_DESCRIPTION,
+                },
             ],
         ),
         SAM_DATABASE_SG: group(
@@ -792,6 +803,10 @@ def terraform_data_tier(
     egress["database_proxy_to_database"] = {
         **_tf_rule("database_proxy", POSTGRES_PORT, None, "PostgreSQL to the database in the VPC"),
         "cidr_ipv4": "${var.vpc_cidr}",
+    }
+    egress["database_proxy_to_secrets_manager"] = {
+        **_tf_rule("database_proxy", HTTPS_PORT, None, PROXY_HTTPS_DESCRIPTION),
+        "cidr_ipv4": f"${{var.{HTTPS_EGRESS_CIDR.name}}}",
     }
     # Database
     for log in DATABASE_LOGS:
