@@ -36,7 +36,6 @@ from sqlalchemy.pool import NullPool
 from chalicelib.config import provided
 from chalicelib.config.process_cache import on_forget, process_cache
 from chalicelib.errors import DatabaseUnavailable
-from chalicelib.storage.rds_iam_auth import authenticate_with_iam_tokens, without_iam_auth_marker
 
 logger = logging.getLogger("telehealth.database")
 
@@ -76,6 +75,12 @@ def build_engine(
     # hide_parameters keeps patient values out of every SQLAlchemy error message.
     if url.startswith("sqlite"):
         return _build_sqlite_engine(url, sqlite_busy_timeout_ms)
+    if (
+        "rds_iam_auth" not in url
+    ):  # the data tier's URL (``chalicelib.storage.rds_iam_auth``), loaded only for it
+        return _build_postgresql_engine(url, pool, pool_size, max_overflow)
+    from chalicelib.storage.rds_iam_auth import authenticate_with_iam_tokens, without_iam_auth_marker
+
     url, iam_auth = without_iam_auth_marker(url)
     engine = _build_postgresql_engine(url, pool, pool_size, max_overflow)
     if iam_auth:
