@@ -69,6 +69,8 @@ PERFORMANCE_INSIGHTS_DAYS = 7  # the free tier
 CACHE_SNAPSHOT_DAYS = 1  # the queue can be rebuilt: the outbox in PostgreSQL is the record
 SECRETS_MANAGER_REFERENCE = "/aws/reference/secretsmanager/"
 AUTH_TOKEN_LENGTH = 64  # ElastiCache accepts 16-128 printable characters; letters and digits only here
+# The token secret is JSON ({"token": …}): CloudFormation's documented dynamic reference by ARN names a key.
+CACHE_AUTH_FIELD = "token"
 DATABASE_PARAMETERS = {
     "rds.force_ssl": "1",
     # DETAIL lines would quote a violated unique key's values (an email, a phone): patient data.
@@ -310,6 +312,7 @@ SAM_DATABASE_SG = "DatabaseSecurityGroup"
 SAM_PROXY_SG = "DatabaseProxySecurityGroup"
 SAM_CACHE_SG = "CacheSecurityGroup"
 SAM_CACHE_AUTH = "CacheAuthToken"
+SAM_AUTH_TOKEN_VALUE = f"{{{{resolve:secretsmanager:${{{SAM_CACHE_AUTH}}}:SecretString:{CACHE_AUTH_FIELD}}}}}"
 SAM_REDIS_URL = "RedisUrlSecret"
 SAM_DATABASE_URL = "DatabaseUrlParameter"
 FUNCTION = "AWS::Serverless::Function"
@@ -657,7 +660,12 @@ def _sam_cache(names: Names, key: Any, tag_list: list[Any]) -> dict[str, Any]:
                 "Name": names.redis_auth_token_secret,
                 "Description": "Valkey's AUTH token (docs/deployment.md: how to rotate it)",
                 "KmsKeyId": key,
-                "GenerateSecretString": {"PasswordLength": AUTH_TOKEN_LENGTH, "ExcludePunctuation": True},
+                "GenerateSecretString": {
+                    "SecretStringTemplate": "{}",
+                    "GenerateStringKey": CACHE_AUTH_FIELD,
+                    "PasswordLength": AUTH_TOKEN_LENGTH,
+                    "ExcludePunctuation": True,
+                },
                 "Tags": tag_list,
             },
         },
@@ -676,7 +684,7 @@ def _sam_cache(names: Names, key: Any, tag_list: list[Any]) -> dict[str, Any]:
                 "TransitEncryptionMode": "required",
                 "AtRestEncryptionEnabled": True,
                 "KmsKeyId": key,
-                "AuthToken": {"Fn::Sub": f"{{{{resolve:secretsmanager:${{{SAM_CACHE_AUTH}}}}}}}"},
+                "AuthToken": {"Fn::Sub": SAM_AUTH_TOKEN_VALUE},
                 "CacheSubnetGroupName": {"Ref": "CacheSubnetGroup"},
                 "SecurityGroupIds": [{"Ref": SAM_CACHE_SG}],
                 "Port": REDIS_PORT,
@@ -693,7 +701,7 @@ def _sam_cache(names: Names, key: Any, tag_list: list[Any]) -> dict[str, Any]:
                 "KmsKeyId": key,
                 "SecretString": {
                     "Fn::Sub": redis_url(
-                        f"{{{{resolve:secretsmanager:${{{SAM_CACHE_AUTH}}}}}}}",
+                        SAM_AUTH_TOKEN_VALUE,
                         f"${{{SAM_CACHE}.PrimaryEndPoint.Address}}",
                         f"${{{SAM_CACHE}.PrimaryEndPoint.Port}}",
                     )
@@ -995,13 +1003,19 @@ def terraform_data_tier(
             "exclude_punctuation": True,
         }
     }
-    auth_value = "${aws_secretsmanager_secret_version.cache_auth_token[0].secret_string}"
+    auth_value = (
+        "${jsondecode(aws_secretsmanager_secret_version.cache_auth_token[0].secret_string)."
+        + CACHE_AUTH_FIELD
+        + "}"
+    )
     add(
         "aws_secretsmanager_secret_version",
         "cache_auth_token",
         {
             "secret_id": "${aws_secretsmanager_secret.cache_auth_token[0].id}",
-            "secret_string": "${data.aws_secretsmanager_random_password.cache_auth_token[0].random_password}",
+            "secret_string": "${jsonencode({"
+            + CACHE_AUTH_FIELD
+            + " = data.aws_secretsmanager_random_password.cache_auth_token[0].random_password})}",
             # A new random value at each plan: the token changes only by rotation (docs/deployment.md).
             "lifecycle": {"ignore_changes": ["secret_string"]},
         },

@@ -395,9 +395,9 @@ def test_every_connection_is_tls_and_authenticated_by_iam_or_auth_token(tier: Da
     )
     # The AUTH token is the generated secret's value (redis-auth-token), never a literal
     assert tier.cache["AuthToken"] == (
-        {"Fn::Sub": "{{resolve:secretsmanager:${CacheAuthToken}}}"}
+        {"Fn::Sub": "{{resolve:secretsmanager:${CacheAuthToken}:SecretString:token}}"}
         if tier.form == "sam"
-        else "${aws_secretsmanager_secret_version.cache_auth_token[0].secret_string}"
+        else "${jsondecode(aws_secretsmanager_secret_version.cache_auth_token[0].secret_string).token}"
     )
 
 
