@@ -191,7 +191,9 @@ def database_url(proxy_endpoint: str) -> str:
 
 
 def redis_url(token: str, host: str, port: str) -> str:
-    return f"rediss://:{token}@{host}:{port}/0"
+    """TLS with the server's certificate checked: Celery's Redis result backend refuses a rediss://
+    URL without ``ssl_cert_reqs``, and its broker would not check the certificate without it."""
+    return f"rediss://:{token}@{host}:{port}/0?ssl_cert_reqs=required"
 
 
 def database_access_policy(proxy_resource_id: str, parameter_key_arn: str | None = None) -> dict[str, Any]:

@@ -10,11 +10,15 @@ conditions as CloudFormation would, with the switch off and on.
 from __future__ import annotations
 
 import json
+import ssl
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+import redis
+from celery import Celery
+from celery.backends.redis import RedisBackend
 
 from deploy.data_tier import DATABASE_USER, POSTGRES_MAJOR
 
@@ -463,7 +467,7 @@ def test_the_settings_the_functions_read_are_filled_from_the_data_tier(tier: Dat
     assert parse_qs(url.query) == {"sslmode": ["require"], "rds_iam_auth": ["true"]}
     # The Redis URL: a secret named after today's parameter, rediss:// with the AUTH token
     assert "telehealth-api/prod/redis-url" in tier.secrets
-    assert tier.redis_url.startswith("rediss://:") and tier.redis_url.endswith("/0")
+    assert tier.redis_url.startswith("rediss://:") and tier.redis_url.endswith("/0?ssl_cert_reqs=required")
     # Each role that reads a URL may use it, and no other role
     assert set(tier.access["DataTierDatabaseAccess"]) == ROLES_READING["DATABASE_URL_PARAMETER"] | {
         "WorkerTaskRole"
@@ -486,3 +490,25 @@ def test_the_settings_the_functions_read_are_filled_from_the_data_tier(tier: Dat
         assert json.dumps(reference).endswith(f':parameter{REDIS_URL_REFERENCE}"}}') or json.dumps(
             reference
         ).endswith(f':parameter{REDIS_URL_REFERENCE}"')
+
+
+def test_the_redis_url_is_one_celery_and_redis_py_accept_with_the_certificate_checked(
+    sam: dict[str, Any],
+) -> None:
+    # GIVEN the Redis URL the stack writes, with a token and an endpoint in place of its references
+    template = sam_view(sam).redis_url
+    url = template.replace("{{resolve:secretsmanager:${CacheAuthToken}:SecretString:token}}", "t0ken")
+    url = url.replace("${Cache.PrimaryEndPoint.Address}", "primary.cache.invalid")
+    url = url.replace("${Cache.PrimaryEndPoint.Port}", "6379")
+
+    # WHEN the worker's result backend, its broker and the API's Redis client read it (no connection)
+    backend = RedisBackend(app=Celery(set_as_current=False), url=url)
+    broker = Celery(broker=url, set_as_current=False).connection_for_write()
+    client = redis.Redis.from_url(url)
+
+    # THEN each speaks TLS and checks the server's certificate
+    assert backend.connparams["ssl_cert_reqs"] == ssl.CERT_REQUIRED
+    assert broker.transport.driver_name == "redis" and broker.ssl == {"ssl_cert_reqs": ssl.CERT_REQUIRED}
+    assert client.connection_pool.connection_class is redis.SSLConnection
+    assert client.connection_pool.connection_kwargs["ssl_cert_reqs"] == "required"
+    assert client.connection_pool.connection_kwargs["password"] == "t0ken"
