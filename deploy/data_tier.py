@@ -56,8 +56,9 @@ from deploy.worker_service import (
 )
 
 POSTGRES_MAJOR = "16"  # RDS Proxy supports it; a new major is a planned upgrade, never a parameter change
-# The version a new instance starts at; AutoMinorVersionUpgrade then moves it along (a major alone,
-# "16", is what RDS would accept too, but cfn-lint reads it as a deprecated version).
+# The version a new CloudFormation instance starts at; AutoMinorVersionUpgrade then moves it along
+# (a major alone, "16", is what RDS would accept too, but cfn-lint reads it as a deprecated version;
+# CloudFormation compares templates, not the instance, so a later update does not downgrade it).
 POSTGRES_VERSION = f"{POSTGRES_MAJOR}.11"
 VALKEY_VERSION = "8.0"
 DATABASE_NAME = "telehealth"
@@ -892,7 +893,8 @@ def terraform_data_tier(
         {
             "identifier": names.prefix,
             "engine": "postgres",
-            "engine_version": POSTGRES_VERSION,
+            # A prefix: with minor upgrades on, the provider then reads no drift (engine_version_actual).
+            "engine_version": POSTGRES_MAJOR,
             "instance_class": f"${{var.{DATABASE_CLASS.name}}}",
             "allocated_storage": f"${{var.{DATABASE_STORAGE.name}}}",
             "storage_type": "gp3",
