@@ -99,7 +99,8 @@ def build_document(app: Chalice) -> dict[str, Any]:
                     "type": "http",
                     "scheme": "bearer",
                     "description": "An API token issued to the clinic (API_TOKENS / API_TOKEN_SHA256), or a"
-                    " signed JWT whose `scope` claim lists its scopes. Scopes: "
+                    " signed JWT whose `scope` claim lists its scopes, ours or SMART on FHIR's mapped onto"
+                    " them (`system/Patient.rs`, `system/Patient.cud`, ...; docs/api.md). Scopes: "
                     + ", ".join(f"`{scope}`" for scope in sorted(ALL_SCOPES))
                     + ".",
                 }

@@ -156,6 +156,36 @@ def test_the_scope_claim_decides_what_the_token_may_do(client: Any, signing_key:
     assert get_patients(client, hs256(scope="patients:read admin root")).status_code == 200
 
 
+def test_smart_on_fhir_scopes_grant_ours_and_no_more(client: Any, signing_key: rsa.RSAPrivateKey) -> None:
+    # GIVEN JWTs whose scope claims hold SMART on FHIR scopes (docs/smart-scopes.md) instead of ours
+    reader = hs256(scope="openid fhirUser system/Patient.rs")
+    writer = rs256(signing_key, scope="user/Patient.write")
+    partial = hs256(scope="system/Patient.r system/Patient.cu patient/Patient.cruds")
+    json_header = {"Content-Type": "application/json"}
+
+    # WHEN the writer creates a patient
+    created = client.http.post(
+        "/patients",
+        headers={"Authorization": f"Bearer {writer}", **json_header},
+        body=json.dumps(without_phone(JOHN)),
+    )
+
+    # THEN it may write and not read: its receipt shows no patient data, as for patients:write alone
+    assert created.status_code == 201
+    assert "name" not in created.json_body["patient"]
+    patient = f"/patients/{created.json_body['patient']['id']}"
+    assert client.http.get(patient, headers={"Authorization": f"Bearer {writer}"}).status_code == 403
+    # AND the reader reads and cannot write
+    assert (
+        client.http.get(patient, headers={"Authorization": f"Bearer {reader}"}).json_body["name"]
+        == JOHN["name"]
+    )
+    refused = client.http.delete(patient, headers={"Authorization": f"Bearer {reader}"})
+    assert refused.status_code == 403 and refused.json_body["code"] == "insufficient_scope"
+    # AND part of a scope's permissions, or one patient's compartment, grants nothing: valid token, 403
+    assert get_patients(client, partial).status_code == 403
+
+
 @pytest.mark.parametrize(
     "overrides",
     [
