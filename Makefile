@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: install run flower test test-fast lint migrate browser bench-baseline bench-local bench-lists bench-search bench-rate-limit package bench-cold-start bench-audit bench-disclosures bench-notifications
+.PHONY: install run flower test test-fast lint migrate browser bench-baseline bench-local bench-lists bench-search bench-rate-limit package bench-cold-start bench-audit bench-disclosures bench-notifications bench-fhir
 
 $(INSTALLED): requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -71,6 +71,10 @@ bench-rate-limit: $(INSTALLED)
 ## package: the prod stage for Lambda as SAM (build/package/sam) and Terraform (build/package/terraform)
 package: $(INSTALLED)
 	$(BIN)/python -m deploy.package
+
+## bench-fhir: p50/p99 of a warm GET /fhir/Patient/{id} against GET /patients/{id}, interleaved, SQLite and PostgreSQL
+bench-fhir: $(INSTALLED)
+	$(BIN)/python -m bench.fhir_reads $(BENCH_ARGS)
 
 ## bench-cold-start: cold start of GET /patients/{id} as Lambda runs it, against a minimal Chalice app
 bench-cold-start: $(INSTALLED)
