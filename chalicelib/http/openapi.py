@@ -33,7 +33,16 @@ from chalicelib.errors import (
     UnsupportedMediaType,
     ValidationFailed,
 )
-from chalicelib.http.endpoints import JSON, TAG_DESCRIPTIONS, Endpoint, Reply, endpoint_of
+from chalicelib.http.endpoints import (
+    FHIR_FACE,
+    FHIR_JSON,
+    FORM,
+    JSON,
+    TAG_DESCRIPTIONS,
+    Endpoint,
+    Reply,
+    endpoint_of,
+)
 from chalicelib.http.errors import INTERNAL_ERROR_CODE, status_for
 from chalicelib.http.gateway_responses import UNAUTHORIZED_BODY, UNAUTHORIZED_STATUS
 from chalicelib.http.openapi_schemas import ERROR_DESCRIPTIONS, ERROR_HEADERS, component_schemas, ref
@@ -127,8 +136,11 @@ def _operation_object(path: str, operation_id: str, declared: Endpoint, scope: s
     if declared.request_body:
         result["requestBody"] = {
             "required": True,
-            "description": f"A JSON object of at most {bootstrap.settings().max_body_bytes} bytes.",
-            "content": {JSON: {"schema": ref(declared.request_body)}},
+            "description": f"{_body_kind(declared)} of at most {bootstrap.settings().max_body_bytes} bytes.",
+            "content": {
+                media_type: {"schema": ref(declared.request_body)}
+                for media_type in declared.request_media_types
+            },
         }
     # OpenAPI 3.1 lets a bearer requirement list the roles (here, scopes) it needs.
     result["security"] = [{BEARER_SCHEME: [scope]}] if scope else []
@@ -194,14 +206,34 @@ def _error_responses(declared: Endpoint, protected: bool) -> dict[str, Any]:
         for error in ADMISSION_ERRORS:
             codes[status_for(error)].append(error.code)
     codes[500].append(INTERNAL_ERROR_CODE)
-    return {str(status): _error_object(status, sorted(set(found))) for status, found in codes.items()}
+    return {
+        str(status): _error_object(status, sorted(set(found)), declared.face)
+        for status, found in codes.items()
+    }
 
 
-def _error_object(status: int, codes: list[str]) -> dict[str, Any]:
+def _body_kind(declared: Endpoint) -> str:
+    return "A form" if declared.request_media_types == (FORM,) else "A JSON object"
+
+
+def _outcome_codes(codes: list[str]) -> dict[str, Any]:
+    """The JSON API's codes an OperationOutcome's issue carries in ``details.coding``."""
+    coding = {"type": "array", "items": {"properties": {"code": {"enum": codes}}}}
+    details = {"type": "object", "properties": {"coding": coding}}
+    return {"properties": {"issue": {"items": {"properties": {"details": details}}}}}
+
+
+def _error_object(status: int, codes: list[str], face: str) -> dict[str, Any]:
     schema = {"allOf": [ref("Error"), {"properties": {"code": {"enum": codes}}}]}
+    content: dict[str, Any] = {JSON: {"schema": schema}}
+    if face == FHIR_FACE:
+        # Every error of a FHIR route is an OperationOutcome (its issue code from the same table);
+        # a 401 given by the gateway, before any route, is in the gateway's shape.
+        outcome = {FHIR_JSON: {"schema": {"allOf": [ref("OperationOutcome"), _outcome_codes(codes)]}}}
+        content = {**outcome, **content} if status == UNAUTHORIZED_STATUS else outcome
     result: dict[str, Any] = {
         "description": f"{ERROR_DESCRIPTIONS.get(status, 'Error')}: " + ", ".join(f"`{c}`" for c in codes),
-        "content": {JSON: {"schema": schema}},
+        "content": content,
     }
     if status in ERROR_HEADERS:
         result["headers"] = ERROR_HEADERS[status]
