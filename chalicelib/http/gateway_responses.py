@@ -46,6 +46,7 @@ from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any
 
+from chalicelib.http.endpoints import FHIR_JSON
 from chalicelib.http.errors import METHOD_NOT_ALLOWED_CODE
 from chalicelib.http.responses import BASE_HEADERS, JSON_MEDIA_TYPE
 
@@ -63,7 +64,10 @@ ROUTE_NOT_FOUND_STATUS = 404
 ROUTE_NOT_FOUND_BODY = {"code": "route_not_found", "message": "No route matches this method and path"}
 
 
-FHIR_MEDIA_TYPE = "application/fhir+json"
+FHIR_MEDIA_TYPE = FHIR_JSON
+# Where an OperationOutcome names the JSON body's code (chalicelib.fhir.outcome.ERROR_CODE_SYSTEM: this
+# module stays free of the FHIR package, which the deploy and the document need not load).
+FHIR_ERROR_CODE_SYSTEM = "urn:telehealth-api:error-code"
 
 # The gateway's own refusals and failures, whatever their status (429, 403 from WAF, 504, ...).
 GATEWAY_REFUSED_BODY = {"code": "gateway_refused", "message": "The API gateway refused this request"}
@@ -140,6 +144,7 @@ def fhir_outcome(response: GatewayResponse, request_id: str) -> dict[str, Any]:
     issue = {
         "severity": response.fhir_severity(),
         "code": response.fhir_issue,
+        "details": {"coding": [{"system": FHIR_ERROR_CODE_SYSTEM, "code": response.body["code"]}]},
         "diagnostics": f"{response.body['message']} (request id {request_id})",
     }
     return {"resourceType": "OperationOutcome", "issue": [issue]}

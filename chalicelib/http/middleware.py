@@ -11,6 +11,7 @@ import logging
 import time
 from collections.abc import Callable
 from contextvars import ContextVar
+from typing import Any
 
 from chalice.app import Request, Response
 
@@ -21,6 +22,7 @@ from chalicelib.observability.metrics import metrics_batch, record_request
 from chalicelib.observability.structured_logging import log_context
 
 access_logger = logging.getLogger("telehealth.access")
+FHIR_PATH = "/fhir"  # the FHIR face's routes (chalicelib.fhir.answers.FHIR_PREFIX, not loaded here)
 CHALICE_METHOD_NOT_ALLOWED = "MethodNotAllowedError"
 
 # ``app.current_request`` is one attribute shared by every thread of a threaded
@@ -75,8 +77,35 @@ def method_not_allowed_in_our_shape(
         or body.get("Code") != CHALICE_METHOD_NOT_ALLOWED
     ):
         return response
+    allow = {"Allow": str(response.headers["Allow"])}
+    if is_fhir_request(request):
+        # Loaded by a FHIR client's 405 only: the JSON routes' cold start never pays for it.
+        from chalicelib.fhir.answers import fhir_response
+        from chalicelib.fhir.outcome import operation_outcome
+
+        outcome = operation_outcome(
+            "not-supported",
+            METHOD_NOT_ALLOWED_MESSAGE,
+            request_id_of(request),
+            error_code=METHOD_NOT_ALLOWED_CODE,
+        )
+        return with_base_headers(fhir_response(outcome, 405, allow))
     error = error_body(METHOD_NOT_ALLOWED_CODE, METHOD_NOT_ALLOWED_MESSAGE, request)
-    return with_base_headers(json_response(error, 405, {"Allow": str(response.headers["Allow"])}))
+    return with_base_headers(json_response(error, 405, allow))
+
+
+def is_fhir_request(request: Request) -> bool:
+    """A request of the FHIR face's paths, or from a client asking for FHIR's JSON: its refusals
+    before any view are OperationOutcomes. (API Gateway's own answers go by Accept alone.)"""
+    from chalicelib.http.gateway_responses import wants_fhir  # a 405's only: not on the cold path
+
+    resource_path = str((request.context or {}).get("resourcePath") or "")
+    headers: Any = request.headers or {}
+    return (
+        resource_path == FHIR_PATH
+        or resource_path.startswith(f"{FHIR_PATH}/")
+        or wants_fhir(headers.get("accept"))
+    )
 
 
 def bind_current_request(request: Request, get_response: Callable[[Request], Response]) -> Response:

@@ -101,6 +101,36 @@ def test_an_unknown_route_is_a_not_found_outcome_for_a_fhir_client(client: Any) 
 
 
 @pytest.mark.parametrize(
+    ("path", "headers"),
+    [
+        ("/fhir/Patient/1", AUTH),  # a FHIR path: whatever the client accepts
+        ("/fhir/metadata", {}),
+        ("/patients/1", {**AUTH, **FHIR_ACCEPT}),  # a FHIR client on a JSON path
+    ],
+)
+@sqlite_only
+def test_a_method_the_path_does_not_declare_is_a_not_supported_outcome(
+    client: Any, path: str, headers: dict[str, str]
+) -> None:
+    # WHEN a FHIR client sends a method the path does not declare (Chalice's router answers, in the function)
+    response = client.http.patch(path, headers=headers, body="{}")
+
+    # THEN the 405 keeps its Allow header, and its body is an OperationOutcome
+    assert response.status_code == 405
+    assert "GET" in response.headers["Allow"]
+    assert response.headers["Content-Type"].startswith("application/fhir+json")
+    (issue,) = OperationOutcome.model_validate(json.loads(response.body)).issue
+    assert issue.code == "not-supported" and issue.details.coding[0].code == "method_not_allowed"
+
+
+@sqlite_only
+def test_a_json_client_keeps_the_json_405(client: Any) -> None:
+    response = client.http.patch("/patients/1", headers=AUTH, body="{}")
+
+    assert response.status_code == 405 and response.json_body["code"] == "method_not_allowed"
+
+
+@pytest.mark.parametrize(
     "accept", [None, "application/json", "*/*", "application/json, application/fhir+json", "text/html"]
 )
 @sqlite_only
