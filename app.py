@@ -27,6 +27,8 @@ from functions.fhir_create_patient import fhir_create_patient
 from functions.fhir_delete_patient import fhir_delete_patient
 from functions.fhir_get_metadata import fhir_get_metadata
 from functions.fhir_read_patient import fhir_read_patient
+from functions.fhir_search_patients import fhir_search_patients
+from functions.fhir_search_patients_form import fhir_search_patients_form
 from functions.fhir_update_patient import fhir_update_patient
 from functions.fhir_vread_patient import fhir_vread_patient
 from functions.get_docs_asset import get_docs_asset
@@ -71,6 +73,8 @@ for handler in (
     delete_patient,
     # The same patients as FHIR R4 resources (the FHIR face: chalicelib.fhir, loaded on first use).
     fhir_create_patient,
+    fhir_search_patients,
+    fhir_search_patients_form,
     fhir_read_patient,
     fhir_vread_patient,
     fhir_update_patient,

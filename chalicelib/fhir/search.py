@@ -1,17 +1,38 @@
-"""FHIR search over the patient search service: its parameters, and the ``searchset`` Bundle."""
+"""FHIR search over the patient services the JSON API uses: its parameters, and the ``searchset`` Bundle.
+
+A search is parsed into a ``FhirSearch`` and run on one of the JSON API's services, which read,
+audit and disclose as they do for it: ``_id`` (or this API's ``identifier``) alone is a read by id
+(``patients.service.get_patient``), criteria are ``POST /patients/search``'s
+(``patients.search.search_patients``: name, email, phone, updated since), and no criterion is the
+list in id order (``patients.service.list_patients``). Each page's ``next`` link is a sealed
+continuation (``chalicelib.fhir.cursor``): no patient data in any URL.
+"""
 
 from __future__ import annotations
 
-from dataclasses import replace
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlencode
 
 from chalicelib.audit.recording import FHIR_SEARCH_PATIENTS, AuditContext
-from chalicelib.errors import NotSupported, PatientNotFound, ValidationFailed
-from chalicelib.fhir.patient import IDENTIFIER_SYSTEM
+from chalicelib.errors import (
+    NotSupported,
+    PatientNotFound,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    ValidationFailed,
+)
+from chalicelib.fhir import cursor
+from chalicelib.fhir.answers import base_url
+from chalicelib.fhir.patient import IDENTIFIER_SYSTEM, patient_resource
+from chalicelib.paging import DEFAULT_PER_PAGE, MAX_PER_PAGE
 from chalicelib.service_layer.unit_of_work import ReadTransaction
+from chalicelib.validation import MAX_ID, IntegerParameter, TextParameter
 
 if TYPE_CHECKING:
+    from chalice.app import Request
+
     from chalicelib.config.settings import Settings
     from chalicelib.storage.models import PatientRecord
 
@@ -33,8 +54,214 @@ POST_PARAMETERS: dict[str, tuple[str, str]] = {
     "telecom": ("token", "An email (with @) or a phone; email|… or phone|… says which."),
 }
 
+COUNT = "_count"
 # What the form body of POST /fhir/Patient/_search takes: every parameter, and the result ones.
-FORM_PARAMETERS = (*GET_PARAMETERS, *POST_PARAMETERS, "_count")
+FORM_PARAMETERS = (*GET_PARAMETERS, *POST_PARAMETERS, COUNT)
+NAME_PARAMETERS = ("name", "family", "given")
+FORM = "application/x-www-form-urlencoded"
+# Declared query parameters of GET /fhir/Patient (with _format): none carries patient data.
+ID_QUERY = IntegerParameter("_id", 1, MAX_ID, "The patient's id (FHIR's _id).")
+COUNT_QUERY = IntegerParameter(COUNT, 1, MAX_PER_PAGE, "Patients per page.")
+LAST_UPDATED_QUERY = TextParameter(
+    "_lastUpdated",
+    48,
+    "Changed at or after a moment: `ge` and an ISO-8601 date or date-time, e.g. ge2026-01-31.",
+)
+CURSOR_QUERY = TextParameter(
+    cursor.CURSOR,
+    cursor.MAX_CURSOR_LENGTH,
+    "The opaque continuation of a `next` link (it takes no other parameter but _format).",
+)
+QUERY_PARAMETERS = (ID_QUERY, COUNT_QUERY, LAST_UPDATED_QUERY, CURSOR_QUERY)
+
+
+@dataclass(frozen=True)
+class FhirSearch:
+    """A parsed search: an id (a read), or the JSON search service's criteria, or neither (the list)."""
+
+    patient_id: int | None = None
+    criteria: Mapping[str, Any] = field(default_factory=dict)
+    count: int | None = None
+    after: int = 0
+
+    def state(self, after: int) -> dict[str, Any]:
+        """What a continuation seals: this search from ``after`` on."""
+        return {"c": dict(self.criteria), "n": self.count, "a": after}
+
+
+@dataclass(frozen=True)
+class FhirPage:
+    patients: Sequence[PatientRecord]
+    next_after: int | None  # the position of the following page; None on the last one
+
+
+def parse_query(query: Mapping[str, str]) -> FhirSearch:
+    """GET /fhir/Patient's query (its names already checked by the route). Raises ValidationFailed,
+    NotSupported."""
+    count = COUNT_QUERY.parse(query.get(COUNT))
+    patient_id = ID_QUERY.parse(query.get(ID_QUERY.name))
+    raw_since = LAST_UPDATED_QUERY.parse(query.get(LAST_UPDATED_QUERY.name))
+    criteria = {"updated_since": _since(raw_since)} if raw_since is not None else {}
+    return _search(patient_id, criteria, count)
+
+
+def parse_form(raw: bytes | str | None, content_type: str | None, max_bytes: int) -> FhirSearch:
+    """The form body of POST /fhir/Patient/_search. Raises UnsupportedMediaType, ValidationFailed
+    (a malformed value), NotSupported (a parameter, modifier, repetition or list not implemented)."""
+    media_type = (content_type or FORM).split(";", 1)[0].strip().lower()
+    if media_type != FORM:
+        raise UnsupportedMediaType(f"Content-Type must be {FORM}")
+    body = raw.encode() if isinstance(raw, str) else (raw or b"")
+    if len(body) > max_bytes:
+        raise PayloadTooLarge(f"Request body must be at most {max_bytes} bytes")
+    try:
+        pairs = parse_qsl(
+            body.decode("utf-8"), keep_blank_values=True, max_num_fields=len(FORM_PARAMETERS) * 2
+        )
+    except (UnicodeDecodeError, ValueError):
+        raise ValidationFailed("The form body is not valid UTF-8 x-www-form-urlencoded") from None
+    values: dict[str, str] = {}
+    for name, value in pairs:
+        if name not in FORM_PARAMETERS:
+            shown = (
+                name
+                if name.replace("_", "").replace("-", "").replace(":", "").isalnum() and len(name) < 40
+                else None
+            )
+            raise NotSupported(
+                f"Search parameter not supported: {shown} (GET /fhir/metadata lists those that are)"
+                if shown
+                else "Search parameter not supported (GET /fhir/metadata lists those that are)",
+                field=shown,
+            )
+        if name in values:
+            raise NotSupported(f"{name} is given twice: each parameter once", field=name)
+        if "," in value:
+            raise NotSupported(f"{name}: lists of values (a comma) are not supported", field=name)
+        values[name] = value
+    return _form_search(values)
+
+
+def _form_search(values: Mapping[str, str]) -> FhirSearch:
+    count = COUNT_QUERY.parse(values.get(COUNT))
+    patient_id = ID_QUERY.parse(values.get(ID_QUERY.name))
+    if "identifier" in values:
+        own = IntegerParameter("identifier", 1, MAX_ID, "").parse(own_identifier(values["identifier"]))
+        if patient_id is not None and own != patient_id:
+            return FhirSearch(patient_id=-1, count=count)  # two different ids: nothing matches
+        patient_id = own
+    criteria: dict[str, Any] = {}
+    words = [values[name] for name in NAME_PARAMETERS if name in values]
+    if words:
+        criteria["name"] = " ".join(words)
+    for name in ("email", "phone"):
+        if name in values:
+            criteria[name] = values[name]
+    if "telecom" in values:
+        system, value = _telecom_token(values["telecom"])
+        if system in criteria and criteria[system] != value:
+            return FhirSearch(patient_id=-1, count=count)
+        criteria[system] = value
+    raw_since = LAST_UPDATED_QUERY.parse(values.get(LAST_UPDATED_QUERY.name))
+    if raw_since is not None:
+        criteria["updated_since"] = _since(raw_since)
+    return _search(patient_id, criteria, count)
+
+
+def _search(patient_id: int | None, criteria: Mapping[str, Any], count: int | None) -> FhirSearch:
+    if patient_id is not None and criteria:
+        raise NotSupported(
+            "_id and identifier combine with no other search parameter but _count", field="_id"
+        )
+    return FhirSearch(patient_id=patient_id, criteria=criteria, count=count)
+
+
+def _since(raw: str) -> str:
+    """``ge<moment>``: the search service's ``updated_since``. Other prefixes are not supported."""
+    if not raw.startswith("ge"):
+        raise NotSupported("_lastUpdated supports the ge prefix only (ge2026-01-31)", field="_lastUpdated")
+    return raw[2:]
+
+
+def _telecom_token(token: str) -> tuple[str, str]:
+    system, bar, value = token.partition("|")
+    if bar:
+        if system not in ("email", "phone"):
+            raise NotSupported("telecom: only the email and phone systems are kept", field="telecom")
+        return system, value
+    return ("email" if "@" in token else "phone"), token
+
+
+def continued(token: str, principal: str, secret: bytes) -> FhirSearch:
+    """The search a ``next`` link's continuation carries. Raises ValidationFailed."""
+    state = cursor.unseal(token, principal, secret)
+    return FhirSearch(criteria=state.get("c") or {}, count=state.get("n"), after=int(state.get("a") or 0))
+
+
+def run(search: FhirSearch, reads: ReadTransaction, settings: Settings) -> FhirPage:
+    """One page of the search, on the JSON API's services (each reads, audits and discloses as for
+    the JSON API). Raises ValidationFailed, UnacceptableValue (the criteria's own checks)."""
+    if search.patient_id is not None:
+        from chalicelib.patients import service as patients
+
+        if search.patient_id < 1:
+            return FhirPage((), None)
+        try:
+            found = patients.get_patient(
+                reads, str(search.patient_id), durable_audit=settings.durable_read_audit
+            )
+        except PatientNotFound:
+            return FhirPage((), None)
+        return FhirPage((found,), None)
+    per_page = search.count or DEFAULT_PER_PAGE
+    if search.criteria:
+        from chalicelib.patients import search as patient_search
+
+        page = patient_search.search_patients(
+            reads,
+            {**search.criteria, "per_page": per_page, "after": search.after},
+            phone_region=settings.phone_default_region,
+            durable_audit=settings.durable_read_audit,
+        )
+        return FhirPage(page.patients, page.next_after)
+    from chalicelib.patients import service as patients
+
+    listed = patients.list_patients(
+        reads, None, str(per_page), str(search.after), durable_audit=settings.durable_read_audit
+    )
+    return FhirPage(listed.patients, listed.next_after)
+
+
+def page_links(
+    base: str, search: FhirSearch, page: FhirPage, principal: str, secret: bytes, plain_query: str | None
+) -> tuple[str, str | None]:
+    """The page's ``self`` and ``next`` links. ``plain_query``: the GET query that asked for this
+    page, when it carries no patient data (then ``self`` repeats it); else ``self`` is sealed too."""
+    if plain_query is not None:
+        self_url = f"{base}/Patient" + (f"?{plain_query}" if plain_query else "")
+    else:
+        self_url = _continuation_url(base, cursor.seal(search.state(search.after), principal, secret))
+    if page.next_after is None:
+        return self_url, None
+    return self_url, _continuation_url(base, cursor.seal(search.state(page.next_after), principal, secret))
+
+
+def _continuation_url(base: str, token: str) -> str:
+    return f"{base}/Patient?{urlencode({cursor.CURSOR: token})}"
+
+
+def bundle(
+    request: Request,
+    search: FhirSearch,
+    page: FhirPage,
+    principal: str,
+    secret: bytes,
+    plain_query: str | None,
+) -> dict[str, Any]:
+    """The page as a searchset Bundle, with its self and next links."""
+    base = base_url(request)
+    self_url, next_url = page_links(base, search, page, principal, secret, plain_query)
+    return searchset(base, [patient_resource(patient) for patient in page.patients], self_url, next_url)
 
 
 def searchset(
