@@ -186,6 +186,39 @@ def test_smart_on_fhir_scopes_grant_ours_and_no_more(client: Any, signing_key: r
     assert get_patients(client, partial).status_code == 403
 
 
+def test_smart_scopes_open_the_fhir_face_as_they_open_ours(
+    client: Any, signing_key: rsa.RSAPrivateKey
+) -> None:
+    from fhir.resources.R4B.operationoutcome import OperationOutcome
+    from fhir.resources.R4B.patient import Patient
+
+    # GIVEN a backend service's JWTs: one that may create, update and delete, one that may read and search
+    writer = {"Authorization": f"Bearer {rs256(signing_key, scope='system/Patient.cud')}"}
+    reader = {"Authorization": f"Bearer {hs256(scope='system/Patient.rs')}"}
+    fhir_json = {"Content-Type": "application/fhir+json", "Accept": "application/fhir+json"}
+    patient = {"resourceType": "Patient", "name": [{"text": JOHN["name"]}]}
+    patient["telecom"] = [{"system": "email", "value": JOHN["email"]}]
+
+    # WHEN the writer creates a patient through FHIR
+    created = client.http.post("/fhir/Patient", headers={**writer, **fhir_json}, body=json.dumps(patient))
+
+    # THEN it is created, and the writer is shown no patient data (minimum necessary)
+    assert created.status_code == 201, created.body
+    assert (
+        "John" not in created.body.decode() if isinstance(created.body, bytes) else "John" not in created.body
+    )
+    location = created.headers["Location"]
+    patient_path = location[location.index("/fhir/") :].split("/_history")[0]
+    # AND reading is refused to it as a FHIR client expects: 403, OperationOutcome "forbidden"
+    refused = client.http.get(patient_path, headers={**writer, **fhir_json})
+    assert refused.status_code == 403
+    assert OperationOutcome.model_validate(json.loads(refused.body)).issue[0].code == "forbidden"
+    # AND the reader reads it back
+    read = client.http.get(patient_path, headers={**reader, **fhir_json})
+    assert read.status_code == 200
+    assert Patient.model_validate(json.loads(read.body)).name[0].text == JOHN["name"]
+
+
 @pytest.mark.parametrize(
     "overrides",
     [
