@@ -14,7 +14,10 @@ parent it was forked from). Variants:
 * ours, artifact without bytecode: the same tree with every ``__pycache__``
   removed, as ``chalice package`` alone ships it, pruned alike (for comparison);
 * ours, FHIR read, development and artifact: the same app and trees, whose first
-  request is ``GET /fhir/Patient/{id}`` instead (the FHIR code loads only then).
+  request is ``GET /fhir/Patient/{id}`` instead (the FHIR code loads only then);
+* with ``--against REF``: the app of git revision REF (e.g. ``main``, before a
+  change), exported here and run in the development environment, so that a JSON
+  read's cold start before and after the change is compared within each round.
 
 Each round starts every variant once, back to back, so a variant's ratio to the
 minimal app is taken within one round (the machine's load shifts between rounds,
@@ -31,6 +34,7 @@ import argparse
 import shutil
 import sqlite3
 import statistics
+import subprocess
 import sys
 import tempfile
 import textwrap
@@ -156,7 +160,22 @@ def prepare_database(directory: Path) -> str:
     return url
 
 
-def prepare_variants(workdir: Path, with_artifact: bool) -> tuple[list[Variant], ArtifactSize | None]:
+def export_revision(revision: str, directory: Path) -> Path:
+    """The tree of git ``revision`` of this checkout, written under ``directory``."""
+    directory.mkdir()
+    archive = subprocess.run(
+        ["git", "archive", "--format=tar", revision],  # noqa: S607 - the developer's git
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        check=True,
+    ).stdout
+    subprocess.run(["tar", "-x", "-C", str(directory)], input=archive, check=True)  # noqa: S607
+    return directory
+
+
+def prepare_variants(
+    workdir: Path, with_artifact: bool, against: str | None = None
+) -> tuple[list[Variant], ArtifactSize | None]:
     minimal = workdir / "minimal"
     minimal.mkdir()
     (minimal / "app.py").write_text(textwrap.dedent(MINIMAL_APP))
@@ -165,6 +184,9 @@ def prepare_variants(workdir: Path, with_artifact: bool) -> tuple[list[Variant],
         Variant("ours (dev env)", PROJECT_ROOT, isolated=False),
         Variant("ours, FHIR read (dev env)", PROJECT_ROOT, isolated=False, fhir=True),
     ]
+    if against is not None:
+        before = export_revision(against, workdir / "against")
+        variants.append(Variant(f"{against} (dev env)", before, isolated=False))
     size = None
     if with_artifact:
         package = build_package(workdir / "package")
@@ -190,6 +212,7 @@ def report(variants: list[Variant], size: ArtifactSize | None, runs: int) -> Non
         )
     minimal = variants[0]
     json_reads = [v for v in variants[1:] if not v.fhir]
+    ours = variants[1]
     print(f"\nGET /patients/{{id}}: per-round ratio to minimal, median (target <= {TARGET_VS_MINIMAL}x):")
     for v in json_reads:
         print(f"  {v.name:42} {spread(v.ratios_to(minimal))}")
@@ -204,6 +227,10 @@ def report(variants: list[Variant], size: ArtifactSize | None, runs: int) -> Non
         json_read = next(v for v in json_reads if v.task_root == fhir_read.task_root)
         print(f"  {fhir_read.name:42} {spread(fhir_read.ratios_to(json_read))}")
         print(f"  {'':42} {spread(fhir_read.cpu_ratios_to(json_read))}")
+    for before in (v for v in json_reads if v.task_root.name == "against"):
+        print(f"\nGET /patients/{{id}}: {ours.name} over {before.name}, per round (unchanged: about 1.0x):")
+        print(f"  wall {spread(ours.ratios_to(before))}")
+        print(f"  CPU  {spread(ours.cpu_ratios_to(before))}")
     print(f"peak memory: minimal {minimal.peak_mb():.1f} MB", end="")
     for v in variants[1:]:
         if "without bytecode" not in v.name:
@@ -223,13 +250,14 @@ def main() -> None:
     )
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--no-artifact", action="store_true", help="skip building and timing the artifact")
+    parser.add_argument("--against", metavar="REF", help="also time a JSON read of git revision REF's app")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-cold-start-") as name:
         workdir = Path(name)
         env = lambda_environment(
             APP_STAGE="dev", DATABASE_URL=prepare_database(workdir), API_TOKENS="bench:cold-start"
         )
-        variants, size = prepare_variants(workdir, with_artifact=not args.no_artifact)
+        variants, size = prepare_variants(workdir, with_artifact=not args.no_artifact, against=args.against)
         for variant in variants:  # not timed: writes the dev bytecode, warms the page cache
             cold_start(variant, env)
         for _ in range(args.runs):
