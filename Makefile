@@ -76,9 +76,9 @@ package: $(INSTALLED)
 bench-fhir: $(INSTALLED)
 	$(BIN)/python -m bench.fhir_reads $(BENCH_ARGS)
 
-## bench-cold-start: cold start of GET /patients/{id} as Lambda runs it, against a minimal Chalice app
+## bench-cold-start: cold start of GET /patients/{id} as Lambda runs it, against a minimal Chalice app, and of GET /fhir/Patient/{id} (BENCH_ARGS="--against main": and main's JSON read)
 bench-cold-start: $(INSTALLED)
-	$(BIN)/python -m bench.cold_start
+	$(BIN)/python -m bench.cold_start $(BENCH_ARGS)
 
 ## bench-audit: what the audit trail adds per request, with and without it interleaved, SQLite and PostgreSQL
 bench-audit: $(INSTALLED)
