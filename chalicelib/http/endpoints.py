@@ -126,3 +126,17 @@ def endpoint_of(handler: Callable[..., Any]) -> Endpoint | None:
     """The declaration ``@endpoint`` attached to ``handler`` (or to the view wrapping it), if any."""
     declared = getattr(handler, "endpoint", None)
     return declared if isinstance(declared, Endpoint) else None
+
+
+# The face of each routed path (``routes.register_endpoint`` fills it): answers given before any view
+# (Chalice's 405 for a method the path does not declare) take the path's face too.
+_FACE_OF_PATH: dict[str, str] = {}
+
+
+def register_face(path: str, face: str) -> None:
+    _FACE_OF_PATH[path] = face
+
+
+def face_of_path(path: str | None) -> str:
+    """The face of the route template ``path`` (JSON_FACE for one not routed)."""
+    return _FACE_OF_PATH.get(path or "", JSON_FACE)

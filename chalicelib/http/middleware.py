@@ -14,6 +14,7 @@ from contextvars import ContextVar
 
 from chalice.app import Request, Response
 
+from chalicelib.http.endpoints import FHIR_FACE, face_of_path
 from chalicelib.http.errors import METHOD_NOT_ALLOWED_CODE, METHOD_NOT_ALLOWED_MESSAGE, error_body
 from chalicelib.http.requests import principal_or_none, request_id_of
 from chalicelib.http.responses import json_response, with_base_headers
@@ -75,8 +76,18 @@ def method_not_allowed_in_our_shape(
         or body.get("Code") != CHALICE_METHOD_NOT_ALLOWED
     ):
         return response
+    allow = {"Allow": str(response.headers["Allow"])}
+    if face_of_path((request.context or {}).get("resourcePath")) == FHIR_FACE:
+        # A path of the FHIR face answers in its shape (chalicelib.fhir loads only then).
+        from chalicelib.fhir import outcome
+
+        return with_base_headers(
+            outcome.method_not_allowed_response(
+                METHOD_NOT_ALLOWED_CODE, METHOD_NOT_ALLOWED_MESSAGE, request_id_of(request), allow
+            )
+        )
     error = error_body(METHOD_NOT_ALLOWED_CODE, METHOD_NOT_ALLOWED_MESSAGE, request)
-    return with_base_headers(json_response(error, 405, {"Allow": str(response.headers["Allow"])}))
+    return with_base_headers(json_response(error, 405, allow))
 
 
 def bind_current_request(request: Request, get_response: Callable[[Request], Response]) -> Response:
