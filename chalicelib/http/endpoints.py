@@ -83,6 +83,8 @@ class Endpoint:
     request_body: str | None = None  # component schema name of a JSON body
     # The media types the body is accepted in (documented under each, with ``request_body``'s schema).
     request_media_types: tuple[str, ...] = (JSON,)
+    # False: the body may be left out (a FHIR search's form: no parameter lists every patient).
+    request_body_required: bool = True
     # How answers and errors are shaped (JSON_FACE or FHIR_FACE): every error of the route, those of
     # the wrapper (admission, unknown parameters, 500, 503) included, is rendered in this face.
     face: str = JSON_FACE
