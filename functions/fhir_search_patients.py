@@ -45,7 +45,7 @@ def fhir_search_patients(request: Request, *, audit: AuditContext) -> Response:
         raise ValidationFailed(
             "A continuation (_cursor) takes no other parameter", field=search.cursor.CURSOR
         )
-    wanted = search.continued(token, principal, secret) if token else search.parse_query(query)
+    wanted = search.continued(token, principal, secret) if token is not None else search.parse_query(query)
     page = search.run(wanted, ReadTransaction(audit=audit), bootstrap.settings())
-    plain = None if token else "&".join(f"{k}={v}" for k, v in sorted(query.items()))
+    plain = None if token is not None else "&".join(f"{k}={v}" for k, v in sorted(query.items()))
     return answers.fhir_response(search.bundle(request, wanted, page, principal, secret, plain))

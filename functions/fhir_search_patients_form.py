@@ -32,6 +32,7 @@ from chalicelib.service_layer.unit_of_work import ReadTransaction
     face=FHIR_FACE,
     request_body="FhirSearchForm",
     request_media_types=(FORM,),
+    request_body_required=False,
     query=(FHIR_FORMAT,),
     replies={200: Reply("One page of matching Patients", "FhirBundle", media_types=(FHIR_JSON,))},
     errors=(ValidationFailed, UnacceptableValue, NotSupported, PayloadTooLarge, UnsupportedMediaType),

@@ -106,3 +106,11 @@ def internal_error_response(code: str, message: str, request_id: str | None) -> 
     """A 500 that says nothing of the cause, as the JSON API's."""
     body = operation_outcome("exception", message, request_id, error_code=code, severity="fatal")
     return fhir_response(body, 500)
+
+
+def method_not_allowed_response(
+    code: str, message: str, request_id: str | None, headers: dict[str, str]
+) -> Response:
+    """Chalice's 405 for a method a FHIR path does not declare (with ``Allow``)."""
+    body = operation_outcome("not-supported", message, request_id, error_code=code)
+    return fhir_response(body, 405, headers)

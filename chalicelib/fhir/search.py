@@ -10,6 +10,7 @@ continuation (``chalicelib.fhir.cursor``): no patient data in any URL.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
@@ -28,7 +29,7 @@ from chalicelib.fhir.answers import base_url
 from chalicelib.fhir.patient import IDENTIFIER_SYSTEM, patient_resource
 from chalicelib.paging import DEFAULT_PER_PAGE, MAX_PER_PAGE
 from chalicelib.service_layer.unit_of_work import ReadTransaction
-from chalicelib.validation import MAX_ID, IntegerParameter, TextParameter
+from chalicelib.validation import MAX_ID, TIMESTAMP, IntegerParameter, TextParameter
 
 if TYPE_CHECKING:
     from chalice.app import Request
@@ -62,11 +63,36 @@ FORM = "application/x-www-form-urlencoded"
 # Declared query parameters of GET /fhir/Patient (with _format): none carries patient data.
 ID_QUERY = IntegerParameter("_id", 1, MAX_ID, "The patient's id (FHIR's _id).")
 COUNT_QUERY = IntegerParameter(COUNT, 1, MAX_PER_PAGE, "Patients per page.")
-LAST_UPDATED_QUERY = TextParameter(
-    "_lastUpdated",
-    48,
-    "Changed at or after a moment: `ge` and an ISO-8601 date or date-time, e.g. ge2026-01-31.",
-)
+LAST_UPDATED_PATTERN = "^ge" + TIMESTAMP.removeprefix("^")
+
+
+@dataclass(frozen=True)
+class LastUpdatedParameter:
+    """FHIR's ``_lastUpdated`` as the search service can answer it: ``ge`` and a moment."""
+
+    name: str = "_lastUpdated"
+    description: str = (
+        "Changed at or after a moment: `ge` and an ISO-8601 date or date-time, e.g. ge2026-01-31"
+        " (without an offset: UTC). Other prefixes are not supported."
+    )
+    max_length = 42
+
+    def parse(self, raw: str | None) -> str | None:
+        """The value as given (``_since`` takes the moment). Raises ValidationFailed off the pattern."""
+        if raw is None:
+            return None
+        if len(raw) > self.max_length or not re.fullmatch(LAST_UPDATED_PATTERN, raw):
+            raise ValidationFailed(
+                "_lastUpdated must be ge and an ISO-8601 date or date-time, e.g. ge2026-01-31",
+                field=self.name,
+            )
+        return raw
+
+    def json_schema(self) -> dict[str, Any]:
+        return {"type": "string", "maxLength": self.max_length, "pattern": LAST_UPDATED_PATTERN}
+
+
+LAST_UPDATED_QUERY = LastUpdatedParameter()
 CURSOR_QUERY = TextParameter(
     cursor.CURSOR,
     cursor.MAX_CURSOR_LENGTH,
@@ -162,7 +188,7 @@ def _form_search(values: Mapping[str, str]) -> FhirSearch:
         if system in criteria and criteria[system] != value:
             return FhirSearch(patient_id=-1, count=count)
         criteria[system] = value
-    raw_since = LAST_UPDATED_QUERY.parse(values.get(LAST_UPDATED_QUERY.name))
+    raw_since = values.get(LAST_UPDATED_QUERY.name)
     if raw_since is not None:
         criteria["updated_since"] = _since(raw_since)
     return _search(patient_id, criteria, count)

@@ -83,6 +83,8 @@ class Endpoint:
     request_body: str | None = None  # component schema name of a JSON body
     # The media types the body is accepted in (documented under each, with ``request_body``'s schema).
     request_media_types: tuple[str, ...] = (JSON,)
+    # False: the body may be left out (a FHIR search's form: no parameter lists every patient).
+    request_body_required: bool = True
     # How answers and errors are shaped (JSON_FACE or FHIR_FACE): every error of the route, those of
     # the wrapper (admission, unknown parameters, 500, 503) included, is rendered in this face.
     face: str = JSON_FACE
@@ -126,3 +128,17 @@ def endpoint_of(handler: Callable[..., Any]) -> Endpoint | None:
     """The declaration ``@endpoint`` attached to ``handler`` (or to the view wrapping it), if any."""
     declared = getattr(handler, "endpoint", None)
     return declared if isinstance(declared, Endpoint) else None
+
+
+# The face of each routed path (``routes.register_endpoint`` fills it): answers given before any view
+# (Chalice's 405 for a method the path does not declare) take the path's face too.
+_FACE_OF_PATH: dict[str, str] = {}
+
+
+def register_face(path: str, face: str) -> None:
+    _FACE_OF_PATH[path] = face
+
+
+def face_of_path(path: str | None) -> str:
+    """The face of the route template ``path`` (JSON_FACE for one not routed)."""
+    return _FACE_OF_PATH.get(path or "", JSON_FACE)

@@ -15,6 +15,7 @@ from typing import Any
 
 from chalice.app import Request, Response
 
+from chalicelib.http.endpoints import FHIR_FACE, face_of_path
 from chalicelib.http.errors import METHOD_NOT_ALLOWED_CODE, METHOD_NOT_ALLOWED_MESSAGE, error_body
 from chalicelib.http.requests import principal_or_none, request_id_of
 from chalicelib.http.responses import json_response, with_base_headers
@@ -22,7 +23,6 @@ from chalicelib.observability.metrics import metrics_batch, record_request
 from chalicelib.observability.structured_logging import log_context
 
 access_logger = logging.getLogger("telehealth.access")
-FHIR_PATH = "/fhir"  # the FHIR face's routes (chalicelib.fhir.answers.FHIR_PREFIX, not loaded here)
 CHALICE_METHOD_NOT_ALLOWED = "MethodNotAllowedError"
 
 # ``app.current_request`` is one attribute shared by every thread of a threaded
@@ -79,33 +79,27 @@ def method_not_allowed_in_our_shape(
         return response
     allow = {"Allow": str(response.headers["Allow"])}
     if is_fhir_request(request):
-        # Loaded by a FHIR client's 405 only: the JSON routes' cold start never pays for it.
-        from chalicelib.fhir.answers import fhir_response
-        from chalicelib.fhir.outcome import operation_outcome
+        # A path of the FHIR face, or a FHIR client, answers in its shape (chalicelib.fhir loads only then).
+        from chalicelib.fhir import outcome
 
-        outcome = operation_outcome(
-            "not-supported",
-            METHOD_NOT_ALLOWED_MESSAGE,
-            request_id_of(request),
-            error_code=METHOD_NOT_ALLOWED_CODE,
+        return with_base_headers(
+            outcome.method_not_allowed_response(
+                METHOD_NOT_ALLOWED_CODE, METHOD_NOT_ALLOWED_MESSAGE, request_id_of(request), allow
+            )
         )
-        return with_base_headers(fhir_response(outcome, 405, allow))
     error = error_body(METHOD_NOT_ALLOWED_CODE, METHOD_NOT_ALLOWED_MESSAGE, request)
     return with_base_headers(json_response(error, 405, allow))
 
 
 def is_fhir_request(request: Request) -> bool:
-    """A request of the FHIR face's paths, or from a client asking for FHIR's JSON: its refusals
-    before any view are OperationOutcomes. (API Gateway's own answers go by Accept alone.)"""
+    """A path of the FHIR face, or a client whose Accept asks for FHIR's JSON first (as API
+    Gateway's own answers go by): its 405 is an OperationOutcome."""
+    if face_of_path((request.context or {}).get("resourcePath")) == FHIR_FACE:
+        return True
     from chalicelib.http.gateway_responses import wants_fhir  # a 405's only: not on the cold path
 
-    resource_path = str((request.context or {}).get("resourcePath") or "")
     headers: Any = request.headers or {}
-    return (
-        resource_path == FHIR_PATH
-        or resource_path.startswith(f"{FHIR_PATH}/")
-        or wants_fhir(headers.get("accept"))
-    )
+    return wants_fhir(headers.get("accept"))
 
 
 def bind_current_request(request: Request, get_response: Callable[[Request], Response]) -> Response:

@@ -135,7 +135,7 @@ def _operation_object(path: str, operation_id: str, declared: Endpoint, scope: s
         result["parameters"] = parameters
     if declared.request_body:
         result["requestBody"] = {
-            "required": True,
+            "required": declared.request_body_required,
             "description": f"{_body_kind(declared)} of at most {bootstrap.settings().max_body_bytes} bytes.",
             "content": {
                 media_type: {"schema": ref(declared.request_body)}

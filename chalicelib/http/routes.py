@@ -30,7 +30,7 @@ from chalicelib.errors import (
     RateLimited,
     SchemaNotMigrated,
 )
-from chalicelib.http.endpoints import JSON_FACE, endpoint_of
+from chalicelib.http.endpoints import JSON_FACE, endpoint_of, register_face
 from chalicelib.http.errors import error_response, internal_error_response
 from chalicelib.http.middleware import current_request
 from chalicelib.http.requests import (
@@ -75,6 +75,7 @@ def register_endpoint(app: Chalice, handler: Handler, *, authorizer: ChaliceAuth
             return call_audited(declared.audit, handler, request, path_params, declared.scope)
         return call_handler(handler, request, path_params, declared.scope, given)
 
+    register_face(declared.path, declared.face)
     app.route(
         declared.path,
         methods=[declared.method],

@@ -224,3 +224,24 @@ def test_conditional_create(client: Any) -> None:
     # a parameter it cannot match on is refused
     refused = create(client, JOHN, **{"If-None-Exist": "birthdate=1980-01-01"})
     outcome(refused, 422, "not-supported")
+
+
+def test_a_method_a_fhir_path_does_not_declare_is_an_operation_outcome(client: Any) -> None:
+    response = fhir_call(client, "PATCH", "/fhir/Patient/1")
+
+    outcome(response, 405, "not-supported")
+    assert set(response.headers["Allow"].replace(" ", "").split(",")) == {"GET", "PUT", "DELETE"}
+
+
+def test_fhir_changes_send_the_same_notifications(client: Any) -> None:
+    # GIVEN a patient created, then updated, through the FHIR face
+    patient_id = validated(create(client), "Patient")["id"]
+    resource = {**fhir_patient("Jane Smith", JANE["email"], JANE["phone"]), "id": patient_id}
+    fhir_call(client, "PUT", f"/fhir/Patient/{patient_id}", resource)
+
+    # WHEN its notifications are listed through the JSON API
+    listed = client.http.get(f"/patients/{patient_id}/notifications", headers=JSON_AUTH).json_body
+
+    # THEN they are the JSON API's: one per change
+    events = sorted(n["event"] for n in listed["notifications"])
+    assert events == ["patient.created", "patient.updated"]
