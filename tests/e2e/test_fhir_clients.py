@@ -164,3 +164,7 @@ def test_fhirpy_reads_the_capability_statement_then_creates_reads_updates_search
     # AND without the token it is refused before any handler, as an OperationOutcome
     with pytest.raises(AuthorizationError, match="OperationOutcome"):
         SyncFHIRClient(fhir_base).reference("Patient", patient.id).to_resource()
+    # AND a resource type not served is the gateway's unknown route, as an OperationOutcome too
+    with pytest.raises(ResourceNotFound) as unknown:
+        client.reference("Observation", "1").to_resource()
+    assert json.loads(str(unknown.value))["issue"][0]["code"] == "not-found"
