@@ -42,7 +42,8 @@ def fhir_search_patients(request: Request, *, audit: AuditContext) -> Response:
     token = query.pop(search.cursor.CURSOR, None)
     query.pop(FHIR_FORMAT.name, None)
     if token is not None and query:
-        raise ValidationFailed(
+        # The document cannot say that _cursor excludes the others: a 422, as for any such rule.
+        raise UnacceptableValue(
             "A continuation (_cursor) takes no other parameter", field=search.cursor.CURSOR
         )
     wanted = search.continued(token, principal, secret) if token is not None else search.parse_query(query)

@@ -31,7 +31,7 @@ from chalicelib.validation import PATIENT_ID
     tag=FHIR_TAG,
     face=FHIR_FACE,
     path_parameters={"patient_id": PATIENT_ID},
-    request_body="FhirPatientInput",
+    request_body="FhirPatientUpdate",
     request_media_types=(FHIR_JSON, JSON),
     query=(FHIR_FORMAT,),
     headers=(FHIR_IF_MATCH_PARAMETER,),

@@ -18,7 +18,7 @@ import os
 import time
 from typing import Any
 
-from chalicelib.errors import ValidationFailed
+from chalicelib.errors import UnacceptableValue
 
 CURSOR = "_cursor"
 LIFETIME_SECONDS = 3600
@@ -43,12 +43,13 @@ def seal(state: dict[str, Any], principal: str, secret: bytes) -> str:
 
 
 def unseal(token: str, principal: str, secret: bytes) -> dict[str, Any]:
-    """The state ``seal`` sealed for ``principal``. Raises ValidationFailed for a continuation that
-    this server did not write, for another principal, or that expired."""
+    """The state ``seal`` sealed for ``principal``. Raises UnacceptableValue (a 422: the document
+    cannot tell a continuation's validity) for one this server did not write, for another
+    principal, or that expired."""
     from cryptography.exceptions import InvalidTag
     from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-    refused = ValidationFailed("This continuation is not valid (any more): search again", field=CURSOR)
+    refused = UnacceptableValue("This continuation is not valid (any more): search again", field=CURSOR)
     if len(token) > MAX_CURSOR_LENGTH or not token.isascii():
         raise refused
     try:

@@ -16,10 +16,12 @@ of another system, an identifier of another system…) has no place in the model
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, Any
 
-from chalicelib.errors import MalformedRequest, NotSupported, ValidationFailed
+from chalicelib.errors import MalformedRequest, NotSupported, UnacceptableValue, ValidationFailed
 from chalicelib.shapes import iso_utc
+from chalicelib.validation import VISIBLE_TEXT
 
 if TYPE_CHECKING:
     from chalicelib.storage.models import Patient, PatientRecord
@@ -34,6 +36,10 @@ SERVER_META = frozenset({"versionId", "lastUpdated"})
 NAME_ELEMENTS = frozenset({"text", "family", "given"})
 TELECOM_ELEMENTS = frozenset({"system", "value"})
 TELECOM_SYSTEMS = ("email", "phone")
+# The parts of a name, joined, fit the name's 200 characters: 4 x 24 + 100 + 4 spaces.
+FAMILY_MAX_LENGTH = 100
+GIVEN_MAX_LENGTH = 24
+GIVEN_MAX_COUNT = 4
 
 
 def patient_resource(patient: Patient | PatientRecord) -> dict[str, Any]:
@@ -91,7 +97,8 @@ def _check_id(value: Any, url_id: str | None) -> None:
             "Patient.id is required in an update, and must be the id in the URL", field="Patient.id"
         )
     if value != url_id:
-        raise ValidationFailed("Patient.id must be the id in the URL", field="Patient.id")
+        # FHIR says 400; a 422 here, as for every value the document admits and a rule refuses.
+        raise UnacceptableValue("Patient.id must be the id in the URL", field="Patient.id")
 
 
 def _check_meta(meta: Any) -> None:
@@ -120,7 +127,7 @@ def _check_identifiers(identifiers: Any, url_id: str | None) -> None:
                 field="Patient.identifier",
             )
         if set(identifier) - {"system", "value"} or identifier.get("value") != url_id:
-            raise ValidationFailed(
+            raise UnacceptableValue(
                 f"The {IDENTIFIER_SYSTEM} identifier is the server's: its value is the patient's id",
                 field="Patient.identifier",
             )
@@ -148,7 +155,7 @@ def _name(names: Any) -> str | None:
         if parts is None:
             raise ValidationFailed("Patient.name needs text, or family and/or given", field="Patient.name")
         return parts
-    if parts is not None and parts != text:
+    if parts is not None and parts != text:  # (NotSupported: a 422 too)
         raise NotSupported(
             "name.text and name.family/given disagree: this server keeps one string (send text alone)",
             field="Patient.name",
@@ -159,15 +166,29 @@ def _name(names: Any) -> str | None:
 
 
 def _joined_parts(name: dict[str, Any]) -> str | None:
-    """The given names then the family name, joined by spaces; None when neither is sent."""
+    """The given names then the family name, joined by spaces; None when neither is sent. Each part
+    is bounded (``FAMILY_MAX``, ``GIVEN_MAX``…) so that the joined name fits the name's limit."""
     given = name.get("given", [])
     family = name.get("family")
-    if not isinstance(given, list) or not all(isinstance(part, str) for part in given):
-        raise ValidationFailed("name.given must be an array of strings", field="Patient.name")
-    if family is not None and not isinstance(family, str):
-        raise ValidationFailed("name.family must be a string", field="Patient.name")
+    if not isinstance(given, list) or not all(_part(word, GIVEN_MAX_LENGTH) for word in given):
+        raise ValidationFailed(
+            f"name.given must be 1 to {GIVEN_MAX_COUNT} strings of at most {GIVEN_MAX_LENGTH} characters,"
+            " each with a visible one",
+            field="Patient.name",
+        )
+    if len(given) > GIVEN_MAX_COUNT or ("given" in name and not given):
+        raise ValidationFailed(f"name.given must hold 1 to {GIVEN_MAX_COUNT} names", field="Patient.name")
+    if family is not None and not _part(family, FAMILY_MAX_LENGTH):
+        raise ValidationFailed(
+            f"name.family must be a string of at most {FAMILY_MAX_LENGTH} characters with a visible one",
+            field="Patient.name",
+        )
     words = [*given, *([family] if family is not None else [])]
-    return " ".join(words) if words else None
+    return " ".join(word.strip() for word in words) if words else None
+
+
+def _part(value: Any, max_length: int) -> bool:
+    return isinstance(value, str) and 0 < len(value) <= max_length and bool(re.fullmatch(VISIBLE_TEXT, value))
 
 
 def _telecom(points: Any) -> dict[str, Any]:

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from chalicelib.fhir.patient import IDENTIFIER_SYSTEM
-from chalicelib.fhir.search import FORM_PARAMETERS
+from chalicelib.fhir.patient import FAMILY_MAX_LENGTH, GIVEN_MAX_COUNT, GIVEN_MAX_LENGTH, IDENTIFIER_SYSTEM
+from chalicelib.fhir.search import form_schema
+from chalicelib.patients.fields import EMAIL, NAME, PHONE
+from chalicelib.validation import VISIBLE_TEXT
 
 
 def _ref(name: str) -> dict[str, str]:
@@ -20,6 +22,72 @@ def _ref(name: str) -> dict[str, str]:
 
 FHIR_ID = {"type": "string", "pattern": "^[1-9][0-9]*$"}
 INSTANT = {"type": "string", "format": "date-time"}
+
+
+def _telecom_item(system: str, value: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "required": ["system", "value"],
+        "properties": {"system": {"const": system}, "value": value},
+    }
+
+
+def _patient_input() -> dict[str, Any]:
+    """The Patient a create or update takes, with the patient fields' own rules on its values."""
+    name_text = NAME.json_schema()
+    part = {"type": "string", "minLength": 1, "pattern": VISIBLE_TEXT}
+    email_item = _telecom_item("email", EMAIL.json_schema())
+    phone_item = _telecom_item("phone", {**PHONE.json_schema(), "type": "string"})
+    return {
+        "type": "object",
+        "description": "A FHIR Patient: one `name` (`text`, or `given` and `family`, joined with spaces),"
+        " `telecom` with one `email` and at most one `phone`. Any other element is refused with a 422"
+        " `not-supported` OperationOutcome, never dropped.",
+        "required": ["resourceType", "name", "telecom"],
+        "properties": {
+            "resourceType": {"const": "Patient"},
+            "id": {"type": "string"},
+            "meta": {"type": "object"},
+            "identifier": {"type": "array", "items": {"type": "object"}},
+            "name": {
+                "type": "array",
+                "minItems": 1,
+                "maxItems": 1,
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "text": name_text,
+                        "family": {**part, "maxLength": FAMILY_MAX_LENGTH},
+                        "given": {
+                            "type": "array",
+                            "minItems": 1,
+                            "maxItems": GIVEN_MAX_COUNT,
+                            "items": {**part, "maxLength": GIVEN_MAX_LENGTH},
+                        },
+                    },
+                    "anyOf": [{"required": ["text"]}, {"required": ["family"]}, {"required": ["given"]}],
+                },
+            },
+            "telecom": {
+                "type": "array",
+                "items": {"oneOf": [email_item, phone_item]},
+                "allOf": [
+                    {"contains": email_item, "minContains": 1, "maxContains": 1},
+                    {"contains": phone_item, "minContains": 0, "maxContains": 1},
+                ],
+            },
+        },
+        "examples": [
+            {
+                "resourceType": "Patient",
+                "name": [{"text": "Jane Doe"}],
+                "telecom": [
+                    {"system": "email", "value": "jane.doe@example.com"},
+                    {"system": "phone", "value": "+1 415 555 0100"},
+                ],
+            }
+        ],
+    }
 
 
 def fhir_schemas() -> dict[str, Any]:
@@ -61,47 +129,13 @@ def fhir_schemas() -> dict[str, Any]:
             "required": ["system", "value"],
             "properties": {"system": {"enum": ["email", "phone"]}, "value": {"type": "string"}},
         },
-        "FhirPatientInput": {
-            "type": "object",
-            "description": "A FHIR Patient: `name` (one HumanName: `text`, or `given` and `family`, joined),"
-            " `telecom` (one `email`, at most one `phone`). On update, `id` must be the URL's. Any other"
-            " element is refused with a 422 `not-supported` OperationOutcome.",
-            "required": ["resourceType"],
-            "properties": {
-                "resourceType": {"const": "Patient"},
-                "id": {"type": "string"},
-                "name": {
-                    "type": "array",
-                    "maxItems": 1,
-                    "items": {
-                        "type": "object",
-                        "properties": {
-                            "text": {"type": "string"},
-                            "family": {"type": "string"},
-                            "given": {"type": "array", "items": {"type": "string"}},
-                        },
-                    },
-                },
-                "telecom": {"type": "array", "items": _ref("FhirContactPoint")},
-            },
-            "examples": [
-                {
-                    "resourceType": "Patient",
-                    "name": [{"text": "Jane Doe"}],
-                    "telecom": [
-                        {"system": "email", "value": "jane.doe@example.com"},
-                        {"system": "phone", "value": "+1 415 555 0100"},
-                    ],
-                }
-            ],
+        "FhirPatientInput": _patient_input(),
+        "FhirPatientUpdate": {
+            "allOf": [_ref("FhirPatientInput"), {"required": ["id"]}],
+            "description": "The whole patient: `id` is the URL's (another is a 422), and a phone left"
+            " out is cleared.",
         },
-        "FhirSearchForm": {
-            "type": "object",
-            "description": "FHIR search parameters, in the form body: they carry patient data, which"
-            " never goes in a URL.",
-            "properties": {name: {"type": "string"} for name in FORM_PARAMETERS},
-            "additionalProperties": False,
-        },
+        "FhirSearchForm": form_schema(),
         "FhirBundle": {
             "type": "object",
             "description": "A searchset Bundle: its `next` link is an opaque continuation (no patient data).",

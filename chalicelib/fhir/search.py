@@ -11,7 +11,8 @@ continuation (``chalicelib.fhir.cursor``): no patient data in any URL.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlencode
@@ -21,6 +22,7 @@ from chalicelib.errors import (
     NotSupported,
     PatientNotFound,
     PayloadTooLarge,
+    UnacceptableValue,
     UnsupportedMediaType,
     ValidationFailed,
 )
@@ -109,10 +111,12 @@ class FhirSearch:
     criteria: Mapping[str, Any] = field(default_factory=dict)
     count: int | None = None
     after: int = 0
+    # From a form (or its continuation): the search service's refusals are 422s (``parse_form``).
+    from_form: bool = False
 
     def state(self, after: int) -> dict[str, Any]:
         """What a continuation seals: this search from ``after`` on."""
-        return {"c": dict(self.criteria), "n": self.count, "a": after}
+        return {"c": dict(self.criteria), "n": self.count, "a": after, "f": self.from_form}
 
 
 @dataclass(frozen=True)
@@ -131,9 +135,54 @@ def parse_query(query: Mapping[str, str]) -> FhirSearch:
     return _search(patient_id, criteria, count)
 
 
+def form_schema() -> dict[str, Any]:
+    """The form body's schema: each parameter's value as the search service checks it."""
+    from chalicelib.patients.search import EMAIL_QUERY, NAME_QUERY, PHONE_QUERY
+
+    # name, family and given are joined into one name query, which must fit its 200 characters.
+    words = {**NAME_QUERY.json_schema(), "minLength": 2, "maxLength": 66}
+    own_id = "[1-9][0-9]{0,17}"
+    return {
+        "type": "object",
+        "description": "FHIR search parameters, in the form body: they carry patient data, which never"
+        " goes in a URL. A value the document admits and a rule refuses is a 422.",
+        "properties": {
+            "_id": {"type": "string", "pattern": f"^{own_id}$"},
+            "_lastUpdated": LAST_UPDATED_QUERY.json_schema(),
+            COUNT: {"type": "string", "pattern": "^(100|[1-9][0-9]?)$"},
+            "identifier": {"type": "string", "pattern": f"^(({re.escape(IDENTIFIER_SYSTEM)})?[|])?{own_id}$"},
+            "name": words,
+            "family": words,
+            "given": words,
+            "email": EMAIL_QUERY.json_schema(),
+            "phone": {**PHONE_QUERY.json_schema(), "type": "string"},
+            "telecom": {"type": "string", "minLength": 1, "maxLength": 260},
+        },
+        "additionalProperties": False,
+    }
+
+
 def parse_form(raw: bytes | str | None, content_type: str | None, max_bytes: int) -> FhirSearch:
-    """The form body of POST /fhir/Patient/_search. Raises UnsupportedMediaType, ValidationFailed
-    (a malformed value), NotSupported (a parameter, modifier, repetition or list not implemented)."""
+    """The form body of POST /fhir/Patient/_search. Raises UnsupportedMediaType, PayloadTooLarge,
+    UnacceptableValue (a value refused: a form's values are strings the document cannot describe
+    whole), NotSupported (a parameter, modifier, repetition or list not implemented)."""
+    with values_refused_as_unacceptable():
+        return _parse_form(raw, content_type, max_bytes)
+
+
+@contextmanager
+def values_refused_as_unacceptable() -> Iterator[None]:
+    """A form's value refused by a rule (the parameters' or the search service's) is a 422: the
+    form's schema cannot say all those rules, so the refusal never contradicts the document."""
+    try:
+        yield
+    except UnacceptableValue:
+        raise
+    except ValidationFailed as refused:
+        raise UnacceptableValue(refused.message, field=refused.field) from None
+
+
+def _parse_form(raw: bytes | str | None, content_type: str | None, max_bytes: int) -> FhirSearch:
     media_type = (content_type or FORM).split(";", 1)[0].strip().lower()
     if media_type != FORM:
         raise UnsupportedMediaType(f"Content-Type must be {FORM}")
@@ -174,7 +223,7 @@ def _form_search(values: Mapping[str, str]) -> FhirSearch:
     if "identifier" in values:
         own = IntegerParameter("identifier", 1, MAX_ID, "").parse(own_identifier(values["identifier"]))
         if patient_id is not None and own != patient_id:
-            return FhirSearch(patient_id=-1, count=count)  # two different ids: nothing matches
+            raise NotSupported("_id and identifier name two patients", field="identifier")
         patient_id = own
     criteria: dict[str, Any] = {}
     words = [values[name] for name in NAME_PARAMETERS if name in values]
@@ -186,20 +235,22 @@ def _form_search(values: Mapping[str, str]) -> FhirSearch:
     if "telecom" in values:
         system, value = _telecom_token(values["telecom"])
         if system in criteria and criteria[system] != value:
-            return FhirSearch(patient_id=-1, count=count)
+            raise NotSupported(f"telecom and {system} name two values: give one", field="telecom")
         criteria[system] = value
     raw_since = values.get(LAST_UPDATED_QUERY.name)
     if raw_since is not None:
         criteria["updated_since"] = _since(raw_since)
-    return _search(patient_id, criteria, count)
+    return _search(patient_id, criteria, count, from_form=True)
 
 
-def _search(patient_id: int | None, criteria: Mapping[str, Any], count: int | None) -> FhirSearch:
+def _search(
+    patient_id: int | None, criteria: Mapping[str, Any], count: int | None, *, from_form: bool = False
+) -> FhirSearch:
     if patient_id is not None and criteria:
         raise NotSupported(
             "_id and identifier combine with no other search parameter but _count", field="_id"
         )
-    return FhirSearch(patient_id=patient_id, criteria=criteria, count=count)
+    return FhirSearch(patient_id=patient_id, criteria=criteria, count=count, from_form=from_form)
 
 
 def _since(raw: str) -> str:
@@ -221,7 +272,12 @@ def _telecom_token(token: str) -> tuple[str, str]:
 def continued(token: str, principal: str, secret: bytes) -> FhirSearch:
     """The search a ``next`` link's continuation carries. Raises ValidationFailed."""
     state = cursor.unseal(token, principal, secret)
-    return FhirSearch(criteria=state.get("c") or {}, count=state.get("n"), after=int(state.get("a") or 0))
+    return FhirSearch(
+        criteria=state.get("c") or {},
+        count=state.get("n"),
+        after=int(state.get("a") or 0),
+        from_form=bool(state.get("f")),
+    )
 
 
 def run(search: FhirSearch, reads: ReadTransaction, settings: Settings) -> FhirPage:
@@ -230,8 +286,6 @@ def run(search: FhirSearch, reads: ReadTransaction, settings: Settings) -> FhirP
     if search.patient_id is not None:
         from chalicelib.patients import service as patients
 
-        if search.patient_id < 1:
-            return FhirPage((), None)
         try:
             found = patients.get_patient(
                 reads, str(search.patient_id), durable_audit=settings.durable_read_audit
@@ -243,12 +297,13 @@ def run(search: FhirSearch, reads: ReadTransaction, settings: Settings) -> FhirP
     if search.criteria:
         from chalicelib.patients import search as patient_search
 
-        page = patient_search.search_patients(
-            reads,
-            {**search.criteria, "per_page": per_page, "after": search.after},
-            phone_region=settings.phone_default_region,
-            durable_audit=settings.durable_read_audit,
-        )
+        with values_refused_as_unacceptable() if search.from_form else nullcontext():
+            page = patient_search.search_patients(
+                reads,
+                {**search.criteria, "per_page": per_page, "after": search.after},
+                phone_region=settings.phone_default_region,
+                durable_audit=settings.durable_read_audit,
+            )
         return FhirPage(page.patients, page.next_after)
     from chalicelib.patients import service as patients
 

@@ -45,6 +45,7 @@ from chalicelib.http.endpoints import (
 )
 from chalicelib.http.errors import INTERNAL_ERROR_CODE, status_for
 from chalicelib.http.gateway_responses import UNAUTHORIZED_BODY, UNAUTHORIZED_STATUS
+from chalicelib.http.openapi_headers import FHIR_ETAG_HEADER
 from chalicelib.http.openapi_schemas import ERROR_DESCRIPTIONS, ERROR_HEADERS, component_schemas, ref
 from chalicelib.scopes import ALL_SCOPES
 from chalicelib.validation import IntegerParameter, QueryParameter
@@ -237,4 +238,6 @@ def _error_object(status: int, codes: list[str], face: str) -> dict[str, Any]:
     }
     if status in ERROR_HEADERS:
         result["headers"] = ERROR_HEADERS[status]
+    if face == FHIR_FACE and status == 412:  # the current version, as FHIR writes it
+        result["headers"] = {"ETag": {**FHIR_ETAG_HEADER["ETag"], "required": True}}
     return result

@@ -186,8 +186,8 @@ def test_update_with_if_match_and_412_on_a_stale_version(client: Any) -> None:
     assert telecom_of(resource) == {"email": JANE["email"]}
     outcome(stale, 412, "conflict")
     assert stale.headers["ETag"] == 'W/"2"'
-    # an id in the body that is not the URL's, or none
-    outcome(fhir_call(client, "PUT", path, {**renamed, "id": "999"}), 400, "invalid")
+    # an id in the body that is not the URL's (422: FHIR says 400, the document cannot), or none
+    outcome(fhir_call(client, "PUT", path, {**renamed, "id": "999"}), 422, "invalid")
     outcome(fhir_call(client, "PUT", path, fhir_patient("A B", JANE["email"])), 400, "invalid")
     outcome(fhir_call(client, "PUT", path, renamed, {"If-Match": "version 2"}), 400, "invalid")
 
