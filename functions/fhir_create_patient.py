@@ -63,14 +63,14 @@ ANSWER_HEADERS = {**FHIR_ETAG_HEADER, **FHIR_LOCATION_HEADER}
     ),
 )
 def fhir_create_patient(request: Request, *, audit: AuditContext) -> Response:
-    from chalicelib.fhir import answers, patient, requests, search
+    from chalicelib.fhir import answers, patient, requests, searchset
 
     requests.check_format(request)
     fields = patient.patient_fields(requests.read_resource(request))
     settings = bootstrap.patient_settings()
     condition = request.headers.get(requests.IF_NONE_EXIST)
     if condition is not None:
-        existing = search.match_for_create(condition, audit, bootstrap.settings())
+        existing = searchset.match_for_create(condition, audit, bootstrap.settings())
         if existing is not None:
             return answers.patient_answer(request, existing, 200)
     key = idempotency_key(

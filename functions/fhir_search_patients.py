@@ -34,7 +34,7 @@ def query_parameters() -> tuple[QueryParameter, ...]:
     errors=(ValidationFailed, UnacceptableValue, NotSupported, PatientDataInUrl),
 )
 def fhir_search_patients(request: Request, *, audit: AuditContext) -> Response:
-    from chalicelib.fhir import answers, requests, search
+    from chalicelib.fhir import answers, requests, search, searchset
 
     requests.check_format(request)
     query = dict(request.query_params or {})
@@ -47,6 +47,6 @@ def fhir_search_patients(request: Request, *, audit: AuditContext) -> Response:
             "A continuation (_cursor) takes no other parameter", field=search.cursor.CURSOR
         )
     wanted = search.continued(token, principal, secret) if token is not None else search.parse_query(query)
-    page = search.run(wanted, ReadTransaction(audit=audit), bootstrap.settings())
+    page = searchset.run(wanted, ReadTransaction(audit=audit), bootstrap.settings())
     plain = None if token is not None else "&".join(f"{k}={v}" for k, v in sorted(query.items()))
-    return answers.fhir_response(search.bundle(request, wanted, page, principal, secret, plain))
+    return answers.fhir_response(searchset.bundle(request, wanted, page, principal, secret, plain))

@@ -38,11 +38,11 @@ from chalicelib.service_layer.unit_of_work import ReadTransaction
     errors=(ValidationFailed, UnacceptableValue, NotSupported, PayloadTooLarge, UnsupportedMediaType),
 )
 def fhir_search_patients_form(request: Request, *, audit: AuditContext) -> Response:
-    from chalicelib.fhir import answers, requests, search
+    from chalicelib.fhir import answers, requests, search, searchset
 
     requests.check_format(request)
     settings = bootstrap.settings()
     wanted = search.parse_form(request.raw_body, request.headers.get("content-type"), settings.max_body_bytes)
-    page = search.run(wanted, ReadTransaction(audit=audit), settings)
+    page = searchset.run(wanted, ReadTransaction(audit=audit), settings)
     principal, secret = principal_of(request), bootstrap.patient_settings().idempotency_key_secret
-    return answers.fhir_response(search.bundle(request, wanted, page, principal, secret, None))
+    return answers.fhir_response(searchset.bundle(request, wanted, page, principal, secret, None))

@@ -8,6 +8,9 @@ the JSON routes' cold start never pays for it (``tests/deploy/test_cold_start_im
 - ``answers``: the media type, links and headers of FHIR answers;
 - ``patient``: the mapping between a patient and a FHIR ``Patient``;
 - ``outcome``: domain errors as ``OperationOutcome``s;
-- ``search``: search parameters, the opaque continuation, the ``searchset`` Bundle;
+- ``search``, ``cursor``, ``searchset``: search parameters, the sealed continuation, a search run
+  on the JSON API's services and its ``searchset`` Bundle;
+- ``requests``: the format asked for, the body, FHIR's ``If-Match``;
+- ``schemas``: the FHIR routes' schemas in the OpenAPI document;
 - ``capability``: the ``CapabilityStatement`` of ``GET /fhir/metadata``.
 """
