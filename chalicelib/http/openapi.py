@@ -226,12 +226,16 @@ def _outcome_codes(codes: list[str]) -> dict[str, Any]:
 
 def _error_object(status: int, codes: list[str], face: str) -> dict[str, Any]:
     schema = {"allOf": [ref("Error"), {"properties": {"code": {"enum": codes}}}]}
+    outcome_schema = {"allOf": [ref("OperationOutcome"), _outcome_codes(codes)]}
     content: dict[str, Any] = {JSON: {"schema": schema}}
-    if face == FHIR_FACE:
-        # Every error of a FHIR route is an OperationOutcome (its issue code from the same table);
-        # a 401 given by the gateway, before any route, is in the gateway's shape.
-        outcome = {FHIR_JSON: {"schema": {"allOf": [ref("OperationOutcome"), _outcome_codes(codes)]}}}
-        content = {**outcome, **content} if status == UNAUTHORIZED_STATUS else outcome
+    if status == UNAUTHORIZED_STATUS:
+        # Given by the gateway, before any route, on either face: its body template chosen by the
+        # request's Accept (an OperationOutcome for a FHIR client), its Content-Type always JSON
+        # (chalicelib.http.gateway_responses).
+        content = {JSON: {"schema": {"oneOf": [schema, outcome_schema]}}}
+    elif face == FHIR_FACE:
+        # Every other error of a FHIR route is an OperationOutcome (its issue code from the same table).
+        content = {FHIR_JSON: {"schema": outcome_schema}}
     result: dict[str, Any] = {
         "description": f"{ERROR_DESCRIPTIONS.get(status, 'Error')}: " + ", ".join(f"`{c}`" for c in codes),
         "content": content,

@@ -20,6 +20,7 @@ from chalicelib.http.gateway_responses import (
     fhir_outcome,
     wants_fhir,
 )
+from tests.helpers.api import assert_documented, get_document
 from tests.helpers.databases import sqlite_only
 from tests.helpers.tokens import AUTH
 
@@ -88,6 +89,24 @@ def test_a_refused_token_is_a_login_outcome_for_a_fhir_client(client: Any, heade
     (issue,) = outcome_of(response).issue
     assert (issue.severity, issue.code) == ("error", "login")
     assert issue.diagnostics.startswith(UNAUTHORIZED_BODY["message"])
+
+
+@pytest.mark.parametrize(
+    ("path", "template"),
+    [("/fhir/Patient/1", "/fhir/Patient/{patient_id}"), ("/patients/1", "/patients/{patient_id}")],
+)
+@pytest.mark.parametrize("headers", [FHIR_ACCEPT, {}], ids=["fhir-client", "other-client"])
+@sqlite_only
+def test_the_gateway_401_is_the_documented_one(
+    client: Any, path: str, template: str, headers: dict[str, str]
+) -> None:
+    # GIVEN the published document; WHEN a client without a token reads, on either face
+    document = get_document(client)
+    response = client.http.get(path, headers=headers)
+
+    # THEN the gateway's 401, in whichever body its Accept chose, is what the document says
+    assert response.status_code == 401
+    assert_documented(document, template, "get", response)
 
 
 @sqlite_only
