@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: install run flower test test-fast lint migrate browser smoke bench-baseline bench-local bench-lists bench-search bench-rate-limit package bench-cold-start bench-audit bench-disclosures bench-notifications
+.PHONY: install run flower test test-fast lint migrate browser smoke bench-baseline bench-local bench-lists bench-search bench-rate-limit package bench-cold-start bench-audit bench-disclosures bench-notifications bench-fhir
 
 $(INSTALLED): requirements.txt requirements-worker.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -81,9 +81,13 @@ package: $(INSTALLED)
 smoke:
 	@$(PYTHON) -m scripts.smoke $(SMOKE_ARGS)
 
-## bench-cold-start: cold start of GET /patients/{id} as Lambda runs it, against a minimal Chalice app
+## bench-fhir: p50/p99 of a warm GET /fhir/Patient/{id} against GET /patients/{id}, interleaved, SQLite and PostgreSQL
+bench-fhir: $(INSTALLED)
+	$(BIN)/python -m bench.fhir_reads $(BENCH_ARGS)
+
+## bench-cold-start: cold start of GET /patients/{id} as Lambda runs it, against a minimal Chalice app, and of GET /fhir/Patient/{id} (BENCH_ARGS="--against main": and main's JSON read)
 bench-cold-start: $(INSTALLED)
-	$(BIN)/python -m bench.cold_start
+	$(BIN)/python -m bench.cold_start $(BENCH_ARGS)
 
 ## bench-audit: what the audit trail adds per request, with and without it interleaved, SQLite and PostgreSQL
 bench-audit: $(INSTALLED)

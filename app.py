@@ -23,6 +23,14 @@ from chalicelib.http.startup import check_settings_at_startup, started_as_chalic
 from chalicelib.observability.structured_logging import configure_logging
 from functions.create_patient import create_patient
 from functions.delete_patient import delete_patient
+from functions.fhir_create_patient import fhir_create_patient
+from functions.fhir_delete_patient import fhir_delete_patient
+from functions.fhir_get_metadata import fhir_get_metadata
+from functions.fhir_read_patient import fhir_read_patient
+from functions.fhir_search_patients import fhir_search_patients
+from functions.fhir_search_patients_form import fhir_search_patients_form
+from functions.fhir_update_patient import fhir_update_patient
+from functions.fhir_vread_patient import fhir_vread_patient
 from functions.get_docs_asset import get_docs_asset
 from functions.get_docs_page import get_docs_page
 from functions.get_health import get_health
@@ -63,6 +71,14 @@ for handler in (
     get_patient,
     update_patient,
     delete_patient,
+    # The same patients as FHIR R4 resources (the FHIR face: chalicelib.fhir, loaded on first use).
+    fhir_create_patient,
+    fhir_search_patients,
+    fhir_search_patients_form,
+    fhir_read_patient,
+    fhir_vread_patient,
+    fhir_update_patient,
+    fhir_delete_patient,
     # Delivery status of the notifications a change produced: ids and states, no patient data.
     list_patient_notifications,
     list_notifications,
@@ -73,6 +89,7 @@ for handler in (
     get_notification_counts,
     # Public, no token: the API's description, its browser view and its health.
     get_openapi_document,
+    fhir_get_metadata,
     get_health,
     get_docs_page,
     get_docs_asset,

@@ -71,6 +71,25 @@ class NotificationNotFound(DomainError):
         super().__init__("Notification not found")
 
 
+class VersionNotFound(DomainError):
+    """A version of a patient that is not its current one: only the current version is kept."""
+
+    code = "version_not_found"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "No such version: only a patient's current version is kept (read it without _history)"
+        )
+
+
+class NotSupported(DomainError):
+    """Something the request asks for that the service cannot do or hold (on the FHIR face: an element
+    the patient model has no place for, a search parameter or modifier it does not implement). Never
+    silently dropped: refused, named."""
+
+    code = "not_supported"
+
+
 class DuplicateEmail(DomainError):
     code = "duplicate_email"
 

@@ -4,6 +4,8 @@
 must answer our way:
 
 * our gateway responses (the OpenAPI extension ``x-amazon-apigateway-gateway-responses``),
+  each with two body templates, our JSON and a FHIR OperationOutcome, which API Gateway
+  chooses between by the request's ``Accept``,
   put into the API definition itself, not into separate GatewayResponse resources:
   the definition is what SAM and Terraform hash to decide on a new deployment,
   so a change to a response is always deployed, and a redeploy of the API can
@@ -22,7 +24,13 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from chalicelib.http.gateway_responses import GATEWAY_RESPONSE_HEADERS, GATEWAY_RESPONSES
+from chalicelib.http.gateway_responses import (
+    FHIR_MEDIA_TYPE,
+    GATEWAY_RESPONSE_HEADERS,
+    GATEWAY_RESPONSES,
+    GatewayResponse,
+    fhir_outcome,
+)
 
 SWAGGER_EXTENSION = "x-amazon-apigateway-gateway-responses"
 ANY_METHOD = "x-amazon-apigateway-any-method"
@@ -58,14 +66,21 @@ def swagger_gateway_responses() -> dict[str, Any]:
                 f"gatewayresponse.header.{name}": _static_header_value(value)
                 for name, value in {**GATEWAY_RESPONSE_HEADERS, **response.headers}.items()
             },
-            "responseTemplates": {"application/json": _body_template(response.body)},
+            "responseTemplates": {
+                "application/json": _body_template({**response.body, "request_id": REQUEST_ID_VARIABLE}),
+                FHIR_MEDIA_TYPE: _body_template(_fhir_template_body(response)),
+            },
         }
         for response_type, response in GATEWAY_RESPONSES.items()
     }
 
 
-def _body_template(body: Mapping[str, str]) -> str:
-    text = json.dumps({**body, "request_id": REQUEST_ID_VARIABLE})
+def _fhir_template_body(response: GatewayResponse) -> dict[str, Any]:
+    return fhir_outcome(response, REQUEST_ID_VARIABLE)
+
+
+def _body_template(body: Mapping[str, Any]) -> str:
+    text = json.dumps(body)
     # Response templates are Velocity templates: any other '$' or '#' would be read as code.
     static = text.replace(REQUEST_ID_VARIABLE, "")
     if "$" in static or "#" in static:

@@ -14,6 +14,7 @@ from chalicelib.http.gateway_responses import (
     GATEWAY_RESPONSES,
     ROUTE_NOT_FOUND_STATUS,
     gateway_body,
+    wants_fhir,
 )
 
 
@@ -26,24 +27,31 @@ def emulate_in_local_gateway() -> None:
         return
     authorize = authorizer_class.authorize
 
-    def authorize_with_gateway_responses(self: Any, *args: Any, **kwargs: Any) -> Any:
+    def authorize_with_gateway_responses(
+        self: Any, raw_path: str, lambda_event: Any, lambda_context: Any
+    ) -> Any:
+        accept = _header(lambda_event.get("headers"), "accept")
         try:
-            return authorize(self, *args, **kwargs)
+            return authorize(self, raw_path, lambda_event, lambda_context)
         except local.NotAuthorizedError as no_token:  # chalice's 401: no Authorization header
-            raise _as_gateway_response(local.NotAuthorizedError, "UNAUTHORIZED", no_token) from None
+            raise _as_gateway_response(local.NotAuthorizedError, "UNAUTHORIZED", no_token, accept) from None
         except local.ForbiddenError as denied:  # chalice's 403: the authorizer denied the token
-            raise _as_gateway_response(local.NotAuthorizedError, "ACCESS_DENIED", denied) from None
+            raise _as_gateway_response(local.NotAuthorizedError, "ACCESS_DENIED", denied, accept) from None
 
     class RouteNotFoundError(local.LocalGatewayException):
         CODE = ROUTE_NOT_FOUND_STATUS
 
     handle_request = local.LocalGateway.handle_request
 
-    def handle_request_with_gateway_responses(self: Any, *args: Any, **kwargs: Any) -> Any:
+    def handle_request_with_gateway_responses(
+        self: Any, method: str, path: str, headers: Any, body: bytes | None
+    ) -> Any:
         try:
-            return handle_request(self, *args, **kwargs)
+            return handle_request(self, method, path, headers, body)
         except local.ForbiddenError as no_route:  # refusals by the authorizer are 401s by now
-            raise _as_gateway_response(RouteNotFoundError, "MISSING_AUTHENTICATION_TOKEN", no_route) from None
+            raise _as_gateway_response(
+                RouteNotFoundError, "MISSING_AUTHENTICATION_TOKEN", no_route, _header(headers, "accept")
+            ) from None
 
     has_options_view = local.LocalGateway._has_user_defined_options_method
 
@@ -59,9 +67,15 @@ def emulate_in_local_gateway() -> None:
     authorizer_class._answers_as_our_gateway = True
 
 
-def _as_gateway_response(error_class: Any, response_type: str, chalice_error: Any) -> Any:
-    """``error_class`` carrying our gateway response, under the request id chalice's answer had."""
+def _as_gateway_response(error_class: Any, response_type: str, chalice_error: Any, accept: str | None) -> Any:
+    """``error_class`` carrying our gateway response, under the request id chalice's answer had, in
+    the body template API Gateway would choose for ``accept`` (the headers are the same for both)."""
     response = GATEWAY_RESPONSES[response_type]
     request_id = chalice_error.headers["x-amzn-RequestId"]
     headers = {"x-amzn-RequestId": request_id, **GATEWAY_RESPONSE_HEADERS, **response.headers}
-    return error_class(headers, gateway_body(response, request_id))
+    return error_class(headers, gateway_body(response, request_id, fhir=wants_fhir(accept)))
+
+
+def _header(headers: Any, name: str) -> str | None:
+    """A request header by its lowercase ``name``, however the client spelled it."""
+    return next((str(value) for key, value in (headers or {}).items() if key.lower() == name), None)

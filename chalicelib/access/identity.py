@@ -15,7 +15,7 @@ from typing import Any
 
 from chalicelib.config.settings import AuthSettings, JwtSettings
 from chalicelib.config.tokens import B64TOKEN, token_sha256
-from chalicelib.scopes import parse_scope_string
+from chalicelib.scopes import jwt_scopes
 
 # Claims a JWT must carry; PyJWT checks the values of exp, iss and aud.
 REQUIRED_CLAIMS = ["exp", "iss", "aud", "sub"]
@@ -84,4 +84,4 @@ def _jwt_identity(token: str, settings: JwtSettings) -> Identity | None:
     if not isinstance(subject, str) or not SUBJECT_PATTERN.fullmatch(subject):
         logger.info("JWT refused: sub is not 1-128 letters, digits or . _ @ | + : -")
         return None
-    return Identity(f"jwt:{settings.issuer}:{subject}", parse_scope_string(claims.get("scope")))
+    return Identity(f"jwt:{settings.issuer}:{subject}", jwt_scopes(claims.get("scope")))

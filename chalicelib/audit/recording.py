@@ -43,6 +43,13 @@ class AuditedAction:
     success_status: int = 200
     # The route only reads: its row may commit without waiting for the WAL flush (AUDIT_READ_COMMIT).
     reads: bool = False
+    # The face the request came through ("fhir."), before the names of the changes it commits and
+    # of a replay, so the trail tells the faces apart (``patient.create`` / ``fhir.patient.create``).
+    face_prefix: str = ""
+
+    def named(self, action: str) -> str:
+        """``action`` (a change's or a replay's name) as a request of this action's face records it."""
+        return f"{self.face_prefix}{action}"
 
 
 CREATE_PATIENT = AuditedAction("patient.create", success_status=201)
@@ -56,6 +63,13 @@ LIST_NOTIFICATIONS = AuditedAction("notification.list", reads=True)
 READ_NOTIFICATION = AuditedAction("notification.read", reads=True)
 LIST_PATIENT_NOTIFICATIONS = AuditedAction("patient.notifications", reads=True)
 READ_AUDIT = AuditedAction("audit.read", reads=True)
+# The same patients through the FHIR face (``functions/fhir_*.py``): the same rows, told apart.
+FHIR = "fhir."
+FHIR_CREATE_PATIENT = AuditedAction(FHIR + CREATE_PATIENT.name, success_status=201, face_prefix=FHIR)
+FHIR_READ_PATIENT = AuditedAction(FHIR + READ_PATIENT.name, reads=True, face_prefix=FHIR)
+FHIR_UPDATE_PATIENT = AuditedAction(FHIR + UPDATE_PATIENT.name, face_prefix=FHIR)
+FHIR_DELETE_PATIENT = AuditedAction(FHIR + DELETE_PATIENT.name, face_prefix=FHIR)
+FHIR_SEARCH_PATIENTS = AuditedAction(FHIR + SEARCH_PATIENTS.name, reads=True, face_prefix=FHIR)
 # A create answered from its Idempotency-Key record: patient data disclosed, nothing changed.
 REPLAY_CREATE = "patient.create_replayed"
 # Refused by the rate limit, on any route: one row per principal per minute, with the count.
@@ -73,6 +87,12 @@ ACTIONS = (
     READ_NOTIFICATION.name,
     READ_AUDIT.name,
     RATE_LIMITED,
+    FHIR_CREATE_PATIENT.name,
+    FHIR + REPLAY_CREATE,
+    FHIR_READ_PATIENT.name,
+    FHIR_UPDATE_PATIENT.name,
+    FHIR_DELETE_PATIENT.name,
+    FHIR_SEARCH_PATIENTS.name,
 )
 
 
@@ -105,7 +125,7 @@ class AuditContext:
     def note_patient(self, patient_id: int, *, action: str | None = None) -> None:
         """Name the patient (and, for a replay, the action) of the request, when its path does not."""
         self.patient_id = patient_id
-        self.recorded_action = action or self.recorded_action
+        self.recorded_action = self.action.named(action) if action else self.recorded_action
 
     def row(self, *, status: int | None, at: datetime | None = None, action: str | None = None) -> AuditRow:
         return audit_row(
@@ -206,5 +226,7 @@ def record_changes(session: Session, changed: dict[int, str], context: AuditCont
             )
         else:
             context.patient_id = patient_id
-            rows.append(context.row(status=context.action.success_status, at=now, action=action))
+            rows.append(
+                context.row(status=context.action.success_status, at=now, action=context.action.named(action))
+            )
     insert_rows(session, rows)

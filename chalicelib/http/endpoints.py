@@ -17,9 +17,15 @@ from typing import Any, TypeVar
 
 from chalicelib.audit.recording import AuditedAction
 from chalicelib.errors import DomainError
-from chalicelib.validation import IntegerParameter, QueryParameter
+from chalicelib.validation import ChoiceParameter, IntegerParameter, QueryParameter
 
 JSON = "application/json"
+FHIR_JSON = "application/fhir+json"
+FORM = "application/x-www-form-urlencoded"
+# The faces the one service shows: how an endpoint's answers, errors included, are shaped.
+JSON_FACE = "json"  # this API's own JSON (``chalicelib.http.errors``' error body)
+FHIR_FACE = "fhir"  # HL7 FHIR R4 (``chalicelib.fhir``: resources, Bundles, OperationOutcomes)
+FACES = (JSON_FACE, FHIR_FACE)
 METHODS = ("GET", "POST", "PUT", "DELETE")
 
 # The groups of the document, in its order.
@@ -27,14 +33,24 @@ PATIENTS_TAG = "patients"
 NOTIFICATIONS_TAG = "notifications"
 AUDIT_TAG = "audit"
 DOCUMENTATION_TAG = "documentation"
+FHIR_TAG = "fhir"
 TAG_DESCRIPTIONS = {
     PATIENTS_TAG: "Patient records (PHI)",
     NOTIFICATIONS_TAG: "Delivery of the notifications patient changes send",
     AUDIT_TAG: "Who read or changed patient data (no PHI)",
     DOCUMENTATION_TAG: "This document and its browser view, no token",
+    FHIR_TAG: "The same patients as HL7 FHIR R4 Patient resources (application/fhir+json; docs/fhir.md)",
 }
 
 Handler = TypeVar("Handler", bound=Callable[..., Any])
+
+# Accepted on every FHIR route (FHIR's _format): each spelling of JSON, the one format served.
+FHIR_FORMAT = ChoiceParameter(
+    "_format",
+    ("json", FHIR_JSON, JSON),
+    "json",
+    "FHIR's format override: JSON in any of its spellings (the only format served; no XML).",
+)
 
 
 @dataclass(frozen=True)
@@ -65,6 +81,13 @@ class Endpoint:
     # Domain errors the service can raise; body, auth and 500 errors are added from the route.
     errors: tuple[type[DomainError], ...] = ()
     request_body: str | None = None  # component schema name of a JSON body
+    # The media types the body is accepted in (documented under each, with ``request_body``'s schema).
+    request_media_types: tuple[str, ...] = (JSON,)
+    # False: the body may be left out (a FHIR search's form: no parameter lists every patient).
+    request_body_required: bool = True
+    # How answers and errors are shaped (JSON_FACE or FHIR_FACE): every error of the route, those of
+    # the wrapper (admission, unknown parameters, 500, 503) included, is rendered in this face.
+    face: str = JSON_FACE
     # A callable is called when the route is first documented or called (it may read settings).
     query: Sequence[QueryParameter] | Callable[[], Sequence[QueryParameter]] = ()
     headers: Sequence[Mapping[str, Any]] = ()  # request header parameter objects
@@ -78,6 +101,8 @@ class Endpoint:
             raise ValueError(f"{self.method} {self.path}: the method is one of {', '.join(METHODS)}")
         if self.tag not in TAG_DESCRIPTIONS:
             raise ValueError(f"{self.method} {self.path}: the tag is one of {', '.join(TAG_DESCRIPTIONS)}")
+        if self.face not in FACES:
+            raise ValueError(f"{self.method} {self.path}: the face is one of {', '.join(FACES)}")
 
     def query_parameters(self) -> Sequence[QueryParameter]:
         return self.query() if callable(self.query) else self.query
@@ -103,3 +128,17 @@ def endpoint_of(handler: Callable[..., Any]) -> Endpoint | None:
     """The declaration ``@endpoint`` attached to ``handler`` (or to the view wrapping it), if any."""
     declared = getattr(handler, "endpoint", None)
     return declared if isinstance(declared, Endpoint) else None
+
+
+# The face of each routed path (``routes.register_endpoint`` fills it): answers given before any view
+# (Chalice's 405 for a method the path does not declare) take the path's face too.
+_FACE_OF_PATH: dict[str, str] = {}
+
+
+def register_face(path: str, face: str) -> None:
+    _FACE_OF_PATH[path] = face
+
+
+def face_of_path(path: str | None) -> str:
+    """The face of the route template ``path`` (JSON_FACE for one not routed)."""
+    return _FACE_OF_PATH.get(path or "", JSON_FACE)

@@ -2,7 +2,9 @@
 
 Services raise the errors of ``chalicelib.errors``, which carry no status;
 ``STATUS_FOR_ERROR`` maps them here, once, for the answers (``error_response``)
-and for the OpenAPI document (``chalicelib.http.openapi``) alike.
+and for the OpenAPI document (``chalicelib.http.openapi``) alike. The status and headers are
+decided here for every face; only the body differs: this API's ``{code, message, request_id}``, or
+on the FHIR face an OperationOutcome (``chalicelib.fhir.outcome``, loaded by the first FHIR error).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from chalicelib.errors import (
     InsufficientScope,
     MalformedRequest,
     NotificationNotFound,
+    NotSupported,
     PatientDataInUrl,
     PatientNotFound,
     PayloadTooLarge,
@@ -31,7 +34,9 @@ from chalicelib.errors import (
     Unauthenticated,
     UnsupportedMediaType,
     ValidationFailed,
+    VersionNotFound,
 )
+from chalicelib.http.endpoints import FHIR_FACE, JSON_FACE
 from chalicelib.http.requests import request_id_of
 from chalicelib.http.responses import json_response
 
@@ -51,12 +56,14 @@ STATUS_FOR_ERROR: dict[type[DomainError], int] = {
     PatientNotFound: 404,
     DocumentationAssetNotFound: 404,
     NotificationNotFound: 404,
+    VersionNotFound: 404,
     DuplicateEmail: 409,
     PreconditionFailed: 412,
     PayloadTooLarge: 413,
     UnsupportedMediaType: 415,
     IdempotencyKeyReused: 422,
     UnacceptableValue: 422,
+    NotSupported: 422,
     RateLimited: 429,
     ServiceUnavailable: 503,
 }
@@ -66,20 +73,33 @@ def status_for(error_class: type[DomainError]) -> int:
     return next(STATUS_FOR_ERROR[cls] for cls in error_class.__mro__ if cls in STATUS_FOR_ERROR)
 
 
-def error_response(error: DomainError, request: Request | None) -> Response:
-    body = error_body(error.code, error.message, request)
-    if error.field is not None:
-        body["field"] = error.field
+def error_response(error: DomainError, request: Request | None, face: str = JSON_FACE) -> Response:
+    """The answer to ``error`` on an endpoint of ``face``: its status from the table, its headers."""
+    status = status_for(type(error))
     headers = {}
     if isinstance(error, RateLimited | DatabaseUnavailable):
         headers["Retry-After"] = str(error.retry_after_seconds)
     if isinstance(error, PreconditionFailed) and error.current_etag is not None:
         headers["ETag"] = error.current_etag
-    return json_response(body, status_for(type(error)), headers)
+    if face == FHIR_FACE:
+        # Loaded by the first FHIR error only: the JSON routes' cold start never pays for it.
+        from chalicelib.fhir import outcome
+
+        return outcome.outcome_response(error, status, request_id_of(request), headers)
+    body = error_body(error.code, error.message, request)
+    if error.field is not None:
+        body["field"] = error.field
+    return json_response(body, status, headers)
 
 
-def internal_error_response(request: Request | None) -> Response:
+def internal_error_response(request: Request | None, face: str = JSON_FACE) -> Response:
     """A 500 that says nothing of the cause: database errors can quote the statement."""
+    if face == FHIR_FACE:
+        from chalicelib.fhir import outcome
+
+        return outcome.internal_error_response(
+            INTERNAL_ERROR_CODE, INTERNAL_ERROR_MESSAGE, request_id_of(request)
+        )
     return json_response(error_body(INTERNAL_ERROR_CODE, INTERNAL_ERROR_MESSAGE, request), 500)
 
 

@@ -21,6 +21,16 @@ Every one of these bodies names the request (``request_id``): API Gateway's
 ``$context.requestId``, and locally the id chalice's gateway sends in
 ``x-amzn-RequestId``.
 
+A FHIR client gets each of them as an ``OperationOutcome`` (issue code ``login``,
+``not-found``, ``throttled``, ``processing`` or ``exception``; the request id in its
+``diagnostics``, as the FHIR routes' own OperationOutcomes have it). A gateway
+response cannot vary by path, but API Gateway picks its body template by the
+request's ``Accept``: each response has an ``application/fhir+json`` template beside
+``application/json``, chosen when ``Accept`` names ``application/fhir+json`` before
+``application/json``; the local gateway chooses the same way (``wants_fhir``). Its headers are one static set
+whichever template answered, so the cloud's ``Content-Type`` stays
+``application/json`` (which FHIR accepts for its JSON format).
+
 ``GATEWAY_RESPONSES`` is the one definition: ``deploy.gateway_responses`` turns
 it into the API definition that ``make package`` ships. ``SERVER_ERRORS`` are
 the answers of the local HTTP server itself (``local_server.request_handling``, for
@@ -34,7 +44,9 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from http import HTTPStatus
+from typing import Any
 
+from chalicelib.http.endpoints import FHIR_JSON
 from chalicelib.http.errors import METHOD_NOT_ALLOWED_CODE
 from chalicelib.http.responses import BASE_HEADERS, JSON_MEDIA_TYPE
 
@@ -52,6 +64,11 @@ ROUTE_NOT_FOUND_STATUS = 404
 ROUTE_NOT_FOUND_BODY = {"code": "route_not_found", "message": "No route matches this method and path"}
 
 
+FHIR_MEDIA_TYPE = FHIR_JSON
+# Where an OperationOutcome names the JSON body's code (chalicelib.fhir.outcome.ERROR_CODE_SYSTEM: this
+# module stays free of the FHIR package, which the deploy and the document need not load).
+FHIR_ERROR_CODE_SYSTEM = "urn:telehealth-api:error-code"
+
 # The gateway's own refusals and failures, whatever their status (429, 403 from WAF, 504, ...).
 GATEWAY_REFUSED_BODY = {"code": "gateway_refused", "message": "The API gateway refused this request"}
 GATEWAY_FAILED_BODY = {"code": "gateway_error", "message": "The API gateway could not complete this request"}
@@ -64,18 +81,31 @@ class GatewayResponse:
     body: Mapping[str, str]
     # Besides GATEWAY_RESPONSE_HEADERS.
     headers: Mapping[str, str] = field(default_factory=dict)
+    # FHIR's IssueType code (http://hl7.org/fhir/R4/valueset-issue-type.html) of its OperationOutcome.
+    fhir_issue: str = "processing"
+
+    def fhir_severity(self) -> str:
+        # A failure of the gateway itself (DEFAULT_5XX) is fatal, as the FHIR routes' 5xx are.
+        return "fatal" if self.fhir_issue == "exception" else "error"
 
 
 GATEWAY_RESPONSES: dict[str, GatewayResponse] = {
     "UNAUTHORIZED": GatewayResponse(
-        UNAUTHORIZED_STATUS, UNAUTHORIZED_BODY, {"WWW-Authenticate": BEARER_CHALLENGE}
+        UNAUTHORIZED_STATUS, UNAUTHORIZED_BODY, {"WWW-Authenticate": BEARER_CHALLENGE}, fhir_issue="login"
     ),
     "ACCESS_DENIED": GatewayResponse(
-        UNAUTHORIZED_STATUS, UNAUTHORIZED_BODY, {"WWW-Authenticate": INVALID_TOKEN_CHALLENGE}
+        UNAUTHORIZED_STATUS,
+        UNAUTHORIZED_BODY,
+        {"WWW-Authenticate": INVALID_TOKEN_CHALLENGE},
+        fhir_issue="login",
     ),
-    "MISSING_AUTHENTICATION_TOKEN": GatewayResponse(ROUTE_NOT_FOUND_STATUS, ROUTE_NOT_FOUND_BODY),
+    "MISSING_AUTHENTICATION_TOKEN": GatewayResponse(
+        ROUTE_NOT_FOUND_STATUS, ROUTE_NOT_FOUND_BODY, fhir_issue="not-found"
+    ),
+    # The stage's throttling (429): DEFAULT_4XX's JSON, but FHIR has a code of its own for it.
+    "THROTTLED": GatewayResponse(None, GATEWAY_REFUSED_BODY, fhir_issue="throttled"),
     "DEFAULT_4XX": GatewayResponse(None, GATEWAY_REFUSED_BODY),
-    "DEFAULT_5XX": GatewayResponse(None, GATEWAY_FAILED_BODY),
+    "DEFAULT_5XX": GatewayResponse(None, GATEWAY_FAILED_BODY, fhir_issue="exception"),
 }
 GATEWAY_RESPONSE_HEADERS = {"Content-Type": JSON_MEDIA_TYPE, **BASE_HEADERS}
 
@@ -103,5 +133,29 @@ CODES_BEFORE_ANY_VIEW: tuple[str, ...] = tuple(
 )
 
 
-def gateway_body(response: GatewayResponse, request_id: str) -> bytes:
-    return json.dumps({**response.body, "request_id": request_id}).encode()
+def gateway_body(response: GatewayResponse, request_id: str, *, fhir: bool = False) -> bytes:
+    """The body of ``response`` for the request ``request_id``: ours, or FHIR's OperationOutcome."""
+    body = fhir_outcome(response, request_id) if fhir else {**response.body, "request_id": request_id}
+    return json.dumps(body).encode()
+
+
+def fhir_outcome(response: GatewayResponse, request_id: str) -> dict[str, Any]:
+    """``response`` as an OperationOutcome, shaped as the FHIR routes' own (``chalicelib.fhir.outcome``)."""
+    issue = {
+        "severity": response.fhir_severity(),
+        "code": response.fhir_issue,
+        "details": {"coding": [{"system": FHIR_ERROR_CODE_SYSTEM, "code": response.body["code"]}]},
+        "diagnostics": f"{response.body['message']} (request id {request_id})",
+    }
+    return {"resourceType": "OperationOutcome", "issue": [issue]}
+
+
+def wants_fhir(accept: str | None) -> bool:
+    """Whether the gateway answers a request with this ``Accept`` with its OperationOutcome template:
+    the first media range that names one of its templates decides (our reading of API Gateway's
+    choice); none (no ``Accept``, ``*/*``) means ``application/json``."""
+    for media_range in (accept or "").split(","):
+        media_type = media_range.split(";")[0].strip().lower()
+        if media_type in (JSON_MEDIA_TYPE, FHIR_MEDIA_TYPE):
+            return media_type == FHIR_MEDIA_TYPE
+    return False

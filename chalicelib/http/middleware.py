@@ -11,9 +11,11 @@ import logging
 import time
 from collections.abc import Callable
 from contextvars import ContextVar
+from typing import Any
 
 from chalice.app import Request, Response
 
+from chalicelib.http.endpoints import FHIR_FACE, face_of_path
 from chalicelib.http.errors import METHOD_NOT_ALLOWED_CODE, METHOD_NOT_ALLOWED_MESSAGE, error_body
 from chalicelib.http.requests import principal_or_none, request_id_of
 from chalicelib.http.responses import json_response, with_base_headers
@@ -75,8 +77,29 @@ def method_not_allowed_in_our_shape(
         or body.get("Code") != CHALICE_METHOD_NOT_ALLOWED
     ):
         return response
+    allow = {"Allow": str(response.headers["Allow"])}
+    if is_fhir_request(request):
+        # A path of the FHIR face, or a FHIR client, answers in its shape (chalicelib.fhir loads only then).
+        from chalicelib.fhir import outcome
+
+        return with_base_headers(
+            outcome.method_not_allowed_response(
+                METHOD_NOT_ALLOWED_CODE, METHOD_NOT_ALLOWED_MESSAGE, request_id_of(request), allow
+            )
+        )
     error = error_body(METHOD_NOT_ALLOWED_CODE, METHOD_NOT_ALLOWED_MESSAGE, request)
-    return with_base_headers(json_response(error, 405, {"Allow": str(response.headers["Allow"])}))
+    return with_base_headers(json_response(error, 405, allow))
+
+
+def is_fhir_request(request: Request) -> bool:
+    """A path of the FHIR face, or a client whose Accept asks for FHIR's JSON first (as API
+    Gateway's own answers go by): its 405 is an OperationOutcome."""
+    if face_of_path((request.context or {}).get("resourcePath")) == FHIR_FACE:
+        return True
+    from chalicelib.http.gateway_responses import wants_fhir  # a 405's only: not on the cold path
+
+    headers: Any = request.headers or {}
+    return wants_fhir(headers.get("accept"))
 
 
 def bind_current_request(request: Request, get_response: Callable[[Request], Response]) -> Response:

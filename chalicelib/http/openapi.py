@@ -33,9 +33,19 @@ from chalicelib.errors import (
     UnsupportedMediaType,
     ValidationFailed,
 )
-from chalicelib.http.endpoints import JSON, TAG_DESCRIPTIONS, Endpoint, Reply, endpoint_of
+from chalicelib.http.endpoints import (
+    FHIR_FACE,
+    FHIR_JSON,
+    FORM,
+    JSON,
+    TAG_DESCRIPTIONS,
+    Endpoint,
+    Reply,
+    endpoint_of,
+)
 from chalicelib.http.errors import INTERNAL_ERROR_CODE, status_for
 from chalicelib.http.gateway_responses import UNAUTHORIZED_BODY, UNAUTHORIZED_STATUS
+from chalicelib.http.openapi_headers import FHIR_ETAG_HEADER
 from chalicelib.http.openapi_schemas import ERROR_DESCRIPTIONS, ERROR_HEADERS, component_schemas, ref
 from chalicelib.scopes import ALL_SCOPES
 from chalicelib.validation import IntegerParameter, QueryParameter
@@ -99,7 +109,8 @@ def build_document(app: Chalice) -> dict[str, Any]:
                     "type": "http",
                     "scheme": "bearer",
                     "description": "An API token issued to the clinic (API_TOKENS / API_TOKEN_SHA256), or a"
-                    " signed JWT whose `scope` claim lists its scopes. Scopes: "
+                    " signed JWT whose `scope` claim lists its scopes, ours or SMART on FHIR's mapped onto"
+                    " them (`system/Patient.rs`, `system/Patient.cud`, ...; docs/api.md). Scopes: "
                     + ", ".join(f"`{scope}`" for scope in sorted(ALL_SCOPES))
                     + ".",
                 }
@@ -125,9 +136,12 @@ def _operation_object(path: str, operation_id: str, declared: Endpoint, scope: s
         result["parameters"] = parameters
     if declared.request_body:
         result["requestBody"] = {
-            "required": True,
-            "description": f"A JSON object of at most {bootstrap.settings().max_body_bytes} bytes.",
-            "content": {JSON: {"schema": ref(declared.request_body)}},
+            "required": declared.request_body_required,
+            "description": f"{_body_kind(declared)} of at most {bootstrap.settings().max_body_bytes} bytes.",
+            "content": {
+                media_type: {"schema": ref(declared.request_body)}
+                for media_type in declared.request_media_types
+            },
         }
     # OpenAPI 3.1 lets a bearer requirement list the roles (here, scopes) it needs.
     result["security"] = [{BEARER_SCHEME: [scope]}] if scope else []
@@ -193,15 +207,41 @@ def _error_responses(declared: Endpoint, protected: bool) -> dict[str, Any]:
         for error in ADMISSION_ERRORS:
             codes[status_for(error)].append(error.code)
     codes[500].append(INTERNAL_ERROR_CODE)
-    return {str(status): _error_object(status, sorted(set(found))) for status, found in codes.items()}
+    return {
+        str(status): _error_object(status, sorted(set(found)), declared.face)
+        for status, found in codes.items()
+    }
 
 
-def _error_object(status: int, codes: list[str]) -> dict[str, Any]:
+def _body_kind(declared: Endpoint) -> str:
+    return "A form" if declared.request_media_types == (FORM,) else "A JSON object"
+
+
+def _outcome_codes(codes: list[str]) -> dict[str, Any]:
+    """The JSON API's codes an OperationOutcome's issue carries in ``details.coding``."""
+    coding = {"type": "array", "items": {"properties": {"code": {"enum": codes}}}}
+    details = {"type": "object", "properties": {"coding": coding}}
+    return {"properties": {"issue": {"items": {"properties": {"details": details}}}}}
+
+
+def _error_object(status: int, codes: list[str], face: str) -> dict[str, Any]:
     schema = {"allOf": [ref("Error"), {"properties": {"code": {"enum": codes}}}]}
+    outcome_schema = {"allOf": [ref("OperationOutcome"), _outcome_codes(codes)]}
+    content: dict[str, Any] = {JSON: {"schema": schema}}
+    if status == UNAUTHORIZED_STATUS:
+        # Given by the gateway, before any route, on either face: its body template chosen by the
+        # request's Accept (an OperationOutcome for a FHIR client), its Content-Type always JSON
+        # (chalicelib.http.gateway_responses).
+        content = {JSON: {"schema": {"oneOf": [schema, outcome_schema]}}}
+    elif face == FHIR_FACE:
+        # Every other error of a FHIR route is an OperationOutcome (its issue code from the same table).
+        content = {FHIR_JSON: {"schema": outcome_schema}}
     result: dict[str, Any] = {
         "description": f"{ERROR_DESCRIPTIONS.get(status, 'Error')}: " + ", ".join(f"`{c}`" for c in codes),
-        "content": {JSON: {"schema": schema}},
+        "content": content,
     }
     if status in ERROR_HEADERS:
         result["headers"] = ERROR_HEADERS[status]
+    if face == FHIR_FACE and status == 412:  # the current version, as FHIR writes it
+        result["headers"] = {"ETag": {**FHIR_ETAG_HEADER["ETag"], "required": True}}
     return result

@@ -88,6 +88,13 @@ def ref(name: str) -> dict[str, str]:
     return {"$ref": f"#/components/schemas/{name}"}
 
 
+def _fhir_schemas() -> dict[str, Any]:
+    # The document is built on first request for it: the FHIR face loads then, not at cold start.
+    from chalicelib.fhir.schemas import fhir_schemas
+
+    return fhir_schemas()
+
+
 def component_schemas() -> dict[str, Any]:
     """Named schemas: request bodies from chalicelib.patients.fields, answers as the shapes build them."""
     patient_id = {"type": "integer", "minimum": PATIENT_ID.minimum, "maximum": PATIENT_ID.maximum}
@@ -118,6 +125,7 @@ def component_schemas() -> dict[str, Any]:
             "additionalProperties": False,
         },
         **_notification_schemas(timestamp, patient_id),
+        **_fhir_schemas(),
         "Health": {
             "type": "object",
             "required": ["status", "database", "redis"],

@@ -30,7 +30,7 @@ from chalicelib.errors import (
     RateLimited,
     SchemaNotMigrated,
 )
-from chalicelib.http.endpoints import endpoint_of
+from chalicelib.http.endpoints import JSON_FACE, endpoint_of, register_face
 from chalicelib.http.errors import error_response, internal_error_response
 from chalicelib.http.middleware import current_request
 from chalicelib.http.requests import (
@@ -75,6 +75,7 @@ def register_endpoint(app: Chalice, handler: Handler, *, authorizer: ChaliceAuth
             return call_audited(declared.audit, handler, request, path_params, declared.scope)
         return call_handler(handler, request, path_params, declared.scope, given)
 
+    register_face(declared.path, declared.face)
     app.route(
         declared.path,
         methods=[declared.method],
@@ -93,6 +94,8 @@ def call_handler(
     """The handler's answer, or the error body of what it raised. The handler is called with the
     request, its path parameters and what the wrapper ``given`` it by name (an audited route's
     ``audit`` context, the document's ``app``)."""
+    declared = endpoint_of(handler)
+    face = declared.face if declared else JSON_FACE
     try:
         if scope is not None:
             audit = given.get("audit")
@@ -100,21 +103,20 @@ def call_handler(
         # Before the unknown-parameter refusal: a client sending patient data in a URL is told
         # where it belongs (the body of POST /patients/search), whatever the route declares.
         refuse_patient_data_in_query(request)
-        declared = endpoint_of(handler)
         refuse_undeclared_query_parameters(
             request, declared.query_parameter_names if declared else frozenset()
         )
         response = call_again_if_dropped(handler, request, {**path_params, **given})
     except DomainError as error:
-        response = error_response(error, request)
+        response = error_response(error, request, face)
     except Exception as error:
         if is_missing_schema(error):  # told by the failed statement's error: no query of its own
             logger.error("database schema missing or out of date (%s)", type(error).__name__)
-            response = error_response(SchemaNotMigrated(), request)
+            response = error_response(SchemaNotMigrated(), request, face)
         else:
             # Never the exception text: database errors can quote the statement.
             logger.exception("unhandled error in %s", handler.__name__)
-            response = internal_error_response(request)
+            response = internal_error_response(request, face)
     return with_base_headers(response)
 
 
@@ -189,13 +191,17 @@ def call_audited(
     with one_connection():
         response = call_handler(handler, request, path_params, scope, {"audit": context})
         if not context.recorded:
-            response = record_outcome_or_refuse(context, request, response)
+            declared = endpoint_of(handler)
+            face = declared.face if declared else JSON_FACE
+            response = record_outcome_or_refuse(context, request, response, face)
     if context.unrecorded:  # by the handler's own recorded read, or here: counted once
         record_audit_unavailable()
     return response
 
 
-def record_outcome_or_refuse(context: AuditContext, request: Request, response: Response) -> Response:
+def record_outcome_or_refuse(
+    context: AuditContext, request: Request, response: Response, face: str = JSON_FACE
+) -> Response:
     """``response``, once its audit row is written; a 503 instead if it cannot be. A connection
     lost under that write is given one more try on a new connection, as a handler's run is."""
     try:
@@ -203,7 +209,7 @@ def record_outcome_or_refuse(context: AuditContext, request: Request, response: 
     except Exception as error:
         logger.exception("audit trail write failed for %s", context.action.name)
         context.mark_unrecorded()
-        return with_base_headers(error_response(_audit_refusal(error), request))
+        return with_base_headers(error_response(_audit_refusal(error), request, face))
     return response
 
 

@@ -156,6 +156,69 @@ def test_the_scope_claim_decides_what_the_token_may_do(client: Any, signing_key:
     assert get_patients(client, hs256(scope="patients:read admin root")).status_code == 200
 
 
+def test_smart_on_fhir_scopes_grant_ours_and_no_more(client: Any, signing_key: rsa.RSAPrivateKey) -> None:
+    # GIVEN JWTs whose scope claims hold SMART on FHIR scopes (docs/smart-scopes.md) instead of ours
+    reader = hs256(scope="openid fhirUser system/Patient.rs")
+    writer = rs256(signing_key, scope="user/Patient.write")
+    partial = hs256(scope="system/Patient.r system/Patient.cu patient/Patient.cruds")
+    json_header = {"Content-Type": "application/json"}
+
+    # WHEN the writer creates a patient
+    created = client.http.post(
+        "/patients",
+        headers={"Authorization": f"Bearer {writer}", **json_header},
+        body=json.dumps(without_phone(JOHN)),
+    )
+
+    # THEN it may write and not read: its receipt shows no patient data, as for patients:write alone
+    assert created.status_code == 201
+    assert "name" not in created.json_body["patient"]
+    patient = f"/patients/{created.json_body['patient']['id']}"
+    assert client.http.get(patient, headers={"Authorization": f"Bearer {writer}"}).status_code == 403
+    # AND the reader reads and cannot write
+    assert (
+        client.http.get(patient, headers={"Authorization": f"Bearer {reader}"}).json_body["name"]
+        == JOHN["name"]
+    )
+    refused = client.http.delete(patient, headers={"Authorization": f"Bearer {reader}"})
+    assert refused.status_code == 403 and refused.json_body["code"] == "insufficient_scope"
+    # AND part of a scope's permissions, or one patient's compartment, grants nothing: valid token, 403
+    assert get_patients(client, partial).status_code == 403
+
+
+def test_smart_scopes_open_the_fhir_face_as_they_open_ours(
+    client: Any, signing_key: rsa.RSAPrivateKey
+) -> None:
+    from fhir.resources.R4B.operationoutcome import OperationOutcome
+    from fhir.resources.R4B.patient import Patient
+
+    # GIVEN a backend service's JWTs: one that may create, update and delete, one that may read and search
+    writer = {"Authorization": f"Bearer {rs256(signing_key, scope='system/Patient.cud')}"}
+    reader = {"Authorization": f"Bearer {hs256(scope='system/Patient.rs')}"}
+    fhir_json = {"Content-Type": "application/fhir+json", "Accept": "application/fhir+json"}
+    patient = {"resourceType": "Patient", "name": [{"text": JOHN["name"]}]}
+    patient["telecom"] = [{"system": "email", "value": JOHN["email"]}]
+
+    # WHEN the writer creates a patient through FHIR
+    created = client.http.post("/fhir/Patient", headers={**writer, **fhir_json}, body=json.dumps(patient))
+
+    # THEN it is created, and the writer is shown no patient data (minimum necessary)
+    assert created.status_code == 201, created.body
+    assert (
+        "John" not in created.body.decode() if isinstance(created.body, bytes) else "John" not in created.body
+    )
+    location = created.headers["Location"]
+    patient_path = location[location.index("/fhir/") :].split("/_history")[0]
+    # AND reading is refused to it as a FHIR client expects: 403, OperationOutcome "forbidden"
+    refused = client.http.get(patient_path, headers={**writer, **fhir_json})
+    assert refused.status_code == 403
+    assert OperationOutcome.model_validate(json.loads(refused.body)).issue[0].code == "forbidden"
+    # AND the reader reads it back
+    read = client.http.get(patient_path, headers={**reader, **fhir_json})
+    assert read.status_code == 200
+    assert Patient.model_validate(json.loads(read.body)).name[0].text == JOHN["name"]
+
+
 @pytest.mark.parametrize(
     "overrides",
     [

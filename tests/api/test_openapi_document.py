@@ -65,7 +65,10 @@ def test_protected_routes_declare_bearer_and_public_ones_do_not(client: Any) -> 
                 # The bearer requirement names the route's scope (OpenAPI 3.1 allows roles there).
                 if path in ("/audit", "/health/notifications"):
                     expected = "audit:read"
-                elif path == "/patients/search":  # a read, POST only to keep criteria out of URLs
+                elif path in (
+                    "/patients/search",
+                    "/fhir/Patient/_search",
+                ):  # reads: POST keeps criteria out of URLs
                     expected = "patients:read"
                 else:
                     expected = "patients:read" if method == "GET" else "patients:write"

@@ -10,6 +10,7 @@ here if every request needs it.
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 from chalicelib.config.settings import PROJECT_ROOT
 from deploy.lambda_events import allowed_token_context, rest_event
@@ -113,6 +114,18 @@ def unexpected_modules(modules: list[str]) -> list[str]:
     return sorted(filter(unexpected, modules))
 
 
+def fhir_read_event() -> dict[str, Any]:
+    event = rest_event(
+        "GET",
+        "/fhir/Patient/{patient_id}",
+        "/fhir/Patient/1",
+        path_parameters={"patient_id": "1"},
+        authorizer=allowed_token_context("clinic", "patients:read patients:write"),
+    )
+    event["headers"]["Accept"] = event["multiValueHeaders"]["Accept"][0] = "application/fhir+json"
+    return event
+
+
 def test_a_read_loads_none_of_them(sqlite_url: str) -> None:
     event = rest_event(
         "GET",
@@ -129,10 +142,21 @@ def test_a_read_loads_none_of_them(sqlite_url: str) -> None:
     ) as container:
         response = container.invoke("app.app", event)
         modules = container.report()["modules"]
+        # Then a FHIR read in the same container: the FHIR face loads with its first request.
+        fhir_response = container.invoke("app.app", fhir_read_event())
+        modules_after_fhir = container.report()["modules"]
 
     assert response["statusCode"] == 404  # the database is empty: a full read, answered
     assert heavy_modules(modules) == []
     assert unexpected_modules(modules) == []
+    assert not [name for name in modules if name.startswith("chalicelib.fhir")]
+    assert fhir_response["statusCode"] == 404
+    assert "chalicelib.fhir" in modules_after_fhir
+    # ...and no library: the FHIR answers are plain dicts (fhir.resources is a test tool only).
+    assert heavy_modules(modules_after_fhir) == []
+    assert [
+        name for name in unexpected_modules(modules_after_fhir) if not name.startswith("chalicelib.fhir")
+    ] == []
     # The OpenAPI builder and its schema catalogue, the local server's emulation, token parsing:
     # only the requests that use them import them.
     assert not {

@@ -17,6 +17,7 @@ from chalicelib.http.gateway_responses import (
     GATEWAY_RESPONSES,
     ROUTE_NOT_FOUND_BODY,
     UNAUTHORIZED_BODY,
+    fhir_outcome,
 )
 from chalicelib.http.schedules import rate_every
 from deploy.gateway_responses import ANY_METHOD, INTEGRATION, select_operation
@@ -67,6 +68,31 @@ def test_refused_requests_are_401_with_our_body_and_a_bearer_challenge_in_the_cl
         "Cache-Control": "no-store",
         "X-Content-Type-Options": "nosniff",
     }
+
+
+@pytest.mark.parametrize("definition_of", [sam_definition, terraform_definition])
+def test_a_fhir_client_gets_each_gateway_refusal_as_an_operation_outcome(
+    sam: dict[str, Any], terraform: dict[str, Any], definition_of: Any
+) -> None:
+    from fhir.resources.R4B.operationoutcome import OperationOutcome
+
+    template = sam if definition_of is sam_definition else terraform
+    responses = definition_of(template)[GATEWAY_RESPONSES_KEY]
+
+    for response_type, response in responses.items():
+        # GIVEN the template API Gateway chooses for Accept: application/fhir+json
+        text = response["responseTemplates"]["application/fhir+json"]
+        # THEN it is the OperationOutcome of our definition, naming the request, and valid FHIR
+        expected = fhir_outcome(GATEWAY_RESPONSES[response_type], "$context.requestId")
+        assert json.loads(text) == expected, response_type
+        outcome = OperationOutcome.model_validate(json.loads(text))
+        assert outcome.issue[0].diagnostics.endswith("(request id $context.requestId)")
+        # AND the only substitution in it is the request id: anything else would reach the client as is
+        assert "$" not in text.replace("$context.requestId", "") and "#" not in text, response_type
+    assert (
+        responses["THROTTLED"]["responseTemplates"]["application/json"]
+        == (responses["DEFAULT_4XX"]["responseTemplates"]["application/json"])
+    )
 
 
 def gateway_body(response: dict[str, Any]) -> Any:

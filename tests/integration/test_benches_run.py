@@ -80,11 +80,25 @@ def test_bench_baseline_concurrent_postgres_prints_ratios_per_operation() -> Non
 def test_bench_cold_start_times_both_apps() -> None:
     result = run_bench("cold_start", "--runs", "1", "--no-artifact")
 
-    figures = ("minimal Chalice + SQLAlchemy ORM (dev env)", "ours (dev env)", "per-round ratio to minimal")
+    figures = (
+        "minimal Chalice + SQLAlchemy ORM (dev env)",
+        "ours (dev env)",
+        "per-round ratio to minimal",
+        "ours, FHIR read (dev env)",
+        "ratio to GET /patients/{id} from the same tree",
+    )
     for figure in figures:
         assert figure in result.stdout, result.stdout
-    # one ratio line for wall time and one for CPU time, each with its spread
-    assert result.stdout.count("quartiles") == 2, result.stdout
+    # a JSON read against minimal and a FHIR read against a JSON read, each in wall and CPU time
+    assert result.stdout.count("quartiles") == 4, result.stdout
+
+
+def test_bench_fhir_prints_both_reads_and_their_ratio() -> None:
+    result = run_bench("fhir_reads", "--requests", "3", "--databases", "sqlite")
+
+    # the bench stops with an error on any unexpected status
+    for figure in ("GET /fhir/Patient/{id}", "GET /patients/{id}", "FHIR / JSON, medians"):
+        assert figure in result.stdout, result.stdout
 
 
 def test_bench_lists_prints_every_case() -> None:

@@ -38,6 +38,8 @@ FEATURES = (
 )
 QUERIES = tuple(f"{feature}.queries" for feature in FEATURES)
 EDGE = "chalicelib.http"
+# The FHIR face: the edge's second shape of the same services (FHIR resources, OperationOutcomes).
+FHIR_FACE = "chalicelib.fhir"
 SERVICE_LAYER = "chalicelib.service_layer"
 BOOTSTRAP = "chalicelib.bootstrap"
 
@@ -52,6 +54,7 @@ class Part:
 # Package -> what it may import from chalicelib. The most specific part claiming a module is its part.
 PARTS = (
     Part("the HTTP edge", (EDGE,), ("chalicelib",)),
+    Part("the FHIR face of the edge", (FHIR_FACE,), ("chalicelib",)),
     Part("a feature", FEATURES, (*KERNEL, "chalicelib.storage", SERVICE_LAYER, *FEATURES)),
     Part("a feature's queries", QUERIES, (*KERNEL, "chalicelib.storage.models")),
     # The unit of work composes the features' repositories and the audit trail's part in a commit.
@@ -159,7 +162,7 @@ def reason_against(imported: str, module: str, part: Part) -> str | None:
     top = imported.split(".")[0]
     if top in NEVER_IMPORTED:
         return f"nothing in chalicelib imports {top}"
-    if top in EDGE_ONLY and not within(module, (EDGE,)):
+    if top in EDGE_ONLY and not within(module, (EDGE, FHIR_FACE)):
         return f"only {EDGE} imports {top}"
     if top == "chalicelib" and not within(imported, part.may_import):
         return f"{part.name} may import only {', '.join(part.may_import) or 'nothing of chalicelib'}"
