@@ -245,3 +245,14 @@ def test_fhir_changes_send_the_same_notifications(client: Any) -> None:
     # THEN they are the JSON API's: one per change
     events = sorted(n["event"] for n in listed["notifications"])
     assert events == ["patient.created", "patient.updated"]
+
+
+def test_an_idempotency_key_makes_a_retried_fhir_create_answer_the_first(client: Any) -> None:
+    key = {"Idempotency-Key": "fhir-retry-1"}
+
+    first = create(client, **key)
+    retried = create(client, **key)
+
+    assert (first.status_code, retried.status_code) == (201, 201)
+    assert validated(retried, "Patient")["id"] == validated(first, "Patient")["id"]
+    assert retried.headers["Idempotent-Replayed"] == "true"
