@@ -116,6 +116,10 @@ def test_errors_are_operation_outcomes(client: Any) -> None:
     # an unknown query parameter, refused by the route wrapper: invalid, still an OperationOutcome
     diagnostics = outcome(fhir_call(client, "GET", "/fhir/Patient/1?_pretty=true"), 400, "invalid")
     assert "_pretty" in diagnostics
+    # a telecom without a string value (a null phone would otherwise clear it unnoticed)
+    null_phone = fhir_patient("A B", "ab@example.com")
+    null_phone["telecom"].append({"system": "phone", "value": None})
+    outcome(fhir_call(client, "POST", "/fhir/Patient", null_phone), 400, "invalid")
     # a _format that is not JSON
     outcome(fhir_call(client, "GET", "/fhir/metadata?_format=xml"), 400, "invalid")
 
