@@ -6,7 +6,6 @@ from chalicelib.errors import (
     DuplicateEmail,
     IdempotencyKeyReused,
     NotSupported,
-    PreconditionFailed,
     ServiceUnavailable,
     UnacceptableValue,
     ValidationFailed,
@@ -58,7 +57,6 @@ ANSWER_HEADERS = {**FHIR_ETAG_HEADER, **FHIR_LOCATION_HEADER}
         NotSupported,
         DuplicateEmail,
         IdempotencyKeyReused,
-        PreconditionFailed,
         ServiceUnavailable,
     ),
 )

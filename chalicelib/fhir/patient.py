@@ -213,7 +213,10 @@ def _telecom(points: Any) -> dict[str, Any]:
             )
         if system in found:
             raise NotSupported(f"This server keeps one {system} per patient", field="Patient.telecom")
-        found[system] = point.get("value")
+        if not isinstance(point.get("value"), str):
+            # Not null: on FHIR's face a phone is cleared by leaving it out of an update.
+            raise ValidationFailed(f"telecom.value of the {system} must be a string", field="Patient.telecom")
+        found[system] = point["value"]
     return found
 
 

@@ -14,6 +14,7 @@ from chalicelib.patients.preconditions import EntityTag, TagCondition, opaque_ta
 
 IF_MATCH = "If-Match"
 IF_NONE_EXIST = "If-None-Exist"
+MAX_CONDITION_LENGTH = 400  # If-None-Exist's, as published
 # FHIR's version tag: W/"3" (weak, as FHIR writes it) or "3".
 _VERSION_TAG = re.compile(r'(?:W/)?"([0-9]{1,10})"')
 

@@ -28,8 +28,6 @@ from chalicelib.fhir.patient import IDENTIFIER_SYSTEM
 from chalicelib.paging import MAX_PER_PAGE
 from chalicelib.validation import MAX_ID, TIMESTAMP, IntegerParameter, TextParameter
 
-IF_NONE_EXIST = "If-None-Exist"
-
 # name: (FHIR search parameter type, what it matches). Without patient data: in a GET query.
 GET_PARAMETERS: dict[str, tuple[str, str]] = {
     "_id": ("token", "The patient's id."),

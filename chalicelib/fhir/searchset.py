@@ -17,11 +17,12 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlencode
 
 from chalicelib.audit.recording import FHIR_SEARCH_PATIENTS, AuditContext
-from chalicelib.errors import NotSupported, PatientNotFound
+from chalicelib.errors import NotSupported, PatientNotFound, ValidationFailed
 from chalicelib.fhir import cursor
 from chalicelib.fhir.answers import base_url
 from chalicelib.fhir.patient import patient_resource
-from chalicelib.fhir.search import IF_NONE_EXIST, FhirSearch, own_identifier, values_refused_as_unacceptable
+from chalicelib.fhir.requests import IF_NONE_EXIST, MAX_CONDITION_LENGTH
+from chalicelib.fhir.search import FhirSearch, own_identifier, values_refused_as_unacceptable
 from chalicelib.paging import DEFAULT_PER_PAGE
 from chalicelib.service_layer.unit_of_work import ReadTransaction
 
@@ -125,6 +126,14 @@ def match_for_create(condition: str, audit: AuditContext, settings: Settings) ->
     one exists; None when none does. The look-up is a search of its own in the audit trail (with the
     request's principal and id), and discloses what it finds. Raises ValidationFailed, NotSupported
     (another parameter)."""
+    if len(condition) > MAX_CONDITION_LENGTH:
+        raise ValidationFailed(f"{IF_NONE_EXIST} is too long", field=IF_NONE_EXIST)
+    # A header's value the document admits and a rule refuses (an email's shape…) is a 422.
+    with values_refused_as_unacceptable():
+        return _match(condition, audit, settings)
+
+
+def _match(condition: str, audit: AuditContext, settings: Settings) -> PatientRecord | None:
     pairs = parse_qsl(condition.strip(), keep_blank_values=True)
     if len(pairs) != 1 or pairs[0][0] not in ("identifier", "email") or not pairs[0][1]:
         raise NotSupported(

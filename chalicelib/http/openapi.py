@@ -93,7 +93,8 @@ def build_document(app: Chalice) -> dict[str, Any]:
             "version": VERSION,
             "description": "Patient records for telehealth clinics. Every patient route needs"
             " `Authorization: Bearer <token>` for a token holding the route's scope (listed in its"
-            " `security`); errors share one body shape (`Error`). Each token's requests are"
+            " `security`); errors share one body shape (`Error`), an `OperationOutcome` on the FHIR routes"
+            " (`/fhir`, the same patients as FHIR R4 resources). Each token's requests are"
             " rate-limited: over the limit, a 429 says when to retry (`Retry-After`).",
         },
         # Relative to this document, so the stage prefix of API Gateway (/api) is kept.

@@ -97,4 +97,5 @@ FHIR_IF_NONE_EXIST_PARAMETER: Mapping[str, Any] = {
     " API's system, or none) or `email=<address>`. A patient matching it is answered (200) and none"
     " is created.",
     "schema": {"type": "string", "minLength": 1, "maxLength": 400, "examples": ["email=jane@example.com"]},
+    # (400: chalicelib.fhir.requests.MAX_CONDITION_LENGTH, loaded with the FHIR face only)
 }

@@ -116,6 +116,10 @@ def test_errors_are_operation_outcomes(client: Any) -> None:
     # an unknown query parameter, refused by the route wrapper: invalid, still an OperationOutcome
     diagnostics = outcome(fhir_call(client, "GET", "/fhir/Patient/1?_pretty=true"), 400, "invalid")
     assert "_pretty" in diagnostics
+    # a telecom without a string value (a null phone would otherwise clear it unnoticed)
+    null_phone = fhir_patient("A B", "ab@example.com")
+    null_phone["telecom"].append({"system": "phone", "value": None})
+    outcome(fhir_call(client, "POST", "/fhir/Patient", null_phone), 400, "invalid")
     # a _format that is not JSON
     outcome(fhir_call(client, "GET", "/fhir/metadata?_format=xml"), 400, "invalid")
 
@@ -245,3 +249,14 @@ def test_fhir_changes_send_the_same_notifications(client: Any) -> None:
     # THEN they are the JSON API's: one per change
     events = sorted(n["event"] for n in listed["notifications"])
     assert events == ["patient.created", "patient.updated"]
+
+
+def test_an_idempotency_key_makes_a_retried_fhir_create_answer_the_first(client: Any) -> None:
+    key = {"Idempotency-Key": "fhir-retry-1"}
+
+    first = create(client, **key)
+    retried = create(client, **key)
+
+    assert (first.status_code, retried.status_code) == (201, 201)
+    assert validated(retried, "Patient")["id"] == validated(first, "Patient")["id"]
+    assert retried.headers["Idempotent-Replayed"] == "true"
