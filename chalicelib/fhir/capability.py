@@ -6,19 +6,11 @@ from typing import Any
 
 from chalicelib.fhir.answers import FHIR_VERSION
 from chalicelib.fhir.search import GET_PARAMETERS, POST_PARAMETERS
+from chalicelib.scopes import PATIENTS_READ, PATIENTS_WRITE, SMART_SCOPES
 
-# The scopes a token may carry (SMART on FHIR v2 and v1, and this API's own), as the authorizer
-# maps them onto patients:read / patients:write.
-SMART_SCOPES = (
-    "system/Patient.rs",
-    "system/Patient.cud",
-    "user/Patient.rs",
-    "user/Patient.cud",
-    "system/Patient.read",
-    "system/Patient.write",
-    "patients:read",
-    "patients:write",
-)
+# The scopes a token may carry, as the authorizer maps them (chalicelib.scopes): SMART on FHIR v2
+# and v1, then this API's own.
+ADVERTISED_SCOPES = (*SMART_SCOPES, PATIENTS_READ, PATIENTS_WRITE)
 # Fixed: the statement describes the code, which changes only with a deployment.
 RELEASE_DATE = "2026-12-07"
 
@@ -54,7 +46,7 @@ def capability_statement(base: str) -> dict[str, Any]:
                         }
                     ],
                     "description": "Authorization: Bearer <token> (a signed JWT or an API token)."
-                    " Scopes: " + ", ".join(SMART_SCOPES) + ". Reads and searches need Patient read"
+                    " Scopes: " + ", ".join(ADVERTISED_SCOPES) + ". Reads and searches need Patient read"
                     " (rs / read / patients:read); create, update and delete need Patient write (cud /"
                     " write / patients:write). A token that may only write is never shown patient data.",
                 },

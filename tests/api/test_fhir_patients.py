@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from chalicelib.scopes import SMART_SCOPES
 from tests.helpers.fhir import (
     fhir_call,
     fhir_patient,
@@ -40,7 +41,8 @@ def test_metadata_lists_what_is_implemented_without_a_token(client: Any) -> None
         "create",
         "search-type",
     }
-    assert "system/Patient.rs" in statement["rest"][0]["security"]["description"]
+    advertised = statement["rest"][0]["security"]["description"]
+    assert all(scope in advertised for scope in SMART_SCOPES), "every scope the authorizer maps"
 
 
 def test_create_then_read_as_a_fhir_patient(client: Any) -> None:
