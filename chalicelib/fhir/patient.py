@@ -90,6 +90,9 @@ def patient_fields(resource: Any, *, url_id: str | None = None) -> dict[str, Any
 
 
 def _check_id(value: Any, url_id: str | None) -> None:
+    if value is not None and not isinstance(value, str):
+        # Ignored on a create, but a Patient whose id is not a string is not a Patient.
+        raise ValidationFailed("Patient.id must be a string", field="Patient.id")
     if url_id is None:
         return  # a create's id is the server's to choose: FHIR says to ignore one sent
     if value is None:

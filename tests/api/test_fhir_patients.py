@@ -112,7 +112,7 @@ def test_errors_are_operation_outcomes(client: Any) -> None:
     # a duplicate email: conflict
     create(client)
     outcome(create(client), 409, "conflict")
-    # no token: login (the gateway's 401 is the smart helper's); a body that is no JSON: invalid
+    # a body that is no JSON: invalid
     bad = fhir_call(client, "POST", "/fhir/Patient", "{not json")
     outcome(bad, 400, "invalid")
     # an unknown query parameter, refused by the route wrapper: invalid, still an OperationOutcome
@@ -124,6 +124,9 @@ def test_errors_are_operation_outcomes(client: Any) -> None:
     outcome(fhir_call(client, "POST", "/fhir/Patient", null_phone), 400, "invalid")
     # a _format that is not JSON
     outcome(fhir_call(client, "GET", "/fhir/metadata?_format=xml"), 400, "invalid")
+    # an id that is not a string: ignored by a create when it is one, but not a Patient's id at all
+    numeric_id = {**fhir_patient("C D", "cd@example.com"), "id": 112}
+    outcome(fhir_call(client, "POST", "/fhir/Patient", numeric_id), 400, "invalid")
 
 
 def test_elements_the_model_cannot_hold_are_refused_never_dropped(client: Any) -> None:
