@@ -51,10 +51,12 @@ def rest_event(
     path_parameters: dict[str, str] | None = None,
     query: dict[str, str] | None = None,
     body: Any = None,
+    content_type: str = "application/json",
+    accept: str = "application/json",
 ) -> dict[str, Any]:
     """An API Gateway REST API proxy integration event (payload format 1.0)."""
     headers = {
-        "Accept": "application/json",
+        "Accept": accept,
         "CloudFront-Forwarded-Proto": "https",
         "Host": HOST,
         "User-Agent": "clinic-app/2.3",
@@ -68,7 +70,7 @@ def rest_event(
         headers["Authorization"] = authorization
     raw_body = None
     if body is not None:
-        headers["Content-Type"] = "application/json"
+        headers["Content-Type"] = content_type
         raw_body = body if isinstance(body, str) else json.dumps(body)
     request_id = str(uuid.uuid4())
     return {

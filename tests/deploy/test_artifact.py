@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import json
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import pytest
 
@@ -29,6 +30,14 @@ TOKEN = "artifact-test-token"
 BEARER = f"Bearer {TOKEN}"
 PATIENT = {**JOHN, "phone": "+44 20 7946 0958"}  # an international number, parsed in the artifact
 ITEM = "/patients/{patient_id}"
+FHIR_ITEM = "/fhir/Patient/{patient_id}"
+FHIR_JSON = "application/fhir+json"
+FHIR_EMAIL = "ada@example.com"
+FHIR_PATIENT = {
+    "resourceType": "Patient",
+    "name": [{"text": "Ada Lovelace"}],
+    "telecom": [{"system": "email", "value": FHIR_EMAIL}],
+}
 API = "app.app"
 AUTHORIZER = "app.authorize_bearer_token"
 
@@ -106,6 +115,7 @@ def transcript(container: LambdaContainer, sam_api_definition: dict[str, Any]) -
         "POST", "/patients/search", "/patients/search", body={"email": PATIENT["email"]}
     )
     answers["outbox"] = allowed("GET", "/health/notifications", "/health/notifications")
+    answers.update(fhir_face(allowed, public))
     answers["update"] = allowed("PUT", ITEM, "/patients/1", body={"phone": None}, **one)
     answers["delete"] = allowed("DELETE", ITEM, "/patients/1", **one)
     answers["gone"] = allowed("GET", ITEM, "/patients/1", **one)
@@ -119,6 +129,59 @@ def transcript(container: LambdaContainer, sam_api_definition: dict[str, Any]) -
     answers["asset"] = public("/docs/assets/{asset}", "/docs/assets/swagger-ui.css", **asset)
     answers["report"] = container.report()
     return answers
+
+
+def fhir_face(allowed: Callable[..., Any], public: Callable[..., Any]) -> dict[str, Any]:
+    """Every FHIR route, on a patient of its own: its code loads on the first of them."""
+    fhir = {"content_type": FHIR_JSON, "accept": FHIR_JSON}
+    answers = {"fhir_metadata": public("/fhir/metadata", "/fhir/metadata")}
+    answers["fhir_create"] = allowed("POST", "/fhir/Patient", "/fhir/Patient", body=FHIR_PATIENT, **fhir)
+    patient_id = body(answers["fhir_create"])["id"]
+    one = {"path_parameters": {"patient_id": patient_id}}
+    answers["fhir_read"] = allowed("GET", FHIR_ITEM, f"/fhir/Patient/{patient_id}", **one, **fhir)
+    answers["fhir_vread"] = allowed(
+        "GET",
+        f"{FHIR_ITEM}/_history/{{version_id}}",
+        f"/fhir/Patient/{patient_id}/_history/1",
+        path_parameters={"patient_id": patient_id, "version_id": "1"},
+        **fhir,
+    )
+    answers["fhir_search"] = allowed(
+        "GET", "/fhir/Patient", "/fhir/Patient", query={"_id": patient_id}, **fhir
+    )
+    answers["fhir_search_form"] = allowed(
+        "POST",
+        "/fhir/Patient/_search",
+        "/fhir/Patient/_search",
+        body=urlencode({"email": FHIR_EMAIL}),
+        content_type="application/x-www-form-urlencoded",
+        accept=FHIR_JSON,
+    )
+    changed = {**FHIR_PATIENT, "id": patient_id, "name": [{"text": "Ada Byron"}]}
+    answers["fhir_update"] = allowed(
+        "PUT", FHIR_ITEM, f"/fhir/Patient/{patient_id}", body=changed, **one, **fhir
+    )
+    answers["fhir_delete"] = allowed("DELETE", FHIR_ITEM, f"/fhir/Patient/{patient_id}", **one, **fhir)
+    return answers
+
+
+def test_the_fhir_face_answers_from_the_artifact(transcript: dict[str, Any]) -> None:
+    assert transcript["fhir_metadata"]["statusCode"] == 200
+    assert body(transcript["fhir_metadata"])["resourceType"] == "CapabilityStatement"
+    assert transcript["fhir_create"]["statusCode"] == 201, transcript["fhir_create"]
+    assert transcript["fhir_create"]["headers"]["Content-Type"].startswith(FHIR_JSON)
+    read = body(transcript["fhir_read"])
+    assert read["name"] == [{"text": "Ada Lovelace"}]
+    assert {"system": "email", "value": FHIR_EMAIL} in read["telecom"]
+    assert body(transcript["fhir_vread"])["meta"]["versionId"] == "1"
+    for search in ("fhir_search", "fhir_search_form"):
+        bundle = body(transcript[search])
+        assert (bundle["type"], [entry["resource"]["id"] for entry in bundle["entry"]]) == (
+            "searchset",
+            [read["id"]],
+        )
+    assert body(transcript["fhir_update"])["name"] == [{"text": "Ada Byron"}]
+    assert transcript["fhir_delete"]["statusCode"] in (200, 204)
 
 
 def body(response: dict[str, Any]) -> Any:
