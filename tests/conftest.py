@@ -14,8 +14,10 @@ import io
 import logging
 import os
 import shutil
+import signal
 import tempfile
 import uuid
+import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -93,6 +95,20 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 PROCESS_ENVIRON = os.environ
+
+
+@pytest.fixture(autouse=True)
+def ctrl_c_not_ignored(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Give every test a process whose SIGINT is not ignored, and name a test that left it ignored.
+
+    An ignored signal stays ignored across exec: every process a later test starts (``make run``
+    in the Ctrl-C tests) would ignore Ctrl-C. A suite run in several processes puts tests in
+    another order than one run alone, so such a leftover meets other tests.
+    """
+    yield
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        warnings.warn(f"{request.node.nodeid} left SIGINT ignored; restored", stacklevel=1)
 
 
 @pytest.fixture(autouse=True)
