@@ -99,12 +99,14 @@ PROCESS_ENVIRON = os.environ
 
 @pytest.fixture(autouse=True)
 def ctrl_c_not_ignored(request: pytest.FixtureRequest) -> Iterator[None]:
-    """Give every test a process whose SIGINT is not ignored, and name a test that left it ignored.
+    """Give every test a process whose SIGINT is not ignored, and name a test that leaves it ignored.
 
-    An ignored signal stays ignored across exec: every process a later test starts (``make run``
-    in the Ctrl-C tests) would ignore Ctrl-C. A suite run in several processes puts tests in
-    another order than one run alone, so such a leftover meets other tests.
+    An ignored signal stays ignored across exec: every process a test starts (``make run`` in the
+    Ctrl-C tests) would ignore Ctrl-C. Under pytest-xdist, something run in process left it
+    ignored in each worker once (after a first API test; not traced yet): the warning names where.
     """
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     yield
     if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
         signal.signal(signal.SIGINT, signal.default_int_handler)
