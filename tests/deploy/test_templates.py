@@ -21,6 +21,7 @@ from chalicelib.http.gateway_responses import (
 from chalicelib.http.schedules import rate_every
 from deploy.gateway_responses import ANY_METHOD, INTEGRATION, select_operation
 from deploy.package import PackageOutput
+from deploy.sam_transform import translate_sam
 from deploy.terraform import modernize
 from tests.helpers.api import app_routes
 
@@ -102,22 +103,6 @@ def test_every_path_hands_undeclared_methods_to_the_function_without_authorizer(
             if method != ANY_METHOD:
                 assert select_operation(definition, path, method) == operation
         assert select_operation(definition, path, "PATCH") == any_method
-
-
-def translate_sam(template: dict[str, Any]) -> dict[str, Any]:
-    """What CloudFormation deploys: the SAM transform, run offline (code location made an S3 URI)."""
-    from samtranslator.translator.transform import transform
-
-    template = copy.deepcopy(template)
-    for resource in template["Resources"].values():
-        if resource["Type"] == "AWS::Serverless::Function":
-            resource["Properties"]["CodeUri"] = "s3://artifacts/deployment.zip"
-
-    class NoManagedPolicies:
-        def load(self) -> dict[str, str]:
-            return {}
-
-    return dict(transform(template, {}, NoManagedPolicies()))
 
 
 def resources_of_type(template: dict[str, Any], kind: str) -> dict[str, Any]:
