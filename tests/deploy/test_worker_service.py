@@ -15,6 +15,7 @@ import pytest
 
 from chalicelib.config.metrics import load_metric_settings
 from chalicelib.observability.metric_catalogue import OLDEST_QUEUED_AGE, QUEUE_LENGTH, SERVICE
+from deploy.iam_policies import policy_document_of
 from deploy.worker_image import (
     FARGATE_MAX_STOP_TIMEOUT_SECONDS,
     LONGEST_TASK_SECONDS,
@@ -144,6 +145,18 @@ def sam_view(sam: dict[str, Any]) -> WorkerView:
     )
 
 
+def as_written(statement: dict[str, Any]) -> dict[str, Any]:
+    """A statement read back from its data source (whose arguments are all lists), each one-element list
+    a single value again, as the SAM side writes them."""
+
+    def single(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {key: single(item) for key, item in value.items()}
+        return value[0] if isinstance(value, list) and len(value) == 1 else value
+
+    return {key: single(value) for key, value in statement.items()}
+
+
 def terraform_view(terraform: dict[str, Any]) -> WorkerView:
     resources = terraform["resource"]
     task = resources["aws_ecs_task_definition"]["worker"]
@@ -163,7 +176,12 @@ def terraform_view(terraform: dict[str, Any]) -> WorkerView:
     ]
 
     def statements(role: str) -> list[dict[str, Any]]:
-        return list(json.loads(resources["aws_iam_role_policy"][role]["policy"])["Statement"])
+        assert (
+            resources["aws_iam_role_policy"][role]["policy"]
+            == f"${{data.aws_iam_policy_document.{role}.json}}"
+        )
+        document = policy_document_of(terraform["data"]["aws_iam_policy_document"][role])
+        return [as_written(statement) for statement in document["Statement"]]
 
     assert task["execution_role_arn"] == "${aws_iam_role.worker_execution.arn}"
     assert task["task_role_arn"] == "${aws_iam_role.worker_task.arn}"
@@ -276,9 +294,9 @@ def test_the_task_runs_on_fargate_as_a_non_root_user_on_a_read_only_root(worker:
     assert options["awslogs-group"] == worker.log_group["name"] == NAMES.log_group
     assert worker.log_group["retention"] == 365
     expected_key = (
-        {"Fn::If": ["HasLogKmsKey", {"Ref": "LogKmsKeyArn"}, {"Ref": "AWS::NoValue"}]}
+        {"Fn::If": ["HasLogKmsKey", {"Ref": "LogKmsKeyArn"}, {"Fn::GetAtt": ["LogKmsKey", "Arn"]}]}
         if worker.form == "sam"
-        else "${var.log_kms_key_arn}"
+        else "${local.log_kms_key_arn}"
     )
     assert worker.log_group["kms"] == expected_key
 
@@ -287,7 +305,7 @@ def test_the_worker_gets_the_relays_settings_without_the_token_secret(worker: Wo
     environment = {variable["name"]: variable["value"] for variable in worker.container["environment"]}
     relay = worker.relay_environment
 
-    assert "API_TOKENS_SECRET_ID" in relay and "API_TOKENS_SECRET_ID" not in environment
+    assert "API_TOKENS_SECRET_ID" not in relay and "API_TOKENS_SECRET_ID" not in environment
     assert not [name for name in environment if "SECRET" in name or "TOKEN" in name]
     for name in ("APP_STAGE", "DATABASE_URL_PARAMETER", "REDIS_URL_PARAMETER"):
         assert environment[name] == relay[name]
