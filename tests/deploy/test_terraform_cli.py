@@ -157,8 +157,6 @@ def test_terraform_plans_every_resource_against_moto_server(terraform_dir: Path,
     )
     rate_rule = planned["aws_wafv2_web_acl.rest_api[0]"]["change"]["after"]["rule"]
     assert any(rule["statement"][0]["rate_based_statement"] for rule in rate_rule)
-    definition = json.loads(planned["aws_api_gateway_rest_api.rest_api"]["change"]["after"]["body"])
-    assert definition["x-amazon-apigateway-security-policy"] == "SecurityPolicy_TLS13_1_2_2021_06"
     access_logs = planned["aws_cloudwatch_log_group.api_access"]["change"]["after"]
     assert access_logs["kms_key_id"] == PLAN_VARIABLES["log_kms_key_arn"]
     domain = planned["aws_api_gateway_domain_name.rest_api[0]"]["change"]["after"]
