@@ -30,6 +30,7 @@ import tempfile
 import time
 import tomllib
 from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -318,19 +319,25 @@ def scan(package_dir: Path | None = None) -> tuple[list[Run], Verdict, list[str]
         terraform = scratch / "scan.tf.json"  # checkov's terraform_json reads *.tf.json only
         terraform.write_text(json.dumps(terraform_for_checkov(config), indent=1))
 
-        for target, path, framework in (
-            ("sam", sam_path, "cloudformation"),
-            ("sam-transformed", transformed, "cloudformation"),
-            ("terraform", terraform, "terraform_json"),
-        ):
-            run, results = run_checkov(target, path, framework)
-            runs.append(run)
-            if target == "terraform":
-                problem = check_iam_checks_ran(config, results)
+        # Each scanner is a process of its own: run them side by side, one per core.
+        with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
+            checkov_runs = [
+                pool.submit(run_checkov, target, path, framework)
+                for target, path, framework in (
+                    ("sam", sam_path, "cloudformation"),
+                    ("sam-transformed", transformed, "cloudformation"),
+                    ("terraform", terraform, "terraform_json"),
+                )
+            ]
+            others = [pool.submit(run_cfn_lint, "sam", sam_path)]
+            others += [pool.submit(run_hadolint, path) for path in dockerfiles()]
+            for future in checkov_runs:
+                run, results = future.result()
+                runs.append(run)
+                problem = check_iam_checks_ran(config, results) if run.target == "terraform" else None
                 if problem:
                     errors.append(problem)
-        runs.append(run_cfn_lint("sam", sam_path))
-    runs.extend(run_hadolint(path) for path in dockerfiles())
+            runs.extend(future.result() for future in others)
     findings = [finding for run in runs for finding in run.findings]
     verdict = judge(findings, skips, {(run.tool, run.target) for run in runs})
     return runs, verdict, errors
