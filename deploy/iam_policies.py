@@ -87,19 +87,24 @@ def terraform_policy_document(document: dict[str, Any]) -> dict[str, Any]:
 
 
 def policy_document_of(arguments: dict[str, Any]) -> dict[str, Any]:
-    """The IAM policy document an ``aws_iam_policy_document``'s arguments render (for reading them back)."""
+    """The IAM policy document an ``aws_iam_policy_document``'s arguments render, a one-element list
+    written as its single value (as IAM reads both alike): for reading a role's permissions back."""
     statements = []
     for block in arguments["statement"]:
         statement: dict[str, Any] = {}
         for key, argument in (*_TERRAFORM_KEYS, *_TERRAFORM_RESOURCES):
             if argument in block:
-                statement[key] = block[argument]
+                statement[key] = _single(block[argument])
         for condition in block.get("condition", []):
             statement.setdefault("Condition", {}).setdefault(condition["test"], {})[condition["variable"]] = (
-                condition["values"]
+                _single(condition["values"])
             )
         statements.append(statement)
     return {"Version": arguments["version"], "Statement": statements}
+
+
+def _single(value: Any) -> Any:
+    return value[0] if isinstance(value, list) and len(value) == 1 else value
 
 
 def terraform_role_policies_as_documents(config: dict[str, Any]) -> None:

@@ -2,8 +2,9 @@
 
     python -m deploy.scan [--package-dir DIR]
 
-* checkov on the SAM template as rendered (``sam``), as the SAM translator transforms it
-  (``sam-transformed``: what CloudFormation deploys) and on the Terraform configuration
+* checkov on the SAM template as rendered (``sam``), as the SAM translator transforms it with
+  every optional part switched on (``sam-transformed``: what CloudFormation deploys, the data tier
+  included: checkov evaluates conditions with the parameters' defaults) and on the Terraform configuration
   (``terraform``, its top-level ``terraform`` block removed: checkov's ``terraform_json`` parser refuses
   it). The role policies are ``aws_iam_policy_document`` data sources, so checkov's IAM checks read
   them; the run fails unless they ran on every role policy;
@@ -45,7 +46,10 @@ SKIP_KEYS = {"tool", "check", "kind", "reason", "docs", "targets", "resources"}
 TOOLS = ("checkov", "cfn-lint", "hadolint")
 # Where no Dockerfile of ours lives: virtualenvs, build outputs, VCS data.
 NOT_OURS = {".git", ".venv", ".venv-scan", "build", "node_modules", ".data", "__pycache__"}
-IAM_CHECK = "CKV_AWS_111"  # write access without constraints: one of checkov's IAM policy checks
+IAM_CHECK = "CKV_AWS_111"
+# Parameters that switch an optional part of the SAM template on (the data tier's): on in the
+# transformed target.
+SWITCHES = ("CreateDataTier",)  # write access without constraints: one of checkov's IAM policy checks
 
 
 @dataclass(frozen=True)
@@ -274,6 +278,16 @@ def run_hadolint(path: Path) -> Run:
     return Run("hadolint", target, None, findings, time.monotonic() - started)
 
 
+def with_every_switch_on(template: dict[str, Any]) -> dict[str, Any]:
+    """The template with its optional parts' switches defaulting to on: checkov evaluates conditions
+    with the parameters' defaults, and would not see a resource behind a switch that is off."""
+    parameters = template.get("Parameters", {})
+    switches = {
+        name: {**parameter, "Default": "true"} for name, parameter in parameters.items() if name in SWITCHES
+    }
+    return {**template, "Parameters": {**parameters, **switches}}
+
+
 def terraform_for_checkov(config: dict[str, Any]) -> dict[str, Any]:
     """The configuration without its top-level ``terraform`` block, which checkov's parser refuses."""
     return {key: value for key, value in config.items() if key != "terraform"}
@@ -314,7 +328,7 @@ def scan(package_dir: Path | None = None) -> tuple[list[Run], Verdict, list[str]
         sam = json.loads(sam_path.read_text())
         os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")  # the translator wants a region
         transformed = scratch / "sam-transformed.json"
-        transformed.write_text(json.dumps(translate_sam(sam), indent=1))
+        transformed.write_text(json.dumps(translate_sam(with_every_switch_on(sam)), indent=1))
         config = json.loads((package_dir / "terraform" / "chalice.tf.json").read_text())
         terraform = scratch / "scan.tf.json"  # checkov's terraform_json reads *.tf.json only
         terraform.write_text(json.dumps(terraform_for_checkov(config), indent=1))

@@ -145,18 +145,6 @@ def sam_view(sam: dict[str, Any]) -> WorkerView:
     )
 
 
-def as_written(statement: dict[str, Any]) -> dict[str, Any]:
-    """A statement read back from its data source (whose arguments are all lists), each one-element list
-    a single value again, as the SAM side writes them."""
-
-    def single(value: Any) -> Any:
-        if isinstance(value, dict):
-            return {key: single(item) for key, item in value.items()}
-        return value[0] if isinstance(value, list) and len(value) == 1 else value
-
-    return {key: single(value) for key, value in statement.items()}
-
-
 def terraform_view(terraform: dict[str, Any]) -> WorkerView:
     resources = terraform["resource"]
     task = resources["aws_ecs_task_definition"]["worker"]
@@ -180,8 +168,7 @@ def terraform_view(terraform: dict[str, Any]) -> WorkerView:
             resources["aws_iam_role_policy"][role]["policy"]
             == f"${{data.aws_iam_policy_document.{role}.json}}"
         )
-        document = policy_document_of(terraform["data"]["aws_iam_policy_document"][role])
-        return [as_written(statement) for statement in document["Statement"]]
+        return list(policy_document_of(terraform["data"]["aws_iam_policy_document"][role])["Statement"])
 
     assert task["execution_role_arn"] == "${aws_iam_role.worker_execution.arn}"
     assert task["task_role_arn"] == "${aws_iam_role.worker_task.arn}"

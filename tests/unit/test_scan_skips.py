@@ -16,6 +16,7 @@ from deploy.scan import (
     load_skips,
     markdown_anchors,
     terraform_for_checkov,
+    with_every_switch_on,
 )
 
 DLQ_SKIP = """
@@ -120,3 +121,18 @@ def test_dockerfiles_are_found_by_name_outside_virtualenvs_and_build_outputs(tmp
         "x.Dockerfile",
         "worker/Dockerfile.worker",
     ]
+
+
+def test_checkov_sees_the_optional_parts_of_the_sam_template_switched_on() -> None:
+    # checkov evaluates conditions with the parameters' defaults: a part switched off by default is unseen
+    template = {
+        "Parameters": {"CreateDataTier": {"Type": "String", "Default": "false"}, "Other": {"Default": "x"}}
+    }
+
+    switched = with_every_switch_on(template)
+
+    assert switched["Parameters"] == {
+        "CreateDataTier": {"Type": "String", "Default": "true"},
+        "Other": {"Default": "x"},
+    }
+    assert template["Parameters"]["CreateDataTier"]["Default"] == "false"  # the rendered one is left alone
