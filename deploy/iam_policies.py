@@ -114,4 +114,8 @@ def terraform_role_policies_as_documents(config: dict[str, Any]) -> None:
         if name in documents:
             raise ValueError(f"two role policies would share the policy document {name}")
         documents[name] = terraform_policy_document(json.loads(role_policy["policy"]))
-        role_policy["policy"] = f"${{data.aws_iam_policy_document.{name}.json}}"
+        if "count" in role_policy:  # a policy of an optional part names resources that may not exist
+            documents[name] = {"count": role_policy["count"], **documents[name]}
+            role_policy["policy"] = f"${{data.aws_iam_policy_document.{name}[count.index].json}}"
+        else:
+            role_policy["policy"] = f"${{data.aws_iam_policy_document.{name}.json}}"
