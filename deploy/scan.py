@@ -46,10 +46,10 @@ SKIP_KEYS = {"tool", "check", "kind", "reason", "docs", "targets", "resources"}
 TOOLS = ("checkov", "cfn-lint", "hadolint")
 # Where no Dockerfile of ours lives: virtualenvs, build outputs, VCS data.
 NOT_OURS = {".git", ".venv", ".venv-scan", "build", "node_modules", ".data", "__pycache__"}
-IAM_CHECK = "CKV_AWS_111"
+IAM_CHECK = "CKV_AWS_111"  # write access without constraints: one of checkov's IAM policy checks
 # Parameters that switch an optional part of the SAM template on (the data tier's): on in the
 # transformed target.
-SWITCHES = ("CreateDataTier",)  # write access without constraints: one of checkov's IAM policy checks
+SWITCHES = ("CreateDataTier",)
 
 
 @dataclass(frozen=True)
