@@ -421,7 +421,8 @@ SAM_LOG_KEY = {"Fn::If": ["HasLogKmsKey", {"Ref": "LogKmsKeyArn"}, {"Fn::GetAtt"
 def test_without_a_given_key_the_stack_creates_one_for_the_logs_and_the_alarm_topic(
     deployed_sam: dict[str, Any], terraform: dict[str, Any]
 ) -> None:
-    (key,) = resources_of_type(deployed_sam, "AWS::KMS::Key").values()
+    key = deployed_sam["Resources"]["LogKmsKey"]
+    assert key["Type"] == "AWS::KMS::Key"
     assert key["Condition"] == "CreateLogKmsKey"
     assert deployed_sam["Conditions"]["CreateLogKmsKey"] == {"Fn::Equals": [{"Ref": "LogKmsKeyArn"}, ""]}
     assert key["Properties"]["EnableKeyRotation"] is True
