@@ -4,9 +4,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: install run flower test test-fast lint scan migrate browser bench-baseline bench-local bench-lists bench-search bench-rate-limit package bench-cold-start bench-audit bench-disclosures bench-notifications
+.PHONY: install run flower test test-fast lint scan migrate browser smoke bench-baseline bench-local bench-lists bench-search bench-rate-limit package bench-cold-start bench-audit bench-disclosures bench-notifications
 
-$(INSTALLED): requirements.txt requirements-dev.txt
+$(INSTALLED): requirements.txt requirements-worker.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	touch $(INSTALLED)
@@ -85,6 +85,12 @@ bench-rate-limit: $(INSTALLED)
 ## package: the prod stage for Lambda as SAM (build/package/sam) and Terraform (build/package/terraform)
 package: $(INSTALLED)
 	$(BIN)/python -m deploy.package
+
+## smoke: after a deploy, check the live API: make smoke API_URL=https://… TOKEN=… (SMOKE_ARGS=--timeout 300)
+## /health, a 401, create → read → delivered → delete → 404, TLS 1.2+ (scripts/smoke.py: standard library
+## only, no venv needed; the token is read from the environment; prints neither it nor patient data)
+smoke:
+	@$(PYTHON) -m scripts.smoke $(SMOKE_ARGS)
 
 ## bench-cold-start: cold start of GET /patients/{id} as Lambda runs it, against a minimal Chalice app
 bench-cold-start: $(INSTALLED)

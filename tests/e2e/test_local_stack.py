@@ -25,6 +25,7 @@ import pytest
 import redis
 
 from chalicelib.config.settings import PROJECT_ROOT
+from chalicelib.config.tokens import DEVELOPMENT_TOKEN
 from scripts.api_process import HOST, free_port
 from scripts.process_tree import is_alive
 from tests.helpers.patients import JOHN
@@ -90,6 +91,29 @@ def test_make_run_serves_delivers_with_every_worker_and_stops_on_ctrl_c(stack: S
     )
     # and the database is the development SQLite file in the data directory
     assert (tmp_path / "data" / "telehealth.db").is_file()
+
+    # WHEN `make smoke` checks it, as it checks a deployed API
+    smoke = subprocess.run(
+        ["make", "--no-print-directory", "-C", str(PROJECT_ROOT), "smoke", "SMOKE_ARGS=--timeout 60"],
+        env={**os.environ, "API_URL": stack.base_url, "TOKEN": DEVELOPMENT_TOKEN},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+    # THEN every check passes, one line each, and it prints neither the token nor the patient's email
+    assert smoke.returncode == 0, smoke.stdout + smoke.stderr
+    assert [line.split(":")[0] for line in smoke.stdout.splitlines()] == [
+        f"PASS {name}"
+        for name in (
+            *("tls", "health", "401 without a token", "create", "read", "notification", "delete"),
+            *("read after delete", "smoke"),
+        )
+    ]
+    assert smoke.stdout.splitlines()[0] == "PASS tls: no TLS (local)"
+    assert DEVELOPMENT_TOKEN not in smoke.stdout + smoke.stderr
+    assert "@" not in smoke.stdout + smoke.stderr
 
     # WHEN Ctrl-C is pressed
     started = stack.processes()
