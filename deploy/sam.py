@@ -20,7 +20,9 @@ template parameters an operator fills per account:
 * ``DomainName`` + ``CertificateArn`` (optional): a regional custom domain with TLS 1.2;
 * alarms (thresholds as parameters), their SNS topic (``AlarmEmail`` optional) and a dashboard
   (``deploy.monitoring``);
-* the Celery worker as an ECS Fargate service scaling on its queue (``deploy.worker_service``).
+* the Celery worker as an ECS Fargate service scaling on its queue (``deploy.worker_service``);
+* ``CreateDataTier`` (optional): RDS PostgreSQL behind RDS Proxy and ElastiCache for Valkey, and
+  the database and Redis settings pointed at them (``deploy.data_tier``).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ import json
 import re
 from typing import Any
 
+from deploy.data_tier import sam_data_tier
 from deploy.gateway_responses import sam_template_for_api_gateway
 from deploy.iam_policies import for_cloudformation
 from deploy.monitoring import sam_monitoring
@@ -178,6 +181,7 @@ def for_production(template: dict[str, Any]) -> dict[str, Any]:
     sam_monitoring(template, tags)
     sam_protection(template, _tag_list(tags))
     sam_worker_service(template, tags, retention, LOG_KMS_KEY)
+    sam_data_tier(template, tags, retention, LOG_KMS_KEY)
     return template
 
 

@@ -24,7 +24,9 @@ timeout, tracing, reserved concurrency, tags, log groups and VPC placement;
 * ``domain_name`` + ``certificate_arn`` (optional): a regional custom domain with TLS 1.2;
 * alarms (thresholds as variables), their SNS topic (``alarm_email`` optional) and a dashboard
   (``deploy.monitoring``);
-* the Celery worker as an ECS Fargate service scaling on its queue (``deploy.worker_service``).
+* the Celery worker as an ECS Fargate service scaling on its queue (``deploy.worker_service``);
+* ``create_data_tier`` (optional): RDS PostgreSQL behind RDS Proxy and ElastiCache for Valkey, and
+  the database and Redis settings pointed at them (``deploy.data_tier``).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from deploy.data_tier import terraform_data_tier
 from deploy.iam_policies import for_terraform, terraform_role_policies_as_documents
 from deploy.monitoring import terraform_monitoring
 from deploy.production import (
@@ -211,8 +214,8 @@ def for_production(config: dict[str, Any]) -> dict[str, Any]:
     }
     terraform_monitoring(config, tags)
     terraform_protection(config, tags)
-    terraform_worker_service(
-        config, tags, log_groups["api_access"]["retention_in_days"], TERRAFORM_LOG_KMS_KEY
-    )
+    retention_days = log_groups["api_access"]["retention_in_days"]
+    terraform_worker_service(config, tags, retention_days, TERRAFORM_LOG_KMS_KEY)
+    terraform_data_tier(config, tags, retention_days, TERRAFORM_LOG_KMS_KEY)
     terraform_role_policies_as_documents(config)
     return config

@@ -75,6 +75,20 @@ def build_engine(
     # hide_parameters keeps patient values out of every SQLAlchemy error message.
     if url.startswith("sqlite"):
         return _build_sqlite_engine(url, sqlite_busy_timeout_ms)
+    if (
+        "rds_iam_auth" not in url
+    ):  # the data tier's URL (``chalicelib.storage.rds_iam_auth``), loaded only for it
+        return _build_postgresql_engine(url, pool, pool_size, max_overflow)
+    from chalicelib.storage.rds_iam_auth import authenticate_with_iam_tokens, without_iam_auth_marker
+
+    url, iam_auth = without_iam_auth_marker(url)
+    engine = _build_postgresql_engine(url, pool, pool_size, max_overflow)
+    if iam_auth:
+        authenticate_with_iam_tokens(engine, url)
+    return engine
+
+
+def _build_postgresql_engine(url: str, pool: str, pool_size: int, max_overflow: int) -> Engine:
     # psycopg prepares a statement on the server after 5 runs; None never does.
     connect_args = {"connect_timeout": 5, "prepare_threshold": None}
     if pool == "null":

@@ -392,7 +392,10 @@ def test_every_log_group_exists_with_retention_and_the_given_or_created_kms_key(
     for function in functions.values():
         log_group = names[f"/aws/lambda/{function['Properties']['FunctionName']}"]
         assert log_group in function["DependsOn"]
-    assert len(log_groups) == len(functions) + 2  # and the API's access log group, and the worker's
+    always = [name for name, group in log_groups.items() if "Condition" not in group]
+    assert len(always) == len(functions) + 2  # and the API's access log group, and the worker's
+    # and, with the data tier, the database's exported logs
+    assert {g["Condition"] for g in log_groups.values() if "Condition" in g} <= {"CreatesDataTier"}
     for group in log_groups.values():
         properties = group["Properties"]
         assert properties["RetentionInDays"] >= 365

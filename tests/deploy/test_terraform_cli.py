@@ -31,6 +31,7 @@ EMULATED_SERVICES = (
     "ecs",
     "iam",
     "lambda",
+    "secretsmanager",
     "sns",
     "sts",
     "wafv2",
@@ -50,6 +51,9 @@ PLAN_VARIABLES = {
     "worker_image_uri": "123456789012.dkr.ecr.us-east-1.amazonaws.com/telehealth-worker:1a2b3c4",
     "notify_email_sender": "notifications@example.org",
     "worker_max_count": 6,
+    "create_data_tier": True,
+    "database_instance_class": "db.t4g.medium",
+    "cache_multi_az": False,
 }
 
 
@@ -145,6 +149,14 @@ def test_terraform_plans_every_resource_against_moto_server(terraform_dir: Path,
         "aws_appautoscaling_target.worker",
         "aws_appautoscaling_policy.worker_backlog",
         "aws_cloudwatch_metric_alarm.worker_not_running",
+        "aws_kms_key.data_tier[0]",
+        "aws_db_instance.data_tier[0]",
+        "aws_db_proxy.data_tier[0]",
+        "aws_db_proxy_target.data_tier[0]",
+        "aws_ssm_parameter.database_url[0]",
+        "aws_elasticache_replication_group.data_tier[0]",
+        "aws_secretsmanager_secret_version.redis_url[0]",
+        "aws_iam_role_policy.data_tier_database_worker_task[0]",
     ):
         assert address in planned, sorted(planned)
     api_function = planned["aws_lambda_function.api_handler"]["change"]["after"]
@@ -179,3 +191,23 @@ def test_terraform_plans_every_resource_against_moto_server(terraform_dir: Path,
     assert network["subnets"] == PLAN_VARIABLES["subnet_ids"] and network["assign_public_ip"] is False
     worker_logs = planned["aws_cloudwatch_log_group.worker"]["change"]["after"]
     assert worker_logs["kms_key_id"] == PLAN_VARIABLES["log_kms_key_arn"]
+    # The data tier: the operator's sizes and switches, encrypted, TLS only, IAM auth, in the private subnets
+    database = planned["aws_db_instance.data_tier[0]"]["change"]["after"]
+    assert database["instance_class"] == PLAN_VARIABLES["database_instance_class"]
+    assert database["storage_encrypted"] and database["iam_database_authentication_enabled"]
+    assert (
+        database["multi_az"] and database["deletion_protection"] and database["backup_retention_period"] == 7
+    )
+    assert planned["aws_db_proxy.data_tier[0]"]["change"]["after"]["require_tls"] is True
+    assert (
+        planned["aws_db_subnet_group.data_tier[0]"]["change"]["after"]["subnet_ids"]
+        == (PLAN_VARIABLES["subnet_ids"])
+    )
+    cache = planned["aws_elasticache_replication_group.data_tier[0]"]["change"]["after"]
+    assert cache["transit_encryption_enabled"] and cache["at_rest_encryption_enabled"]
+    assert (cache["num_cache_clusters"], cache["automatic_failover_enabled"]) == (1, False)
+    api_environment = api_function["environment"][0]["variables"]
+    assert (
+        api_environment["REDIS_URL_PARAMETER"]
+        == "/aws/reference/secretsmanager/telehealth-api/prod/redis-url"
+    )

@@ -175,7 +175,11 @@ def terraform_view(terraform: dict[str, Any]) -> WorkerView:
     assert resources["aws_ecs_cluster"]["worker"]["setting"] == [
         {"name": "containerInsights", "value": "enabled"}
     ]
-    assert "aws_vpc_security_group_ingress_rule" not in resources
+    # No rule lets anything into the worker (the data tier's rules let the worker into others).
+    ingress_rules = resources.get("aws_vpc_security_group_ingress_rule", {}).values()
+    assert not [
+        rule for rule in ingress_rules if rule["security_group_id"] == "${aws_security_group.worker.id}"
+    ]
     return WorkerView(
         form="terraform",
         container=_hcl_container(task["container_definitions"]),
