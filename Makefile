@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: install run flower test test-fast lint migrate browser smoke bench-baseline bench-local bench-lists bench-search bench-rate-limit package bench-cold-start bench-audit bench-disclosures bench-notifications bench-fhir
+.PHONY: install run flower test test-fast lint scan migrate browser smoke bench-baseline bench-local bench-lists bench-search bench-rate-limit package bench-cold-start bench-audit bench-disclosures bench-notifications bench-fhir
 
 $(INSTALLED): requirements.txt requirements-worker.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -53,6 +53,20 @@ lint: $(INSTALLED)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+
+## scan: checkov, cfn-lint (serverless rules) and hadolint on what `make package` renders; the skips and their
+## reasons are deploy/scan_skips.toml, anything else fails. The scanners have their own venv (.venv-scan):
+## checkov's dependencies conflict with ours
+SCAN_VENV := .venv-scan
+SCAN_INSTALLED := $(SCAN_VENV)/.installed
+
+$(SCAN_INSTALLED): requirements-scan.txt
+	test -x $(SCAN_VENV)/bin/python || $(PYTHON) -m venv $(SCAN_VENV)
+	$(SCAN_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-scan.txt
+	touch $(SCAN_INSTALLED)
+
+scan: $(INSTALLED) $(SCAN_INSTALLED)
+	$(BIN)/python -m deploy.scan
 
 ## migrate: a migration needs only DATABASE_URL (its stage, if none is set: dev)
 migrate: $(INSTALLED)

@@ -58,3 +58,64 @@ def _map_resources(resource: Any, convert: Any) -> Any:
 
 def _sub(arn: Any) -> Any:
     return {"Fn::Sub": arn} if isinstance(arn, str) and "${AWS::" in arn else arn
+
+
+# Terraform: each role policy's document as an ``aws_iam_policy_document`` data source, which Terraform
+# renders locally and checkov's IAM checks read (a JSON string in ``policy`` they leave unread).
+_TERRAFORM_KEYS = (("Sid", "sid"), ("Effect", "effect"), ("Action", "actions"), ("NotAction", "not_actions"))
+_TERRAFORM_RESOURCES = (("Resource", "resources"), ("NotResource", "not_resources"))
+
+
+def terraform_policy_document(document: dict[str, Any]) -> dict[str, Any]:
+    """The ``aws_iam_policy_document`` arguments of an IAM policy document."""
+    statements = []
+    for statement in document["Statement"]:
+        block: dict[str, Any] = {}
+        for key, argument in (*_TERRAFORM_KEYS, *_TERRAFORM_RESOURCES):
+            if key in statement:
+                value = statement[key]
+                block[argument] = value if key in ("Sid", "Effect") or isinstance(value, list) else [value]
+        conditions = [
+            {"test": test, "variable": variable, "values": values if isinstance(values, list) else [values]}
+            for test, keys in statement.get("Condition", {}).items()
+            for variable, values in keys.items()
+        ]
+        if conditions:
+            block["condition"] = conditions
+        statements.append(block)
+    return {"version": document.get("Version", "2012-10-17"), "statement": statements}
+
+
+def policy_document_of(arguments: dict[str, Any]) -> dict[str, Any]:
+    """The IAM policy document an ``aws_iam_policy_document``'s arguments render, a one-element list
+    written as its single value (as IAM reads both alike): for reading a role's permissions back."""
+    statements = []
+    for block in arguments["statement"]:
+        statement: dict[str, Any] = {}
+        for key, argument in (*_TERRAFORM_KEYS, *_TERRAFORM_RESOURCES):
+            if argument in block:
+                statement[key] = _single(block[argument])
+        for condition in block.get("condition", []):
+            statement.setdefault("Condition", {}).setdefault(condition["test"], {})[condition["variable"]] = (
+                _single(condition["values"])
+            )
+        statements.append(statement)
+    return {"Version": arguments["version"], "Statement": statements}
+
+
+def _single(value: Any) -> Any:
+    return value[0] if isinstance(value, list) and len(value) == 1 else value
+
+
+def terraform_role_policies_as_documents(config: dict[str, Any]) -> None:
+    """Give every ``aws_iam_role_policy`` of ``config`` its document as a data source of the same name."""
+    documents = config.setdefault("data", {}).setdefault("aws_iam_policy_document", {})
+    for name, role_policy in config["resource"].get("aws_iam_role_policy", {}).items():
+        if name in documents:
+            raise ValueError(f"two role policies would share the policy document {name}")
+        documents[name] = terraform_policy_document(json.loads(role_policy["policy"]))
+        if "count" in role_policy:  # a policy of an optional part names resources that may not exist
+            documents[name] = {"count": role_policy["count"], **documents[name]}
+            role_policy["policy"] = f"${{data.aws_iam_policy_document.{name}[count.index].json}}"
+        else:
+            role_policy["policy"] = f"${{data.aws_iam_policy_document.{name}.json}}"

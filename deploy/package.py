@@ -65,8 +65,13 @@ class PackageOutput:
         return self.sam_dir / DEPLOYMENT_ZIP
 
 
-def build_package(out: Path = DEFAULT_OUT, stage: str = DEFAULT_STAGE) -> PackageOutput:
+def build_package(
+    out: Path = DEFAULT_OUT, stage: str = DEFAULT_STAGE, *, finish_artifact: bool = True
+) -> PackageOutput:
     """Build both outputs into ``out``. Raises ArtifactError, CalledProcessError.
+
+    ``finish_artifact=False`` leaves the zip as chalice made it (no pruning, no bytecode): for
+    ``make scan``, which reads the templates only.
 
     Only the generated files are replaced: a Terraform working directory kept in
     ``out/terraform`` (state, ``.terraform/``, a backend file) survives a rebuild.
@@ -89,18 +94,27 @@ def build_package(out: Path = DEFAULT_OUT, stage: str = DEFAULT_STAGE) -> Packag
             json.dumps(terraform_for_production(modernize(json.loads(config.read_text()))), indent=2)
         )
 
-        same_zip = _sha256(sam_dir / DEPLOYMENT_ZIP) == _sha256(terraform_dir / DEPLOYMENT_ZIP)
-        size = add_bytecode(sam_dir / DEPLOYMENT_ZIP, prune=prune_tree)
-        if same_zip:  # chalice reused its cached build: compile once
-            shutil.copyfile(sam_dir / DEPLOYMENT_ZIP, terraform_dir / DEPLOYMENT_ZIP)
+        if finish_artifact:
+            size = _finish_artifacts(sam_dir, terraform_dir)
         else:
-            add_bytecode(terraform_dir / DEPLOYMENT_ZIP, prune=prune_tree)
+            zipped = (sam_dir / DEPLOYMENT_ZIP).stat().st_size
+            size = ArtifactSize(zipped_before=zipped, zipped=zipped, unzipped=0, compiled_modules=0)
 
         for kind, generated in (("sam", SAM_TEMPLATE), ("terraform", TERRAFORM_CONFIG)):
             (out / kind).mkdir(exist_ok=True)
             for name in (generated, DEPLOYMENT_ZIP):
                 os.replace(staging / kind / name, out / kind / name)
     return PackageOutput(out / "sam", out / "terraform", size)
+
+
+def _finish_artifacts(sam_dir: Path, terraform_dir: Path) -> ArtifactSize:
+    same_zip = _sha256(sam_dir / DEPLOYMENT_ZIP) == _sha256(terraform_dir / DEPLOYMENT_ZIP)
+    size = add_bytecode(sam_dir / DEPLOYMENT_ZIP, prune=prune_tree)
+    if same_zip:  # chalice reused its cached build: compile once
+        shutil.copyfile(sam_dir / DEPLOYMENT_ZIP, terraform_dir / DEPLOYMENT_ZIP)
+    else:
+        add_bytecode(terraform_dir / DEPLOYMENT_ZIP, prune=prune_tree)
+    return size
 
 
 def _chalice_package(stage: str, out: Path, *options: str) -> None:

@@ -8,11 +8,15 @@ template parameters an operator fills per account:
 * the roles' policy ARNs name this account, region and partition (``deploy.iam_policies``);
 * ``SubnetIds`` / ``SecurityGroupIds`` replace the placeholder VPC ids of the
   config wherever a function is placed in the VPC (the authorizer is not);
-* ``LogKmsKeyArn`` (optional) encrypts every log group;
+* ``LogKmsKeyArn`` encrypts every log group and the alarm topic; empty, a key the stack creates
+  does (``deploy.protection``);
 * the REST API: ``OpenApiVersion`` 2.0 (without it the SAM transform adds a
   second, unconfigured stage named ``Stage``), access logs without bodies or
   query strings into their own log group, stage throttling, X-Ray tracing, tags;
-* ``WebAclArn`` (optional): a WAF web ACL associated with the stage;
+* ``WebAclArn``: a WAF web ACL associated with the stage; empty, one the stack creates, with a
+  rate-based rule per client address (``deploy.protection``);
+* TLS 1.2+ on the API's own endpoint (an enhanced security policy); an optional code-signing
+  configuration (``CodeSigningProfileVersionArn``);
 * ``DomainName`` + ``CertificateArn`` (optional): a regional custom domain with TLS 1.2;
 * alarms (thresholds as parameters), their SNS topic (``AlarmEmail`` optional) and a dashboard
   (``deploy.monitoring``);
@@ -43,6 +47,7 @@ from deploy.production import (
     SUBNET_IDS_DESCRIPTION,
     our_tags,
 )
+from deploy.protection import SAM_LOG_KMS_KEY, sam_api_tls, sam_protection
 from deploy.worker_service import sam_worker_service
 
 SAM_REST_API = "RestAPI"
@@ -62,7 +67,7 @@ PARAMETERS: dict[str, dict[str, Any]] = {
     "LogKmsKeyArn": {
         "Type": "String",
         "Default": "",
-        "Description": "KMS key ARN encrypting the log groups (empty: CloudWatch Logs' own encryption)",
+        "Description": "KMS key ARN for the log groups and the alarm topic (empty: a key the stack creates)",
     },
     "ThrottlingRateLimit": {
         "Type": "Number",
@@ -91,7 +96,7 @@ PARAMETERS: dict[str, dict[str, Any]] = {
     "WebAclArn": {
         "Type": "String",
         "Default": "",
-        "Description": "WAFv2 web ACL ARN (REGIONAL scope) to associate with the stage (empty: none)",
+        "Description": "WAFv2 web ACL ARN (REGIONAL) for the stage (empty: a web ACL the stack creates)",
     },
     "DomainName": {
         "Type": "String",
@@ -109,7 +114,7 @@ CONDITIONS = {
     "HasWebAcl": {"Fn::Not": [{"Fn::Equals": [{"Ref": "WebAclArn"}, ""]}]},
     "HasCustomDomain": {"Fn::Not": [{"Fn::Equals": [{"Ref": "DomainName"}, ""]}]},
 }
-LOG_KMS_KEY = {"Fn::If": ["HasLogKmsKey", {"Ref": "LogKmsKeyArn"}, {"Ref": "AWS::NoValue"}]}
+LOG_KMS_KEY = SAM_LOG_KMS_KEY
 
 
 def for_production(template: dict[str, Any]) -> dict[str, Any]:
@@ -144,6 +149,7 @@ def for_production(template: dict[str, Any]) -> dict[str, Any]:
     }
     api = resources[SAM_REST_API]["Properties"]
     api["OpenApiVersion"] = "2.0"
+    sam_api_tls(api)
     api["TracingEnabled"] = True
     api["Tags"] = dict(tags)
     api["AccessLogSetting"] = {
@@ -173,6 +179,7 @@ def for_production(template: dict[str, Any]) -> dict[str, Any]:
     resources.update(_web_acl_association())
     resources.update(_custom_domain())
     sam_monitoring(template, tags)
+    sam_protection(template, _tag_list(tags))
     sam_worker_service(template, tags, retention, LOG_KMS_KEY)
     sam_data_tier(template, tags, retention, LOG_KMS_KEY)
     return template

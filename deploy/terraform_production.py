@@ -8,14 +8,19 @@ timeout, tracing, reserved concurrency, tags, log groups and VPC placement;
 * the roles' policy ARNs name this account, region and partition (``deploy.iam_policies``);
 * ``subnet_ids`` / ``security_group_ids`` (required) replace the placeholder VPC
   ids of the config wherever a function is placed in the VPC;
-* ``log_kms_key_arn`` (optional) encrypts every log group; the functions' log
+* ``log_kms_key_arn`` encrypts every log group and the alarm topic (null: a key created here,
+  ``deploy.protection``); the functions' log
   groups get their real names (chalice names them after its resource names) and
   exist before the functions, so Lambda never creates one without retention;
 * the scheduled functions' EventBridge rules are named after their functions
   (chalice's names lack the app and stage) and tagged;
 * the stage: access logs without bodies or query strings, throttling
   (``throttling_rate_limit``, ``throttling_burst_limit``), X-Ray tracing, tags;
-* ``web_acl_arn`` (optional): a WAF web ACL associated with the stage;
+* ``web_acl_arn``: a WAF web ACL associated with the stage (null: one created here, with a
+  rate-based rule per client address); TLS 1.2+ on the API's own endpoint, through the API
+  definition's OpenAPI extensions (the aws provider 5 has no argument for it); an optional
+  code-signing configuration (``code_signing_profile_version_arn``);
+* the role policies as ``aws_iam_policy_document`` data sources (which checkov's IAM checks read);
 * ``domain_name`` + ``certificate_arn`` (optional): a regional custom domain with TLS 1.2;
 * alarms (thresholds as variables), their SNS topic (``alarm_email`` optional) and a dashboard
   (``deploy.monitoring``);
@@ -30,7 +35,7 @@ import copy
 from typing import Any
 
 from deploy.data_tier import terraform_data_tier
-from deploy.iam_policies import for_terraform
+from deploy.iam_policies import for_terraform, terraform_role_policies_as_documents
 from deploy.monitoring import terraform_monitoring
 from deploy.production import (
     ACCESS_LOG_FORMAT,
@@ -43,6 +48,7 @@ from deploy.production import (
     SUBNET_IDS_DESCRIPTION,
     our_tags,
 )
+from deploy.protection import TERRAFORM_LOG_KMS_KEY, terraform_protection
 from deploy.worker_service import terraform_worker_service
 
 LOG_GROUP_SUFFIX = "-log-group"  # chalice's name for a function's log group resource
@@ -62,7 +68,7 @@ VARIABLES: dict[str, dict[str, Any]] = {
     "log_kms_key_arn": {
         "type": "string",
         "default": None,
-        "description": "KMS key ARN encrypting the log groups (null: CloudWatch Logs' own encryption)",
+        "description": "KMS key ARN encrypting the log groups and the alarm topic (null: a key created here)",
     },
     "throttling_rate_limit": {
         "type": "number",
@@ -87,7 +93,7 @@ VARIABLES: dict[str, dict[str, Any]] = {
     "web_acl_arn": {
         "type": "string",
         "default": None,
-        "description": "WAFv2 web ACL ARN (REGIONAL scope) to associate with the stage (null: none)",
+        "description": "WAFv2 web ACL ARN (REGIONAL scope) for the stage (null: a web ACL created here)",
     },
     "domain_name": {
         "type": "string",
@@ -121,7 +127,7 @@ def for_production(config: dict[str, Any]) -> dict[str, Any]:
         group.update(
             {
                 "name": f"/aws/lambda/{function['function_name']}",
-                "kms_key_id": "${var.log_kms_key_arn}",
+                "kms_key_id": TERRAFORM_LOG_KMS_KEY,
                 "tags": dict(tags),
             }
         )
@@ -139,11 +145,13 @@ def for_production(config: dict[str, Any]) -> dict[str, Any]:
     log_groups["api_access"] = {
         "name": f"/aws/apigateway/${{{REST_API}.id}}/access",
         "retention_in_days": retention.pop(),
-        "kms_key_id": "${var.log_kms_key_arn}",
+        "kms_key_id": TERRAFORM_LOG_KMS_KEY,
         "tags": dict(tags),
     }
     resources["aws_cloudwatch_log_group"] = log_groups
     resources["aws_api_gateway_rest_api"]["rest_api"]["tags"] = dict(tags)
+    # A replaced API exists before the old one goes, so the stage never points at nothing.
+    resources["aws_api_gateway_rest_api"]["rest_api"]["lifecycle"] = {"create_before_destroy": True}
     resources["aws_api_gateway_stage"]["rest_api"].update(
         {
             "xray_tracing_enabled": True,
@@ -205,7 +213,9 @@ def for_production(config: dict[str, Any]) -> dict[str, Any]:
         }
     }
     terraform_monitoring(config, tags)
+    terraform_protection(config, tags)
     retention_days = log_groups["api_access"]["retention_in_days"]
-    terraform_worker_service(config, tags, retention_days, "${var.log_kms_key_arn}")
-    terraform_data_tier(config, tags, retention_days, "${var.log_kms_key_arn}")
+    terraform_worker_service(config, tags, retention_days, TERRAFORM_LOG_KMS_KEY)
+    terraform_data_tier(config, tags, retention_days, TERRAFORM_LOG_KMS_KEY)
+    terraform_role_policies_as_documents(config)
     return config

@@ -22,6 +22,14 @@ def serves_requests(env: Mapping[str, str]) -> bool:
     return env.get("_HANDLER", API_HANDLER) == API_HANDLER
 
 
+def checks_tokens(env: Mapping[str, str]) -> bool:
+    """True where this process checks bearer tokens itself: the API served in one process (chalice
+    local, the test client). False in a scheduled function, the worker, and the API's own Lambda
+    function (Lambda names its handler in _HANDLER): API Gateway ran the authorizer's function, whose
+    role alone may read the token secret, before it."""
+    return serves_requests(env) and env.get("_HANDLER") != API_HANDLER
+
+
 # The Celery worker (``local_worker``), named as Lambda names a function's handler: it serves no request,
 # so it reads no token and needs no idempotency key in any stage (``chalicelib.bootstrap.run_as_worker``).
 WORKER_HANDLER = "local_worker"

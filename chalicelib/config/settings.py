@@ -21,6 +21,7 @@ from typing import NamedTuple
 
 from chalicelib.config.environment import (
     ConfigurationError,
+    checks_tokens,
     hands_off_notifications,
     number_setting,
     serves_requests,
@@ -115,6 +116,8 @@ class Settings:
     in_lambda: bool = False
     # False in a scheduled function: no token read, none needed (``serves_requests``).
     serves_requests: bool = True
+    # False where the authorizer's function checked the token first (``checks_tokens``): no token read.
+    checks_tokens: bool = True
     # False in the purge's function: it needs no broker (``hands_off_notifications``).
     needs_broker: bool = True
     # No DATABASE_URL: the SQLite file under TELEHEALTH_DATA_DIR (``.data/``).
@@ -215,7 +218,8 @@ def _choice(env: Mapping[str, str], name: str, choices: tuple[str, ...]) -> str:
 def load_settings(env: Mapping[str, str]) -> Settings:
     """Settings from ``env``, after reading the AWS secrets it names. Raises ConfigurationError."""
     requests = serves_requests(env)
-    references = [name for name in SECRET_REFERENCES if requests or name != "API_TOKENS_SECRET_ID"]
+    tokens = checks_tokens(env)
+    references = [name for name in SECRET_REFERENCES if tokens or name != "API_TOKENS_SECRET_ID"]
     try:
         env = resolve_secret_references(env, only=references)
     except (ValueError, SecretUnavailable) as error:
@@ -224,7 +228,7 @@ def load_settings(env: Mapping[str, str]) -> Settings:
     in_lambda = bool(env.get("AWS_LAMBDA_FUNCTION_NAME"))
     # The dev stage outside Lambda: the published token, the SQLite file and a key made on the spot.
     on_a_laptop = stage == "dev" and not in_lambda
-    token_digests = load_token_digests(env, development_token=on_a_laptop) if requests else ()
+    token_digests = load_token_digests(env, development_token=on_a_laptop) if tokens else ()
     settings = Settings(
         stage=stage,
         in_lambda=in_lambda,
@@ -234,8 +238,9 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         uses_development_database=not env.get("DATABASE_URL"),
         data_dir=_data_dir(env),
         auth=AuthSettings(
-            token_digests, _token_secret(env, token_digests) if requests else None, _jwt_settings(env)
+            token_digests, _token_secret(env, token_digests) if tokens else None, _jwt_settings(env)
         ),
+        checks_tokens=tokens,
         redis_url=env.get("REDIS_URL") or None,
         phone_default_region=env.get("PHONE_DEFAULT_REGION", "US"),
         max_body_bytes=number_setting(env, "MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES, int, minimum=1),
@@ -335,7 +340,7 @@ def _refuse_unsafe_production(settings: Settings) -> None:
             raise ConfigurationError(
                 f"{where} needs DATABASE_URL: the development SQLite file exists only locally"
             )
-        if settings.serves_requests:
+        if settings.checks_tokens:
             _refuse_unsafe_tokens(settings.auth, where)
 
 

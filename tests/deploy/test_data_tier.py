@@ -21,6 +21,7 @@ from celery import Celery
 from celery.backends.redis import RedisBackend
 
 from deploy.data_tier import DATABASE_USER, POSTGRES_MAJOR
+from deploy.iam_policies import policy_document_of
 
 DATABASE_URL_PARAMETER = "/telehealth-api/prod/database-url"
 REDIS_URL_PARAMETER = "/telehealth-api/prod/redis-url"
@@ -111,7 +112,9 @@ def test_without_the_switch_no_data_tier_resource_exists_and_the_settings_are_to
 
     # THEN nothing of the data tier is created, and the functions and the worker read today's parameters
     assert sam["Parameters"]["CreateDataTier"]["Default"] == "false"
-    assert not {name: r["Type"] for name, r in resources.items() if r["Type"] in DATA_TIER_TYPES}
+    # (the stack's own key for the logs and the alarm topic, LogKmsKey, is not the data tier's)
+    data_tier = {name: r["Type"] for name, r in resources.items() if r["Type"] in DATA_TIER_TYPES}
+    assert not {name: kind for name, kind in data_tier.items() if name != "LogKmsKey"}
     assert not [name for name, r in resources.items() if r["Type"] == "AWS::IAM::Policy"]
     assert redis_settings(resources) == {REDIS_URL_PARAMETER}
     for function in (r for r in resources.values() if r["Type"] == "AWS::Serverless::Function"):
@@ -259,14 +262,16 @@ def terraform_view(terraform: dict[str, Any]) -> DataTierView:
         "DataTierDatabaseAccess": {},
         "DataTierCacheAccess": {},
     }
-    for name, policy in resources["aws_iam_role_policy"].items():
+    for name in resources["aws_iam_role_policy"]:
         for prefix, kind in (
             ("data_tier_database_", "DataTierDatabaseAccess"),
             ("data_tier_cache_", "DataTierCacheAccess"),
         ):
             if name.startswith(prefix):
                 role = {v: k for k, v in TERRAFORM_ROLES.items()}[name.removeprefix(prefix)]
-                access[kind][role] = json.loads(policy["policy"])["Statement"]
+                # Each role policy's document is a data source of the same name (deploy.iam_policies)
+                document = policy_document_of(terraform["data"]["aws_iam_policy_document"][name])
+                access[kind][role] = document["Statement"]
     parameter = resources["aws_ssm_parameter"]["database_url"]
     secrets = {
         s["name"]: {"Name": s["name"], "KmsKeyId": s["kms_key_id"]}
@@ -343,7 +348,9 @@ def data_tier_addresses(terraform: dict[str, Any]) -> list[tuple[str, str]]:
         (kind, name)
         for kind, resources in terraform["resource"].items()
         for name in resources
-        if kind.startswith(kinds)
+        if (
+            kind.startswith(kinds) and (kind, name) != ("aws_kms_key", "logs")
+        )  # the logs' key is not the tier's
         or (kind == "aws_security_group" and name != "worker")
         or (kind.startswith("aws_vpc_security_group") and not name.startswith("worker"))
         or name.startswith(("data_tier", "database"))
@@ -374,9 +381,9 @@ def test_storage_secrets_and_cache_are_encrypted_with_the_data_tier_key(tier: Da
     }
     assert {g["RetentionInDays"] for g in tier.log_groups.values()} == {365}
     expected_log_key = (
-        {"Fn::If": ["HasLogKmsKey", {"Ref": "LogKmsKeyArn"}, {"Ref": "AWS::NoValue"}]}
+        {"Fn::If": ["HasLogKmsKey", {"Ref": "LogKmsKeyArn"}, {"Fn::GetAtt": ["LogKmsKey", "Arn"]}]}
         if tier.form == "sam"
-        else "${var.log_kms_key_arn}"
+        else "${local.log_kms_key_arn}"
     )
     assert {json.dumps(g["KmsKeyId"]) for g in tier.log_groups.values()} == {json.dumps(expected_log_key)}
 

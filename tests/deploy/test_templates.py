@@ -21,7 +21,9 @@ from chalicelib.http.gateway_responses import (
 )
 from chalicelib.http.schedules import rate_every
 from deploy.gateway_responses import ANY_METHOD, INTEGRATION, select_operation
+from deploy.iam_policies import policy_document_of
 from deploy.package import PackageOutput
+from deploy.sam_transform import translate_sam
 from deploy.terraform import modernize
 from tests.helpers.api import app_routes
 
@@ -130,22 +132,6 @@ def test_every_path_hands_undeclared_methods_to_the_function_without_authorizer(
         assert select_operation(definition, path, "PATCH") == any_method
 
 
-def translate_sam(template: dict[str, Any]) -> dict[str, Any]:
-    """What CloudFormation deploys: the SAM transform, run offline (code location made an S3 URI)."""
-    from samtranslator.translator.transform import transform
-
-    template = copy.deepcopy(template)
-    for resource in template["Resources"].values():
-        if resource["Type"] == "AWS::Serverless::Function":
-            resource["Properties"]["CodeUri"] = "s3://artifacts/deployment.zip"
-
-    class NoManagedPolicies:
-        def load(self) -> dict[str, str]:
-            return {}
-
-    return dict(transform(template, {}, NoManagedPolicies()))
-
-
 def resources_of_type(template: dict[str, Any], kind: str) -> dict[str, Any]:
     return {name: r for name, r in template["Resources"].items() if r["Type"] == kind}
 
@@ -200,7 +186,10 @@ def test_prod_functions_read_secrets_from_aws_and_run_the_packaging_python(sam: 
         assert properties["Runtime"] == f"python{sys.version_info.major}.{sys.version_info.minor}"
         variables = properties["Environment"]["Variables"]
         assert variables["APP_STAGE"] == "prod"
-        assert "API_TOKENS_SECRET_ID" in variables
+        # Only the authorizer checks tokens: the API's function runs after it and reads none.
+        assert ("API_TOKENS_SECRET_ID" in variables) == (
+            properties["Handler"] == "app.authorize_bearer_token"
+        )
         assert not {"DATABASE_URL", "API_TOKENS", "API_TOKEN_SHA256", "REDIS_URL"} & set(variables)
         # The authorizer is told where neither the database nor Redis is; the purge, only the database.
         handler = properties["Handler"]
@@ -410,7 +399,7 @@ def assert_access_log_format_holds_no_body_nor_query(log_format: str) -> None:
     assert not [v for v in variables if "Override" in v or "querystring" in v.lower()]
 
 
-def test_every_log_group_exists_with_retention_and_the_optional_kms_key(
+def test_every_log_group_exists_with_retention_and_the_given_or_created_kms_key(
     deployed_sam: dict[str, Any], terraform: dict[str, Any]
 ) -> None:
     log_groups = resources_of_type(deployed_sam, "AWS::Logs::LogGroup")
@@ -436,9 +425,7 @@ def test_every_log_group_exists_with_retention_and_the_optional_kms_key(
     for group in log_groups.values():
         properties = group["Properties"]
         assert properties["RetentionInDays"] >= 365
-        assert properties["KmsKeyId"] == {
-            "Fn::If": ["HasLogKmsKey", {"Ref": "LogKmsKeyArn"}, {"Ref": "AWS::NoValue"}]
-        }
+        assert properties["KmsKeyId"] == SAM_LOG_KEY
         assert tag_dict(properties["Tags"])["data-classification"] == "phi"
     assert deployed_sam["Parameters"]["LogKmsKeyArn"]["Default"] == ""
 
@@ -452,9 +439,68 @@ def test_every_log_group_exists_with_retention_and_the_optional_kms_key(
         ), resource_name
     for group in terraform_groups.values():
         assert group["retention_in_days"] >= 365
-        assert group["kms_key_id"] == "${var.log_kms_key_arn}"
+        assert group["kms_key_id"] == "${local.log_kms_key_arn}"
         assert group["tags"]["data-classification"] == "phi"
     assert terraform["variable"]["log_kms_key_arn"]["default"] is None
+
+
+SAM_LOG_KEY = {"Fn::If": ["HasLogKmsKey", {"Ref": "LogKmsKeyArn"}, {"Fn::GetAtt": ["LogKmsKey", "Arn"]}]}
+
+
+def test_without_a_given_key_the_stack_creates_one_for_the_logs_and_the_alarm_topic(
+    deployed_sam: dict[str, Any], terraform: dict[str, Any]
+) -> None:
+    key = deployed_sam["Resources"]["LogKmsKey"]
+    assert key["Type"] == "AWS::KMS::Key"
+    assert key["Condition"] == "CreateLogKmsKey"
+    assert deployed_sam["Conditions"]["CreateLogKmsKey"] == {"Fn::Equals": [{"Ref": "LogKmsKeyArn"}, ""]}
+    assert key["Properties"]["EnableKeyRotation"] is True
+    (topic,) = resources_of_type(deployed_sam, "AWS::SNS::Topic").values()
+    assert topic["Properties"]["KmsMasterKeyId"] == SAM_LOG_KEY
+    statements = {s["Sid"]: s for s in key["Properties"]["KeyPolicy"]["Statement"]}
+    logs = statements["LogGroupsOfThisAccountAndRegion"]
+    assert logs["Principal"] == {"Service": {"Fn::Sub": "logs.${AWS::Region}.amazonaws.com"}}
+    # Every log group of the account in the region: the functions', the access logs', the worker's /ecs/...
+    assert logs["Condition"]["ArnLike"]["kms:EncryptionContext:aws:logs:arn"] == {
+        "Fn::Sub": "arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:log-group:*"
+    }
+    assert statements["AlarmsPublishToTheEncryptedTopic"]["Principal"] == {
+        "Service": "cloudwatch.amazonaws.com"
+    }
+
+    resources = terraform["resource"]
+    terraform_key = resources["aws_kms_key"]["logs"]
+    assert terraform_key["count"] == "${var.log_kms_key_arn == null ? 1 : 0}"
+    assert terraform_key["enable_key_rotation"] is True
+    assert "logs.${data.aws_region.chalice.id}.amazonaws.com" in terraform_key["policy"]
+    assert terraform["locals"]["log_kms_key_arn"] == (
+        "${coalesce(var.log_kms_key_arn, one(aws_kms_key.logs[*].arn))}"
+    )
+    assert resources["aws_sns_topic"]["alarms"]["kms_master_key_id"] == "${local.log_kms_key_arn}"
+
+
+def test_functions_refuse_unsigned_code_when_a_signing_profile_is_given(
+    deployed_sam: dict[str, Any], terraform: dict[str, Any]
+) -> None:
+    (config,) = resources_of_type(deployed_sam, "AWS::Lambda::CodeSigningConfig").values()
+    assert config["Condition"] == "HasCodeSigning"
+    assert config["Properties"]["CodeSigningPolicies"] == {"UntrustedArtifactOnDeployment": "Enforce"}
+    assert config["Properties"]["AllowedPublishers"] == {
+        "SigningProfileVersionArns": [{"Ref": "CodeSigningProfileVersionArn"}]
+    }
+    assert deployed_sam["Parameters"]["CodeSigningProfileVersionArn"]["Default"] == ""
+    for function in sam_functions(deployed_sam).values():
+        assert function["CodeSigningConfigArn"] == {
+            "Fn::If": ["HasCodeSigning", {"Ref": "CodeSigningConfig"}, {"Ref": "AWS::NoValue"}]
+        }
+
+    terraform_config = terraform["resource"]["aws_lambda_code_signing_config"]["functions"]
+    assert terraform_config["count"] == "${var.code_signing_profile_version_arn == null ? 0 : 1}"
+    assert terraform_config["policies"] == {"untrusted_artifact_on_deployment": "Enforce"}
+    for function in terraform_functions(terraform).values():
+        assert (
+            function["code_signing_config_arn"] == "${one(aws_lambda_code_signing_config.functions[*].arn)}"
+        )
 
 
 def test_the_api_function_runs_in_the_subnets_and_security_groups_given_as_parameters(
@@ -480,16 +526,38 @@ def test_the_api_function_runs_in_the_subnets_and_security_groups_given_as_param
     assert "set-by-package-parameters" not in json.dumps([deployed_sam, terraform])
 
 
-def test_an_optional_waf_web_acl_and_a_tls_1_2_custom_domain_as_parameters(
+def test_a_web_acl_with_a_rate_rule_unless_one_is_given_and_tls_1_2_on_every_endpoint(
     deployed_sam: dict[str, Any], terraform: dict[str, Any]
 ) -> None:
     (association,) = resources_of_type(deployed_sam, "AWS::WAFv2::WebACLAssociation").values()
+    (web_acl,) = resources_of_type(deployed_sam, "AWS::WAFv2::WebACL").values()
     (domain,) = resources_of_type(deployed_sam, "AWS::ApiGateway::DomainName").values()
     (mapping,) = resources_of_type(deployed_sam, "AWS::ApiGateway::BasePathMapping").values()
+    (rest_api,) = resources_of_type(deployed_sam, "AWS::ApiGateway::RestApi").values()
 
-    assert association["Condition"] == "HasWebAcl"
-    assert association["Properties"]["WebACLArn"] == {"Ref": "WebAclArn"}
+    # The stage always has a web ACL: the one given, or one the stack creates
+    assert "Condition" not in association
+    assert association["Properties"]["WebACLArn"] == {
+        "Fn::If": ["HasWebAcl", {"Ref": "WebAclArn"}, {"Fn::GetAtt": ["ApiWebAcl", "Arn"]}]
+    }
     assert "/stages/${RestAPIapiStage}" in association["Properties"]["ResourceArn"]["Fn::Sub"]
+    assert web_acl["Condition"] == "CreateWebAcl"
+    properties = web_acl["Properties"]
+    assert (properties["Scope"], properties["DefaultAction"]) == ("REGIONAL", {"Allow": {}})
+    rate, *managed = properties["Rules"]
+    assert rate["Statement"]["RateBasedStatement"] == {
+        "Limit": {"Ref": "WafRateLimit"},
+        "AggregateKeyType": "IP",
+    }
+    assert rate["Action"] == {"Block": {}}
+    assert [rule["Statement"]["ManagedRuleGroupStatement"]["Name"] for rule in managed] == [
+        "AWSManagedRulesCommonRuleSet",
+        "AWSManagedRulesKnownBadInputsRuleSet",
+    ]
+    assert not any(rule["VisibilityConfig"]["SampledRequestsEnabled"] for rule in properties["Rules"])
+    # TLS 1.2+ on the API's own endpoint, and on the optional custom domain
+    assert rest_api["Properties"]["SecurityPolicy"] == "SecurityPolicy_TLS13_1_2_2021_06"
+    assert rest_api["Properties"]["EndpointAccessMode"] == "STRICT"
     assert domain["Condition"] == mapping["Condition"] == "HasCustomDomain"
     assert domain["Properties"]["SecurityPolicy"] == "TLS_1_2"
     assert domain["Properties"]["RegionalCertificateArn"] == {"Ref": "CertificateArn"}
@@ -499,8 +567,18 @@ def test_an_optional_waf_web_acl_and_a_tls_1_2_custom_domain_as_parameters(
 
     resources = terraform["resource"]
     waf = resources["aws_wafv2_web_acl_association"]["rest_api"]
-    assert waf["count"] == "${var.web_acl_arn == null ? 0 : 1}"
+    assert "count" not in waf and waf["web_acl_arn"] == "${local.web_acl_arn}"
     assert waf["resource_arn"] == "${aws_api_gateway_stage.rest_api.arn}"
+    terraform_acl = resources["aws_wafv2_web_acl"]["rest_api"]
+    assert terraform_acl["count"] == "${var.web_acl_arn == null ? 1 : 0}"
+    assert terraform_acl["rule"][0]["statement"]["rate_based_statement"] == {
+        "limit": "${var.waf_rate_limit}",
+        "aggregate_key_type": "IP",
+    }
+    # The aws provider 5 has no argument for the API's security policy: the API definition carries it
+    definition = terraform_definition(terraform)
+    assert definition["x-amazon-apigateway-security-policy"] == "SecurityPolicy_TLS13_1_2_2021_06"
+    assert definition["x-amazon-apigateway-endpoint-access-mode"] == "STRICT"
     terraform_domain = resources["aws_api_gateway_domain_name"]["rest_api"]
     assert terraform_domain["security_policy"] == "TLS_1_2"
     assert terraform_domain["count"] == resources["aws_api_gateway_base_path_mapping"]["rest_api"]["count"]
@@ -516,22 +594,63 @@ TOKEN_SECRET_ARN = (
 )
 # The API's function alone also keys the Idempotency-Key request digests with its own secret.
 IDEMPOTENCY_SECRET_ARN = TOKEN_SECRET_ARN.replace("api-token-sha256", "idempotency-key")
-# Actions without resource-level permissions: Lambda's VPC network interfaces and X-Ray.
+# Actions without resource-level permissions: describing the VPC's network interfaces and subnets, X-Ray.
 ACTIONS_ON_ANY_RESOURCE = {
-    "ec2:CreateNetworkInterface",
     "ec2:DescribeNetworkInterfaces",
-    "ec2:DeleteNetworkInterface",
-    "ec2:AssignPrivateIpAddresses",
-    "ec2:UnassignPrivateIpAddresses",
+    "ec2:DescribeSubnets",
     "xray:PutTraceSegments",
     "xray:PutTelemetryRecords",
 }
+# What Lambda does with a VPC function's role to manage its network interfaces: allowed on this account and
+# region's interfaces, subnets and security groups, denied to the function's own code.
+NETWORK_INTERFACE_WRITES = {
+    "ec2:CreateNetworkInterface",
+    "ec2:DeleteNetworkInterface",
+    "ec2:AssignPrivateIpAddresses",
+    "ec2:UnassignPrivateIpAddresses",
+}
+NETWORK_RESOURCES = {"network-interface/*", "subnet/*", "security-group/*"}
+DENIED_TO_FUNCTION_CODE = {
+    "Effect": "Deny",
+    "Action": sorted(NETWORK_INTERFACE_WRITES),
+    "Resource": "*",
+    # Lambda adds the key to every call from inside the function's execution environment only.
+    "Condition": {"Null": {"lambda:SourceFunctionArn": "false"}},
+}
+
+
+def denials(statements: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The Deny statements, as comparable values (sorted actions, values as lists or strings alike)."""
+    found = []
+    for statement in statements:
+        if statement["Effect"] != "Deny":
+            continue
+        condition = {
+            test: {
+                key: value[0] if isinstance(value, list) and len(value) == 1 else value
+                for key, value in keys.items()
+            }
+            for test, keys in statement["Condition"].items()
+        }
+        resource = statement["Resource"]
+        found.append(
+            {
+                "Effect": "Deny",
+                "Action": sorted(statement["Action"]),
+                "Resource": resource[0] if isinstance(resource, list) and len(resource) == 1 else resource,
+                "Condition": condition,
+            }
+        )
+    return found
 
 
 def role_permissions(statements: list[dict[str, Any]]) -> dict[str, set[str]]:
     """Action -> the resources it is allowed on, ARNs as CloudFormation writes them (Fn::Sub or plain)."""
     permissions: dict[str, set[str]] = {}
     for statement in statements:
+        if statement["Effect"] == "Deny":
+            assert denials([statement]) == [DENIED_TO_FUNCTION_CODE]
+            continue
         assert statement["Effect"] == "Allow"
         actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
         resources = (
@@ -554,8 +673,15 @@ def terraform_role_permissions(terraform: dict[str, Any], handler: str) -> dict[
     role = (
         terraform_functions(terraform)[handler]["role"].removeprefix("${aws_iam_role.").removesuffix(".arn}")
     )
-    policy = json.loads(terraform["resource"]["aws_iam_role_policy"][role]["policy"])
-    return role_permissions(policy["Statement"])
+    return role_permissions(terraform_role_statements(terraform, role))
+
+
+def terraform_role_statements(terraform: dict[str, Any], role: str) -> list[dict[str, Any]]:
+    """The statements of a role's policy: its aws_iam_policy_document data source, read back."""
+    assert terraform["resource"]["aws_iam_role_policy"][role]["policy"] == (
+        f"${{data.aws_iam_policy_document.{role}.json}}"
+    )
+    return list(policy_document_of(terraform["data"]["aws_iam_policy_document"][role])["Statement"])
 
 
 def assert_scoped_to_the_account(
@@ -567,8 +693,11 @@ def assert_scoped_to_the_account(
             continue
         for arn in resources:
             named = arn.replace(sub, "PARTITION").replace(region, "REGION").replace(account, "ACCOUNT")
-            _arn, partition, _service, arn_region, arn_account, *_rest = named.split(":")
+            _arn, partition, _service, arn_region, arn_account, *rest = named.split(":")
             assert (partition, arn_region, arn_account) == ("PARTITION", "REGION", "ACCOUNT"), (action, arn)
+            if action in NETWORK_INTERFACE_WRITES:
+                assert rest[0] in NETWORK_RESOURCES, (action, arn)  # any of the account's, in the region
+                continue
             assert "*" not in arn.removesuffix(":*"), (action, arn)  # only a log group's streams
 
 
@@ -580,7 +709,8 @@ def test_each_role_is_scoped_to_the_account_region_and_exact_resources_in_cloudf
         sam_role_permissions(deployed_sam, h) for h in ("app.app", "app.authorize_bearer_token")
     )
 
-    assert api["secretsmanager:GetSecretValue"] == {TOKEN_SECRET_ARN, IDEMPOTENCY_SECRET_ARN}
+    # Only the authorizer reads the token secret: API Gateway runs it before the API's function.
+    assert api["secretsmanager:GetSecretValue"] == {IDEMPOTENCY_SECRET_ARN}
     assert authorizer["secretsmanager:GetSecretValue"] == {TOKEN_SECRET_ARN}
     for handler in functions:
         permissions = sam_role_permissions(deployed_sam, handler)
@@ -595,6 +725,28 @@ def test_each_role_is_scoped_to_the_account_region_and_exact_resources_in_cloudf
         "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter/telehealth-api/prod/database-url",
         "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter/telehealth-api/prod/redis-url",
     }
+
+
+def test_function_code_cannot_act_on_network_interfaces_lambda_manages_for_it(
+    deployed_sam: dict[str, Any], terraform: dict[str, Any]
+) -> None:
+    for handler in ("app.app", *SCHEDULED):  # the functions in the VPC
+        role = sam_functions(deployed_sam)[handler]["Role"]["Fn::GetAtt"][0]
+        (policy,) = deployed_sam["Resources"][role]["Properties"]["Policies"]
+        terraform_role = (
+            terraform_functions(terraform)[handler]["role"]
+            .removeprefix("${aws_iam_role.")
+            .removesuffix(".arn}")
+        )
+        for statements in (
+            policy["PolicyDocument"]["Statement"],
+            terraform_role_statements(terraform, terraform_role),
+        ):
+            assert denials(statements) == [DENIED_TO_FUNCTION_CODE], handler
+            allowed = role_permissions(statements)
+            assert set(allowed) >= NETWORK_INTERFACE_WRITES and "ec2:DescribeSubnets" in allowed
+    authorizer_role = sam_functions(deployed_sam)["app.authorize_bearer_token"]["Role"]["Fn::GetAtt"][0]
+    assert "ec2:" not in json.dumps(deployed_sam["Resources"][authorizer_role])  # not in the VPC
 
 
 def test_the_authorizer_has_its_own_role_with_the_token_secret_only_and_no_vpc(
@@ -632,14 +784,14 @@ def test_terraform_roles_name_the_account_region_and_partition_from_its_data_sou
         )
         if handler in SCHEDULED:
             continue
-        secrets = {TOKEN_SECRET_ARN, IDEMPOTENCY_SECRET_ARN} if handler == "app.app" else {TOKEN_SECRET_ARN}
+        secrets = {IDEMPOTENCY_SECRET_ARN} if handler == "app.app" else {TOKEN_SECRET_ARN}
         assert permissions["secretsmanager:GetSecretValue"] == {
             arn.replace("${AWS::Partition}", "${data.aws_partition.chalice.partition}")
             .replace("${AWS::Region}", "${data.aws_region.chalice.id}")
             .replace("${AWS::AccountId}", "${data.aws_caller_identity.chalice.account_id}")
             for arn in secrets
         }
-    assert "arn:*" not in json.dumps(terraform["resource"]["aws_iam_role_policy"])
+    assert "arn:*" not in json.dumps(terraform["data"]["aws_iam_policy_document"])
 
 
 # Scheduled functions: an EventBridge rule at the configured rate, each function with its own role.
@@ -733,7 +885,9 @@ def test_each_scheduled_function_has_its_own_role_with_only_what_it_needs(
     for permissions, account in sides:
         assert (
             set(permissions)
-            == {"logs:CreateLogStream", "logs:PutLogEvents", "ssm:GetParameter"} | ACTIONS_ON_ANY_RESOURCE
+            == {"logs:CreateLogStream", "logs:PutLogEvents", "ssm:GetParameter"}
+            | ACTIONS_ON_ANY_RESOURCE
+            | NETWORK_INTERFACE_WRITES
         )
         assert permissions["ssm:GetParameter"] == {
             SSM_PARAMETER.format(**account, name=name) for name in parameters

@@ -40,7 +40,8 @@ PLAN_VARIABLES = {
     "subnet_ids": ["subnet-0123456789abcdef0"],
     "security_group_ids": ["sg-0123456789abcdef0"],
     "log_kms_key_arn": "arn:aws:kms:us-east-1:123456789012:key/11111111-2222-3333-4444-555555555555",
-    "web_acl_arn": "arn:aws:wafv2:us-east-1:123456789012:regional/webacl/telehealth/abc",
+    # No web_acl_arn: the plan creates the web ACL (its rules checked by the provider); the key is given.
+    "code_signing_profile_version_arn": "arn:aws:signer:us-east-1:123456789012:/signing-profiles/th/abc",
     "domain_name": "api.example.org",
     "certificate_arn": "arn:aws:acm:us-east-1:123456789012:certificate/abc",
     "alarm_email": "oncall@example.org",
@@ -115,12 +116,15 @@ def test_terraform_plans_every_resource_against_moto_server(terraform_dir: Path,
     (terraform_dir / "moto_override.tf.json").write_text(json.dumps({"provider": {"aws": provider}}))
     (terraform_dir / "plan.auto.tfvars.json").write_text(json.dumps(PLAN_VARIABLES))
 
-    # WHEN terraform plans the deployment with every optional part switched on
+    # WHEN terraform plans the deployment with every optional part switched on (the web ACL created)
     run_terraform(binary, terraform_dir, "plan", "-input=false", "-out=tfplan")
     plan = json.loads(run_terraform(binary, terraform_dir, "show", "-json", "tfplan"))
 
-    # THEN it creates each part, with the operator's values where they belong
-    planned = {change["address"]: change for change in plan["resource_changes"]}
+    # THEN it creates each part, with the operator's values where they belong (policy documents that name
+    # resources still to be created are read at apply)
+    planned = {
+        change["address"]: change for change in plan["resource_changes"] if change["mode"] == "managed"
+    }
     assert {change["change"]["actions"][0] for change in planned.values()} == {"create"}
     for address in (
         "aws_lambda_function.api_handler",
@@ -128,7 +132,9 @@ def test_terraform_plans_every_resource_against_moto_server(terraform_dir: Path,
         "aws_cloudwatch_log_group.api_access",
         "aws_api_gateway_stage.rest_api",
         "aws_api_gateway_method_settings.rest_api",
-        "aws_wafv2_web_acl_association.rest_api[0]",
+        "aws_wafv2_web_acl.rest_api[0]",
+        "aws_wafv2_web_acl_association.rest_api",
+        "aws_lambda_code_signing_config.functions[0]",
         "aws_api_gateway_domain_name.rest_api[0]",
         "aws_api_gateway_base_path_mapping.rest_api[0]",
         "aws_sns_topic.alarms",
@@ -156,6 +162,13 @@ def test_terraform_plans_every_resource_against_moto_server(terraform_dir: Path,
     api_function = planned["aws_lambda_function.api_handler"]["change"]["after"]
     assert api_function["vpc_config"][0]["subnet_ids"] == PLAN_VARIABLES["subnet_ids"]
     assert api_function["vpc_config"][0]["security_group_ids"] == PLAN_VARIABLES["security_group_ids"]
+    assert "aws_kms_key.logs[0]" not in planned  # the key given is used
+    assert (
+        planned["aws_sns_topic.alarms"]["change"]["after"]["kms_master_key_id"]
+        == PLAN_VARIABLES["log_kms_key_arn"]
+    )
+    rate_rule = planned["aws_wafv2_web_acl.rest_api[0]"]["change"]["after"]["rule"]
+    assert any(rule["statement"][0]["rate_based_statement"] for rule in rate_rule)
     access_logs = planned["aws_cloudwatch_log_group.api_access"]["change"]["after"]
     assert access_logs["kms_key_id"] == PLAN_VARIABLES["log_kms_key_arn"]
     domain = planned["aws_api_gateway_domain_name.rest_api[0]"]["change"]["after"]

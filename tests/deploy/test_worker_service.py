@@ -15,6 +15,7 @@ import pytest
 
 from chalicelib.config.metrics import load_metric_settings
 from chalicelib.observability.metric_catalogue import OLDEST_QUEUED_AGE, QUEUE_LENGTH, SERVICE
+from deploy.iam_policies import policy_document_of
 from deploy.worker_image import (
     FARGATE_MAX_STOP_TIMEOUT_SECONDS,
     LONGEST_TASK_SECONDS,
@@ -163,7 +164,11 @@ def terraform_view(terraform: dict[str, Any]) -> WorkerView:
     ]
 
     def statements(role: str) -> list[dict[str, Any]]:
-        return list(json.loads(resources["aws_iam_role_policy"][role]["policy"])["Statement"])
+        assert (
+            resources["aws_iam_role_policy"][role]["policy"]
+            == f"${{data.aws_iam_policy_document.{role}.json}}"
+        )
+        return list(policy_document_of(terraform["data"]["aws_iam_policy_document"][role])["Statement"])
 
     assert task["execution_role_arn"] == "${aws_iam_role.worker_execution.arn}"
     assert task["task_role_arn"] == "${aws_iam_role.worker_task.arn}"
@@ -280,9 +285,9 @@ def test_the_task_runs_on_fargate_as_a_non_root_user_on_a_read_only_root(worker:
     assert options["awslogs-group"] == worker.log_group["name"] == NAMES.log_group
     assert worker.log_group["retention"] == 365
     expected_key = (
-        {"Fn::If": ["HasLogKmsKey", {"Ref": "LogKmsKeyArn"}, {"Ref": "AWS::NoValue"}]}
+        {"Fn::If": ["HasLogKmsKey", {"Ref": "LogKmsKeyArn"}, {"Fn::GetAtt": ["LogKmsKey", "Arn"]}]}
         if worker.form == "sam"
-        else "${var.log_kms_key_arn}"
+        else "${local.log_kms_key_arn}"
     )
     assert worker.log_group["kms"] == expected_key
 
@@ -291,7 +296,7 @@ def test_the_worker_gets_the_relays_settings_without_the_token_secret(worker: Wo
     environment = {variable["name"]: variable["value"] for variable in worker.container["environment"]}
     relay = worker.relay_environment
 
-    assert "API_TOKENS_SECRET_ID" in relay and "API_TOKENS_SECRET_ID" not in environment
+    assert "API_TOKENS_SECRET_ID" not in relay and "API_TOKENS_SECRET_ID" not in environment
     assert not [name for name in environment if "SECRET" in name or "TOKEN" in name]
     for name in ("APP_STAGE", "DATABASE_URL_PARAMETER", "REDIS_URL_PARAMETER"):
         assert environment[name] == relay[name]

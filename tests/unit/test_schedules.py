@@ -227,15 +227,34 @@ def test_the_relay_in_prod_needs_redis_and_no_token() -> None:
     assert (settings.serves_requests, settings.auth.token_digests, settings.needs_broker) == (False, (), True)
 
 
-def test_the_api_function_in_prod_still_needs_tokens_and_redis() -> None:
+def test_the_api_function_in_prod_needs_redis_and_leaves_tokens_to_the_authorizer(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from chalicelib.config import secrets
     from chalicelib.config.settings import load_settings
 
-    env = {**PROD_JOB, "_HANDLER": "app.app", "API_TOKENS_SECRET_ID": "", "API_TOKENS": "clinic:strong-one"}
+    def no_aws(reference: str, name: str) -> str:
+        raise AssertionError(f"read {reference}")
 
+    # GIVEN the API's own Lambda function in prod (Lambda names its handler), told of no token at all
+    monkeypatch.setattr(secrets, "read_reference", no_aws)
+    env = {**PROD_JOB, "_HANDLER": "app.app", "API_TOKENS_SECRET_ID": "", "IDEMPOTENCY_KEY_SECRET": "k" * 32}
     with pytest.raises(ConfigurationError, match="prod stage needs REDIS_URL"):
         load_settings(env)
+
+    # WHEN it starts with Redis
+    settings = load_settings({**env, "REDIS_URL": "redis://cache.internal:6379/0"})
+
+    # THEN it reads no token: API Gateway ran the authorizer's function before it
+    assert (settings.checks_tokens, settings.auth.token_digests, settings.auth.token_secret) == (
+        False,
+        (),
+        None,
+    )
+    # while the API served in one process (chalice local, the test client: no _HANDLER) checks them
+    del env["_HANDLER"]
     with pytest.raises(ConfigurationError, match="needs API_TOKENS"):
-        load_settings({**env, "API_TOKENS": "", "REDIS_URL": "redis://cache.internal:6379/0"})
+        load_settings({**env, "REDIS_URL": "redis://cache.internal:6379/0"})
 
 
 def test_a_failing_scheduled_function_answers_500_and_logs_only_its_error_class(
