@@ -241,16 +241,19 @@ def cache_access_policy(names: Names, secret_arn: Any, key_arn: Any) -> dict[str
                 "Action": "secretsmanager:GetSecretValue",
                 "Resource": secret_arn,
             },
-            {
-                "Sid": "DecryptItThroughSecretsManager",
-                "Effect": "Allow",
-                "Action": "kms:Decrypt",
-                "Resource": key_arn,
-                "Condition": {
-                    "StringEquals": {"kms:ViaService": "secretsmanager.${AWS::Region}.amazonaws.com"}
-                },
-            },
+            decrypt_through_secrets_manager(key_arn),
         ],
+    }
+
+
+def decrypt_through_secrets_manager(key_arn: Any) -> dict[str, Any]:
+    """The data tier's key may decrypt a secret only when Secrets Manager asks for it."""
+    return {
+        "Sid": "DecryptItThroughSecretsManager",
+        "Effect": "Allow",
+        "Action": "kms:Decrypt",
+        "Resource": key_arn,
+        "Condition": {"StringEquals": {"kms:ViaService": "secretsmanager.${AWS::Region}.amazonaws.com"}},
     }
 
 
@@ -265,15 +268,7 @@ def proxy_policy(secret_arn: Any, key_arn: Any) -> dict[str, Any]:
                 "Action": "secretsmanager:GetSecretValue",
                 "Resource": secret_arn,
             },
-            {
-                "Sid": "DecryptItThroughSecretsManager",
-                "Effect": "Allow",
-                "Action": "kms:Decrypt",
-                "Resource": key_arn,
-                "Condition": {
-                    "StringEquals": {"kms:ViaService": "secretsmanager.${AWS::Region}.amazonaws.com"}
-                },
-            },
+            decrypt_through_secrets_manager(key_arn),
         ],
     }
 
