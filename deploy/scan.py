@@ -221,18 +221,19 @@ def run_checkov(target: str, path: Path, framework: str) -> tuple[Run, list[dict
     return run, results["passed_checks"] + results["failed_checks"]
 
 
+def json_report(tool: str, target: str, command: list[str]) -> Any:
+    """What a scanner that reports JSON on stdout found (its exit status says nothing we use)."""
+    result = subprocess.run(command, capture_output=True, text=True, check=False)
+    try:
+        return json.loads(result.stdout or "[]")
+    except json.JSONDecodeError:
+        raise SystemExit(f"{tool} on {target} did not report:\n{result.stdout}\n{result.stderr}") from None
+
+
 def run_cfn_lint(target: str, path: Path) -> Run:
     started = time.monotonic()
-    result = subprocess.run(
-        [_tool("cfn-lint"), "--format", "json", "-a", "cfn_lint_serverless.rules", "--", str(path)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    try:
-        matches = json.loads(result.stdout or "[]")
-    except json.JSONDecodeError:
-        raise SystemExit(f"cfn-lint on {target} did not report:\n{result.stdout}\n{result.stderr}") from None
+    command = [_tool("cfn-lint"), "--format", "json", "-a", "cfn_lint_serverless.rules", "--", str(path)]
+    matches = json_report("cfn-lint", target, command)
     findings = []
     for match in matches:
         location = match.get("Location", {}).get("Path") or []
@@ -261,16 +262,7 @@ def dockerfiles(root: Path = PROJECT_ROOT) -> list[Path]:
 def run_hadolint(path: Path) -> Run:
     started = time.monotonic()
     target = path.relative_to(PROJECT_ROOT).as_posix()
-    result = subprocess.run(
-        [_tool("hadolint"), "--format", "json", "--no-fail", str(path)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    try:
-        issues = json.loads(result.stdout or "[]")
-    except json.JSONDecodeError:
-        raise SystemExit(f"hadolint on {target} did not report:\n{result.stdout}\n{result.stderr}") from None
+    issues = json_report("hadolint", target, [_tool("hadolint"), "--format", "json", "--no-fail", str(path)])
     findings = [
         Finding("hadolint", target, issue["code"], f"line {issue['line']}", issue["message"])
         for issue in issues
